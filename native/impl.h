@@ -1,0 +1,984 @@
+// Kernel bodies shared by every ISA build. Included inside a per-ISA
+// namespace after simd_<isa>.h and vmath.h, with TRAX_MR (GEMM micro-tile
+// rows) defined. Everything here has internal linkage or lives in that
+// namespace, so the copies built with different -m flags never mix.
+
+enum { MR = TRAX_MR, NR = 2 * W };
+static const long KC = 256;   // depth of a packed panel: MR x KC of A stays in L1
+static const long NCB = 1024; // KC x NCB packed B block stays in L2
+
+static inline long lmin(long a, long b) { return a < b ? a : b; }
+static inline long lmax(long a, long b) { return a > b ? a : b; }
+
+// Grow-only scratch owned by one thread, so kernels never malloc per call.
+struct Scratch {
+  void* p = nullptr;
+  size_t bytes = 0;
+  ~Scratch() { std::free(p); }
+  void* get(size_t need) {
+    if (need > bytes) {
+      std::free(p);
+      size_t sz = (need + 4095) & ~(size_t)4095;
+      p = std::aligned_alloc(64, sz);
+      if (!p) { std::fprintf(stderr, "trax native: out of memory (%zu bytes)\n", sz); std::abort(); }
+      bytes = sz;
+    }
+    return p;
+  }
+  float* f(size_t n) { return static_cast<float*>(get(n * sizeof(float))); }
+  double* d(size_t n) { return static_cast<double*>(get(n * sizeof(double))); }
+};
+static thread_local Scratch tl_pa, tl_pb, tl_t1, tl_t2;
+
+template <class F> static void par_for(long n, F& f) {
+  if (n <= 0) return;
+  if (n == 1 || trax_num_threads() <= 1) { for (long t = 0; t < n; ++t) f(t); return; }
+  trax_parallel_for(n, [](void* c, long t) { (*static_cast<F*>(c))(t); }, &f);
+}
+
+// body(i0, i1) over [0, n); threads only when n * ns_per_item is worth a
+// dispatch. Chunk edges are multiples of `align` so SIMD tails stay at the end.
+template <class F> static void par_range(long n, double ns_per_item, F& body, long align = 1) {
+  int T = trax_num_threads();
+  if (T <= 1 || n < 2 || (double)n * ns_per_item < 30000.0) { body(0, n); return; }
+  long chunks = lmin((n + align - 1) / align, (long)T * 4);
+  if (chunks <= 1) { body(0, n); return; }
+  auto task = [&](long t) {
+    long a = (n / align * t / chunks) * align, b = t + 1 == chunks ? n : (n / align * (t + 1) / chunks) * align;
+    if (b > a) body(a, b);
+  };
+  par_for(chunks, task);
+}
+
+// Sum with 16 independent float64 lanes: vectorizes without -ffast-math.
+static double sum_d(const float* x, long n) {
+  double acc[16] = {0};
+  long i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int l = 0; l < 16; ++l) acc[l] += (double)x[i + l];
+  double s = 0;
+  for (int l = 0; l < 16; ++l) s += acc[l];
+  for (; i < n; ++i) s += x[i];
+  return s;
+}
+static double dot_d(const float* a, const float* b, long n) {
+  double acc[16] = {0};
+  long i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int l = 0; l < 16; ++l) acc[l] += (double)a[i + l] * (double)b[i + l];
+  double s = 0;
+  for (int l = 0; l < 16; ++l) s += acc[l];
+  for (; i < n; ++i) s += (double)a[i] * (double)b[i];
+  return s;
+}
+static double sumsq_d(const float* x, long n) { return dot_d(x, x, n); }
+
+// ---------------------------------------------------------------- GEMM
+
+struct GemmP {
+  long m, n, k;
+  const float* A; long lda; int ta;  // A(i,p) = ta ? A[p*lda+i] : A[i*lda+p]
+  const float* B; long ldb; int tb;  // B(p,j) = tb ? B[j*ldb+p] : B[p*ldb+j]
+  float* C; long ldc; int acc;
+};
+
+static inline void store_part(float* c, vf v, long cnt, bool acc) {
+  if (cnt >= W) { vstore(c, acc ? vadd(vload(c), v) : v); }
+  else if (cnt > 0) { vstoren(c, acc ? vadd(vloadn(c, cnt), v) : v, cnt); }
+}
+
+// C[M_ x NV_*W] (+)= A-panel x B-panel. AU: A(i,p) = A[p*acs + i] (packed or
+// transposed A), else A[i*ars + p]. B rows are brs apart and NV_*W wide.
+// Only mr rows and nr columns of C are written.
+template <int M_, int NV_, bool AU>
+static void ukern(long k, const float* __restrict A, long ars, long acs, const float* __restrict B,
+                  long brs, float* __restrict C, long ldc, long mr, long nr, bool acc) {
+  vf c0[M_], c1[M_];
+#pragma GCC unroll 16
+  for (int i = 0; i < M_; ++i) { c0[i] = vzero(); c1[i] = vzero(); }
+  for (long p = 0; p < k; ++p) {
+    vf b0 = vload(B), b1 = NV_ > 1 ? vload(B + W) : b0;
+#pragma GCC unroll 16
+    for (int i = 0; i < M_; ++i) {
+      vf a = vset1(AU ? A[i] : A[i * ars]);
+      c0[i] = vfma(a, b0, c0[i]);
+      if (NV_ > 1) c1[i] = vfma(a, b1, c1[i]);
+    }
+    A += AU ? acs : 1;
+    B += brs;
+  }
+  if (mr == M_ && nr == NV_ * W) {
+#pragma GCC unroll 16
+    for (int i = 0; i < M_; ++i) {
+      float* c = C + i * ldc;
+      vstore(c, acc ? vadd(vload(c), c0[i]) : c0[i]);
+      if (NV_ > 1) vstore(c + W, acc ? vadd(vload(c + W), c1[i]) : c1[i]);
+    }
+  } else {
+#pragma GCC unroll 16
+    for (int i = 0; i < M_; ++i) {
+      if (i >= mr) break;
+      store_part(C + i * ldc, c0[i], nr, acc);
+      if (NV_ > 1) store_part(C + i * ldc + W, c1[i], nr - W, acc);
+    }
+  }
+}
+
+typedef void (*UKFn)(long, const float*, long, long, const float*, long, float*, long, long, long, bool);
+
+#define TRAX_UK_CASE(M) \
+  case M: return nv1 ? (au ? ukern<M, 1, true> : ukern<M, 1, false>) : (au ? ukern<M, 2, true> : ukern<M, 2, false>);
+static UKFn pick_uk(long mr, bool nv1, bool au) {
+  switch (mr) {
+    TRAX_UK_CASE(1) TRAX_UK_CASE(2) TRAX_UK_CASE(3) TRAX_UK_CASE(4) TRAX_UK_CASE(5) TRAX_UK_CASE(6)
+#if TRAX_MR > 6
+    TRAX_UK_CASE(7) TRAX_UK_CASE(8) TRAX_UK_CASE(9) TRAX_UK_CASE(10) TRAX_UK_CASE(11) TRAX_UK_CASE(12)
+    TRAX_UK_CASE(13) TRAX_UK_CASE(14)
+#endif
+    default: return nullptr;
+  }
+}
+#undef TRAX_UK_CASE
+
+// kc x NR sliver of B starting at (pc, j0), zero padded past nr columns.
+static void pack_b_sliver(const GemmP& g, long pc, long kc, long j0, long nr, float* __restrict dst) {
+  if (!g.tb) {
+    for (long p = 0; p < kc; ++p) {
+      const float* s = g.B + (pc + p) * g.ldb + j0;
+      float* d = dst + p * NR;
+      if (nr == NR) { vstore(d, vload(s)); vstore(d + W, vload(s + W)); }
+      else { for (long j = 0; j < nr; ++j) d[j] = s[j]; for (long j = nr; j < NR; ++j) d[j] = 0.f; }
+    }
+  } else {
+    // Transposed B: walk source rows contiguously, 4 p at a time.
+    for (long jj = 0; jj < NR; ++jj) {
+      if (jj >= nr) { for (long p = 0; p < kc; ++p) dst[p * NR + jj] = 0.f; continue; }
+      const float* s = g.B + (j0 + jj) * g.ldb + pc;
+      for (long p = 0; p < kc; ++p) dst[p * NR + jj] = s[p];
+    }
+  }
+}
+
+// mr x kc panel of A at (i0, pc) packed as dst[p*MR + i], rows past mr zeroed.
+static void pack_a_panel(const GemmP& g, long i0, long mr, long pc, long kc, float* __restrict dst) {
+  if (g.ta) {
+    for (long p = 0; p < kc; ++p) {
+      const float* s = g.A + (pc + p) * g.lda + i0;
+      float* d = dst + p * MR;
+      for (long i = 0; i < mr; ++i) d[i] = s[i];
+      for (long i = mr; i < MR; ++i) d[i] = 0.f;
+    }
+  } else {
+    for (long i = 0; i < mr; ++i) {
+      const float* s = g.A + (i0 + i) * g.lda + pc;
+      for (long p = 0; p < kc; ++p) dst[p * MR + i] = s[p];
+    }
+    for (long i = mr; i < MR; ++i)
+      for (long p = 0; p < kc; ++p) dst[p * MR + i] = 0.f;
+  }
+}
+
+// Unpacked path for small problems: A is read in place, B in place when it is
+// row-major and the sliver is full width (else one sliver is packed).
+static void gemm_direct(const GemmP& g) {
+  for (long j = 0; j < g.n; j += NR) {
+    long nr = lmin(NR, g.n - j);
+    const float* bp;
+    long brs;
+    if (!g.tb && nr == NR) { bp = g.B + j; brs = g.ldb; }
+    else {
+      float* s = tl_pb.f((size_t)g.k * NR);
+      pack_b_sliver(g, 0, g.k, j, nr, s);
+      bp = s; brs = NR;
+    }
+    for (long i = 0; i < g.m; i += MR) {
+      long mr = lmin(MR, g.m - i);
+      UKFn f = pick_uk(mr, nr <= W, g.ta != 0);
+      if (g.ta) f(g.k, g.A + i, 0, g.lda, bp, brs, g.C + i * g.ldc + j, g.ldc, mr, nr, g.acc != 0);
+      else f(g.k, g.A + i * g.lda, g.lda, 1, bp, brs, g.C + i * g.ldc + j, g.ldc, mr, nr, g.acc != 0);
+    }
+  }
+}
+
+// Rows [i0,i1) x slivers [s0,s1) of one packed (pc, jc) block.
+static void gemm_block(const GemmP& g, long pc, long kc, long jc, long nc, const float* Bp,
+                       long i0, long i1, long s0, long s1, bool acc) {
+  float* Ap = tl_pa.f((size_t)MR * KC);
+  for (long i = i0; i < i1; i += MR) {
+    long mr = lmin(MR, i1 - i);
+    pack_a_panel(g, i, mr, pc, kc, Ap);
+    for (long s = s0; s < s1; ++s) {
+      long j = jc + s * NR, nr = lmin(NR, jc + nc - j);
+      ukern<MR, 2, true>(kc, Ap, 0, MR, Bp + s * kc * NR, NR, g.C + i * g.ldc + j, g.ldc, mr, nr, acc);
+    }
+  }
+}
+
+static void gemm_packed(const GemmP& g, bool mt) {
+  int T = mt ? trax_num_threads() : 1;
+  float* Bp = tl_pb.f((size_t)KC * (NCB + NR));
+  const long rowPanels = (g.m + MR - 1) / MR;
+  for (long jc = 0; jc < g.n; jc += NCB) {
+    long nc = lmin(NCB, g.n - jc), nsl = (nc + NR - 1) / NR;
+    for (long pc = 0; pc < g.k; pc += KC) {
+      long kc = lmin(KC, g.k - pc);
+      bool acc = g.acc || pc > 0;
+      if (T > 1) {
+        long chunks = lmin(nsl, (long)T);
+        auto pk = [&](long t) {
+          for (long s = nsl * t / chunks; s < nsl * (t + 1) / chunks; ++s)
+            pack_b_sliver(g, pc, kc, jc + s * NR, lmin(NR, nc - s * NR), Bp + s * kc * NR);
+        };
+        par_for(chunks, pk);
+        // Tasks are 4-panel row strips; split columns too when rows are few.
+        long rp = 4, rowTasks = (rowPanels + rp - 1) / rp;
+        long colSplit = lmin(nsl, lmax(1, (4L * T + rowTasks - 1) / rowTasks));
+        auto work = [&](long t) {
+          long rt = t / colSplit, ct = t % colSplit;
+          long i0 = rt * rp * MR, i1 = lmin(g.m, i0 + rp * MR);
+          long s0 = nsl * ct / colSplit, s1 = nsl * (ct + 1) / colSplit;
+          if (s1 > s0) gemm_block(g, pc, kc, jc, nc, Bp, i0, i1, s0, s1, acc);
+        };
+        par_for(rowTasks * colSplit, work);
+      } else {
+        for (long s = 0; s < nsl; ++s)
+          pack_b_sliver(g, pc, kc, jc + s * NR, lmin(NR, nc - s * NR), Bp + s * kc * NR);
+        gemm_block(g, pc, kc, jc, nc, Bp, 0, g.m, 0, nsl, acc);
+      }
+    }
+  }
+}
+
+// y[j] (+)= sum_r x[r] M[r*ldm + j] for j < nc <= NV_*W (last vector partial).
+template <int NV_>
+static void gemv_t_block(long rows, const float* M, long ldm, const float* x, float* y, long nc, bool acc) {
+  vf a[NV_];
+  for (int v = 0; v < NV_; ++v) a[v] = vzero();
+  const long last = nc - (NV_ - 1) * W;
+  for (long r = 0; r < rows; ++r) {
+    vf xv = vset1(x[r]);
+    const float* row = M + r * ldm;
+#pragma GCC unroll 8
+    for (int v = 0; v < NV_ - 1; ++v) a[v] = vfma(xv, vload(row + v * W), a[v]);
+    a[NV_ - 1] = vfma(xv, last == W ? vload(row + (NV_ - 1) * W) : vloadn(row + (NV_ - 1) * W, last), a[NV_ - 1]);
+  }
+  for (int v = 0; v < NV_; ++v) store_part(y + v * W, a[v], nc - v * W, acc);
+}
+
+static void gemv_t(long rows, long cols, const float* M, long ldm, const float* x, float* y, bool acc, bool mt) {
+  const long blk = 8 * W, nb = (cols + blk - 1) / blk;
+  auto body = [&](long b0, long b1) {
+    for (long b = b0; b < b1; ++b) {
+      long j0 = b * blk, nc = lmin(blk, cols - j0), nv = (nc + W - 1) / W;
+      const float* Mb = M + j0;
+      switch (nv) {
+        case 1: gemv_t_block<1>(rows, Mb, ldm, x, y + j0, nc, acc); break;
+        case 2: gemv_t_block<2>(rows, Mb, ldm, x, y + j0, nc, acc); break;
+        case 3: gemv_t_block<3>(rows, Mb, ldm, x, y + j0, nc, acc); break;
+        case 4: gemv_t_block<4>(rows, Mb, ldm, x, y + j0, nc, acc); break;
+        case 5: gemv_t_block<5>(rows, Mb, ldm, x, y + j0, nc, acc); break;
+        case 6: gemv_t_block<6>(rows, Mb, ldm, x, y + j0, nc, acc); break;
+        case 7: gemv_t_block<7>(rows, Mb, ldm, x, y + j0, nc, acc); break;
+        default: gemv_t_block<8>(rows, Mb, ldm, x, y + j0, nc, acc); break;
+      }
+    }
+  };
+  if (mt) par_range(nb, (double)rows * blk * 0.05, body); else body(0, nb);
+}
+
+// y[r*ys] (+)= dot(M[r, :cols], x)
+static void gemv_n(long rows, long cols, const float* M, long ldm, const float* x, float* y, long ys, bool acc, bool mt) {
+  auto body = [&](long r0, long r1) {
+    long r = r0;
+    for (; r + 4 <= r1; r += 4) {
+      const float* m0 = M + r * ldm;
+      vf a0 = vzero(), a1 = vzero(), a2 = vzero(), a3 = vzero();
+      long p = 0;
+      for (; p + W <= cols; p += W) {
+        vf xv = vload(x + p);
+        a0 = vfma(vload(m0 + p), xv, a0);
+        a1 = vfma(vload(m0 + ldm + p), xv, a1);
+        a2 = vfma(vload(m0 + 2 * ldm + p), xv, a2);
+        a3 = vfma(vload(m0 + 3 * ldm + p), xv, a3);
+      }
+      if (p < cols) {
+        long t = cols - p;
+        vf xv = vloadn(x + p, t);
+        a0 = vfma(vloadn(m0 + p, t), xv, a0);
+        a1 = vfma(vloadn(m0 + ldm + p, t), xv, a1);
+        a2 = vfma(vloadn(m0 + 2 * ldm + p, t), xv, a2);
+        a3 = vfma(vloadn(m0 + 3 * ldm + p, t), xv, a3);
+      }
+      float s[4] = {hsum(a0), hsum(a1), hsum(a2), hsum(a3)};
+      for (int q = 0; q < 4; ++q) y[(r + q) * ys] = acc ? y[(r + q) * ys] + s[q] : s[q];
+    }
+    for (; r < r1; ++r) {
+      const float* m0 = M + r * ldm;
+      vf a0 = vzero();
+      long p = 0;
+      for (; p + W <= cols; p += W) a0 = vfma(vload(m0 + p), vload(x + p), a0);
+      if (p < cols) a0 = vfma(vloadn(m0 + p, cols - p), vloadn(x + p, cols - p), a0);
+      float s = hsum(a0);
+      y[r * ys] = acc ? y[r * ys] + s : s;
+    }
+  };
+  if (mt) par_range(rows, (double)cols * 0.05, body, 4); else body(0, rows);
+}
+
+static void gemm_one(const GemmP& g, bool mt) {
+  if (g.m <= 0 || g.n <= 0) return;
+  if (g.k <= 0) {
+    if (!g.acc)
+      for (long i = 0; i < g.m; ++i) std::memset(g.C + i * g.ldc, 0, sizeof(float) * (size_t)g.n);
+    return;
+  }
+  mt = mt && trax_num_threads() > 1 && 2.0 * g.m * g.n * g.k >= 4e6;
+  if (g.m == 1) {
+    // C row = a^T B
+    if (g.tb) gemv_n(g.n, g.k, g.B, g.ldb, g.A, g.C, 1, g.acc, mt);
+    else if (g.ta) {
+      // a is a column of the stored (k, m) A: gather it once.
+      float* a = tl_t1.f((size_t)g.k);
+      for (long p = 0; p < g.k; ++p) a[p] = g.A[p * g.lda];
+      gemv_t(g.k, g.n, g.B, g.ldb, a, g.C, g.acc, mt);
+    } else gemv_t(g.k, g.n, g.B, g.ldb, g.A, g.C, g.acc, mt);
+    return;
+  }
+  if (g.n == 1 && !g.tb && g.ldb == 1) {
+    if (g.ta) {
+      // C column (stride ldc) = A^T b where A is stored (k, m).
+      if (g.ldc == 1) { gemv_t(g.k, g.m, g.A, g.lda, g.B, g.C, g.acc, mt); return; }
+    } else { gemv_n(g.m, g.k, g.A, g.lda, g.B, g.C, g.ldc, g.acc, mt); return; }
+  }
+  if (g.n == 1 && g.tb) {
+    // B stored (1, k): contiguous vector.
+    if (!g.ta) { gemv_n(g.m, g.k, g.A, g.lda, g.B, g.C, g.ldc, g.acc, mt); return; }
+    if (g.ldc == 1) { gemv_t(g.k, g.m, g.A, g.lda, g.B, g.C, g.acc, mt); return; }
+  }
+  // Packing pays when each A panel meets many B slivers and each B sliver many
+  // A panels; below that, the in-place kernel wins.
+  double work = (double)g.m * g.n * g.k;
+  if (!mt && (work <= 96.0 * 96 * 96 || g.k <= 16 || g.n <= NR)) { gemm_direct(g); return; }
+  gemm_packed(g, mt);
+}
+
+static void k_matmul(const float* a, const float* b, float* c, long batch, long m, long n, long k,
+                     int ta, int tb, long sa, long sb, int acc) {
+  GemmP base{m, n, k, a, ta ? m : k, ta, b, tb ? k : n, tb, c, n, acc};
+  double fl = 2.0 * m * n * k;
+  int T = trax_num_threads();
+  bool bigEach = fl >= 8e6;
+  if (T > 1 && batch > 1 && fl * batch >= 4e6 && (!bigEach || batch >= 4L * T)) {
+    auto task = [&](long t) {
+      GemmP g = base;
+      g.A = a + t * sa; g.B = b + t * sb; g.C = c + t * m * n;
+      gemm_one(g, false);
+    };
+    par_for(batch, task);
+    return;
+  }
+  for (long t = 0; t < batch; ++t) {
+    GemmP g = base;
+    g.A = a + t * sa; g.B = b + t * sb; g.C = c + t * m * n;
+    gemm_one(g, T > 1);
+  }
+}
+
+// ---------------------------------------------------------------- elementwise
+
+enum { U_NEG, U_EXP, U_LOG, U_TANH, U_SQRT, U_RSQRT, U_RELU, U_GELU, U_SIGMOID, U_ABS, U_SQUARE,
+       U_FASTGELU, U_RECIP, U_SIGN, U_SOFTPLUS, U_ERF };
+enum { B_ADD, B_SUB, B_MUL, B_DIV, B_MAX, B_MIN, B_POW, B_EQ, B_NE, B_LT, B_LE, B_GT, B_GE };
+
+#define TRAX_MAP(EXPR)                                                         \
+  {                                                                            \
+    long i = 0;                                                                \
+    for (; i + W <= n; i += W) { vf v = vload(x + i); vstore(y + i, EXPR); }   \
+    if (i < n) { vf v = vloadn(x + i, n - i); vstoren(y + i, EXPR, n - i); }   \
+  }                                                                            \
+  break;
+
+static void unary_range(int op, const float* x, float* y, long n) {
+  const vf one = vset1(1.f), half = vset1(0.5f), zero = vzero();
+  switch (op) {
+    case U_NEG: TRAX_MAP(vneg(v))
+    case U_EXP: TRAX_MAP(vexp(v))
+    case U_LOG: TRAX_MAP(vlog(v))
+    case U_TANH: TRAX_MAP(vtanh(v))
+    case U_SQRT: TRAX_MAP(vsqrt(v))
+    case U_RSQRT: TRAX_MAP(vdiv(one, vsqrt(v)))
+    case U_RELU: TRAX_MAP(vsel(vgt(v, zero), v, zero))
+    case U_GELU: TRAX_MAP(vmul(vmul(half, v), vadd(one, verf(vmul(v, vset1(0.70710678118654752f))))))
+    case U_SIGMOID: TRAX_MAP(vsigmoid(v))
+    case U_ABS: TRAX_MAP(vabs(v))
+    case U_SQUARE: TRAX_MAP(vmul(v, v))
+    case U_FASTGELU:
+      TRAX_MAP(vmul(vmul(half, v), vadd(one, vtanh(vmul(vmul(vset1(0.7978845608f), v),
+                                                       vfma(vset1(0.044715f), vmul(v, v), one))))))
+    case U_RECIP: TRAX_MAP(vdiv(one, v))
+    case U_SIGN: TRAX_MAP(vsel(vgt(v, zero), one, vsel(vlt(v, zero), vneg(one), zero)))
+    case U_SOFTPLUS: TRAX_MAP(vsel(vgt(v, vset1(20.f)), v, vlog1p(vexp(v))))
+    case U_ERF: TRAX_MAP(verf(v))
+    default: break;
+  }
+}
+#undef TRAX_MAP
+
+static void k_unary(int op, const float* x, float* y, long n) {
+  double cost = (op == U_NEG || op == U_ABS || op == U_SQUARE || op == U_RELU || op == U_SIGN) ? 0.15
+                : (op == U_SQRT || op == U_RSQRT || op == U_RECIP) ? 0.3 : 1.0;
+  auto body = [&](long i0, long i1) { unary_range(op, x + i0, y + i0, i1 - i0); };
+  par_range(n, cost, body, 64);
+}
+
+template <int OP> static inline vf bop(vf a, vf b) {
+  switch (OP) {
+    case B_ADD: return vadd(a, b);
+    case B_SUB: return vsub(a, b);
+    case B_MUL: return vmul(a, b);
+    case B_DIV: return vdiv(a, b);
+    case B_MAX: return vsel(vmor(vgt(a, b), visnan(a)), a, b);
+    case B_MIN: return vsel(vmor(vlt(a, b), visnan(a)), a, b);
+    case B_EQ: return vmask01(veq(a, b));
+    case B_NE: return vmask01(vne(a, b));
+    case B_LT: return vmask01(vlt(a, b));
+    case B_LE: return vmask01(vle(a, b));
+    case B_GT: return vmask01(vgt(a, b));
+    default: return vmask01(vge(a, b));
+  }
+}
+template <int OP> static inline float bops(float a, float b) {
+  switch (OP) {
+    case B_ADD: return a + b;
+    case B_SUB: return a - b;
+    case B_MUL: return a * b;
+    case B_DIV: return a / b;
+    case B_MAX: return (a > b || a != a) ? a : b;
+    case B_MIN: return (a < b || a != a) ? a : b;
+    case B_POW: return __builtin_powf(a, b);
+    case B_EQ: return a == b ? 1.f : 0.f;
+    case B_NE: return a != b ? 1.f : 0.f;
+    case B_LT: return a < b ? 1.f : 0.f;
+    case B_LE: return a <= b ? 1.f : 0.f;
+    case B_GT: return a > b ? 1.f : 0.f;
+    default: return a >= b ? 1.f : 0.f;
+  }
+}
+
+template <int OP>
+static void binary_inner(const float* a, long sa, const float* b, long sb, float* o, long L) {
+  long i = 0;
+  if (OP != B_POW) {
+    if (sa == 1 && sb == 1) {
+      for (; i + W <= L; i += W) vstore(o + i, bop<OP>(vload(a + i), vload(b + i)));
+      if (i < L) vstoren(o + i, bop<OP>(vloadn(a + i, L - i), vloadn(b + i, L - i)), L - i);
+      return;
+    }
+    if (sa == 1 && sb == 0) {
+      vf bv = vset1(b[0]);
+      for (; i + W <= L; i += W) vstore(o + i, bop<OP>(vload(a + i), bv));
+      if (i < L) vstoren(o + i, bop<OP>(vloadn(a + i, L - i), bv), L - i);
+      return;
+    }
+    if (sa == 0 && sb == 1) {
+      vf av = vset1(a[0]);
+      for (; i + W <= L; i += W) vstore(o + i, bop<OP>(av, vload(b + i)));
+      if (i < L) vstoren(o + i, bop<OP>(av, vloadn(b + i, L - i)), L - i);
+      return;
+    }
+  }
+  for (; i < L; ++i) o[i] = bops<OP>(a[i * sa], b[i * sb]);
+}
+
+typedef void (*BinInner)(const float*, long, const float*, long, float*, long);
+
+static void k_binary(int op, const float* a, const float* b, float* out, int rank, const long* shape,
+                     const long* as, const long* bs) {
+  static const BinInner fns[13] = {binary_inner<0>, binary_inner<1>, binary_inner<2>, binary_inner<3>,
+                                   binary_inner<4>, binary_inner<5>, binary_inner<6>, binary_inner<7>,
+                                   binary_inner<8>, binary_inner<9>, binary_inner<10>, binary_inner<11>,
+                                   binary_inner<12>};
+  BinInner f = fns[op];
+  const long L = shape[rank - 1], sa = as[rank - 1], sb = bs[rank - 1];
+  long outer = 1;
+  for (int d = 0; d < rank - 1; ++d) outer *= shape[d];
+  const double cost = op == B_POW ? 5.0 : 0.2;
+  if (outer == 1) {
+    auto body = [&](long i0, long i1) { f(a + i0 * sa, sa, b + i0 * sb, sb, out + i0, i1 - i0); };
+    par_range(L, cost, body, 64);
+    return;
+  }
+  auto body = [&](long o0, long o1) {
+    long idx[16];
+    long ia = 0, ib = 0, rem = o0;
+    for (int d = rank - 2; d >= 0; --d) {
+      idx[d] = rem % shape[d]; rem /= shape[d];
+      ia += idx[d] * as[d]; ib += idx[d] * bs[d];
+    }
+    for (long o = o0; o < o1; ++o) {
+      f(a + ia, sa, b + ib, sb, out + o * L, L);
+      for (int d = rank - 2; d >= 0; --d) {
+        ++idx[d]; ia += as[d]; ib += bs[d];
+        if (idx[d] < shape[d]) break;
+        ia -= as[d] * shape[d]; ib -= bs[d] * shape[d]; idx[d] = 0;
+      }
+    }
+  };
+  par_range(outer, cost * (double)L + 2.0, body);
+}
+
+// ---------------------------------------------------------------- reductions
+
+static inline float pick_nan(float acc, float v, int op) {
+  if (v != v) return v;
+  if (acc != acc) return acc;
+  return op == 1 ? (v > acc ? v : acc) : (v < acc ? v : acc);
+}
+
+static float reduce_row(int op, const float* x, long n) {
+  if (op == 0) return (float)sum_d(x, n);
+  const float init = op == 1 ? -__builtin_inff() : __builtin_inff();
+  vf acc = vset1(init);
+  long i = 0;
+  for (; i + W <= n; i += W) {
+    vf v = vload(x + i);
+    acc = op == 1 ? vsel(vmor(vgt(v, acc), visnan(v)), v, acc) : vsel(vmor(vlt(v, acc), visnan(v)), v, acc);
+  }
+  float lanes[W];
+  vstore(lanes, acc);
+  float r = init;
+  for (int l = 0; l < W; ++l) r = pick_nan(r, lanes[l], op);
+  for (; i < n; ++i) r = pick_nan(r, x[i], op);
+  return r;
+}
+
+static void k_reduce(int op, const float* x, float* out, long outer, long n, long inner) {
+  if (inner == 1) {
+    auto body = [&](long o0, long o1) {
+      for (long o = o0; o < o1; ++o) out[o] = reduce_row(op, x + o * n, n);
+    };
+    par_range(outer, 0.15 * (double)n + 2.0, body);
+    return;
+  }
+  const long CH = 512, nch = (inner + CH - 1) / CH;
+  auto body = [&](long t0, long t1) {
+    double accd[CH];
+    float accf[CH];
+    for (long t = t0; t < t1; ++t) {
+      long o = t / nch, j0 = (t % nch) * CH, len = lmin(CH, inner - j0);
+      const float* base = x + o * n * inner + j0;
+      float* dst = out + o * inner + j0;
+      if (op == 0) {
+        for (long j = 0; j < len; ++j) accd[j] = 0.0;
+        for (long r = 0; r < n; ++r) {
+          const float* row = base + r * inner;
+          for (long j = 0; j < len; ++j) accd[j] += (double)row[j];
+        }
+        for (long j = 0; j < len; ++j) dst[j] = (float)accd[j];
+      } else {
+        const float init = op == 1 ? -__builtin_inff() : __builtin_inff();
+        for (long j = 0; j < len; ++j) accf[j] = init;
+        for (long r = 0; r < n; ++r) {
+          const float* row = base + r * inner;
+          long j = 0;
+          for (; j + W <= len; j += W) {
+            vf v = vload(row + j), a = vload(accf + j);
+            a = op == 1 ? vsel(vmor(vgt(v, a), visnan(v)), v, a) : vsel(vmor(vlt(v, a), visnan(v)), v, a);
+            vstore(accf + j, a);
+          }
+          for (; j < len; ++j) accf[j] = pick_nan(accf[j], row[j], op);
+        }
+        for (long j = 0; j < len; ++j) dst[j] = accf[j];
+      }
+    }
+  };
+  par_range(outer * nch, 0.15 * (double)n * (double)lmin(CH, inner) + 2.0, body);
+}
+
+static double k_sumsq(const float* x, long n) {
+  const long CH = 1 << 16;
+  long nch = (n + CH - 1) / CH;
+  if (nch <= 1) return sumsq_d(x, n);
+  // Fixed chunking keeps the result independent of the thread count.
+  double* part = tl_t1.d((size_t)nch);
+  auto body = [&](long c0, long c1) {
+    for (long c = c0; c < c1; ++c) part[c] = sumsq_d(x + c * CH, lmin(CH, n - c * CH));
+  };
+  par_range(nch, (double)CH * 0.05, body);
+  double s = 0;
+  for (long c = 0; c < nch; ++c) s += part[c];
+  return s;
+}
+
+// ---------------------------------------------------------------- softmax family
+
+static float row_max(const float* x, long n) {
+  vf mv = vset1(-__builtin_inff());
+  long i = 0;
+  for (; i + W <= n; i += W) mv = vmax(vload(x + i), mv);
+  float mx = hmax(mv);
+  for (; i < n; ++i) if (x[i] > mx) mx = x[i];
+  return mx;
+}
+
+// Softmax / log-softmax of one row; y may alias x.
+static void softmax_row(const float* x, float* y, long n, bool log) {
+  float mx = row_max(x, n);
+  if (mx == -__builtin_inff()) mx = 0.f;
+  const vf mxv = vset1(mx);
+  vf sv = vzero();
+  long i = 0;
+  if (log) {
+    for (; i + W <= n; i += W) sv = vadd(sv, vexp(vsub(vload(x + i), mxv)));
+    if (i < n) sv = vadd(sv, vsel(vfirstm(n - i), vexp(vsub(vloadn(x + i, n - i), mxv)), vzero()));
+    float lse = mx + (float)__builtin_log((double)hsum(sv));
+    const vf lv = vset1(lse);
+    for (i = 0; i + W <= n; i += W) vstore(y + i, vsub(vload(x + i), lv));
+    for (; i < n; ++i) y[i] = x[i] - lse;
+  } else {
+    for (; i + W <= n; i += W) { vf e = vexp(vsub(vload(x + i), mxv)); vstore(y + i, e); sv = vadd(sv, e); }
+    if (i < n) {
+      vf e = vsel(vfirstm(n - i), vexp(vsub(vloadn(x + i, n - i), mxv)), vzero());
+      vstoren(y + i, e, n - i);
+      sv = vadd(sv, e);
+    }
+    const vf inv = vset1(1.f / hsum(sv));
+    for (i = 0; i + W <= n; i += W) vstore(y + i, vmul(vload(y + i), inv));
+    if (i < n) vstoren(y + i, vmul(vloadn(y + i, n - i), inv), n - i);
+  }
+}
+
+static void k_softmax(const float* x, float* y, long rows, long cols, int log) {
+  auto body = [&](long r0, long r1) {
+    for (long r = r0; r < r1; ++r) softmax_row(x + r * cols, y + r * cols, cols, log != 0);
+  };
+  par_range(rows, 0.6 * (double)cols + 5.0, body);
+}
+
+static void k_softmax_bw(const float* y, const float* dy, float* dx, long rows, long cols, int log) {
+  auto body = [&](long r0, long r1) {
+    for (long r = r0; r < r1; ++r) {
+      const float* yr = y + r * cols; const float* gr = dy + r * cols;
+      float* o = dx + r * cols;
+      long i = 0;
+      if (log) {
+        const vf s = vset1((float)sum_d(gr, cols));
+        for (; i + W <= cols; i += W) vstore(o + i, vfnma(vexp(vload(yr + i)), s, vload(gr + i)));
+        if (i < cols) { long t = cols - i; vstoren(o + i, vfnma(vexp(vloadn(yr + i, t)), s, vloadn(gr + i, t)), t); }
+      } else {
+        const vf s = vset1((float)dot_d(gr, yr, cols));
+        for (; i + W <= cols; i += W) vstore(o + i, vmul(vload(yr + i), vsub(vload(gr + i), s)));
+        if (i < cols) { long t = cols - i; vstoren(o + i, vmul(vloadn(yr + i, t), vsub(vloadn(gr + i, t), s)), t); }
+      }
+    }
+  };
+  par_range(rows, 0.5 * (double)cols + 5.0, body);
+}
+
+static void k_layernorm(const float* x, const float* scale, const float* bias, float* out, float* mean,
+                        float* rstd, long rows, long cols, float eps) {
+  auto body = [&](long r0, long r1) {
+    for (long r = r0; r < r1; ++r) {
+      const float* xr = x + r * cols;
+      float* o = out + r * cols;
+      const double mu = sum_d(xr, cols) / (double)cols;
+      double acc[16] = {0};
+      long j = 0;
+      for (; j + 16 <= cols; j += 16)
+        for (int l = 0; l < 16; ++l) { double d = (double)xr[j + l] - mu; acc[l] += d * d; }
+      double var = 0;
+      for (int l = 0; l < 16; ++l) var += acc[l];
+      for (; j < cols; ++j) { double d = (double)xr[j] - mu; var += d * d; }
+      var /= (double)cols;
+      const double rs = 1.0 / __builtin_sqrt(var + (double)eps);
+      mean[r] = (float)mu; rstd[r] = (float)rs;
+      for (j = 0; j < cols; ++j) o[j] = (float)(((double)xr[j] - mu) * rs * (double)scale[j] + (double)bias[j]);
+    }
+  };
+  par_range(rows, 1.0 * (double)cols + 5.0, body);
+}
+
+static void k_layernorm_bw(const float* dy, const float* x, const float* scale, const float* mean,
+                           const float* rstd, float* dx, float* dscale, float* dbias, long rows, long cols) {
+  auto rowsBody = [&](long r0, long r1) {
+    for (long r = r0; r < r1; ++r) {
+      const float* xr = x + r * cols; const float* g = dy + r * cols;
+      float* o = dx + r * cols;
+      const double mu = mean[r], rs = rstd[r];
+      double a1[16] = {0}, a2[16] = {0};
+      long j = 0;
+      for (; j + 16 <= cols; j += 16)
+        for (int l = 0; l < 16; ++l) {
+          double xh = ((double)xr[j + l] - mu) * rs, gg = (double)g[j + l] * (double)scale[j + l];
+          a1[l] += gg; a2[l] += gg * xh;
+        }
+      double sg = 0, sgx = 0;
+      for (int l = 0; l < 16; ++l) { sg += a1[l]; sgx += a2[l]; }
+      for (; j < cols; ++j) {
+        double xh = ((double)xr[j] - mu) * rs, gg = (double)g[j] * (double)scale[j];
+        sg += gg; sgx += gg * xh;
+      }
+      sg /= (double)cols; sgx /= (double)cols;
+      for (j = 0; j < cols; ++j) {
+        double xh = ((double)xr[j] - mu) * rs;
+        o[j] = (float)(rs * ((double)g[j] * (double)scale[j] - sg - xh * sgx));
+      }
+    }
+  };
+  par_range(rows, 1.5 * (double)cols + 5.0, rowsBody);
+  // Parameter gradients by column block: each column summed in row order, so
+  // the result does not depend on the thread count.
+  const long CB = 64, ncb = (cols + CB - 1) / CB;
+  auto colBody = [&](long c0, long c1) {
+    double as[CB], ab[CB];
+    for (long cb = c0; cb < c1; ++cb) {
+      long j0 = cb * CB, len = lmin(CB, cols - j0);
+      for (long j = 0; j < len; ++j) { as[j] = 0; ab[j] = 0; }
+      for (long r = 0; r < rows; ++r) {
+        const float* xr = x + r * cols + j0; const float* g = dy + r * cols + j0;
+        const double mu = mean[r], rs = rstd[r];
+        for (long j = 0; j < len; ++j) {
+          double gg = g[j];
+          as[j] += gg * (((double)xr[j] - mu) * rs);
+          ab[j] += gg;
+        }
+      }
+      for (long j = 0; j < len; ++j) {
+        dscale[j0 + j] = (float)((double)dscale[j0 + j] + as[j]);
+        dbias[j0 + j] = (float)((double)dbias[j0 + j] + ab[j]);
+      }
+    }
+  };
+  par_range(ncb, 1.0 * (double)rows * CB + 5.0, colBody);
+}
+
+static void k_ce(const float* logits, const int32_t* targets, const float* weights, float* loss, float* logp,
+                 long rows, long vocab) {
+  auto body = [&](long r0, long r1) {
+    for (long r = r0; r < r1; ++r) {
+      softmax_row(logits + r * vocab, logp + r * vocab, vocab, true);
+      loss[r] = -weights[r] * logp[r * vocab + targets[r]];
+    }
+  };
+  par_range(rows, 0.6 * (double)vocab + 5.0, body);
+}
+
+static void k_ce_bw(const float* logp, const int32_t* targets, const float* weights, const float* dloss,
+                    float* dlogits, long rows, long vocab) {
+  auto body = [&](long r0, long r1) {
+    for (long r = r0; r < r1; ++r) {
+      const float s = dloss[r] * weights[r];
+      const vf sv = vset1(s);
+      const float* lp = logp + r * vocab;
+      float* o = dlogits + r * vocab;
+      long i = 0;
+      for (; i + W <= vocab; i += W) vstore(o + i, vmul(sv, vexp(vload(lp + i))));
+      if (i < vocab) vstoren(o + i, vmul(sv, vexp(vloadn(lp + i, vocab - i))), vocab - i);
+      o[targets[r]] -= s;
+    }
+  };
+  par_range(rows, 0.5 * (double)vocab + 5.0, body);
+}
+
+// ---------------------------------------------------------------- attention
+
+static void attn_rows(const float* q, const float* k, const float* v, float* out, float* probs, long b,
+                      long i0, long i1, long lq, long lk, long d, float scale, int causal, long offset,
+                      const float* drop, const float* kmask) {
+  const long rows = i1 - i0;
+  float* P = probs + (b * lq + i0) * lk;
+  GemmP g1{rows, lk, d, q + (b * lq + i0) * d, d, 0, k + b * lk * d, d, 1, P, lk, 0};
+  gemm_one(g1, false);
+  const vf sc = vset1(scale);
+  const float* km = kmask ? kmask + b * lk : nullptr;
+  for (long r = 0; r < rows; ++r) {
+    float* row = P + r * lk;
+    long j = 0;
+    for (; j + W <= lk; j += W) vstore(row + j, vmul(vload(row + j), sc));
+    for (; j < lk; ++j) row[j] *= scale;
+    if (causal) for (long jj = lmax(0, i0 + r + offset + 1); jj < lk; ++jj) row[jj] = -1e9f;
+    if (km) for (long jj = 0; jj < lk; ++jj) if (km[jj] == 0.f) row[jj] = -1e9f;
+    softmax_row(row, row, lk, false);
+  }
+  const float* PD = P;
+  if (drop) {
+    float* t = tl_t1.f((size_t)rows * lk);
+    const float* dm = drop + (b * lq + i0) * lk;
+    for (long e = 0; e < rows * lk; ++e) t[e] = P[e] * dm[e];
+    PD = t;
+  }
+  GemmP g2{rows, d, lk, PD, lk, 0, v + b * lk * d, d, 0, out + (b * lq + i0) * d, d, 0};
+  gemm_one(g2, false);
+}
+
+static void k_attention(const float* q, const float* k, const float* v, float* out, float* probs, long bh,
+                        long lq, long lk, long d, float scale, int causal, long offset, const float* drop,
+                        const float* kmask) {
+  int T = trax_num_threads();
+  double work = 4.0 * bh * lq * lk * d;
+  long rb = 1;
+  if (T > 1 && work >= 2e6 && bh < 2L * T) rb = lmin(lmax(1, lq / 16), (2L * T + bh - 1) / bh);
+  auto task = [&](long t) {
+    long b = t / rb, c = t % rb;
+    long i0 = lq * c / rb, i1 = lq * (c + 1) / rb;
+    if (i1 > i0) attn_rows(q, k, v, out, probs, b, i0, i1, lq, lk, d, scale, causal, offset, drop, kmask);
+  };
+  if (T > 1 && work >= 2e6) par_for(bh * rb, task);
+  else for (long t = 0; t < bh * rb; ++t) task(t);
+}
+
+static void attn_bw_one(const float* dout, const float* q, const float* k, const float* v, const float* probs,
+                        float* dq, float* dk, float* dv, long b, long lq, long lk, long d, float scale,
+                        const float* drop, bool mt) {
+  const float* P = probs + b * lq * lk;
+  const float* dm = drop ? drop + b * lq * lk : nullptr;
+  const float* go = dout + b * lq * d;
+  const float* PD = P;
+  if (dm) {
+    float* t = tl_t1.f((size_t)lq * lk);
+    for (long e = 0; e < lq * lk; ++e) t[e] = P[e] * dm[e];
+    PD = t;
+  }
+  GemmP gv{lk, d, lq, PD, lk, 1, go, d, 0, dv + b * lk * d, d, 0};
+  gemm_one(gv, mt);
+  float* S = tl_t2.f((size_t)lq * lk);
+  GemmP gp{lq, lk, d, go, d, 0, v + b * lk * d, d, 1, S, lk, 0};
+  gemm_one(gp, mt);
+  for (long i = 0; i < lq; ++i) {
+    float* s = S + i * lk;
+    const float* p = P + i * lk;
+    if (dm) { const float* mr = dm + i * lk; for (long j = 0; j < lk; ++j) s[j] *= mr[j]; }
+    const vf rd = vset1((float)dot_d(s, p, lk)), sc = vset1(scale);
+    long j = 0;
+    for (; j + W <= lk; j += W) vstore(s + j, vmul(vmul(vload(p + j), vsub(vload(s + j), rd)), sc));
+    if (j < lk) vstoren(s + j, vmul(vmul(vloadn(p + j, lk - j), vsub(vloadn(s + j, lk - j), rd)), sc), lk - j);
+  }
+  GemmP gq{lq, d, lk, S, lk, 0, k + b * lk * d, d, 0, dq + b * lq * d, d, 0};
+  gemm_one(gq, mt);
+  GemmP gk{lk, d, lq, S, lk, 1, q + b * lq * d, d, 0, dk + b * lk * d, d, 0};
+  gemm_one(gk, mt);
+}
+
+static void k_attention_bw(const float* dout, const float* q, const float* k, const float* v, const float* probs,
+                           float* dq, float* dk, float* dv, long bh, long lq, long lk, long d, float scale,
+                           const float* drop) {
+  int T = trax_num_threads();
+  double work = 8.0 * bh * lq * lk * d;
+  if (T > 1 && work >= 2e6 && bh >= 2L * T) {
+    auto task = [&](long b) { attn_bw_one(dout, q, k, v, probs, dq, dk, dv, b, lq, lk, d, scale, drop, false); };
+    par_for(bh, task);
+  } else {
+    for (long b = 0; b < bh; ++b) attn_bw_one(dout, q, k, v, probs, dq, dk, dv, b, lq, lk, d, scale, drop, T > 1);
+  }
+}
+
+// ---------------------------------------------------------------- rows, optimizers
+
+static inline long clip_row(int32_t id, long rows) { return id < 0 ? 0 : (id >= rows ? rows - 1 : id); }
+
+static void k_gather(const float* table, const int32_t* ids, float* out, long nids, long rows, long cols) {
+  auto body = [&](long i0, long i1) {
+    for (long i = i0; i < i1; ++i)
+      std::memcpy(out + i * cols, table + clip_row(ids[i], rows) * cols, sizeof(float) * (size_t)cols);
+  };
+  par_range(nids, 0.1 * (double)cols + 2.0, body);
+}
+
+static void k_scatter(const float* dout, const int32_t* ids, float* dtable, long nids, long rows, long cols) {
+  // Sequential in id order: duplicate ids must accumulate deterministically.
+  for (long i = 0; i < nids; ++i) {
+    float* dst = dtable + clip_row(ids[i], rows) * cols;
+    const float* src = dout + i * cols;
+    long j = 0;
+    for (; j + W <= cols; j += W) vstore(dst + j, vadd(vload(dst + j), vload(src + j)));
+    for (; j < cols; ++j) dst[j] += src[j];
+  }
+}
+
+static void k_adam(float* w, const float* g, float* m, float* v, long n, float lr, float b1, float b2,
+                   float eps, float wd, float c1, float c2) {
+  auto body = [&](long i0, long i1) {
+    const vf vb1 = vset1(b1), vb2 = vset1(b2), nb1 = vset1(1.f - b1), nb2 = vset1(1.f - b2);
+    const vf ic1 = vset1(1.f / c1), ic2 = vset1(1.f / c2), ve = vset1(eps), vlr = vset1(lr), vwd = vset1(1.f - wd);
+    long i = i0;
+    for (; i + W <= i1; i += W) {
+      vf gg = vload(g + i);
+      vf mm = vfma(vb1, vload(m + i), vmul(nb1, gg));
+      vf vv = vfma(vb2, vload(v + i), vmul(vmul(nb2, gg), gg));
+      vstore(m + i, mm); vstore(v + i, vv);
+      vf upd = vdiv(vmul(mm, ic1), vadd(vsqrt(vmul(vv, ic2)), ve));
+      vstore(w + i, vfnma(vlr, upd, vmul(vwd, vload(w + i))));
+    }
+    for (; i < i1; ++i) {
+      float gg = g[i];
+      m[i] = (1.f - b1) * gg + b1 * m[i];
+      v[i] = (1.f - b2) * gg * gg + b2 * v[i];
+      w[i] = (1.f - wd) * w[i] - lr * (m[i] / c1) / (__builtin_sqrtf(v[i] / c2) + eps);
+    }
+  };
+  par_range(n, 0.4, body, 64);
+}
+
+static void k_adafactor(float* w, const float* g, float* vr, float* vc, float* v, float* m, long batch, long rows,
+                        long cols, double lr, double decay, double eps1, double eps2, double clip, int mulScale,
+                        int doClip, double beta1, double wd) {
+  const long n = batch * rows * cols;
+  const double mix = 1.0 - decay;
+  double scale = lr;
+  if (mulScale) {
+    double ms = sumsq_d(w, n) / (double)n, rms = __builtin_sqrt(ms);
+    scale = lr * (rms > eps2 ? rms : eps2);
+  }
+  // y kept in float64 like the reference; reused scratch, never per-call malloc.
+  double* y = tl_t1.d((size_t)n);
+  if (vr && vc) {
+    double* colAcc = tl_t2.d((size_t)cols);
+    for (long b = 0; b < batch; ++b) {
+      const long base = b * rows * cols;
+      for (long c = 0; c < cols; ++c) colAcc[c] = 0;
+      for (long r = 0; r < rows; ++r) {
+        const float* gr = g + base + r * cols;
+        for (long c = 0; c < cols; ++c) { double gg = gr[c]; colAcc[c] += gg * gg; }
+        double s = sumsq_d(gr, cols);
+        vr[b * rows + r] = (float)(decay * (double)vr[b * rows + r] + mix * (s / (double)cols));
+      }
+      for (long c = 0; c < cols; ++c)
+        vc[b * cols + c] = (float)(decay * (double)vc[b * cols + c] + mix * (colAcc[c] / (double)rows));
+      const double rowMean = sum_d(vr + b * rows, rows) / (double)rows;
+      for (long c = 0; c < cols; ++c) colAcc[c] = 1.0 / __builtin_sqrt((double)vc[b * cols + c] + eps1);
+      for (long r = 0; r < rows; ++r) {
+        const double rf = __builtin_sqrt(rowMean / ((double)vr[b * rows + r] + eps1));
+        const float* gr = g + base + r * cols;
+        double* yr = y + base + r * cols;
+        for (long c = 0; c < cols; ++c) yr[c] = (double)gr[c] * rf * colAcc[c];
+      }
+    }
+  } else {
+    for (long i = 0; i < n; ++i) {
+      double gg = g[i];
+      v[i] = (float)(decay * (double)v[i] + mix * gg * gg);
+      y[i] = gg / __builtin_sqrt((double)v[i] + eps1);
+    }
+  }
+  if (doClip) {
+    double acc[16] = {0};
+    long i = 0;
+    for (; i + 16 <= n; i += 16)
+      for (int l = 0; l < 16; ++l) acc[l] += y[i + l] * y[i + l];
+    double ss = 0;
+    for (int l = 0; l < 16; ++l) ss += acc[l];
+    for (; i < n; ++i) ss += y[i] * y[i];
+    double denom = __builtin_sqrt(ss / (double)n) / clip;
+    if (denom > 1.0) for (i = 0; i < n; ++i) y[i] /= denom;
+  }
+  for (long i = 0; i < n; ++i) {
+    double sub = scale * y[i];
+    if (m) { m[i] = (float)(beta1 * (double)m[i] + (1.0 - beta1) * sub); sub = m[i]; }
+    w[i] = (float)((1.0 - wd) * (double)w[i] - sub);
+  }
+}
+
+static const KernelTable kTable = {
+  TRAX_ISA_NAME, k_matmul, k_unary, k_binary, k_reduce, k_softmax, k_softmax_bw, k_layernorm, k_layernorm_bw,
+  k_ce, k_ce_bw, k_attention, k_attention_bw, k_gather, k_scatter, k_adam, k_adafactor, k_sumsq,
+};

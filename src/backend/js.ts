@@ -1,0 +1,370 @@
+// Pure TypeScript kernels: the readable reference every other backend is
+// tested against, and the fallback when the native addon is unavailable.
+import { Binary, Reduce, Unary, type F32, type I32, type Kernels } from './kernels.js';
+
+const SQRT1_2 = Math.SQRT1_2;
+
+/** Abramowitz-Stegun 7.1.26 is too coarse for gradient checks; use a series/continued fraction. */
+export function erf(x: number): number {
+  const ax = Math.abs(x);
+  if (ax < 2.5) {
+    // Maclaurin series converges fast enough here in double precision.
+    let sum = x, term = x;
+    const x2 = x * x;
+    for (let n = 1; n < 60; n++) {
+      term *= -x2 / n;
+      const add = term / (2 * n + 1);
+      sum += add;
+      if (Math.abs(add) < 1e-17 * Math.abs(sum)) break;
+    }
+    return (2 / Math.sqrt(Math.PI)) * sum;
+  }
+  // erfc continued fraction for the tails.
+  let f = 0;
+  for (let n = 60; n >= 1; n--) f = (n / 2) / (ax + f);
+  const erfc = Math.exp(-ax * ax) / Math.sqrt(Math.PI) / (ax + f);
+  return x > 0 ? 1 - erfc : erfc - 1;
+}
+
+export function unaryScalar(op: Unary, v: number): number {
+  switch (op) {
+    case Unary.Neg: return -v;
+    case Unary.Exp: return Math.exp(v);
+    case Unary.Log: return Math.log(v);
+    case Unary.Tanh: return Math.tanh(v);
+    case Unary.Sqrt: return Math.sqrt(v);
+    case Unary.Rsqrt: return 1 / Math.sqrt(v);
+    case Unary.Relu: return v > 0 ? v : 0;
+    case Unary.Gelu: return 0.5 * v * (1 + erf(v * SQRT1_2));
+    case Unary.Sigmoid: return 1 / (1 + Math.exp(-v));
+    case Unary.Abs: return Math.abs(v);
+    case Unary.Square: return v * v;
+    case Unary.FastGelu: return 0.5 * v * (1 + Math.tanh(0.7978845608 * v * (1 + 0.044715 * v * v)));
+    case Unary.Reciprocal: return 1 / v;
+    case Unary.Sign: return v > 0 ? 1 : v < 0 ? -1 : 0;
+    case Unary.Softplus: return v > 20 ? v : Math.log1p(Math.exp(v));
+    case Unary.Erf: return erf(v);
+  }
+  throw new Error(`unknown unary op ${op}`);
+}
+
+export function binaryScalar(op: Binary, a: number, b: number): number {
+  switch (op) {
+    case Binary.Add: return a + b;
+    case Binary.Sub: return a - b;
+    case Binary.Mul: return a * b;
+    case Binary.Div: return a / b;
+    case Binary.Max: return a > b || Number.isNaN(a) ? a : b;
+    case Binary.Min: return a < b || Number.isNaN(a) ? a : b;
+    case Binary.Pow: return Math.pow(a, b);
+    case Binary.Eq: return a === b ? 1 : 0;
+    case Binary.Ne: return a !== b ? 1 : 0;
+    case Binary.Lt: return a < b ? 1 : 0;
+    case Binary.Le: return a <= b ? 1 : 0;
+    case Binary.Gt: return a > b ? 1 : 0;
+    case Binary.Ge: return a >= b ? 1 : 0;
+  }
+  throw new Error(`unknown binary op ${op}`);
+}
+
+/** Broadcasting loop shared by float and int tensors. */
+export function broadcastBinary(op: Binary, a: ArrayLike<number>, b: ArrayLike<number>,
+  out: { [i: number]: number; length: number }, shape: ArrayLike<number>, aStrides: ArrayLike<number>,
+  bStrides: ArrayLike<number>): void {
+  const r = shape.length;
+  const total = out.length;
+  if (total === 0) return;
+  if (r === 0) { out[0] = binaryScalar(op, a[0], b[0]); return; }
+  const last = shape[r - 1], sa = aStrides[r - 1], sb = bStrides[r - 1];
+  const idx = new Array<number>(r).fill(0);
+  let ia = 0, ib = 0;
+  for (let o = 0; o < total; o += last) {
+    let pa = ia, pb = ib;
+    for (let j = 0; j < last; j++, pa += sa, pb += sb) out[o + j] = binaryScalar(op, a[pa], b[pb]);
+    // advance the multi-index over all but the last axis
+    for (let ax = r - 2; ax >= 0; ax--) {
+      idx[ax]++;
+      ia += aStrides[ax]; ib += bStrides[ax];
+      if (idx[ax] < shape[ax]) break;
+      ia -= aStrides[ax] * shape[ax]; ib -= bStrides[ax] * shape[ax];
+      idx[ax] = 0;
+    }
+  }
+}
+
+function softmaxRow(x: F32, out: F32, off: number, cols: number, log: boolean): void {
+  let mx = -Infinity;
+  for (let j = 0; j < cols; j++) if (x[off + j] > mx) mx = x[off + j];
+  if (mx === -Infinity) mx = 0;
+  let s = 0;
+  for (let j = 0; j < cols; j++) s += Math.exp(x[off + j] - mx);
+  if (log) {
+    const lse = mx + Math.log(s);
+    for (let j = 0; j < cols; j++) out[off + j] = x[off + j] - lse;
+  } else {
+    const inv = 1 / s;
+    for (let j = 0; j < cols; j++) out[off + j] = Math.exp(x[off + j] - mx) * inv;
+  }
+}
+
+export const jsKernels: Kernels = {
+  name: 'js',
+  threads: () => 1,
+  setThreads: () => { /* single-threaded by design */ },
+
+  matmul(a, b, c, batch, m, n, k, transA, transB, strideA, strideB, accumulate) {
+    const row = new Float64Array(n);
+    for (let bt = 0; bt < batch; bt++) {
+      const ao = bt * strideA, bo = bt * strideB, co = bt * m * n;
+      for (let i = 0; i < m; i++) {
+        if (accumulate) for (let j = 0; j < n; j++) row[j] = c[co + i * n + j];
+        else row.fill(0);
+        for (let p = 0; p < k; p++) {
+          const av = transA ? a[ao + p * m + i] : a[ao + i * k + p];
+          if (av === 0) continue;
+          if (transB) for (let j = 0; j < n; j++) row[j] += av * b[bo + j * k + p];
+          else { const bp = bo + p * n; for (let j = 0; j < n; j++) row[j] += av * b[bp + j]; }
+        }
+        for (let j = 0; j < n; j++) c[co + i * n + j] = row[j];
+      }
+    }
+  },
+
+  unary(op, x, out) {
+    for (let i = 0; i < x.length; i++) out[i] = unaryScalar(op, x[i]);
+  },
+
+  binary(op, a, b, out, shape, aStrides, bStrides) {
+    broadcastBinary(op, a, b, out, shape, aStrides, bStrides);
+  },
+
+  reduce(op, x, out, outer, n, inner) {
+    for (let o = 0; o < outer; o++) {
+      for (let i = 0; i < inner; i++) {
+        let acc = op === Reduce.Sum ? 0 : op === Reduce.Max ? -Infinity : Infinity;
+        for (let j = 0; j < n; j++) {
+          const v = x[(o * n + j) * inner + i];
+          if (op === Reduce.Sum) acc += v;
+          else if (op === Reduce.Max) { if (v > acc || Number.isNaN(v)) acc = v; }
+          else if (v < acc || Number.isNaN(v)) acc = v;
+        }
+        out[o * inner + i] = acc;
+      }
+    }
+  },
+
+  softmax(x, out, rows, cols, log) {
+    for (let r = 0; r < rows; r++) softmaxRow(x, out, r * cols, cols, log);
+  },
+
+  softmaxBackward(y, dy, dx, rows, cols, log) {
+    for (let r = 0; r < rows; r++) {
+      const off = r * cols;
+      let s = 0;
+      if (log) {
+        for (let j = 0; j < cols; j++) s += dy[off + j];
+        for (let j = 0; j < cols; j++) dx[off + j] = dy[off + j] - Math.exp(y[off + j]) * s;
+      } else {
+        for (let j = 0; j < cols; j++) s += dy[off + j] * y[off + j];
+        for (let j = 0; j < cols; j++) dx[off + j] = y[off + j] * (dy[off + j] - s);
+      }
+    }
+  },
+
+  layerNorm(x, scale, bias, out, mean, rstd, rows, cols, eps) {
+    for (let r = 0; r < rows; r++) {
+      const off = r * cols;
+      let mu = 0;
+      for (let j = 0; j < cols; j++) mu += x[off + j];
+      mu /= cols;
+      let v = 0;
+      for (let j = 0; j < cols; j++) { const d = x[off + j] - mu; v += d * d; }
+      v /= cols;
+      const rs = 1 / Math.sqrt(v + eps);
+      mean[r] = mu; rstd[r] = rs;
+      for (let j = 0; j < cols; j++) out[off + j] = (x[off + j] - mu) * rs * scale[j] + bias[j];
+    }
+  },
+
+  layerNormBackward(dy, x, scale, mean, rstd, dx, dscale, dbias, rows, cols) {
+    for (let r = 0; r < rows; r++) {
+      const off = r * cols, mu = mean[r], rs = rstd[r];
+      let sumG = 0, sumGX = 0;
+      for (let j = 0; j < cols; j++) {
+        const xh = (x[off + j] - mu) * rs;
+        const g = dy[off + j] * scale[j];
+        sumG += g; sumGX += g * xh;
+        dscale[j] += dy[off + j] * xh;
+        dbias[j] += dy[off + j];
+      }
+      sumG /= cols; sumGX /= cols;
+      for (let j = 0; j < cols; j++) {
+        const xh = (x[off + j] - mu) * rs;
+        dx[off + j] = rs * (dy[off + j] * scale[j] - sumG - xh * sumGX);
+      }
+    }
+  },
+
+  crossEntropy(logits, targets, weights, loss, logp, rows, vocab) {
+    for (let r = 0; r < rows; r++) {
+      softmaxRow(logits, logp, r * vocab, vocab, true);
+      const t = targets[r];
+      if (t < 0 || t >= vocab) throw new RangeError(`crossEntropy: target ${t} at row ${r} is outside [0, ${vocab})`);
+      loss[r] = -weights[r] * logp[r * vocab + t];
+    }
+  },
+
+  crossEntropyBackward(logp, targets, weights, dloss, dlogits, rows, vocab) {
+    for (let r = 0; r < rows; r++) {
+      const s = dloss[r] * weights[r], off = r * vocab;
+      for (let j = 0; j < vocab; j++) dlogits[off + j] = s * Math.exp(logp[off + j]);
+      dlogits[off + targets[r]] -= s;
+    }
+  },
+
+  attention(q, k, v, out, probs, bh, lq, lk, d, scale, causal, offset, dropMask, keyMask) {
+    const s = new Float64Array(lk);
+    for (let h = 0; h < bh; h++) {
+      for (let i = 0; i < lq; i++) {
+        const qo = (h * lq + i) * d;
+        let mx = -Infinity;
+        for (let j = 0; j < lk; j++) {
+          let dot = 0;
+          const ko = (h * lk + j) * d;
+          for (let p = 0; p < d; p++) dot += q[qo + p] * k[ko + p];
+          let val = dot * scale;
+          if ((causal && j > i + offset) || (keyMask && keyMask[h * lk + j] === 0)) val = -1e9;
+          s[j] = val;
+          if (val > mx) mx = val;
+        }
+        let sum = 0;
+        for (let j = 0; j < lk; j++) { s[j] = Math.exp(s[j] - mx); sum += s[j]; }
+        const po = (h * lq + i) * lk;
+        for (let j = 0; j < lk; j++) probs[po + j] = s[j] / sum;
+        for (let p = 0; p < d; p++) out[qo + p] = 0;
+        for (let j = 0; j < lk; j++) {
+          let pj = probs[po + j];
+          if (dropMask) pj *= dropMask[po + j];
+          if (pj === 0) continue;
+          const vo = (h * lk + j) * d;
+          for (let p = 0; p < d; p++) out[qo + p] += pj * v[vo + p];
+        }
+      }
+    }
+  },
+
+  attentionBackward(dout, q, k, v, probs, dq, dk, dv, bh, lq, lk, d, scale, dropMask) {
+    dq.fill(0); dk.fill(0); dv.fill(0);
+    const dp = new Float64Array(lk);
+    for (let h = 0; h < bh; h++) {
+      for (let i = 0; i < lq; i++) {
+        const qo = (h * lq + i) * d, po = (h * lq + i) * lk;
+        // dP = dout . V^T (through the dropout mask), dV += P_dropped^T dout
+        let rowDot = 0;
+        for (let j = 0; j < lk; j++) {
+          const vo = (h * lk + j) * d;
+          let g = 0;
+          for (let p = 0; p < d; p++) g += dout[qo + p] * v[vo + p];
+          const mk = dropMask ? dropMask[po + j] : 1;
+          const pd = probs[po + j] * mk;
+          for (let p = 0; p < d; p++) dv[vo + p] += pd * dout[qo + p];
+          dp[j] = g * mk;
+          rowDot += dp[j] * probs[po + j];
+        }
+        for (let j = 0; j < lk; j++) {
+          const ds = probs[po + j] * (dp[j] - rowDot) * scale;
+          if (ds === 0) continue;
+          const ko = (h * lk + j) * d;
+          for (let p = 0; p < d; p++) { dq[qo + p] += ds * k[ko + p]; dk[ko + p] += ds * q[qo + p]; }
+        }
+      }
+    }
+  },
+
+  gatherRows(table, ids, out, rows, cols) {
+    for (let i = 0; i < ids.length; i++) {
+      const r = Math.min(Math.max(ids[i], 0), rows - 1);
+      out.set(table.subarray(r * cols, r * cols + cols), i * cols);
+    }
+  },
+
+  scatterAddRows(dout, ids, dtable, rows, cols) {
+    for (let i = 0; i < ids.length; i++) {
+      const r = Math.min(Math.max(ids[i], 0), rows - 1);
+      for (let j = 0; j < cols; j++) dtable[r * cols + j] += dout[i * cols + j];
+    }
+  },
+
+  adam(w, g, m, v, lr, b1, b2, eps, wd, step) {
+    const t = step + 1;
+    const c1 = 1 - Math.pow(b1, t), c2 = 1 - Math.pow(b2, t);
+    for (let i = 0; i < w.length; i++) {
+      m[i] = (1 - b1) * g[i] + b1 * m[i];
+      v[i] = (1 - b2) * g[i] * g[i] + b2 * v[i];
+      w[i] = (1 - wd) * w[i] - lr * (m[i] / c1) / (Math.sqrt(v[i] / c2) + eps);
+    }
+  },
+
+  adafactor(w, g, vr, vc, v, m, batch, rows, cols, lr, decay, eps1, eps2, clipThreshold,
+    multiplyByParameterScale, doClipping, beta1, wd) {
+    const n = w.length, mix = 1 - decay;
+    let scale = lr;
+    if (multiplyByParameterScale) {
+      let ss = 0;
+      for (let i = 0; i < n; i++) ss += w[i] * w[i];
+      scale = lr * Math.max(Math.sqrt(ss / n), eps2);
+    }
+    const y = new Float64Array(n);
+    if (vr && vc) {
+      for (let b = 0; b < batch; b++) {
+        const base = b * rows * cols;
+        for (let r = 0; r < rows; r++) {
+          let s = 0;
+          for (let c = 0; c < cols; c++) { const gg = g[base + r * cols + c]; s += gg * gg; }
+          vr[b * rows + r] = decay * vr[b * rows + r] + mix * (s / cols);
+        }
+        for (let c = 0; c < cols; c++) {
+          let s = 0;
+          for (let r = 0; r < rows; r++) { const gg = g[base + r * cols + c]; s += gg * gg; }
+          vc[b * cols + c] = decay * vc[b * cols + c] + mix * (s / rows);
+        }
+        let rowMean = 0;
+        for (let r = 0; r < rows; r++) rowMean += vr[b * rows + r];
+        rowMean /= rows;
+        for (let r = 0; r < rows; r++) {
+          const rf = Math.sqrt(rowMean / (vr[b * rows + r] + eps1));
+          for (let c = 0; c < cols; c++) {
+            const i = base + r * cols + c;
+            y[i] = g[i] * rf / Math.sqrt(vc[b * cols + c] + eps1);
+          }
+        }
+      }
+    } else if (v) {
+      for (let i = 0; i < n; i++) {
+        v[i] = decay * v[i] + mix * g[i] * g[i];
+        y[i] = g[i] / Math.sqrt(v[i] + eps1);
+      }
+    } else {
+      throw new Error('adafactor: need either (vr, vc) or v');
+    }
+    if (doClipping) {
+      let ss = 0;
+      for (let i = 0; i < n; i++) ss += y[i] * y[i];
+      const denom = Math.max(1, Math.sqrt(ss / n) / clipThreshold);
+      for (let i = 0; i < n; i++) y[i] /= denom;
+    }
+    for (let i = 0; i < n; i++) {
+      let sub = scale * y[i];
+      if (m) { m[i] = beta1 * m[i] + (1 - beta1) * sub; sub = m[i]; }
+      w[i] = (1 - wd) * w[i] - sub;
+    }
+  },
+
+  sumSquares(x) {
+    let s = 0;
+    for (let i = 0; i < x.length; i++) s += x[i] * x[i];
+    return s;
+  },
+};
+
+export type { F32, I32 };

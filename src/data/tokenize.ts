@@ -1,0 +1,167 @@
+// Trax's tokenization pipeline API (trax.data.Tokenize / detokenize / vocab_size).
+import { existsSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { BertTokenizer } from './tokenizers/bert.js';
+import { ByteLevelBPE } from './tokenizers/bpe.js';
+import { ByteTextEncoder } from './tokenizers/char.js';
+import { SentencePieceProcessor } from './tokenizers/sentencepiece.js';
+import { SubwordTextEncoder } from './tokenizers/subword.js';
+import type { Tokenizer } from './tokenizers/types.js';
+
+export type VocabType = 'char' | 'subword' | 'sentencepiece' | 'bert' | 'bert-lowercase' | 'bpe';
+const VOCAB_TYPES: readonly VocabType[] = ['char', 'subword', 'sentencepiece', 'bert', 'bert-lowercase', 'bpe'];
+
+export interface VocabOptions {
+  /** Default 'subword', as in Trax. 'bpe' reads a ByteLevelBPE JSON file. */
+  vocabType?: VocabType;
+  /** File name, joined onto vocabDir. Not used by 'char'. */
+  vocabFile?: string;
+  /** Directory of vocabFile. There is no default remote directory: Trax's gs://trax-ml/vocabs/ is not reachable here. */
+  vocabDir?: string;
+  /** Offset added to every id so 0..nReservedIds-1 stay free (e.g. pad and EOS). */
+  nReservedIds?: number;
+}
+
+export interface TokenizeOptions extends VocabOptions {
+  /** Tuple indices or dict keys to tokenize; by default every string element. */
+  keys?: ReadonlyArray<number | string>;
+}
+
+const cache = new Map<string, Tokenizer>();
+
+/** Loads (once per type and resolved path) the tokenizer these options describe. */
+export function getTokenizer(opts: VocabOptions = {}): Tokenizer {
+  const type = opts.vocabType ?? 'subword';
+  if (!VOCAB_TYPES.includes(type)) {
+    throw new Error(`vocabType must be one of ${VOCAB_TYPES.map((t) => `'${t}'`).join(', ')}; got ${JSON.stringify(type)}`);
+  }
+  if (type === 'char') {
+    // Trax's 'char' is ByteTextEncoder(num_reserved_ids=0); the offset is applied by tokenize.
+    let t = cache.get('char');
+    if (!t) cache.set('char', (t = new ByteTextEncoder(0)));
+    return t;
+  }
+  if (!opts.vocabFile) throw new Error(`vocabFile is required for vocabType '${type}'`);
+  const path = resolve(opts.vocabDir ? join(opts.vocabDir, opts.vocabFile) : opts.vocabFile);
+  const key = `${type}\u0000${path}`;
+  const hit = cache.get(key);
+  if (hit) return hit;
+  if (!existsSync(path) || !statSync(path).isFile()) {
+    throw new Error(
+      `vocab file not found: ${path} (vocabType '${type}'; Trax's default vocab dir gs://trax-ml/vocabs/ is not available, pass vocabDir)`,
+    );
+  }
+  let t: Tokenizer;
+  switch (type) {
+    case 'subword': t = SubwordTextEncoder.load(path); break;
+    case 'sentencepiece': t = SentencePieceProcessor.load(path); break;
+    case 'bert': t = BertTokenizer.load(path, { doLowerCase: false }); break;
+    case 'bert-lowercase': t = BertTokenizer.load(path, { doLowerCase: true }); break;
+    case 'bpe': t = ByteLevelBPE.load(path); break;
+  }
+  cache.set(key, t);
+  return t;
+}
+
+/** Forgets loaded tokenizers (e.g. after a vocab file was rewritten). */
+export function clearTokenizerCache(): void {
+  cache.clear();
+}
+
+function reservedOffset(opts: VocabOptions): number {
+  const n = opts.nReservedIds ?? 0;
+  if (!Number.isInteger(n) || n < 0) throw new RangeError(`nReservedIds must be a non-negative integer, got ${n}`);
+  return n;
+}
+
+function encodeText(tok: Tokenizer, text: string, offset: number): Int32Array {
+  const ids = tok.encode(text);
+  const out = new Int32Array(ids.length);
+  for (let i = 0; i < ids.length; i++) out[i] = ids[i] + offset;
+  return out;
+}
+
+function isPlainObject(x: unknown): x is Record<string, unknown> {
+  if (x === null || typeof x !== 'object') return false;
+  const proto = Object.getPrototypeOf(x);
+  return proto === Object.prototype || proto === null;
+}
+
+function tokenizeExample(ex: unknown, tok: Tokenizer, offset: number, keys: ReadonlyArray<number | string> | undefined): unknown {
+  if (typeof ex === 'string') return encodeText(tok, ex, offset);
+  if (Array.isArray(ex)) {
+    return ex.map((x, i) => (typeof x === 'string' && (keys === undefined || keys.includes(i)) ? encodeText(tok, x, offset) : x));
+  }
+  if (isPlainObject(ex)) {
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(ex)) {
+      const x = ex[k];
+      out[k] = typeof x === 'string' && (keys === undefined || keys.includes(k)) ? encodeText(tok, x, offset) : x;
+    }
+    return out;
+  }
+  return ex;
+}
+
+export interface TokenizeFn {
+  <T = unknown>(stream: Iterable<T>): Generator<unknown, void, undefined>;
+  <T = unknown>(stream: AsyncIterable<T>): AsyncGenerator<unknown, void, undefined>;
+}
+
+/**
+ * Tokenizes each example of a stream: a string becomes an Int32Array of ids
+ * (+ nReservedIds); in an array or plain-object example, the string elements
+ * at `keys` (all strings if omitted) are replaced. Other values pass through.
+ * A sync iterable gives a sync generator and an async iterable an async one.
+ */
+export function tokenize<T>(stream: Iterable<T>, opts?: TokenizeOptions): Generator<unknown, void, undefined>;
+export function tokenize<T>(stream: AsyncIterable<T>, opts?: TokenizeOptions): AsyncGenerator<unknown, void, undefined>;
+export function tokenize<T>(stream: Iterable<T> | AsyncIterable<T>, opts: TokenizeOptions = {}): Generator<unknown> | AsyncGenerator<unknown> {
+  if (typeof stream === 'string') {
+    throw new TypeError('tokenize expects a stream of examples, not a string; wrap it: [text]');
+  }
+  const tok = getTokenizer(opts);
+  const offset = reservedOffset(opts);
+  const keys = opts.keys;
+  if (stream != null && typeof (stream as Iterable<T>)[Symbol.iterator] === 'function') {
+    return (function* () {
+      for (const ex of stream as Iterable<T>) yield tokenizeExample(ex, tok, offset, keys);
+    })();
+  }
+  if (stream != null && typeof (stream as AsyncIterable<T>)[Symbol.asyncIterator] === 'function') {
+    return (async function* () {
+      for await (const ex of stream as AsyncIterable<T>) yield tokenizeExample(ex, tok, offset, keys);
+    })();
+  }
+  throw new TypeError('tokenize expects an iterable or async iterable stream of examples');
+}
+
+/** Trax's `Tokenize(...)`: a pipeline step mapping a stream to a tokenized stream. The vocab loads on first use. */
+export function Tokenize(opts: TokenizeOptions = {}): TokenizeFn {
+  reservedOffset(opts);
+  return ((stream: Iterable<unknown> | AsyncIterable<unknown>) =>
+    tokenize(stream as Iterable<unknown>, opts)) as TokenizeFn;
+}
+
+/**
+ * Ids back to text: subtracts nReservedIds first, as Trax does. Trax is silent
+ * about ids below nReservedIds (they would turn negative and fail or vanish
+ * per vocab type); here they are dropped, so padding and EOS never reach the text.
+ */
+export function detokenize(ids: ArrayLike<number> | Iterable<number>, opts: VocabOptions = {}): string {
+  const tok = getTokenizer(opts);
+  const offset = reservedOffset(opts);
+  const arr = Array.from(ids as ArrayLike<number>);
+  const shifted: number[] = [];
+  for (const id of arr) {
+    const n = Number(id);
+    if (!Number.isInteger(n)) throw new TypeError(`detokenize: id ${String(id)} is not an integer`);
+    if (n >= offset) shifted.push(n - offset);
+  }
+  return tok.decode(shifted);
+}
+
+/** Number of ids used, reserved ones included (Trax's vocab_size). */
+export function vocabSize(opts: VocabOptions = {}): number {
+  return getTokenizer(opts).vocabSize + reservedOffset(opts);
+}

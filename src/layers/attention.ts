@@ -1,0 +1,266 @@
+// Attention layers (trax/layers/attention.py): heads split/merge, causal
+// dot-product attention with a predict-mode key/value cache, padding masks,
+// positional encoding and ShiftRight.
+import * as F from '../tensor/index.js';
+import { Tensor } from '../tensor/tensor.js';
+import * as random from '../tensor/random.js';
+import { ShapeDtype, type Signature } from '../shapes.js';
+import { Layer, EMPTY, type Mode, type Value } from './base.js';
+import { Branch, FnLayer, Parallel, Select, Serial, Cache } from './combinators.js';
+import { Dense } from './core.js';
+
+function sigs(sig: Signature, n: number): ShapeDtype[] {
+  const arr = (n === 1 ? [sig] : sig) as ShapeDtype[];
+  return arr;
+}
+
+/** (B, L, D) -> (B*H, L, D/H). */
+export function splitHeads(x: Tensor, nHeads: number): Tensor {
+  const [b, l, d] = x.shape;
+  if (x.rank !== 3) throw new Error(`SplitIntoHeads: expected (batch, length, depth), got [${x.shape}]`);
+  if (d % nHeads !== 0) throw new Error(`SplitIntoHeads: depth ${d} is not divisible by nHeads ${nHeads}`);
+  const dh = d / nHeads;
+  return F.reshape(F.transpose(F.reshape(x, [b, l, nHeads, dh]), [0, 2, 1, 3]), [b * nHeads, l, dh]);
+}
+
+/** (B*H, L, Dh) -> (B, L, H*Dh). */
+export function mergeHeads(x: Tensor, nHeads: number): Tensor {
+  const [bh, l, dh] = x.shape;
+  if (bh % nHeads !== 0) throw new Error(`MergeHeads: leading axis ${bh} is not divisible by nHeads ${nHeads}`);
+  const b = bh / nHeads;
+  return F.reshape(F.transpose(F.reshape(x, [b, nHeads, l, dh]), [0, 2, 1, 3]), [b, l, nHeads * dh]);
+}
+
+export function SplitIntoHeads(nHeads: number): Layer {
+  return new FnLayer('SplitIntoHeads', (x: Tensor) => splitHeads(x, nHeads), 1);
+}
+export function MergeHeads(nHeads: number): Layer {
+  return new FnLayer('MergeHeads', (x: Tensor) => mergeHeads(x, nHeads), 1);
+}
+
+function dropMask(rng: random.PRNGKey, rate: number, shape: number[]): Tensor {
+  return F.mul(random.bernoulli(rng, 1 - rate, shape), 1 / (1 - rate));
+}
+
+/**
+ * Causal attention core on (q, k, v) of shape (B*H, L, Dh). In predict mode
+ * the state is [K cache, V cache, index] with caches (B*H, maxLen, Dh); each
+ * call appends its chunk and attends causally inside it (Trax master's mask,
+ * not v1.3.4's bidirectional first chunk).
+ */
+export class DotProductCausalAttentionLayer extends Layer {
+  /** The last attention probabilities when mode is 'viz'. */
+  lastProbs: Tensor | null = null;
+  constructor(readonly dropout: number, readonly maxInferenceLength: number, readonly mode: Mode) {
+    if (!(dropout >= 0 && dropout < 1)) throw new RangeError(`DotProductCausalAttention: dropout must be in [0, 1), got ${dropout}`);
+    super({ nIn: 3, nOut: 1, name: 'DotProductCausalAttention' });
+  }
+
+  override forward(xs: Value): Value {
+    const [q, k, v] = xs as Tensor[];
+    if (this.mode === 'predict') return this.predictStep(q, k, v);
+    const [bh, lq] = q.shape;
+    const useDrop = this.mode === 'train' && this.dropout > 0;
+    const probsOut = this.mode === 'viz' ? {} as { probs?: Tensor } : undefined;
+    const out = F.dotProductAttention(q, k, v, {
+      causal: true, offset: 0,
+      dropMask: useDrop ? dropMask(this.rng, this.dropout, [bh, lq, k.shape[1]]) : null,
+      probsOut,
+    });
+    if (probsOut) this.lastProbs = probsOut.probs ?? null;
+    return out;
+  }
+
+  private predictStep(q: Tensor, k: Tensor, v: Tensor): Tensor {
+    const [kBuf, vBuf, idxT] = this.state as Tensor[];
+    const [bh, l, dh] = k.shape;
+    const maxLen = kBuf.shape[1];
+    const idx = idxT.buf[0];
+    if (kBuf.shape[0] !== bh || kBuf.shape[2] !== dh) {
+      throw new Error(`predict-mode cache holds [${kBuf.shape}] but the chunk is [${k.shape}]: re-initialize the model with the batch size you decode with`);
+    }
+    if (idx + l > maxLen) {
+      throw new Error(`predict-mode attention cache is full: ${idx} + ${l} positions exceed maxInferenceLength ${maxLen}`);
+    }
+    // Append in place: the cache tensors are owned by this layer's state.
+    const kb = kBuf.buf as Float32Array, vb = vBuf.buf as Float32Array;
+    for (let h = 0; h < bh; h++) {
+      kb.set((k.buf as Float32Array).subarray(h * l * dh, (h + 1) * l * dh), (h * maxLen + idx) * dh);
+      vb.set((v.buf as Float32Array).subarray(h * l * dh, (h + 1) * l * dh), (h * maxLen + idx) * dh);
+    }
+    const n = idx + l;
+    const kk = n === maxLen ? kBuf : F.sliceAxis(kBuf, 1, 0, n);
+    const vv = n === maxLen ? vBuf : F.sliceAxis(vBuf, 1, 0, n);
+    const out = F.dotProductAttention(q, kk, vv, { causal: true, offset: idx });
+    this.state = [kBuf, vBuf, F.scalar(idx + l, 'int32')];
+    return out;
+  }
+
+  override initWeightsAndState(sig: Signature): void {
+    this._weights = EMPTY;
+    if (this.mode === 'predict') {
+      const [, k] = sigs(sig, 3);
+      const [bh, , dh] = k.shape;
+      const maxLen = this.maxInferenceLength;
+      this._state = [F.zeros([bh, maxLen, dh]), F.zeros([bh, maxLen, dh]), F.scalar(0, 'int32')];
+    } else {
+      this._state = EMPTY;
+    }
+  }
+}
+
+export function DotProductCausalAttention(opts: { dropout?: number; maxInferenceLength?: number; mode?: Mode } = {}): DotProductCausalAttentionLayer {
+  return new DotProductCausalAttentionLayer(opts.dropout ?? 0, opts.maxInferenceLength ?? 2048, opts.mode ?? 'train');
+}
+
+export interface AttentionOptions { nHeads?: number; dropout?: number; maxInferenceLength?: number; mode?: Mode }
+
+/**
+ * CausalAttention(dFeature, {nHeads, dropout, mode}):
+ * Serial(Branch([Dense, SplitIntoHeads] x 3), DotProductCausalAttention, MergeHeads, Dense).
+ */
+export function CausalAttention(dFeature: number, opts: AttentionOptions = {}): Layer {
+  const nHeads = opts.nHeads ?? 1;
+  if (dFeature % nHeads !== 0) throw new Error(`CausalAttention: dFeature ${dFeature} is not divisible by nHeads ${nHeads}`);
+  const proj = () => [Dense(dFeature), SplitIntoHeads(nHeads)];
+  return Serial(
+    Branch(proj(), proj(), proj()),
+    DotProductCausalAttention({ dropout: opts.dropout, maxInferenceLength: opts.maxInferenceLength, mode: opts.mode }),
+    MergeHeads(nHeads),
+    Dense(dFeature),
+  );
+}
+
+/**
+ * Attention core with a padding mask: (q, k, v, mask) -> (out, mask), where
+ * mask is (B, 1, 1, Lk) of 0/1 (PaddingMask) or (B, 1, Lq, Lk).
+ */
+export class DotProductAttentionLayer extends Layer {
+  lastProbs: Tensor | null = null;
+  constructor(readonly dropout: number, readonly mode: Mode) {
+    super({ nIn: 4, nOut: 2, name: 'DotProductAttention' });
+  }
+  override forward(xs: Value): Value {
+    const [q, k, v, mask] = xs as Tensor[];
+    const bh = q.shape[0], lk = k.shape[1], lq = q.shape[1];
+    const b = mask.shape[0];
+    if (bh % b !== 0) throw new Error(`attention mask batch ${b} does not divide ${bh} (batch x heads)`);
+    const h = bh / b;
+    if (mask.size !== b * lk) throw new Error(`attention mask must be (batch, 1, 1, ${lk}), got [${mask.shape}]`);
+    // Repeat each batch row's key mask for its heads.
+    const km = new Float32Array(bh * lk);
+    for (let i = 0; i < bh; i++) {
+      const src = Math.floor(i / h) * lk;
+      for (let j = 0; j < lk; j++) km[i * lk + j] = mask.buf[src + j] !== 0 ? 1 : 0;
+    }
+    const useDrop = this.mode === 'train' && this.dropout > 0;
+    const probsOut = this.mode === 'viz' ? {} as { probs?: Tensor } : undefined;
+    const out = F.dotProductAttention(q, k, v, {
+      keyMask: new Tensor(km, [bh, lk]),
+      dropMask: useDrop ? dropMask(this.rng, this.dropout, [bh, lq, lk]) : null,
+      probsOut,
+    });
+    if (probsOut) this.lastProbs = probsOut.probs ?? null;
+    return [out, mask];
+  }
+}
+
+export function DotProductAttention(opts: { dropout?: number; mode?: Mode } = {}): DotProductAttentionLayer {
+  return new DotProductAttentionLayer(opts.dropout ?? 0, opts.mode ?? 'train');
+}
+
+/**
+ * AttentionQKV(dFeature, {nHeads, dropout, mode, cacheKVInPredict}):
+ * (q, k, v, mask) -> (activations, mask).
+ */
+export function AttentionQKV(dFeature: number, opts: AttentionOptions & { cacheKVInPredict?: boolean } = {}): Layer {
+  const nHeads = opts.nHeads ?? 1;
+  const mode = opts.mode ?? 'train';
+  let kProc: Layer = Dense(dFeature), vProc: Layer = Dense(dFeature);
+  if (opts.cacheKVInPredict && mode === 'predict') { kProc = Cache(kProc); vProc = Cache(vProc); }
+  return Serial(
+    Parallel([Dense(dFeature), SplitIntoHeads(nHeads)], [kProc, SplitIntoHeads(nHeads)], [vProc, SplitIntoHeads(nHeads)]),
+    DotProductAttention({ dropout: opts.dropout, mode }),
+    MergeHeads(nHeads),
+    Dense(dFeature),
+  );
+}
+
+/** Attention(dFeature, opts): self-attention with a mask, (x, mask) -> (y, mask). */
+export function Attention(dFeature: number, opts: AttentionOptions = {}): Layer {
+  return Serial(Select([0, 0, 0]), AttentionQKV(dFeature, opts));
+}
+
+/** PaddingMask(pad = 0): tokens (B, L) -> (B, 1, 1, L) mask of tokens != pad. */
+export function PaddingMask(pad = 0): Layer {
+  return new FnLayer(`PaddingMask(${pad})`, (x: Tensor) => {
+    const m = F.notEqual(x, pad);
+    return F.reshape(m, [x.shape[0], 1, 1, x.shape[x.rank - 1]]);
+  }, 1);
+}
+
+/** ShiftRight(nPositions = 1, mode): pads zeros on the left of axis 1; identity in predict. */
+export function ShiftRight(nPositions = 1, opts: { mode?: Mode } = {}): Layer {
+  const mode = opts.mode ?? 'train';
+  return new FnLayer(`ShiftRight(${nPositions})`, (x: Tensor) => {
+    if (mode === 'predict') return x;
+    const pads = x.shape.map((_, i) => (i === 1 ? [nPositions, 0] : [0, 0]) as [number, number]);
+    const padded = F.pad(x, pads);
+    return F.sliceAxis(padded, 1, 0, x.shape[1]);
+  }, 1);
+}
+
+/** The sinusoidal table of Trax's PositionalEncoding, (maxLen, d). */
+export function sinusoidalTable(maxLen: number, d: number): Tensor {
+  const pe = new Float32Array(maxLen * d);
+  for (let pos = 0; pos < maxLen; pos++) {
+    for (let i = 0; i < d; i += 2) {
+      const div = Math.exp(i * -(Math.log(10000) / d));
+      pe[pos * d + i] = Math.sin(pos * div);
+      if (i + 1 < d) pe[pos * d + i + 1] = Math.cos(pos * div);
+    }
+  }
+  return new Tensor(pe, [maxLen, d]);
+}
+
+export class PositionalEncodingLayer extends Layer {
+  constructor(readonly maxLen: number, readonly dropout: number, readonly dropoutBroadcastDims: number[], readonly mode: Mode) {
+    super({ name: 'PositionalEncoding' });
+  }
+
+  override forward(x: Value): Value {
+    const xt = x as Tensor;
+    let table = this.weights as Tensor;
+    // Old checkpoints store the table as (1, maxLen, d).
+    if (table.rank === 3) table = F.reshape(table, table.shape.slice(1));
+    const l = xt.shape[1];
+    if (this.mode === 'predict') {
+      const pos = (this.state as Tensor).buf[0];
+      if (pos + l > table.shape[0]) {
+        throw new Error(`PositionalEncoding: position ${pos} + ${l} exceeds maxLen ${table.shape[0]}`);
+      }
+      this.state = F.scalar(pos + l, 'int32');
+      return F.add(xt, F.sliceAxis(table, 0, pos, pos + l));
+    }
+    if (l > table.shape[0]) throw new Error(`PositionalEncoding: sequence length ${l} exceeds maxLen ${table.shape[0]}`);
+    let pe = F.sliceAxis(table, 0, 0, l);
+    if (this.mode === 'train' && this.dropout > 0) {
+      const shape = [1, ...pe.shape];
+      for (const dim of this.dropoutBroadcastDims) shape[dim < 0 ? dim + shape.length : dim] = 1;
+      pe = F.mul(F.reshape(pe, [1, ...pe.shape]), dropMask(this.rng, this.dropout, shape));
+    }
+    return F.add(xt, pe);
+  }
+
+  override initWeightsAndState(sig: Signature): void {
+    const s = sig as ShapeDtype;
+    const d = s.shape[s.shape.length - 1];
+    this._weights = sinusoidalTable(this.maxLen, d);
+    this._state = this.mode === 'predict' ? F.scalar(0, 'int32') : EMPTY;
+  }
+}
+
+/** PositionalEncoding({maxLen, dropout, dropoutBroadcastDims, mode}): x + PE[pos], PE trainable. */
+export function PositionalEncoding(opts: { maxLen?: number; dropout?: number; dropoutBroadcastDims?: number[]; mode?: Mode } = {}): PositionalEncodingLayer {
+  return new PositionalEncodingLayer(opts.maxLen ?? 2048, opts.dropout ?? 0, opts.dropoutBroadcastDims ?? [-2], opts.mode ?? 'train');
+}

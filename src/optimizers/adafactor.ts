@@ -1,0 +1,116 @@
+// Adafactor (Shazeer & Stern 2018) with Trax master's math (`adafactor.py`,
+// eps1 added to the accumulators, not to g^2). The per-weight work runs in
+// the fused backend kernel; the step-dependent scalars are computed here.
+
+import { kernels } from '../backend/index.js';
+import type { Tensor } from '../tensor/tensor.js';
+import {
+  f32, makeOptimizerFactory, Optimizer, slotTensor, zeros, type OptimizerOptions, type OptParams, type Slot,
+} from './base.js';
+
+export interface AdafactorOptions extends OptimizerOptions {
+  /** Factor the second moment of weights with ndim >= 2 into row and column statistics. */
+  factored?: boolean;
+  /** Scale the step by max(rms(w), epsilon2). */
+  multiplyByParameterScale?: boolean;
+  /** Clip the update's RMS to clippingThreshold. */
+  doClipping?: boolean;
+  /** Keep a momentum slot (uses beta1). */
+  doMomentum?: boolean;
+  /** Store the momentum slot rounded to bfloat16 precision (still a float32 array). */
+  momentumInBfloat16?: boolean;
+  beta1?: number;
+  decayRate?: number;
+  clippingThreshold?: number;
+  weightDecayRate?: number;
+  /** If >= 1, weight decay fades linearly to 0 over this many steps. */
+  weightDecayNSteps?: number;
+  epsilon1?: number;
+  epsilon2?: number;
+}
+
+/** Rounds float32 values to the nearest bfloat16 (ties to even), in place. */
+function roundToBfloat16(x: Float32Array): void {
+  const u = new Uint32Array(x.buffer, x.byteOffset, x.length);
+  for (let i = 0; i < u.length; i++) {
+    const b = u[i];
+    if ((b & 0x7f800000) === 0x7f800000) continue; // inf / nan stay as they are
+    u[i] = ((b + 0x7fff + ((b >>> 16) & 1)) & 0xffff0000) >>> 0;
+  }
+}
+
+export class AdafactorOptimizer extends Optimizer {
+  readonly factored: boolean;
+  readonly multiplyByParameterScale: boolean;
+  readonly doClipping: boolean;
+  readonly doMomentum: boolean;
+  readonly momentumInBfloat16: boolean;
+
+  constructor(learningRate?: number | AdafactorOptions, options?: AdafactorOptions) {
+    super({
+      name: 'Adafactor', defaultLearningRate: 0.05,
+      params: [
+        ['beta1', 0.0], ['decay_rate', 0.8], ['clipping_threshold', 1.0], ['weight_decay_rate', 1e-5],
+        ['weight_decay_n_steps', 0], ['epsilon1', 1e-16], ['epsilon2', 1e-3],
+      ],
+      flags: {
+        factored: true, multiply_by_parameter_scale: true, do_clipping: true, do_momentum: false,
+        momentum_in_bfloat16: false,
+      },
+    }, learningRate, options);
+    this.factored = this.flags.factored as boolean;
+    this.multiplyByParameterScale = this.flags.multiply_by_parameter_scale as boolean;
+    this.doClipping = this.flags.do_clipping as boolean;
+    this.doMomentum = this.flags.do_momentum as boolean;
+    this.momentumInBfloat16 = this.flags.momentum_in_bfloat16 as boolean;
+  }
+
+  private isFactored(shape: readonly number[]): boolean {
+    return this.factored && shape.length >= 2;
+  }
+
+  /** `[v_row (shape[:-1]), v_col (shape[:-2] + shape[-1:])]` or `[v]`, then `m` with momentum. */
+  init(weight: Tensor): Slot {
+    const shape = weight.shape;
+    const slots: Slot[] = [];
+    if (this.isFactored(shape)) {
+      slots.push(zeros(shape.slice(0, -1)), zeros([...shape.slice(0, -2), shape[shape.length - 1]]));
+    } else {
+      slots.push(zeros(shape));
+    }
+    if (this.doMomentum) slots.push(zeros(shape));
+    return slots;
+  }
+
+  protected updateInPlace(step: number, g: Float32Array, w: Float32Array, slot: Slot,
+    shape: readonly number[], p: OptParams): void {
+    const n = p.weight_decay_n_steps;
+    // weight_decay_n_steps < 1 means "always decay".
+    const wd = n < 1 ? p.weight_decay_rate : p.weight_decay_rate * Math.max(n - step, 0) / Math.max(n, 0);
+    const decay = 1 - Math.pow(step + 1, -p.decay_rate);
+    const m = this.doMomentum ? f32(slotTensor(this.name, slot, Array.isArray(slot) ? slot.length - 1 : 0)) : null;
+    let vr: Float32Array | null = null, vc: Float32Array | null = null, v: Float32Array | null = null;
+    let batch = 1, rows = 1, cols = w.length;
+    if (this.isFactored(shape)) {
+      vr = f32(slotTensor(this.name, slot, 0));
+      vc = f32(slotTensor(this.name, slot, 1));
+      cols = shape[shape.length - 1];
+      rows = shape[shape.length - 2];
+      batch = cols * rows === 0 ? 0 : w.length / (rows * cols);
+    } else {
+      v = f32(slotTensor(this.name, slot, 0));
+    }
+    if (w.length === 0) return;
+    kernels().adafactor(w, g, vr, vc, v, m, batch, rows, cols, p.learning_rate, decay, p.epsilon1,
+      p.epsilon2, p.clipping_threshold, this.multiplyByParameterScale, this.doClipping, p.beta1, wd);
+    if (m && this.momentumInBfloat16) roundToBfloat16(m);
+  }
+}
+
+/**
+ * `Adafactor(learningRate = 0.05, {factored = true, multiplyByParameterScale = true,
+ * doClipping = true, doMomentum = false, beta1 = 0, decayRate = 0.8, clippingThreshold = 1,
+ * weightDecayRate = 1e-5, weightDecayNSteps = 0, epsilon1 = 1e-16, epsilon2 = 1e-3})`.
+ */
+export const Adafactor = makeOptimizerFactory(AdafactorOptimizer, 'Adafactor');
+export type Adafactor = AdafactorOptimizer;

@@ -1,0 +1,26 @@
+// Plain stochastic gradient descent: no slots, w <- w - lr * g.
+
+import type { Tensor } from '../tensor/tensor.js';
+import { makeOptimizerFactory, Optimizer, type OptimizerOptions, type OptParams, type Slot } from './base.js';
+
+export type SGDOptions = OptimizerOptions;
+
+export class SGDOptimizer extends Optimizer {
+  constructor(learningRate?: number | SGDOptions, options?: SGDOptions) {
+    super({ name: 'SGD', defaultLearningRate: 0.01, params: [] }, learningRate, options);
+  }
+
+  init(_weight: Tensor): Slot {
+    return [];
+  }
+
+  protected updateInPlace(_step: number, g: Float32Array, w: Float32Array, _slot: Slot,
+    _shape: readonly number[], p: OptParams): void {
+    const lr = p.learning_rate;
+    for (let i = 0; i < w.length; i++) w[i] = w[i] - lr * g[i];
+  }
+}
+
+/** `SGD(learningRate = 0.01)`; callable with or without `new`. */
+export const SGD = makeOptimizerFactory(SGDOptimizer, 'SGD');
+export type SGD = SGDOptimizer;

@@ -1,0 +1,125 @@
+// Fused transformer hot paths: each is one kernel forward and one kernel
+// backward, instead of a chain of small ops (llm.c style).
+import { kernels } from '../backend/index.js';
+import { opError, cast, reshape } from './ops.js';
+import { record } from './tape.js';
+import { Tensor, toTensor, type TensorLike } from './tensor.js';
+
+const K = kernels;
+function f32(t: Tensor): Float32Array { return (t.dtype === 'float32' ? t : cast(t, 'float32')).buf as Float32Array; }
+
+/** Layer norm over the last axis with scale and bias (Trax's LayerNorm math). */
+export function layerNorm(xl: TensorLike, scalel: TensorLike, biasl: TensorLike, eps = 1e-6): Tensor {
+  const x = toTensor(xl, 'layerNorm'), scale = toTensor(scalel, 'layerNorm'), bias = toTensor(biasl, 'layerNorm');
+  const cols = x.shape[x.rank - 1];
+  if (x.rank === 0 || scale.size !== cols || bias.size !== cols) {
+    throw opError('layerNorm', `scale and bias must have ${cols} values (the last axis)`, x, scale, bias);
+  }
+  const rows = x.size / cols;
+  const out = new Float32Array(x.size), mu = new Float32Array(rows), rs = new Float32Array(rows);
+  const xb = f32(x);
+  K().layerNorm(xb, f32(scale), f32(bias), out, mu, rs, rows, cols, eps);
+  const y = new Tensor(out, x.shape);
+  return record(y, [x, scale, bias], (dy) => {
+    const dx = new Float32Array(x.size), ds = new Float32Array(cols), db = new Float32Array(cols);
+    K().layerNormBackward(f32(dy), xb, f32(scale), mu, rs, dx, ds, db, rows, cols);
+    return [new Tensor(dx, x.shape), new Tensor(ds, scale.shape), new Tensor(db, bias.shape)];
+  });
+}
+
+/**
+ * Per-position weighted cross-entropy of logits against integer targets,
+ * log-softmax inside: returns -w * log_softmax(logits)[target] with the
+ * shape of targets.
+ */
+export function softmaxCrossEntropy(logitsl: TensorLike, targetsl: TensorLike, weightsl?: TensorLike): Tensor {
+  const logits = toTensor(logitsl, 'softmaxCrossEntropy');
+  const targets = toTensor(targetsl, 'softmaxCrossEntropy', 'int32');
+  const vocab = logits.shape[logits.rank - 1];
+  const rows = logits.size / vocab;
+  if (targets.size !== rows || targets.rank !== logits.rank - 1 || targets.shape.some((d, i) => d !== logits.shape[i])) {
+    throw opError('softmaxCrossEntropy', 'targets must match logits without the last axis', logits, targets);
+  }
+  const tgt = targets.dtype === 'int32' ? targets.buf as Int32Array : Int32Array.from(targets.buf);
+  for (let i = 0; i < tgt.length; i++) {
+    if (tgt[i] < 0 || tgt[i] >= vocab) throw opError('softmaxCrossEntropy', `target ${tgt[i]} is out of range [0, ${vocab})`, logits, targets);
+  }
+  let w: Float32Array;
+  let weights: Tensor | null = null;
+  if (weightsl === undefined) w = new Float32Array(rows).fill(1);
+  else {
+    weights = toTensor(weightsl, 'softmaxCrossEntropy');
+    if (weights.size !== rows) throw opError('softmaxCrossEntropy', 'weights must match targets', logits, targets, weights);
+    w = f32(weights);
+  }
+  const loss = new Float32Array(rows), logp = new Float32Array(logits.size);
+  K().crossEntropy(f32(logits), tgt, w, loss, logp, rows, vocab);
+  const y = new Tensor(loss, targets.shape);
+  return record(y, [logits], (dy) => {
+    const dl = new Float32Array(logits.size);
+    K().crossEntropyBackward(logp, tgt, w, f32(dy), dl, rows, vocab);
+    return [new Tensor(dl, logits.shape)];
+  });
+}
+
+export interface AttentionOptions {
+  causal?: boolean;
+  /** Query i attends to key j only when j <= i + offset (predict-mode caches). */
+  offset?: number;
+  /** Dropout mask over the attention probabilities, already scaled by 1/keep. */
+  dropMask?: Tensor | null;
+  /** (bh, lk) 0/1 floats: keys with 0 are padding. */
+  keyMask?: Tensor | null;
+  /** If given, receives the attention probabilities (bh, lq, lk). */
+  probsOut?: { probs?: Tensor };
+}
+
+/**
+ * Scaled dot-product attention over heads: q (bh, lq, d), k and v (bh, lk, d).
+ * Masked scores are -1e9 before the softmax, as in Trax.
+ */
+export function dotProductAttention(ql: TensorLike, kl: TensorLike, vl: TensorLike, opts: AttentionOptions = {}): Tensor {
+  const q = toTensor(ql, 'attention'), k = toTensor(kl, 'attention'), v = toTensor(vl, 'attention');
+  if (q.rank !== 3 || k.rank !== 3 || v.rank !== 3 || k.shape[0] !== q.shape[0] || v.shape[0] !== q.shape[0]
+    || k.shape[2] !== q.shape[2] || v.shape[1] !== k.shape[1]) {
+    throw opError('attention', 'expected q (bh, lq, d), k (bh, lk, d), v (bh, lk, dv) with matching bh, d and lk', q, k, v);
+  }
+  const [bh, lq, d] = q.shape;
+  const lk = k.shape[1];
+  const dv = v.shape[2];
+  if (dv !== d) throw opError('attention', 'value depth must equal query depth', q, k, v);
+  const scale = 1 / Math.sqrt(d);
+  const causal = opts.causal ?? false, offset = opts.offset ?? 0;
+  const drop = opts.dropMask ? f32(opts.dropMask) : null;
+  if (drop && drop.length !== bh * lq * lk) throw opError('attention', `dropMask must have ${bh * lq * lk} values`, q, k, opts.dropMask!);
+  const km = opts.keyMask ? f32(opts.keyMask) : null;
+  if (km && km.length !== bh * lk) throw opError('attention', `keyMask must have ${bh * lk} values`, q, k, opts.keyMask!);
+  const out = new Float32Array(bh * lq * d), probs = new Float32Array(bh * lq * lk);
+  const qb = f32(q), kb = f32(k), vb = f32(v);
+  K().attention(qb, kb, vb, out, probs, bh, lq, lk, d, scale, causal, offset, drop, km);
+  if (opts.probsOut) opts.probsOut.probs = new Tensor(probs, [bh, lq, lk]);
+  const y = new Tensor(out, [bh, lq, d]);
+  return record(y, [q, k, v], (dy) => {
+    const dq = new Float32Array(q.size), dk = new Float32Array(k.size), dvv = new Float32Array(v.size);
+    K().attentionBackward(f32(dy), qb, kb, vb, probs, dq, dk, dvv, bh, lq, lk, d, scale, drop);
+    return [new Tensor(dq, q.shape), new Tensor(dk, k.shape), new Tensor(dvv, v.shape)];
+  });
+}
+
+/** Embedding lookup with Trax's clipping of out-of-range ids. */
+export function embeddingLookup(tablel: TensorLike, idsl: TensorLike): Tensor {
+  const table = toTensor(tablel, 'embedding'), ids = toTensor(idsl, 'embedding', 'int32');
+  if (table.rank !== 2) throw opError('embedding', 'table must be 2-D (vocab, depth)', table);
+  const [rows, cols] = table.shape;
+  const idb = ids.dtype === 'int32' ? ids.buf as Int32Array : Int32Array.from(ids.buf, (x) => Math.trunc(x));
+  const out = new Float32Array(idb.length * cols);
+  K().gatherRows(f32(table), idb, out, rows, cols);
+  const y = new Tensor(out, [...ids.shape, cols]);
+  return record(y, [table], (dy) => {
+    const g = new Float32Array(table.size);
+    K().scatterAddRows(f32(dy), idb, g, rows, cols);
+    return [new Tensor(g, table.shape)];
+  });
+}
+
+export { reshape };

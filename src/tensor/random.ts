@@ -1,0 +1,163 @@
+// Counter-based, splittable random numbers (Threefry-2x32, 20 rounds, the
+// generator JAX uses). Computed in TypeScript for every backend, so the same
+// key gives the same numbers everywhere.
+import { Tensor, shapeSize } from './tensor.js';
+
+/** A PRNG key: two 32-bit words. */
+export type PRNGKey = Uint32Array;
+
+const ROT = [13, 15, 26, 6, 17, 29, 16, 24];
+
+/** Threefry-2x32 of (x0, x1) under key (k0, k1); writes both words into out[o], out[o+1]. */
+export function threefry2x32(k0: number, k1: number, x0: number, x1: number, out: Uint32Array, o: number): void {
+  const k2 = (k0 ^ k1 ^ 0x1bd11bda) >>> 0;
+  const ks = [k0 >>> 0, k1 >>> 0, k2];
+  let a = (x0 + ks[0]) >>> 0, b = (x1 + ks[1]) >>> 0;
+  for (let inj = 1; inj <= 5; inj++) {
+    const base = (inj - 1) % 2 === 0 ? 0 : 4;
+    for (let r = 0; r < 4; r++) {
+      a = (a + b) >>> 0;
+      const rot = ROT[base + r];
+      b = ((b << rot) | (b >>> (32 - rot))) >>> 0;
+      b = (b ^ a) >>> 0;
+    }
+    a = (a + ks[inj % 3]) >>> 0;
+    b = (b + ks[(inj + 1) % 3] + inj) >>> 0;
+  }
+  out[o] = a; out[o + 1] = b;
+}
+
+function checkKey(key: PRNGKey, op: string): void {
+  if (!(key instanceof Uint32Array) || key.length !== 2) {
+    throw new TypeError(`${op}: expected a PRNG key (Uint32Array of 2 words from random.key(seed)), got ${key === null ? 'null' : typeof key}`);
+  }
+}
+
+/** Makes a key from an integer seed (like jax.random.PRNGKey). */
+export function key(seed: number): PRNGKey {
+  if (typeof seed !== 'number' || !Number.isFinite(seed)) {
+    throw new TypeError(`random.key: seed must be a finite integer, got ${String(seed)}`);
+  }
+  if (!Number.isInteger(seed)) throw new TypeError(`random.key: seed must be an integer, got ${seed}`);
+  const hi = Math.floor(seed / 4294967296) >>> 0;
+  return new Uint32Array([hi, seed >>> 0]);
+}
+
+/** Splits a key into n independent keys. */
+export function split(k: PRNGKey, n = 2): PRNGKey[] {
+  checkKey(k, 'random.split');
+  if (!Number.isInteger(n) || n < 0) throw new RangeError(`random.split: n must be a non-negative integer, got ${n}`);
+  // Same layout as jax.random.split: threefry over iota(2n), reshaped (n, 2).
+  const flat = bits(k, 2 * n);
+  const out: PRNGKey[] = [];
+  for (let i = 0; i < n; i++) out.push(new Uint32Array([flat[2 * i], flat[2 * i + 1]]));
+  return out;
+}
+
+/** Derives a key from k and an integer (like jax.random.fold_in). */
+export function foldIn(k: PRNGKey, data: number): PRNGKey {
+  checkKey(k, 'random.foldIn');
+  const out = new Uint32Array(2);
+  threefry2x32(k[0], k[1], 0, data >>> 0, out, 0);
+  return out;
+}
+
+/** n raw 32-bit words from key k. */
+export function bits(k: PRNGKey, n: number): Uint32Array {
+  checkKey(k, 'random.bits');
+  const out = new Uint32Array(n + (n & 1));
+  const half = out.length >>> 1;
+  const tmp = new Uint32Array(2);
+  for (let i = 0; i < half; i++) {
+    // Like JAX, an odd count list is padded with a 0 counter (not n).
+    const x1 = half + i < n ? half + i : 0;
+    threefry2x32(k[0], k[1], i, x1, tmp, 0);
+    out[i] = tmp[0]; out[half + i] = tmp[1];
+  }
+  return n & 1 ? out.subarray(0, n) : out;
+}
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+/** Uniform float in [0, 1) from 23 random mantissa bits. */
+function unitFloat(w: number): number {
+  u32[0] = (w >>> 9) | 0x3f800000;
+  return f32[0] - 1;
+}
+
+function checkShape(shape: readonly number[], op: string): void {
+  if (!Array.isArray(shape) || shape.some((d) => !Number.isInteger(d) || d < 0)) {
+    throw new TypeError(`${op}: shape must be an array of non-negative integers, got ${JSON.stringify(shape)}`);
+  }
+}
+
+export function uniform(k: PRNGKey, shape: readonly number[], minval = 0, maxval = 1): Tensor {
+  checkShape(shape, 'random.uniform');
+  const n = shapeSize(shape);
+  const w = bits(k, n);
+  const out = new Float32Array(n);
+  const span = maxval - minval;
+  for (let i = 0; i < n; i++) out[i] = minval + span * unitFloat(w[i]);
+  return new Tensor(out, shape);
+}
+
+/** Standard normal samples (Box-Muller on pairs of uniforms). */
+export function normal(k: PRNGKey, shape: readonly number[], mean = 0, stddev = 1): Tensor {
+  checkShape(shape, 'random.normal');
+  const n = shapeSize(shape);
+  const w = bits(k, 2 * Math.ceil(n / 2));
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i += 2) {
+    const u1 = 1 - unitFloat(w[i]); // (0, 1]
+    const u2 = unitFloat(w[i + 1]);
+    const r = Math.sqrt(-2 * Math.log(u1));
+    out[i] = mean + stddev * r * Math.cos(2 * Math.PI * u2);
+    if (i + 1 < n) out[i + 1] = mean + stddev * r * Math.sin(2 * Math.PI * u2);
+  }
+  return new Tensor(out, shape);
+}
+
+/** Truncated standard normal in [lower, upper] by rejection. */
+export function truncatedNormal(k: PRNGKey, shape: readonly number[], lower = -2, upper = 2): Tensor {
+  checkShape(shape, 'random.truncatedNormal');
+  const n = shapeSize(shape);
+  const out = new Float32Array(n);
+  let filled = 0, round = 0;
+  while (filled < n) {
+    const cand = normal(foldIn(k, round++), [Math.max(64, 2 * (n - filled))]).buf;
+    for (let i = 0; i < cand.length && filled < n; i++) if (cand[i] >= lower && cand[i] <= upper) out[filled++] = cand[i];
+  }
+  return new Tensor(out, shape);
+}
+
+/** 1.0 with probability p, else 0.0 (float32). */
+export function bernoulli(k: PRNGKey, p: number, shape: readonly number[]): Tensor {
+  if (typeof p !== 'number' || Number.isNaN(p) || p < 0 || p > 1) {
+    throw new RangeError(`random.bernoulli: p must be in [0, 1], got ${p}`);
+  }
+  checkShape(shape, 'random.bernoulli');
+  const n = shapeSize(shape);
+  const w = bits(k, n);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = unitFloat(w[i]) < p ? 1 : 0;
+  return new Tensor(out, shape);
+}
+
+/** Uniform integers in [minval, maxval). */
+export function randint(k: PRNGKey, shape: readonly number[], minval: number, maxval: number): Tensor {
+  checkShape(shape, 'random.randint');
+  if (!(maxval > minval)) throw new RangeError(`random.randint: need maxval > minval, got [${minval}, ${maxval})`);
+  const n = shapeSize(shape);
+  const w = bits(k, n);
+  const out = new Int32Array(n);
+  const span = maxval - minval;
+  for (let i = 0; i < n; i++) out[i] = minval + Math.floor(unitFloat(w[i]) * span);
+  return new Tensor(out, shape, 'int32');
+}
+
+/** Gumbel noise -log(-log(u)), u in [1e-6, 1-1e-6] as Trax's logsoftmax_sample draws it. */
+export function gumbel(k: PRNGKey, shape: readonly number[]): Tensor {
+  const u = uniform(k, shape, 1e-6, 1 - 1e-6).buf as Float32Array;
+  for (let i = 0; i < u.length; i++) u[i] = -Math.log(-Math.log(u[i]));
+  return new Tensor(u, shape);
+}

@@ -1,0 +1,198 @@
+// Tensor: an immutable, contiguous, row-major array of float32 or int32 on
+// the host. Ops never mutate their inputs, so a tensor can be shared freely
+// between a model's weights, the autodiff tape and user code.
+
+export type DType = 'float32' | 'int32';
+export type TypedArrayFor<D extends DType> = D extends 'float32' ? Float32Array : Int32Array;
+export type HostArray = Float32Array | Int32Array;
+
+/** Nested JS arrays of numbers (or booleans), as numpy accepts array-likes. */
+export type NestedArray = number | boolean | NestedArray[] | readonly NestedArray[];
+export type TensorLike = Tensor | NestedArray | HostArray | ArrayLike<number>;
+
+let nextId = 1;
+
+export class Tensor {
+  readonly id: number;
+  readonly shape: readonly number[];
+  readonly dtype: DType;
+  readonly size: number;
+  /** Host storage; treat as read-only unless you own the tensor. */
+  readonly buf: HostArray;
+  /** Set while this tensor participates in a gradient computation. */
+  _tracked = false;
+
+  constructor(buf: HostArray, shape: readonly number[], dtype?: DType) {
+    const dt: DType = dtype ?? (buf instanceof Int32Array ? 'int32' : 'float32');
+    if ((dt === 'float32') !== (buf instanceof Float32Array)) {
+      throw new TypeError(`Tensor: storage ${buf.constructor.name} does not match dtype ${dt}`);
+    }
+    let size = 1;
+    for (const d of shape) {
+      if (!Number.isInteger(d) || d < 0) throw new RangeError(`Tensor: invalid shape [${shape.join(', ')}]`);
+      size *= d;
+    }
+    if (size !== buf.length) {
+      throw new RangeError(`Tensor: shape [${shape.join(', ')}] needs ${size} values, storage has ${buf.length}`);
+    }
+    this.id = nextId++;
+    this.buf = buf;
+    this.shape = Object.freeze(shape.slice());
+    this.dtype = dt;
+    this.size = size;
+  }
+
+  get rank(): number { return this.shape.length; }
+  get ndim(): number { return this.shape.length; }
+
+  /** Values as a typed array (async so a device backend can fit behind it). */
+  async data(): Promise<HostArray> { return this.dataSync(); }
+  /** Synchronous copy of the values (CPU backends only). */
+  dataSync(): HostArray { return this.buf.slice(); }
+  /** Values as nested arrays. */
+  async array(): Promise<NestedArray> { return this.arraySync(); }
+  arraySync(): NestedArray { return toNested(this.buf, this.shape); }
+  /** The value of a one-element tensor. */
+  item(): number {
+    if (this.size !== 1) throw new Error(`item(): tensor of shape [${this.shape}] has ${this.size} values, not 1`);
+    return this.buf[0];
+  }
+
+  toString(): string {
+    return `Tensor(${JSON.stringify(this.arraySync())}, shape=[${this.shape.join(',')}], dtype=${this.dtype})`;
+  }
+
+  [Symbol.for('nodejs.util.inspect.custom')](): string { return this.toString(); }
+}
+
+function toNested(buf: HostArray, shape: readonly number[]): NestedArray {
+  if (shape.length === 0) return buf[0];
+  const rec = (off: number, axis: number): NestedArray[] => {
+    const n = shape[axis];
+    const out: NestedArray[] = new Array(n);
+    if (axis === shape.length - 1) {
+      for (let i = 0; i < n; i++) out[i] = buf[off + i];
+      return out;
+    }
+    let stride = 1;
+    for (let a = axis + 1; a < shape.length; a++) stride *= shape[a];
+    for (let i = 0; i < n; i++) out[i] = rec(off + i * stride, axis + 1);
+    return out;
+  };
+  return rec(0, 0);
+}
+
+export function isTensor(x: unknown): x is Tensor {
+  return x instanceof Tensor;
+}
+
+export function shapeSize(shape: readonly number[]): number {
+  let s = 1;
+  for (const d of shape) s *= d;
+  return s;
+}
+
+export function allocFor(dtype: DType, n: number): HostArray {
+  return dtype === 'float32' ? new Float32Array(n) : new Int32Array(n);
+}
+
+function inferShape(v: unknown, op: string): number[] {
+  const shape: number[] = [];
+  let cur: unknown = v;
+  while (Array.isArray(cur) || ArrayBuffer.isView(cur)) {
+    const len = (cur as ArrayLike<unknown>).length;
+    shape.push(len);
+    if (len === 0) break;
+    cur = (cur as ArrayLike<unknown>)[0];
+  }
+  if (shape.length === 0 && typeof cur !== 'number' && typeof cur !== 'boolean') {
+    throw new TypeError(`${op}: expected a number, nested array or tensor, got ${describe(v)}`);
+  }
+  return shape;
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'array';
+  return typeof v === 'object' ? (v as object).constructor?.name ?? 'object' : typeof v;
+}
+
+function flattenInto(v: unknown, shape: number[], axis: number, out: HostArray, pos: { i: number }, op: string): void {
+  if (axis === shape.length) {
+    if (typeof v === 'number') out[pos.i++] = v;
+    else if (typeof v === 'boolean') out[pos.i++] = v ? 1 : 0;
+    else throw new TypeError(`${op}: ragged or non-numeric nested array (found ${describe(v)} at depth ${axis})`);
+    return;
+  }
+  if (!(Array.isArray(v) || ArrayBuffer.isView(v)) || (v as ArrayLike<unknown>).length !== shape[axis]) {
+    throw new RangeError(`${op}: ragged nested array: expected length ${shape[axis]} at depth ${axis}, shape so far [${shape.join(', ')}]`);
+  }
+  const arr = v as ArrayLike<unknown>;
+  if (axis === shape.length - 1 && ArrayBuffer.isView(v)) {
+    for (let i = 0; i < arr.length; i++) out[pos.i++] = arr[i] as number;
+    return;
+  }
+  for (let i = 0; i < arr.length; i++) flattenInto(arr[i], shape, axis + 1, out, pos, op);
+}
+
+export interface TensorOptions { dtype?: DType; shape?: readonly number[] }
+
+/**
+ * Makes a tensor from nested arrays, a typed array or a number, like
+ * numpy.array / tf.tensor. Integers in nested arrays stay float32 unless
+ * dtype says otherwise; Int32Array input gives int32.
+ */
+export function tensor(values: TensorLike, opts: TensorOptions = {}): Tensor {
+  if (values instanceof Tensor) {
+    let t = values;
+    if (opts.dtype && opts.dtype !== t.dtype) t = new Tensor(castArray(t.buf, opts.dtype), t.shape, opts.dtype);
+    if (opts.shape) t = new Tensor(t.buf, opts.shape, t.dtype);
+    return t;
+  }
+  if (opts.dtype !== undefined && opts.dtype !== 'float32' && opts.dtype !== 'int32') {
+    throw new TypeError(`tensor: unsupported dtype '${String(opts.dtype)}' (use 'float32' or 'int32')`);
+  }
+  const isView = ArrayBuffer.isView(values) && !(values instanceof DataView);
+  const dtype: DType = opts.dtype ?? (values instanceof Int32Array ? 'int32' : 'float32');
+  let buf: HostArray;
+  let shape: number[];
+  if (isView && opts.shape) {
+    const src = values as unknown as ArrayLike<number>;
+    buf = allocFor(dtype, src.length);
+    for (let i = 0; i < src.length; i++) buf[i] = src[i];
+    shape = opts.shape.slice();
+  } else {
+    shape = inferShape(values, 'tensor');
+    buf = allocFor(dtype, shapeSize(shape));
+    if (shape.length === 0) buf[0] = typeof values === 'boolean' ? (values ? 1 : 0) : (values as number);
+    else flattenInto(values, shape, 0, buf, { i: 0 }, 'tensor');
+    if (opts.shape) {
+      if (shapeSize(opts.shape) !== buf.length) {
+        throw new RangeError(`tensor: ${buf.length} values cannot take shape [${opts.shape.join(', ')}]`);
+      }
+      shape = opts.shape.slice();
+    }
+  }
+  return new Tensor(buf, shape, dtype);
+}
+
+export function castArray(buf: HostArray, dtype: DType): HostArray {
+  if (dtype === 'float32') return buf instanceof Float32Array ? buf.slice() : Float32Array.from(buf);
+  if (buf instanceof Int32Array) return buf.slice();
+  const out = new Int32Array(buf.length);
+  for (let i = 0; i < buf.length; i++) out[i] = Math.trunc(buf[i]);
+  return out;
+}
+
+/** Converts a tensor-like to a tensor; used by every public op. */
+export function toTensor(x: TensorLike, op = 'op', dtype?: DType): Tensor {
+  if (x instanceof Tensor) return x;
+  if (typeof x === 'number' || typeof x === 'boolean') return tensor(x, { dtype: dtype ?? 'float32' });
+  if (x instanceof Int32Array || x instanceof Float32Array) return new Tensor(x, [x.length]);
+  if (Array.isArray(x) || ArrayBuffer.isView(x)) {
+    try { return tensor(x as NestedArray, dtype ? { dtype } : {}); } catch (e) {
+      throw new TypeError(`${op}: ${(e as Error).message}`);
+    }
+  }
+  throw new TypeError(`${op}: expected a tensor or nested array, got ${describe(x)}`);
+}
