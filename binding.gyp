@@ -17,7 +17,8 @@
       "conditions": [
         ["target_arch=='x64'", {
           "cflags": ["-mavx512f", "-mavx512bw", "-mavx512dq", "-mavx512vl", "-mavx2", "-mfma",
-                     "-mprefer-vector-width=512"],
+                     "-mprefer-vector-width=512",
+                     "-Wno-uninitialized", "-Wno-maybe-uninitialized"],
           "xcode_settings": {"OTHER_CFLAGS": ["-mavx512f", "-mavx512bw", "-mavx512dq", "-mavx512vl", "-mavx2", "-mfma"]}
         }]
       ]

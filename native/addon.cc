@@ -38,7 +38,8 @@ static const KernelTable* table_for(const char* isa) {
 static const KernelTable* best_table() {
   if (const char* e = std::getenv("TRAX_ISA"))
     if (const KernelTable* t = table_for(e)) return t;
-  for (const char* isa : {"avx512", "avx2"})
+  static const char* const order[] = {"avx512", "avx2"};
+  for (const char* isa : order)
     if (const KernelTable* t = table_for(isa)) return t;
   return trax::table_generic();
 }

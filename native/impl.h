@@ -399,7 +399,7 @@ enum { B_ADD, B_SUB, B_MUL, B_DIV, B_MAX, B_MIN, B_POW, B_EQ, B_NE, B_LT, B_LE, 
   break;
 
 static void unary_range(int op, const float* x, float* y, long n) {
-  const vf one = vset1(1.f), half = vset1(0.5f), zero = vzero();
+  const vf one = vset1(1.f), zero = vzero();
   switch (op) {
     case U_NEG: TRAX_MAP(vneg(v))
     case U_EXP: TRAX_MAP(vexp(v))
@@ -408,13 +408,11 @@ static void unary_range(int op, const float* x, float* y, long n) {
     case U_SQRT: TRAX_MAP(vsqrt(v))
     case U_RSQRT: TRAX_MAP(vdiv(one, vsqrt(v)))
     case U_RELU: TRAX_MAP(vsel(vgt(v, zero), v, zero))
-    case U_GELU: TRAX_MAP(vmul(vmul(half, v), vadd(one, verf(vmul(v, vset1(0.70710678118654752f))))))
+    case U_GELU: TRAX_MAP(vgelu(v))
     case U_SIGMOID: TRAX_MAP(vsigmoid(v))
     case U_ABS: TRAX_MAP(vabs(v))
     case U_SQUARE: TRAX_MAP(vmul(v, v))
-    case U_FASTGELU:
-      TRAX_MAP(vmul(vmul(half, v), vadd(one, vtanh(vmul(vmul(vset1(0.7978845608f), v),
-                                                       vfma(vset1(0.044715f), vmul(v, v), one))))))
+    case U_FASTGELU: TRAX_MAP(vfastgelu(v))
     case U_RECIP: TRAX_MAP(vdiv(one, v))
     case U_SIGN: TRAX_MAP(vsel(vgt(v, zero), one, vsel(vlt(v, zero), vneg(one), zero)))
     case U_SOFTPLUS: TRAX_MAP(vsel(vgt(v, vset1(20.f)), v, vlog1p(vexp(v))))

@@ -88,6 +88,7 @@ static inline vf vsigmoid(vf x) {
   return vdiv(vset1(1.f), vadd(vset1(1.f), vexp(vneg(x))));
 }
 
+static inline vf verfc_pos(vf ax);
 static inline vf verf(vf x) {
   vf ax = vabs(x), x2 = vmul(x, x);
   // |x| < 1: Maclaurin series sum (-1)^k x^(2k+1) / (k! (2k+1)), k <= 10.
@@ -103,7 +104,14 @@ static inline vf verf(vf x) {
   p = vfma(p, x2, vset1(-1.f / 3.f));
   p = vfma(p, x2, vset1(1.f));
   vf small = vmul(vmul(x, vset1(1.12837916709551257f)), p);
-  // |x| >= 1: Chebyshev fit of erfc (fractional error < 1.2e-7).
+  vf big = vsub(vset1(1.f), verfc_pos(ax));
+  big = vsel(vlt(x, vzero()), vneg(big), big);
+  vf r = vsel(vlt(ax, vset1(1.f)), small, big);
+  return vsel(visnan(x), x, r);
+}
+
+// erfc(ax) for ax >= 0 (used for ax >= 1): Chebyshev fit, fractional error < 1.2e-7.
+static inline vf verfc_pos(vf ax) {
   vf axc = vmin(vset1(10.f), ax);
   vf t = vdiv(vset1(1.f), vfma(vset1(0.5f), axc, vset1(1.f)));
   vf q = vset1(0.17087277f);
@@ -116,9 +124,22 @@ static inline vf verf(vf x) {
   q = vfma(q, t, vset1(0.37409196f));
   q = vfma(q, t, vset1(1.00002368f));
   q = vfma(q, t, vset1(-1.26551223f));
-  vf erfc = vmul(t, vexp(vsub(q, vmul(axc, axc))));
-  vf big = vsub(vset1(1.f), erfc);
-  big = vsel(vlt(x, vzero()), vneg(big), big);
-  vf r = vsel(vlt(ax, vset1(1.f)), small, big);
-  return vsel(visnan(x), x, r);
+  return vmul(t, vexp(vsub(q, vmul(axc, axc))));
+}
+
+// Exact GELU 0.5 x (1 + erf(x/sqrt2)); for x/sqrt2 <= -1 uses erfc(|z|)
+// directly so the far negative tail keeps its relative accuracy.
+static inline vf vgelu(vf x) {
+  vf z = vmul(x, vset1(0.70710678118654752f));
+  vf az = vabs(z);
+  vf ec = verfc_pos(az);
+  vf onePlus = vsel(vlt(z, vzero()), ec, vsub(vset1(2.f), ec));
+  onePlus = vsel(vlt(az, vset1(1.f)), vadd(vset1(1.f), verf(z)), onePlus);
+  return vmul(vmul(vset1(0.5f), x), onePlus);
+}
+
+// 0.5 x (1 + tanh(u)) == x * sigmoid(2u): no cancellation for u << 0.
+static inline vf vfastgelu(vf x) {
+  vf u = vmul(vmul(vset1(0.7978845608f), x), vfma(vset1(0.044715f), vmul(x, x), vset1(1.f)));
+  return vdiv(x, vadd(vset1(1.f), vexp(vmul(vset1(-2.f), u))));
 }

@@ -201,6 +201,24 @@ test('SentencePiece: upstream vector with the T5 model', () => {
   assert.equal(sp.decode([27, 43, 3, 9, 1712, 5]), CAT);
 });
 
+test('SentencePiece: more T5 vectors checked against the sentencepiece library', () => {
+  const sp = SentencePieceProcessor.load(SPM);
+  const cases = [
+    // Two segmentations tie exactly; the library's float/double mix picks this one.
+    ['x\u2034', [3, 226, 17774, 7079], 'x\u2032\u2032\u2032'],
+    ['\uff26\uff35\uff2c\uff2c\u3000\uff57\uff49\uff44\uff54\uff48 \u00bd \u338f', [27645, 9400, 209, 2, 357, 9147], 'FULL width 1 \u2047 2 kg'],
+    ['tab\tnew\nNUL\u0000bell\u0007 nb\u00a0sp', [3808, 126, 445, 4254, 2, 7708, 3, 29, 115, 3, 7, 102], 'tab new NUL \u2047 bell nb sp'],
+    ["Der Fuchs springt \u00fcber den Hund. C'est d\u00e9j\u00e0 l'\u00e9t\u00e9!",
+      [660, 377, 2295, 7, 2141, 17, 510, 177, 14587, 5, 205, 31, 222, 4315, 3, 40, 31, 8436, 55],
+      "Der Fuchs springt \u00fcber den Hund. C'est d\u00e9j\u00e0 l'\u00e9t\u00e9!"],
+    ['\ud83d\ude00\ud83d\udc33 \u65e5\u672c\u8a9e', [3, 2, 3, 2], ' \u2047   \u2047 '],
+  ];
+  for (const [text, ids, decoded] of cases) {
+    assert.deepEqual(sp.encode(text), ids, JSON.stringify(text));
+    assert.equal(sp.decode(ids), decoded);
+  }
+});
+
 test('SentencePiece: normalization and round-trip on normalized text', () => {
   const sp = SentencePieceProcessor.load(SPM);
   assert.equal(sp.normalize('  Hello\t\tworld  \n'), '\u2581Hello\u2581world');
@@ -335,8 +353,9 @@ test('SentencePiece: BPE model with byte fallback and user-defined symbols', () 
     assert.deepEqual(sp.encode(text), ids);
     assert.equal(sp.decode(ids), decoded);
   }
-  // A lone byte piece is invalid UTF-8 and decodes to U+FFFD.
+  // Invalid UTF-8 from byte pieces: one U+FFFD per byte, as the library does.
   assert.equal(sp.decode([sp.pieceToId('<0xF0>')]), '\ufffd');
+  assert.equal(sp.decode([234, 155, 270, 199, 173]), '\ufffd\ufffd thé');
 });
 
 // ---------------------------------------------------------------- bert

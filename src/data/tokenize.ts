@@ -106,6 +106,7 @@ function tokenizeExample(ex: unknown, tok: Tokenizer, offset: number, keys: Read
 export interface TokenizeFn {
   <T = unknown>(stream: Iterable<T>): Generator<unknown, void, undefined>;
   <T = unknown>(stream: AsyncIterable<T>): AsyncGenerator<unknown, void, undefined>;
+  <T = unknown>(stream: Iterable<T> | AsyncIterable<T>): Generator<unknown, void, undefined> | AsyncGenerator<unknown, void, undefined>;
 }
 
 /**
@@ -116,6 +117,10 @@ export interface TokenizeFn {
  */
 export function tokenize<T>(stream: Iterable<T>, opts?: TokenizeOptions): Generator<unknown, void, undefined>;
 export function tokenize<T>(stream: AsyncIterable<T>, opts?: TokenizeOptions): AsyncGenerator<unknown, void, undefined>;
+export function tokenize<T>(
+  stream: Iterable<T> | AsyncIterable<T>,
+  opts?: TokenizeOptions,
+): Generator<unknown, void, undefined> | AsyncGenerator<unknown, void, undefined>;
 export function tokenize<T>(stream: Iterable<T> | AsyncIterable<T>, opts: TokenizeOptions = {}): Generator<unknown> | AsyncGenerator<unknown> {
   if (typeof stream === 'string') {
     throw new TypeError('tokenize expects a stream of examples, not a string; wrap it: [text]');
@@ -139,8 +144,7 @@ export function tokenize<T>(stream: Iterable<T> | AsyncIterable<T>, opts: Tokeni
 /** Trax's `Tokenize(...)`: a pipeline step mapping a stream to a tokenized stream. The vocab loads on first use. */
 export function Tokenize(opts: TokenizeOptions = {}): TokenizeFn {
   reservedOffset(opts);
-  return ((stream: Iterable<unknown> | AsyncIterable<unknown>) =>
-    tokenize(stream as Iterable<unknown>, opts)) as TokenizeFn;
+  return ((stream: Iterable<unknown> | AsyncIterable<unknown>) => tokenize(stream, opts)) as TokenizeFn;
 }
 
 /**

@@ -146,20 +146,51 @@ export class DotProductAttentionLayer extends Layer {
     const b = mask.shape[0];
     if (bh % b !== 0) throw new Error(`attention mask batch ${b} does not divide ${bh} (batch x heads)`);
     const h = bh / b;
-    if (mask.size !== b * lk) throw new Error(`attention mask must be (batch, 1, 1, ${lk}), got [${mask.shape}]`);
-    // Repeat each batch row's key mask for its heads.
-    const km = new Float32Array(bh * lk);
-    for (let i = 0; i < bh; i++) {
-      const src = Math.floor(i / h) * lk;
-      for (let j = 0; j < lk; j++) km[i * lk + j] = mask.buf[src + j] !== 0 ? 1 : 0;
+    // Masks are (B, 1, 1, Lk) (PaddingMask) or (B, 1, Lq, Lk) (EncoderDecoderMask).
+    const perQuery = mask.size === b * lq * lk && lq > 1;
+    if (mask.size !== b * lk && !perQuery) {
+      throw new Error(`attention mask must be (batch, 1, 1, ${lk}) or (batch, 1, ${lq}, ${lk}), got [${mask.shape}]`);
+    }
+    const rowStride = perQuery ? lq * lk : lk;
+    // Key mask for query row r: each batch row's mask repeated for its heads.
+    const keyMaskFor = (r: number): Tensor => {
+      const km = new Float32Array(bh * lk);
+      for (let i = 0; i < bh; i++) {
+        const src = Math.floor(i / h) * rowStride + r * lk;
+        for (let j = 0; j < lk; j++) km[i * lk + j] = mask.buf[src + j] !== 0 ? 1 : 0;
+      }
+      return new Tensor(km, [bh, lk]);
+    };
+    // A (B, 1, Lq, Lk) mask whose rows agree (the usual broadcast padding
+    // mask) is one key mask; otherwise each query row is attended separately.
+    let uniform = true;
+    if (perQuery) {
+      for (let bi = 0; bi < b && uniform; bi++) {
+        for (let r = 1; r < lq && uniform; r++) {
+          for (let j = 0; j < lk; j++) {
+            if ((mask.buf[bi * rowStride + j] !== 0) !== (mask.buf[bi * rowStride + r * lk + j] !== 0)) { uniform = false; break; }
+          }
+        }
+      }
     }
     const useDrop = this.mode === 'train' && this.dropout > 0;
     const probsOut = this.mode === 'viz' ? {} as { probs?: Tensor } : undefined;
-    const out = F.dotProductAttention(q, k, v, {
-      keyMask: new Tensor(km, [bh, lk]),
-      dropMask: useDrop ? dropMask(this.rng, this.dropout, [bh, lq, lk]) : null,
-      probsOut,
-    });
+    const drop = useDrop ? dropMask(this.rng, this.dropout, [bh, lq, lk]) : null;
+    let out: Tensor;
+    if (uniform) {
+      out = F.dotProductAttention(q, k, v, { keyMask: keyMaskFor(0), dropMask: drop, probsOut });
+    } else {
+      const outs: Tensor[] = [], probs: Tensor[] = [];
+      for (let r = 0; r < lq; r++) {
+        const po = probsOut ? {} as { probs?: Tensor } : undefined;
+        outs.push(F.dotProductAttention(F.sliceAxis(q, 1, r, r + 1), k, v, {
+          keyMask: keyMaskFor(r), dropMask: drop ? F.sliceAxis(drop, 1, r, r + 1) : null, probsOut: po,
+        }));
+        if (po?.probs) probs.push(po.probs);
+      }
+      out = F.concat(outs, 1);
+      if (probsOut) probsOut.probs = F.concat(probs, 1);
+    }
     if (probsOut) this.lastProbs = probsOut.probs ?? null;
     return [out, mask];
   }

@@ -245,7 +245,9 @@ export class FnLayer extends Layer {
 export function Fn(name: string, f: AnyFn, nOut = 1): Layer {
   if (typeof f !== 'function') throw new TypeError(`Fn ${name}: expected a function, got ${typeof f}`);
   const src = Function.prototype.toString.call(f);
-  const params = /^[^(]*\(([^)]*)\)/.exec(src)?.[1] ?? (/^\s*(?:async\s+)?([\w$]+)\s*=>/.exec(src)?.[1] ?? '');
+  // A bare `x => ...` arrow has no parameter parentheses: match it first, or
+  // the first parentheses of its body would be read as the parameter list.
+  const params = /^\s*(?:async\s+)?([\w$]+)\s*=>/.exec(src)?.[1] ?? /^[^(]*\(([^)]*)\)/.exec(src)?.[1] ?? '';
   if (/\.\.\./.test(params)) throw new Error(`Fn ${name}: function has a rest parameter (...args); give it fixed positional parameters`);
   if (/=/.test(params)) throw new Error(`Fn ${name}: function has default parameter values; Trax's Fn rejects defaults`);
   return new FnLayer(name, f, f.length, nOut);

@@ -195,11 +195,10 @@ export function WeightedCategoryCrossEntropy(opts: { labelSmoothing?: number | n
   return new FnLayer('WeightedCategoryCrossEntropy', (logits: Tensor, targets: Tensor, weights: Tensor) => {
     const n = logits.shape[logits.rank - 1];
     const w = weightsLike(weights, targets);
-    // The fused kernel does log-softmax, gather and weighting in one pass.
-    if (!ls && !cutoff && targetsInRange(targets, n)) {
-      return F.div(F.sum(F.softmaxCrossEntropy(logits, targets, w)), F.sum(w));
-    }
-    let ce = categoryCrossEntropy(logits, targets, ls);
+    // The fused kernel does log-softmax and the gather in one pass. The
+    // weights are applied outside it so they get a gradient too.
+    let ce = !ls && targetsInRange(targets, n)
+      ? F.softmaxCrossEntropy(logits, targets) : categoryCrossEntropy(logits, targets, ls);
     if (cutoff) ce = F.sub(F.maximum(ce, cutoff), cutoff);
     return F.div(F.sum(F.mul(ce, w)), F.sum(w));
   }, 3);

@@ -55,10 +55,20 @@ export function softmaxCrossEntropy(logitsl: TensorLike, targetsl: TensorLike, w
   const loss = new Float32Array(rows), logp = new Float32Array(logits.size);
   K().crossEntropy(f32(logits), tgt, w, loss, logp, rows, vocab);
   const y = new Tensor(loss, targets.shape);
-  return record(y, [logits], (dy) => {
+  // Weights are differentiable too (d loss / d w = -logp[target]), so a
+  // computed weighting never silently gets a zero gradient.
+  const inputs = weights ? [logits, weights] : [logits];
+  return record(y, inputs, (dy) => {
     const dl = new Float32Array(logits.size);
-    K().crossEntropyBackward(logp, tgt, w, f32(dy), dl, rows, vocab);
-    return [new Tensor(dl, logits.shape)];
+    const dyb = f32(dy);
+    K().crossEntropyBackward(logp, tgt, w, dyb, dl, rows, vocab);
+    const grads = [new Tensor(dl, logits.shape)];
+    if (weights) {
+      const dw = new Float32Array(rows);
+      for (let r = 0; r < rows; r++) dw[r] = -dyb[r] * logp[r * vocab + tgt[r]];
+      grads.push(new Tensor(dw, weights.shape));
+    }
+    return grads;
   });
 }
 
@@ -99,9 +109,27 @@ export function dotProductAttention(ql: TensorLike, kl: TensorLike, vl: TensorLi
   K().attention(qb, kb, vb, out, probs, bh, lq, lk, d, scale, causal, offset, drop, km);
   if (opts.probsOut) opts.probsOut.probs = new Tensor(probs, [bh, lq, lk]);
   const y = new Tensor(out, [bh, lq, d]);
+  // A query row whose keys are all masked gets uniform probabilities over
+  // constant scores: its output depends on v only, so it must send no
+  // gradient to q or k (the kernel would, as its probabilities are non-zero).
+  let dead: number[] | null = null;
+  if (causal || km) {
+    for (let h = 0; h < bh; h++) for (let i = 0; i < lq; i++) {
+      let open = false;
+      for (let j = 0; j < lk && !open; j++) open = !(causal && j > i + offset) && !(km && km[h * lk + j] === 0);
+      if (!open) (dead ??= []).push(h * lq + i);
+    }
+  }
   return record(y, [q, k, v], (dy) => {
     const dq = new Float32Array(q.size), dk = new Float32Array(k.size), dvv = new Float32Array(v.size);
-    K().attentionBackward(f32(dy), qb, kb, vb, probs, dq, dk, dvv, bh, lq, lk, d, scale, drop);
+    const dyb = f32(dy);
+    K().attentionBackward(dyb, qb, kb, vb, probs, dq, dk, dvv, bh, lq, lk, d, scale, drop);
+    if (dead) {
+      // Second pass with the dead rows' cotangent zeroed gives the right dq and dk.
+      const dyLive = Float32Array.from(dyb);
+      for (const r of dead) dyLive.fill(0, r * d, (r + 1) * d);
+      K().attentionBackward(dyLive, qb, kb, vb, probs, dq, dk, new Float32Array(v.size), bh, lq, lk, d, scale, drop);
+    }
     return [new Tensor(dq, q.shape), new Tensor(dk, k.shape), new Tensor(dvv, v.shape)];
   });
 }

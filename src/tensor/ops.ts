@@ -137,7 +137,9 @@ function binOp(op: Binary, name: string) {
         case Binary.Div: return [sumTo(div(dy, b), a.shape), sumTo(neg(div(mul(dy, out), b)), b.shape)];
         case Binary.Max:
         case Binary.Min: {
-          const pick = binaryRaw(op === Binary.Max ? Binary.Ge : Binary.Le, a, b, name, 'float32');
+          // Ties split the gradient evenly, as JAX does (and as central differences see it).
+          const wins = binaryRaw(op === Binary.Max ? Binary.Gt : Binary.Lt, a, b, name, 'float32');
+          const pick = add(wins, mul(binaryRaw(Binary.Eq, a, b, name, 'float32'), 0.5));
           return [sumTo(mul(dy, pick), a.shape), sumTo(mul(dy, sub(1, pick)), b.shape)];
         }
         case Binary.Pow: {
@@ -594,7 +596,9 @@ export function take(xl: TensorLike, indicesl: TensorLike, axis = 0, mode: 'rais
     }
   }
   const res = new Tensor(out, shape, x.dtype);
-  return record(res, [x], (dy) => [scatterAdd(zeros(x.shape), ids, dy, a)]);
+  // In clip mode the backward must scatter to the clamped rows (scatterAdd rejects out-of-range ids).
+  const gids = mode === 'clip' ? ids.map((v) => Math.min(Math.max(v, 0), n - 1)) : ids;
+  return record(res, [x], (dy) => [scatterAdd(zeros(x.shape), new Tensor(gids, idx.shape, 'int32'), dy, a)]);
 }
 
 /**

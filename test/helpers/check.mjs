@@ -64,7 +64,8 @@ function shapeOfNested(x) {
  * infinities must match exactly. Checks the shape when expected carries one.
  */
 export function allClose(actual, expected, { rtol = 1e-5, atol = 1e-6, shape = null, msg = '' } = {}) {
-  const want = shape ?? (expected instanceof trax.Tensor ? expected.shape : Array.isArray(expected) ? shapeOfNested(expected) : null);
+  const want = shape ?? (expected instanceof trax.Tensor ? expected.shape
+    : Array.isArray(expected) && Array.isArray(expected[0]) ? shapeOfNested(expected) : null);
   if (actual instanceof trax.Tensor && want !== null) {
     assert.deepEqual([...actual.shape], [...want], `${msg} shape [${actual.shape}] != expected [${want}]`);
   }

@@ -205,7 +205,8 @@ export class ByteLevelBPE implements Tokenizer {
       const [count, key] = heap.pop();
       const cur = pairCounts.get(key) ?? 0;
       if (cur !== count) {
-        // Stale entry: re-queue with the true count (counts only fall between pushes).
+        // Stale entry: re-queue with the live count. Every count change also pushes an entry, so a
+        // popped entry that matches its live count is the true maximum.
         if (cur > 0) heap.push(cur, key);
         continue;
       }

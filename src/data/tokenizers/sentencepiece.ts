@@ -1,4 +1,4 @@
-// Own SentencePiece reader: npm ports ship multi-MB wasm builds, and the model format plus unigram/BPE decoding fit in a few hundred lines.
+// Own SentencePiece reader: npm ports wrap the C++ library as wasm, while the model format and unigram/BPE encoding fit in a few hundred dependency-free lines.
 //
 // Covers what trained .model files use: ModelProto pieces/types/scores,
 // TrainerSpec (model type, special ids, unk surface, byte fallback) and
@@ -180,6 +180,22 @@ function utf8CharLen(b: Uint8Array, pos: number): number {
     return 4;
   }
   return 0;
+}
+
+/** UTF-8 decoding as SentencePiece does it: every byte of a malformed sequence becomes its own U+FFFD. */
+function decodeBytesPerByte(bytes: Uint8Array): string {
+  let out = '';
+  for (let i = 0; i < bytes.length; ) {
+    const len = utf8CharLen(bytes, i);
+    if (len === 0) {
+      out += '\ufffd';
+      i++;
+    } else {
+      out += utf8Decode(bytes.subarray(i, i + len));
+      i += len;
+    }
+  }
+  return out;
 }
 
 const REPLACEMENT = Uint8Array.of(0xef, 0xbf, 0xbd);
@@ -464,7 +480,7 @@ export class SentencePieceProcessor implements Tokenizer {
     let bytes: number[] = [];
     const flushBytes = () => {
       if (bytes.length) {
-        const s = utf8Decode(Uint8Array.from(bytes));
+        const s = decodeBytesPerByte(Uint8Array.from(bytes));
         bytes = [];
         if (s) atStart = false;
         out += s;
