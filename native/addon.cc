@@ -82,12 +82,11 @@ struct Args {
     *len = 0;
     if (failed) return nullptr;
     if (nullable && isNull(i)) return nullptr;
-    bool is = false;
     napi_typedarray_type type;
     size_t length = 0;
     void* data = nullptr;
-    if (napi_is_typedarray(env, argv[i], &is) != napi_ok || !is ||
-        napi_get_typedarray_info(env, argv[i], &type, &length, &data, nullptr, nullptr) != napi_ok || type != want) {
+    // Fails with napi_invalid_arg (no pending exception) for non-typed-arrays.
+    if (napi_get_typedarray_info(env, argv[i], &type, &length, &data, nullptr, nullptr) != napi_ok || type != want) {
       fail("%s must be a %s", what, want == napi_float32_array ? "Float32Array" : "Int32Array");
       return nullptr;
     }

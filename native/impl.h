@@ -140,6 +140,21 @@ static UKFn pick_uk(long mr, bool nv1, bool au) {
 }
 #undef TRAX_UK_CASE
 
+// dst[p*ldd + i] = src[i*lds + p] for i < rows (<= 8), p < cols. May write
+// up to 8 floats at dst + p*ldd; with ldd < 8 the spill lands on the next p's
+// leading entries, which are rewritten afterwards (p ascends), and past the
+// last p, which buffers leave room for.
+static void pack_tr(const float* src, long lds, long rows, long cols, float* __restrict dst, long ldd) {
+  const float* r[8];
+  for (long i = 0; i < 8; ++i) r[i] = src + lmin(i, rows - 1) * lds;
+  long p = 0;
+#ifdef TRAX_HAVE_TR8
+  for (; p + 8 <= cols; p += 8) tr8x8(r, p, dst + p * ldd, ldd);
+#endif
+  for (; p < cols; ++p)
+    for (long i = 0; i < rows; ++i) dst[p * ldd + i] = r[i][p];
+}
+
 // kc x NR sliver of B starting at (pc, j0), zero padded past nr columns.
 static void pack_b_sliver(const GemmP& g, long pc, long kc, long j0, long nr, float* __restrict dst) {
   if (!g.tb) {
@@ -150,8 +165,10 @@ static void pack_b_sliver(const GemmP& g, long pc, long kc, long j0, long nr, fl
       else { for (long j = 0; j < nr; ++j) d[j] = s[j]; for (long j = nr; j < NR; ++j) d[j] = 0.f; }
     }
   } else {
-    // Transposed B: walk source rows contiguously, 4 p at a time.
-    for (long jj = 0; jj < NR; ++jj) {
+    // Transposed B: 8 source rows (output columns) at a time.
+    long jj = 0;
+    for (; jj + 8 <= nr; jj += 8) pack_tr(g.B + (j0 + jj) * g.ldb + pc, g.ldb, 8, kc, dst + jj, NR);
+    for (; jj < NR; ++jj) {
       if (jj >= nr) { for (long p = 0; p < kc; ++p) dst[p * NR + jj] = 0.f; continue; }
       const float* s = g.B + (j0 + jj) * g.ldb + pc;
       for (long p = 0; p < kc; ++p) dst[p * NR + jj] = s[p];
@@ -160,14 +177,22 @@ static void pack_b_sliver(const GemmP& g, long pc, long kc, long j0, long nr, fl
 }
 
 // mr x kc panel of A at (i0, pc) packed as dst[p*MR + i], rows past mr zeroed.
+// dst needs 8 floats of slack past MR*kc.
 static void pack_a_panel(const GemmP& g, long i0, long mr, long pc, long kc, float* __restrict dst) {
   if (g.ta) {
     for (long p = 0; p < kc; ++p) {
       const float* s = g.A + (pc + p) * g.lda + i0;
       float* d = dst + p * MR;
-      for (long i = 0; i < mr; ++i) d[i] = s[i];
-      for (long i = mr; i < MR; ++i) d[i] = 0.f;
+      for (long i = 0; i < MR; i += W) {
+        long cnt = lmin(W, MR - i), have = lmin(cnt, mr - i);
+        vstoren(d + i, have > 0 ? vloadn(s + i, have) : vzero(), cnt);
+      }
     }
+  } else if (mr == MR) {
+    const float* s = g.A + i0 * g.lda + pc;
+    // Upper rows first: their 8-wide stores spill into the next p's first
+    // rows, which the lower group then overwrites.
+    for (long i = (MR - 1) / 8 * 8; i >= 0; i -= 8) pack_tr(s + i * g.lda, g.lda, lmin(8, MR - i), kc, dst + i, MR);
   } else {
     for (long i = 0; i < mr; ++i) {
       const float* s = g.A + (i0 + i) * g.lda + pc;
@@ -180,8 +205,9 @@ static void pack_a_panel(const GemmP& g, long i0, long mr, long pc, long kc, flo
 
 // Unpacked path for small problems: A is read in place, B in place when it is
 // row-major and the sliver is full width (else one sliver is packed).
-static void gemm_direct(const GemmP& g) {
-  for (long j = 0; j < g.n; j += NR) {
+static void gemm_direct(const GemmP& g, long s0 = 0, long s1 = -1) {
+  if (s1 < 0) s1 = (g.n + NR - 1) / NR;
+  for (long j = s0 * NR; j < lmin(g.n, s1 * NR); j += NR) {
     long nr = lmin(NR, g.n - j);
     const float* bp;
     long brs;
@@ -203,7 +229,7 @@ static void gemm_direct(const GemmP& g) {
 // Rows [i0,i1) x slivers [s0,s1) of one packed (pc, jc) block.
 static void gemm_block(const GemmP& g, long pc, long kc, long jc, long nc, const float* Bp,
                        long i0, long i1, long s0, long s1, bool acc) {
-  float* Ap = tl_pa.f((size_t)MR * KC);
+  float* Ap = tl_pa.f((size_t)MR * KC + 16);
   for (long i = i0; i < i1; i += MR) {
     long mr = lmin(MR, i1 - i);
     pack_a_panel(g, i, mr, pc, kc, Ap);
@@ -230,8 +256,9 @@ static void gemm_packed(const GemmP& g, bool mt) {
             pack_b_sliver(g, pc, kc, jc + s * NR, lmin(NR, nc - s * NR), Bp + s * kc * NR);
         };
         par_for(chunks, pk);
-        // Tasks are 4-panel row strips; split columns too when rows are few.
-        long rp = 4, rowTasks = (rowPanels + rp - 1) / rp;
+        // Row strips small enough for ~8 tasks per thread (dynamic balance);
+        // split columns too when rows are few.
+        long rp = lmax(1, lmin(8, rowPanels / (8L * T))), rowTasks = (rowPanels + rp - 1) / rp;
         long colSplit = lmin(nsl, lmax(1, (4L * T + rowTasks - 1) / rowTasks));
         auto work = [&](long t) {
           long rt = t / colSplit, ct = t % colSplit;
@@ -359,6 +386,14 @@ static void gemm_one(const GemmP& g, bool mt) {
   // A panels; below that, the in-place kernel wins.
   double work = (double)g.m * g.n * g.k;
   if (!mt && (work <= 96.0 * 96 * 96 || g.k <= 16 || g.n <= NR)) { gemm_direct(g); return; }
+  if (mt && g.m <= 4 * MR) {
+    // Few rows (e.g. decoding): B is used only m times, so stream it in place
+    // and split its column slivers across threads.
+    const long nsl = (g.n + NR - 1) / NR;
+    auto body = [&](long a, long b) { gemm_direct(g, a, b); };
+    par_range(nsl, (double)g.m * NR * g.k * 0.02, body);
+    return;
+  }
   gemm_packed(g, mt);
 }
 
@@ -619,29 +654,43 @@ static float row_max(const float* x, long n) {
   return mx;
 }
 
+// Sum of exp(x - mx) over a row, optionally storing the exps into y. Float
+// lanes are flushed into a double every 1024 elements to bound rounding.
+static double exp_sum(const float* x, float* y, long n, float mx) {
+  const vf mxv = vset1(mx);
+  double total = 0;
+  for (long b = 0; b < n; b += 1024) {
+    const long e = lmin(n, b + 1024);
+    vf sv = vzero();
+    long i = b;
+    for (; i + W <= e; i += W) {
+      vf v = vexp(vsub(vload(x + i), mxv));
+      if (y) vstore(y + i, v);
+      sv = vadd(sv, v);
+    }
+    if (i < e) {
+      vf v = vsel(vfirstm(e - i), vexp(vsub(vloadn(x + i, e - i), mxv)), vzero());
+      if (y) vstoren(y + i, v, e - i);
+      sv = vadd(sv, v);
+    }
+    total += (double)hsum(sv);
+  }
+  return total;
+}
+
 // Softmax / log-softmax of one row; y may alias x.
 static void softmax_row(const float* x, float* y, long n, bool log) {
   float mx = row_max(x, n);
   if (mx == -__builtin_inff()) mx = 0.f;
-  const vf mxv = vset1(mx);
-  vf sv = vzero();
   long i = 0;
   if (log) {
-    for (; i + W <= n; i += W) sv = vadd(sv, vexp(vsub(vload(x + i), mxv)));
-    if (i < n) sv = vadd(sv, vsel(vfirstm(n - i), vexp(vsub(vloadn(x + i, n - i), mxv)), vzero()));
-    float lse = mx + (float)__builtin_log((double)hsum(sv));
+    const float lse = (float)((double)mx + __builtin_log(exp_sum(x, nullptr, n, mx)));
     const vf lv = vset1(lse);
-    for (i = 0; i + W <= n; i += W) vstore(y + i, vsub(vload(x + i), lv));
+    for (; i + W <= n; i += W) vstore(y + i, vsub(vload(x + i), lv));
     for (; i < n; ++i) y[i] = x[i] - lse;
   } else {
-    for (; i + W <= n; i += W) { vf e = vexp(vsub(vload(x + i), mxv)); vstore(y + i, e); sv = vadd(sv, e); }
-    if (i < n) {
-      vf e = vsel(vfirstm(n - i), vexp(vsub(vloadn(x + i, n - i), mxv)), vzero());
-      vstoren(y + i, e, n - i);
-      sv = vadd(sv, e);
-    }
-    const vf inv = vset1(1.f / hsum(sv));
-    for (i = 0; i + W <= n; i += W) vstore(y + i, vmul(vload(y + i), inv));
+    const vf inv = vset1((float)(1.0 / exp_sum(x, y, n, mx)));
+    for (; i + W <= n; i += W) vstore(y + i, vmul(vload(y + i), inv));
     if (i < n) vstoren(y + i, vmul(vloadn(y + i, n - i), inv), n - i);
   }
 }

@@ -67,3 +67,4 @@ static inline float hmin(vf a) {
   return _mm_cvtss_f32(s);
 }
 static inline vm vfirstm(long n) { return _mm256_castsi256_ps(vfirst(n)); }
+#include "tr_avx.h"

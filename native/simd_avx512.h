@@ -51,3 +51,4 @@ static inline float hsum(vf a) { return _mm512_reduce_add_ps(a); }
 static inline float hmax(vf a) { return _mm512_reduce_max_ps(a); }
 static inline float hmin(vf a) { return _mm512_reduce_min_ps(a); }
 static inline vm vfirstm(long n) { return vfirst(n); }
+#include "tr_avx.h"

@@ -112,7 +112,7 @@ static inline vf verf(vf x) {
 
 // erfc(ax) for ax >= 0 (used for ax >= 1): Chebyshev fit, fractional error < 1.2e-7.
 static inline vf verfc_pos(vf ax) {
-  vf axc = vmin(vset1(10.f), ax);
+  vf axc = ax;
   vf t = vdiv(vset1(1.f), vfma(vset1(0.5f), axc, vset1(1.f)));
   vf q = vset1(0.17087277f);
   q = vfma(q, t, vset1(-0.82215223f));

@@ -12,3 +12,4 @@ export * as optimizers from './optimizers/index.js';
 export * as lr from './supervised/lr_schedules.js';
 export * as supervised from './supervised/index.js';
 export * as data from './data/index.js';
+export * as pretrained from './pretrained/index.js';

@@ -51,6 +51,18 @@ describeBackends('gradients: elementwise', () => {
     });
   }
 
+  test('empty operands: gradients are empty or zero, never NaN', () => {
+    const [ga, gb] = trax.grad(([a, b]) => fm.sum(fm.mul(a, b)))([fm.zeros([0, 3]), T([1, 2, 3])]);
+    assert.deepEqual([...ga.shape], [0, 3]);
+    allClose(gb, [0, 0, 0]);
+  });
+
+  test('pow: gradient with respect to the exponent is 0 (not NaN) at a zero base', () => {
+    const [ga, gb] = trax.grad(([a, b]) => fm.sum(fm.pow(a, b)))([T([0, 2]), T([2, 3])]);
+    allClose(ga, [0, 12]);
+    allClose(gb, [0, 8 * Math.log(2)]);
+  });
+
   test('where routes gradients to the chosen branch, with broadcasting', () => {
     const cond = T([[1, 0, 1], [0, 0, 1]]);
     checkGrad((a, b) => fm.where(cond, a, b), [randTensor([2, 3], 1), randTensor([3], 2)]);

@@ -402,7 +402,10 @@ test('LogSoftmax, Softmax, LogSumExp against float64', () => {
   const lse = rows.map((r) => { const m = Math.max(...r); return m + Math.log(r.reduce((a, v) => a + Math.exp(v - m), 0)); });
   assertClose(LogSoftmax().apply(x), rows.map((r, i) => r.map((v) => v - lse[i])));
   assertClose(Softmax().apply(x), rows.map((r, i) => r.map((v) => Math.exp(v - lse[i]))));
-  assertClose(LogSumExp().apply(x), lse);
+  // keepdims=True, as in Trax.
+  const l2 = LogSumExp().apply(x);
+  assert.deepEqual(l2.shape, [2, 1]);
+  assertClose(l2, lse);
   // Large logits are stable.
   assertClose(LogSoftmax().apply(f32([1000, 0])), [0, -1000], { rtol: 1e-6 });
   for (const l of [LogSoftmax(), Softmax(), LogSumExp()]) assert.equal(checkGradients(l, seeded([3, 4], 41, -2, 2), []), 12);
@@ -480,13 +483,13 @@ test('weights and state trees mirror the sublayers; flatten/unflatten round-trip
   assert.deepEqual(w[3][0], []);
   assert.deepEqual(w[3][1][0][0].shape, [3, 2]);
   assert.deepEqual(w[3][1][1].shape, []);
-  assert.equal(s[2].item(), 0.1);
+  assert.equal(s[2].item(), Math.fround(0.1));
   assert.deepEqual(s[0], []);
 
   const [fw, fs] = flattenWeightsAndState(w, s);
   assert.deepEqual(fw.map((t) => t.shape), [[4, 3], [3], [3], [3], [3, 2], [2], []]);
   assert.equal(fs.length, 1);
-  assert.equal(fs[0].item(), 0.1);
+  assert.equal(fs[0].item(), Math.fround(0.1));
   const sig = model.weightsAndStateSignature(new ShapeDtype([2, 4]));
   const [w2, s2] = unflattenWeightsAndState(fw, fs, [w, s]);
   const [fw2, fs2] = flattenWeightsAndState(w2, s2);

@@ -38,6 +38,7 @@ export function backendName(): string {
 
 /** Switch backend at run time (tests compare backends this way). */
 export function setBackend(name: 'native' | 'js'): void {
+  if (name !== 'native' && name !== 'js') throw new Error(`setBackend: unknown backend '${String(name)}' (use 'native' or 'js')`);
   if (name === 'js') { active = jsKernels; return; }
   const loaded = loadNativeKernels();
   if (!('kernels' in loaded)) throw new Error(`native backend unavailable: ${loaded.error}`);

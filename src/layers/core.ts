@@ -134,7 +134,8 @@ export function LayerNorm(opts: { center?: boolean; epsilon?: number } = {}): La
 // Weightless layers from core.py.
 export function LogSoftmax(axis = -1): Layer { return new FnLayer('LogSoftmax', (x: Tensor) => F.logSoftmax(x, axis), 1); }
 export function Softmax(axis = -1): Layer { return new FnLayer('Softmax', (x: Tensor) => F.softmax(x, axis), 1); }
-export function LogSumExp(axis = -1): Layer { return new FnLayer('LogSumExp', (x: Tensor) => F.logSumExp(x, axis), 1); }
+// Trax keeps the reduced axis (keepdims=True) so the result broadcasts against x.
+export function LogSumExp(axis = -1): Layer { return new FnLayer('LogSumExp', (x: Tensor) => F.logSumExp(x, axis, true), 1); }
 export function ToFloat(): Layer { return new FnLayer('ToFloat', (x: Tensor) => F.cast(x, 'float32'), 1); }
 export function Mean(axis = -1, keepdims = false): Layer { return new FnLayer('Mean', (x: Tensor) => F.mean(x, axis, keepdims), 1); }
 export function Sum(axis: number | null = -1, keepdims = false): Layer { return new FnLayer('Sum', (x: Tensor) => F.sum(x, axis, keepdims), 1); }

@@ -4,7 +4,7 @@
 import { accessSync, appendFileSync, constants, existsSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { Layer, flattenWeightsAndState, unflattenWeightsAndState, type Mode, type State, type Weights } from '../layers/base.js';
+import { Layer, flattenWeightsAndState, unflattenWeightsAndState, isMarker, type Mode, type State, type Weights } from '../layers/base.js';
 import { Serial } from '../layers/combinators.js';
 import { Negate } from '../layers/core.js';
 import { Accuracy, CrossEntropyLoss, SequenceAccuracy, SumOfWeights } from '../layers/metrics.js';
@@ -81,9 +81,9 @@ function isOptimizerInstance(x: unknown): x is Optimizer {
   return typeof x === 'object' && x !== null && typeof (x as Optimizer).treeUpdate === 'function';
 }
 
-type AnyIterator = Iterator<unknown> | AsyncIterator<unknown>;
+export type AnyIterator = Iterator<unknown> | AsyncIterator<unknown>;
 
-function openIterator(src: unknown, what: string): AnyIterator {
+export function openIterator(src: unknown, what: string): AnyIterator {
   const s = src as { next?: unknown; [Symbol.iterator]?: () => Iterator<unknown>; [Symbol.asyncIterator]?: () => AsyncIterator<unknown> };
   if (s && typeof s.next === 'function') return s as AnyIterator;
   if (s && typeof s[Symbol.asyncIterator] === 'function') return s[Symbol.asyncIterator]!();
@@ -92,7 +92,7 @@ function openIterator(src: unknown, what: string): AnyIterator {
 }
 
 /** Per-batch check against the signature the model was initialized with. */
-function checkBatch(batch: unknown, sig: ShapeDtype[] | null, where: string): Tensor[] {
+export function checkBatch(batch: unknown, sig: ShapeDtype[] | null, where: string): Tensor[] {
   validateBatch(batch, where);
   const fields = (batch as unknown[]).map((f, i) => fieldToTensor(f as never, `${where}, field ${i}`));
   if (sig) {
@@ -215,8 +215,12 @@ export class Trainer {
   get optimizerInstance(): Optimizer { return this.optimizer; }
   get historyValues(): Record<string, Record<string, [number, number][]>> { return this.history; }
 
-  private weightsTree(): Weights {
-    return treeUnflatten(this.weightsDef!, this.flatWeights) as Weights;
+  private leafTemplate: unknown[] = [];
+
+  private weightsTree(flat: Tensor[] = this.flatWeights): Weights {
+    let i = 0;
+    const leaves = this.leafTemplate.map((x) => (x instanceof Tensor ? flat[i++] : x));
+    return treeUnflatten(this.weightsDef!, leaves) as Weights;
   }
 
   private async firstBatch(): Promise<unknown> {
@@ -265,9 +269,12 @@ export class Trainer {
     const [mw, lw] = w as Weights[];
     this.lossWeights = lw;
     const [ms, ls] = s as State[];
-    const flat = treeFlatten<Tensor>(mw);
-    this.flatWeights = flat.leaves;
+    // Shared layers leave cache markers in the tree: keep them out of the
+    // trainable list and put them back when rebuilding the tree.
+    const flat = treeFlatten<unknown>(mw, (x) => x instanceof Tensor || isMarker(x));
     this.weightsDef = flat.def;
+    this.leafTemplate = flat.leaves;
+    this.flatWeights = flat.leaves.filter((x): x is Tensor => x instanceof Tensor);
     this.modelState = ms;
     this.lossState = ls;
     this.slots = this.optimizer.treeInit(this.flatWeights);
@@ -364,10 +371,9 @@ export class Trainer {
   trainStepOn(batch: Tensor[]): number {
     const rng = random.foldIn(this.baseKey, this._step);
     const modelWithLoss = this.modelWithLoss;
-    const def = this.weightsDef!;
     const modelState = this.modelState, lossState = this.lossState, lossWeights = this.lossWeights;
     const [[loss, newState], grads] = valueAndGrad((flat: Tensor[]) => {
-      const w = treeUnflatten(def, flat) as Weights;
+      const w = this.weightsTree(flat);
       const [out, s] = modelWithLoss.pureFn(batch, [w, lossWeights], [modelState, lossState], rng);
       return [out as Tensor, s] as [Tensor, State];
     }, { hasAux: true })(this.flatWeights);

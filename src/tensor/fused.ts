@@ -34,11 +34,17 @@ export function layerNorm(xl: TensorLike, scalel: TensorLike, biasl: TensorLike,
  */
 export function softmaxCrossEntropy(logitsl: TensorLike, targetsl: TensorLike, weightsl?: TensorLike): Tensor {
   const logits = toTensor(logitsl, 'softmaxCrossEntropy');
-  const targets = toTensor(targetsl, 'softmaxCrossEntropy', 'int32');
+  const targets = toTensor(targetsl, 'softmaxCrossEntropy');
   const vocab = logits.shape[logits.rank - 1];
   const rows = logits.size / vocab;
   if (targets.size !== rows || targets.rank !== logits.rank - 1 || targets.shape.some((d, i) => d !== logits.shape[i])) {
     throw opError('softmaxCrossEntropy', 'targets must match logits without the last axis', logits, targets);
+  }
+  if (targets.dtype !== 'int32') {
+    // Float targets must hold integers; truncating 1.5 or NaN would train on the wrong class.
+    for (const t of targets.buf) {
+      if (!Number.isInteger(t)) throw opError('softmaxCrossEntropy', `targets must be integers, got ${t}`, logits, targets);
+    }
   }
   const tgt = targets.dtype === 'int32' ? targets.buf as Int32Array : Int32Array.from(targets.buf);
   for (let i = 0; i < tgt.length; i++) {
@@ -112,15 +118,15 @@ export function dotProductAttention(ql: TensorLike, kl: TensorLike, vl: TensorLi
   // A query row whose keys are all masked gets uniform probabilities over
   // constant scores: its output depends on v only, so it must send no
   // gradient to q or k (the kernel would, as its probabilities are non-zero).
-  let dead: number[] | null = null;
-  if (causal || km) {
-    for (let h = 0; h < bh; h++) for (let i = 0; i < lq; i++) {
-      let open = false;
-      for (let j = 0; j < lk && !open; j++) open = !(causal && j > i + offset) && !(km && km[h * lk + j] === 0);
-      if (!open) (dead ??= []).push(h * lq + i);
-    }
-  }
   return record(y, [q, k, v], (dy) => {
+    let dead: number[] | null = null;
+    if (causal || km) {
+      for (let h = 0; h < bh; h++) for (let i = 0; i < lq; i++) {
+        let open = false;
+        for (let j = 0; j < lk && !open; j++) open = !(causal && j > i + offset) && !(km && km[h * lk + j] === 0);
+        if (!open) (dead ??= []).push(h * lq + i);
+      }
+    }
     const dq = new Float32Array(q.size), dk = new Float32Array(k.size), dvv = new Float32Array(v.size);
     const dyb = f32(dy);
     K().attentionBackward(dyb, qb, kb, vb, probs, dq, dk, dvv, bh, lq, lk, d, scale, drop);
@@ -136,8 +142,12 @@ export function dotProductAttention(ql: TensorLike, kl: TensorLike, vl: TensorLi
 
 /** Embedding lookup with Trax's clipping of out-of-range ids. */
 export function embeddingLookup(tablel: TensorLike, idsl: TensorLike): Tensor {
-  const table = toTensor(tablel, 'embedding'), ids = toTensor(idsl, 'embedding', 'int32');
+  const table = toTensor(tablel, 'embedding'), ids = toTensor(idsl, 'embedding');
   if (table.rank !== 2) throw opError('embedding', 'table must be 2-D (vocab, depth)', table);
+  if (ids.dtype !== 'int32') {
+    // Out-of-range ids are clipped (as in Trax), but a fractional or NaN id is a bug upstream.
+    for (const v of ids.buf) if (!Number.isInteger(v)) throw opError('embedding', `ids must be integers, got ${v}`, table, ids);
+  }
   const [rows, cols] = table.shape;
   const idb = ids.dtype === 'int32' ? ids.buf as Int32Array : Int32Array.from(ids.buf, (x) => Math.trunc(x));
   const out = new Float32Array(idb.length * cols);

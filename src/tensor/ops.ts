@@ -33,13 +33,25 @@ function stridesOf(shape: readonly number[]): number[] {
   return s;
 }
 
+function checkShape(shape: readonly number[], op: string): void {
+  if (!Array.isArray(shape) || shape.some((d) => !Number.isInteger(d) || d < 0)) {
+    throw new RangeError(`${op}: shape must be an array of non-negative integers, got ${JSON.stringify(shape)}`);
+  }
+}
+
+function checkDtype(dtype: unknown, op: string): void {
+  if (dtype !== 'float32' && dtype !== 'int32') throw new TypeError(`${op}: unsupported dtype '${String(dtype)}' (use 'float32' or 'int32')`);
+}
+
 // ---------------------------------------------------------------- creation
 
 export function zeros(shape: readonly number[], dtype: DType = 'float32'): Tensor {
+  checkShape(shape, 'zeros'); checkDtype(dtype, 'zeros');
   return new Tensor(allocFor(dtype, shapeSize(shape)), shape, dtype);
 }
 export function ones(shape: readonly number[], dtype: DType = 'float32'): Tensor { return full(shape, 1, dtype); }
 export function full(shape: readonly number[], value: number, dtype: DType = 'float32'): Tensor {
+  checkShape(shape, 'full'); checkDtype(dtype, 'full');
   const b = allocFor(dtype, shapeSize(shape));
   b.fill(value);
   return new Tensor(b, shape, dtype);
@@ -59,6 +71,7 @@ export function arange(start: number, stop?: number, step = 1, dtype: DType = 'i
 
 export function cast(xl: TensorLike, dtype: DType): Tensor {
   const x = toTensor(xl, 'cast');
+  checkDtype(dtype, 'cast');
   if (x.dtype === dtype) return x;
   const out = new Tensor(castArray(x.buf, dtype), x.shape, dtype);
   return record(out, [x], (dy) => [x.dtype === 'float32' ? cast(dy, 'float32') : null]);
@@ -144,7 +157,8 @@ function binOp(op: Binary, name: string) {
         }
         case Binary.Pow: {
           const ga = mul(dy, mul(b, pow(a, sub(b, 1))));
-          const gb = mul(dy, mul(out, log(a)));
+          // As in JAX, d(a^b)/db uses log(1) where a == 0, so 0^b gives 0 rather than NaN.
+          const gb = mul(dy, mul(out, log(where(equal(a, 0), 1, a))));
           return [sumTo(ga, a.shape), sumTo(gb, b.shape)];
         }
         default: return [null, null];
@@ -263,6 +277,9 @@ export function clip(xl: TensorLike, lo: number, hi: number): Tensor {
 export function reshape(xl: TensorLike, shape: readonly number[]): Tensor {
   const x = toTensor(xl, 'reshape');
   const s = shape.slice();
+  if (s.some((d) => !Number.isInteger(d) || d < -1) || s.filter((d) => d === -1).length > 1) {
+    throw opError('reshape', `invalid target shape ${fmt(shape)} (non-negative integers and at most one -1)`, x);
+  }
   const neg1 = s.indexOf(-1);
   if (neg1 >= 0) {
     const rest = s.reduce((a, d, i) => (i === neg1 ? a : a * d), 1);
@@ -277,7 +294,7 @@ export function reshape(xl: TensorLike, shape: readonly number[]): Tensor {
 
 export function expandDims(x: TensorLike, axis: number): Tensor {
   const t = toTensor(x, 'expandDims');
-  const a = axis < 0 ? axis + t.rank + 1 : axis;
+  const a = normAxis(axis, t.rank + 1, 'expandDims');
   const s = t.shape.slice();
   s.splice(a, 0, 1);
   return reshape(t, s);
@@ -347,7 +364,7 @@ export function slice(xl: TensorLike, begin: readonly number[], size?: readonly 
     return v < 0 ? d - b[i] : v;
   });
   for (let i = 0; i < r; i++) {
-    if (b[i] < 0 || s[i] < 0 || b[i] + s[i] > x.shape[i]) {
+    if (!Number.isInteger(b[i]) || !Number.isInteger(s[i]) || b[i] < 0 || s[i] < 0 || b[i] + s[i] > x.shape[i]) {
       throw opError('slice', `begin ${fmt(begin)} size ${fmt(size ?? [])} is out of bounds on axis ${i}`, x);
     }
   }
@@ -371,6 +388,13 @@ export function slice(xl: TensorLike, begin: readonly number[], size?: readonly 
 export function sliceAxis(x: TensorLike, axis: number, start: number, end: number): Tensor {
   const t = toTensor(x, 'sliceAxis');
   const a = normAxis(axis, t.rank, 'sliceAxis');
+  const n = t.shape[a];
+  // Negative bounds count from the end, as in Python; the range must then be ordered.
+  if (start < 0) start += n;
+  if (end < 0) end += n;
+  if (!Number.isInteger(start) || !Number.isInteger(end) || start < 0 || end < start || end > n) {
+    throw opError('sliceAxis', `range [${start}, ${end}) is invalid for axis ${axis} of size ${n}`, t);
+  }
   const begin = t.shape.map(() => 0), size = t.shape.map(() => -1);
   begin[a] = start; size[a] = end - start;
   return slice(t, begin, size);
@@ -449,14 +473,14 @@ function reduceAxes(x: Tensor, axis: number | readonly number[] | undefined | nu
   return [...new Set(axes)].sort((p, q) => p - q);
 }
 
-function reduceRaw(kind: Reduce, x: Tensor, axes: number[], keepDims: boolean): Tensor {
+function reduceRaw(kind: Reduce, x: Tensor, axes: number[], keepDims: boolean, op = 'reduce'): Tensor {
   let cur = x.dtype === 'float32' ? x : cast(x, 'float32');
   let shape = cur.shape.slice();
   for (let k = axes.length - 1; k >= 0; k--) {
     const a = axes[k];
     const outer = shapeSize(shape.slice(0, a)), n = shape[a], inner = shapeSize(shape.slice(a + 1));
     const out = new Float32Array(outer * inner);
-    if (n === 0 && kind !== Reduce.Sum) throw new Error(`reduction over an empty axis ${a}`);
+    if (n === 0 && kind !== Reduce.Sum) throw opError(op, `cannot reduce over the empty axis ${a}`, x);
     K().reduce(kind, f32(cur), out, outer, n, inner);
     shape = shape.slice();
     shape[a] = 1;
@@ -488,7 +512,7 @@ function minmax(kind: Reduce, name: string) {
   return (xl: TensorLike, axis?: number | readonly number[] | null, keepDims = false): Tensor => {
     const x = toTensor(xl, name);
     const axes = reduceAxes(x, axis, name);
-    const out = reduceRaw(kind, x, axes, keepDims);
+    const out = reduceRaw(kind, x, axes, keepDims, name);
     return record(out, [x], (dy) => {
       const o = reshape(out, keptShape(x, axes));
       const hit = equal(x, o);
@@ -523,7 +547,7 @@ export function argmax(xl: TensorLike, axis = -1): Tensor {
 export function logSumExp(xl: TensorLike, axis: number | readonly number[] = -1, keepDims = false): Tensor {
   const x = toTensor(xl, 'logSumExp');
   const axes = reduceAxes(x, axis, 'logSumExp');
-  const m = reduceRaw(Reduce.Max, x, axes, true);
+  const m = reduceRaw(Reduce.Max, x, axes, true, 'logSumExp');
   const mSafe = new Tensor(f32(m).map((v) => (Number.isFinite(v) ? v : 0)), m.shape);
   const s = add(log(sum(exp(sub(x, mSafe)), axes, true)), mSafe);
   return keepDims ? s : reshape(s, x.shape.filter((_, i) => !axes.includes(i)));
@@ -558,13 +582,19 @@ export function reverse(xl: TensorLike, axis: number): Tensor {
 
 /** Lower-triangular 0/1 float mask of shape (n, m): 1 where col <= row + k. */
 export function tril(n: number, m = n, k = 0): Tensor {
+  checkShape([n, m], 'tril');
   const out = new Float32Array(n * m);
   for (let i = 0; i < n; i++) for (let j = 0; j < m && j <= i + k; j++) out[i * m + j] = 1;
   return new Tensor(out, [n, m]);
 }
 
 function checkIndices(idx: Tensor, size: number, op: string, x: Tensor, clipMode: boolean): Int32Array {
-  const ids = idx.dtype === 'int32' ? i32(idx) : Int32Array.from(idx.buf, (v) => Math.trunc(v));
+  if (idx.dtype !== 'int32') {
+    for (let i = 0; i < idx.size; i++) {
+      if (!Number.isInteger(idx.buf[i])) throw opError(op, `indices must be integers, got ${idx.buf[i]}`, x, idx);
+    }
+  }
+  const ids = idx.dtype === 'int32' ? i32(idx) : Int32Array.from(idx.buf);
   if (!clipMode) {
     for (let i = 0; i < ids.length; i++) {
       const v = ids[i];
@@ -580,7 +610,7 @@ function checkIndices(idx: Tensor, size: number, op: string, x: Tensor, clipMode
  * as Trax's Embedding does.
  */
 export function take(xl: TensorLike, indicesl: TensorLike, axis = 0, mode: 'raise' | 'clip' = 'raise'): Tensor {
-  const x = toTensor(xl, 'take'), idx = toTensor(indicesl, 'take', 'int32');
+  const x = toTensor(xl, 'take'), idx = toTensor(indicesl, 'take');
   const a = normAxis(axis, x.rank, 'take');
   const n = x.shape[a];
   const ids = checkIndices(idx, n, 'take', x, mode === 'clip');
@@ -606,7 +636,7 @@ export function take(xl: TensorLike, indicesl: TensorLike, axis = 0, mode: 'rais
  * out[..., idx[i], ...] += updates[..., i, ...]. Indices are clipped.
  */
 export function scatterAdd(xl: TensorLike, indicesl: TensorLike, updatesl: TensorLike, axis = 0): Tensor {
-  const x = toTensor(xl, 'scatterAdd'), idx = toTensor(indicesl, 'scatterAdd', 'int32'), up = toTensor(updatesl, 'scatterAdd');
+  const x = toTensor(xl, 'scatterAdd'), idx = toTensor(indicesl, 'scatterAdd'), up = toTensor(updatesl, 'scatterAdd');
   const a = normAxis(axis, x.rank, 'scatterAdd');
   const n = x.shape[a];
   const ids = checkIndices(idx, n, 'scatterAdd', x, false);
@@ -629,7 +659,7 @@ export function scatterAdd(xl: TensorLike, indicesl: TensorLike, updatesl: Tenso
 
 /** numpy.take_along_axis: out[..., i, ...] = x[..., idx[..., i, ...], ...]. */
 export function takeAlongAxis(xl: TensorLike, indicesl: TensorLike, axis = -1): Tensor {
-  const x = toTensor(xl, 'takeAlongAxis'), idx = toTensor(indicesl, 'takeAlongAxis', 'int32');
+  const x = toTensor(xl, 'takeAlongAxis'), idx = toTensor(indicesl, 'takeAlongAxis');
   const a = normAxis(axis, x.rank, 'takeAlongAxis');
   if (idx.rank !== x.rank || idx.shape.some((d, i) => i !== a && d !== x.shape[i])) {
     throw opError('takeAlongAxis', 'indices must match x on every axis but the gathered one', x, idx);
@@ -654,7 +684,9 @@ export function takeAlongAxis(xl: TensorLike, indicesl: TensorLike, axis = -1): 
 
 /** (x[..., None] == arange(n)) as float32. */
 export function oneHot(indicesl: TensorLike, n: number): Tensor {
-  const idx = toTensor(indicesl, 'oneHot', 'int32');
+  // Not converted to int32 first: like JAX, a non-integer index matches no class.
+  const idx = toTensor(indicesl, 'oneHot');
+  if (!Number.isInteger(n) || n < 0) throw new RangeError(`oneHot: depth must be a non-negative integer, got ${n}`);
   const out = new Float32Array(idx.size * n);
   for (let i = 0; i < idx.size; i++) {
     const v = idx.buf[i];
@@ -675,6 +707,13 @@ export function matmul(al: TensorLike, bl: TensorLike, transposeA = false, trans
   if (b.dtype !== 'float32') b = cast(b, 'float32');
   if (a.rank === 0 || b.rank === 0) throw opError('matmul', 'operands must have at least one axis', a, b);
   const aVec = a.rank === 1, bVec = b.rank === 1;
+  // Check the contraction here so the message shows the caller's shapes, not the reshaped ones.
+  const ka = aVec ? a.shape[0] : a.shape[a.rank - (transposeA ? 2 : 1)];
+  const kb = bVec ? b.shape[0] : b.shape[b.rank - (transposeB ? 1 : 2)];
+  if (ka !== kb) {
+    const flags = transposeA || transposeB ? ` (transposeA=${transposeA}, transposeB=${transposeB})` : '';
+    throw opError('matmul', `inner dimensions differ: ${ka} vs ${kb}${flags}`, a, b);
+  }
   const a2 = aVec ? reshape(a, transposeA ? [a.shape[0], 1] : [1, a.shape[0]]) : a;
   const b2 = bVec ? reshape(b, transposeB ? [1, b.shape[0]] : [b.shape[0], 1]) : b;
   const out = matmulND(a2, b2, transposeA, transposeB);
@@ -695,7 +734,10 @@ function matmulND(a: Tensor, b: Tensor, tA: boolean, tB: boolean): Tensor {
   }
   const k = ka;
   const aBatch = a.shape.slice(0, -2), bBatch = b.shape.slice(0, -2);
-  const batchShape = broadcastShapes(aBatch, bBatch, 'matmul');
+  let batchShape: number[];
+  try { batchShape = broadcastShapes(aBatch, bBatch, 'matmul'); } catch {
+    throw opError('matmul', `batch dimensions ${fmt(aBatch)} and ${fmt(bBatch)} cannot be broadcast together`, a, b);
+  }
   const batch = shapeSize(batchShape);
   const outShape = [...batchShape, m, n];
   const kern = K();
@@ -721,6 +763,14 @@ function matmulND(a: Tensor, b: Tensor, tA: boolean, tB: boolean): Tensor {
 }
 
 function matmulGrads(a: Tensor, b: Tensor, dy: Tensor, tA: boolean, tB: boolean, batchShape: number[]): Tensor[] {
+  if (b.rank === 2 && a.rank > 2 && !tA) {
+    // Folded case (x @ W with shared W): both gradients are single 2-D GEMMs.
+    const k = a.shape[a.rank - 1], n = dy.shape[dy.rank - 1];
+    const a2 = reshape(a, [-1, k]), dy2 = reshape(dy, [-1, n]);
+    const da = reshape(matmul(dy2, b, false, !tB), a.shape);
+    const db = tB ? matmul(dy2, a2, true, false) : matmul(a2, dy2, true, false);
+    return [da, db];
+  }
   // C = opA(A) opB(B): dopA = dC opB(B)^T, dopB = opA(A)^T dC.
   const da = tA ? matmul(b, dy, tB, true) : matmul(dy, b, false, !tB);
   const db = tB ? matmul(dy, a, true, tA) : matmul(a, dy, !tA, false);

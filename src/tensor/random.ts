@@ -36,7 +36,7 @@ function checkKey(key: PRNGKey, op: string): void {
 /** Makes a key from an integer seed (like jax.random.PRNGKey). */
 export function key(seed: number): PRNGKey {
   if (typeof seed !== 'number' || !Number.isFinite(seed)) {
-    throw new TypeError(`random.key: seed must be a finite integer, got ${String(seed)}`);
+    throw new TypeError(`random.key: seed must be a finite integer, got ${typeof seed === 'number' ? seed : `${typeof seed} ${JSON.stringify(seed)}`}`);
   }
   if (!Number.isInteger(seed)) throw new TypeError(`random.key: seed must be an integer, got ${seed}`);
   const hi = Math.floor(seed / 4294967296) >>> 0;
@@ -57,6 +57,7 @@ export function split(k: PRNGKey, n = 2): PRNGKey[] {
 /** Derives a key from k and an integer (like jax.random.fold_in). */
 export function foldIn(k: PRNGKey, data: number): PRNGKey {
   checkKey(k, 'random.foldIn');
+  if (typeof data !== 'number' || !Number.isInteger(data)) throw new TypeError(`random.foldIn: data must be an integer, got ${String(data)}`);
   const out = new Uint32Array(2);
   threefry2x32(k[0], k[1], 0, data >>> 0, out, 0);
   return out;
@@ -92,6 +93,7 @@ function checkShape(shape: readonly number[], op: string): void {
 }
 
 export function uniform(k: PRNGKey, shape: readonly number[], minval = 0, maxval = 1): Tensor {
+  checkKey(k, 'random.uniform');
   checkShape(shape, 'random.uniform');
   const n = shapeSize(shape);
   const w = bits(k, n);
@@ -103,6 +105,7 @@ export function uniform(k: PRNGKey, shape: readonly number[], minval = 0, maxval
 
 /** Standard normal samples (Box-Muller on pairs of uniforms). */
 export function normal(k: PRNGKey, shape: readonly number[], mean = 0, stddev = 1): Tensor {
+  checkKey(k, 'random.normal');
   checkShape(shape, 'random.normal');
   const n = shapeSize(shape);
   const w = bits(k, 2 * Math.ceil(n / 2));
@@ -119,6 +122,7 @@ export function normal(k: PRNGKey, shape: readonly number[], mean = 0, stddev = 
 
 /** Truncated standard normal in [lower, upper] by rejection. */
 export function truncatedNormal(k: PRNGKey, shape: readonly number[], lower = -2, upper = 2): Tensor {
+  checkKey(k, 'random.truncatedNormal');
   checkShape(shape, 'random.truncatedNormal');
   const n = shapeSize(shape);
   const out = new Float32Array(n);
@@ -135,6 +139,7 @@ export function bernoulli(k: PRNGKey, p: number, shape: readonly number[]): Tens
   if (typeof p !== 'number' || Number.isNaN(p) || p < 0 || p > 1) {
     throw new RangeError(`random.bernoulli: p must be in [0, 1], got ${p}`);
   }
+  checkKey(k, 'random.bernoulli');
   checkShape(shape, 'random.bernoulli');
   const n = shapeSize(shape);
   const w = bits(k, n);
@@ -145,6 +150,7 @@ export function bernoulli(k: PRNGKey, p: number, shape: readonly number[]): Tens
 
 /** Uniform integers in [minval, maxval). */
 export function randint(k: PRNGKey, shape: readonly number[], minval: number, maxval: number): Tensor {
+  checkKey(k, 'random.randint');
   checkShape(shape, 'random.randint');
   if (!(maxval > minval)) throw new RangeError(`random.randint: need maxval > minval, got [${minval}, ${maxval})`);
   const n = shapeSize(shape);

@@ -24,6 +24,7 @@ export class Tensor {
 
   constructor(buf: HostArray, shape: readonly number[], dtype?: DType) {
     const dt: DType = dtype ?? (buf instanceof Int32Array ? 'int32' : 'float32');
+    if (dt !== 'float32' && dt !== 'int32') throw new TypeError(`Tensor: unsupported dtype '${String(dt)}'`);
     if ((dt === 'float32') !== (buf instanceof Float32Array)) {
       throw new TypeError(`Tensor: storage ${buf.constructor.name} does not match dtype ${dt}`);
     }
