@@ -456,7 +456,8 @@ napi_value Adam(napi_env env, napi_callback_info info) {
   if (!A.need("g", lg, lw) || !A.need("m", lm, lw) || !A.need("v", lv, lw)) return nullptr;
   double t = step + 1;
   double c1 = 1 - std::pow(b1, t), c2 = 1 - std::pow(b2, t);
-  g_table->adam(w, g, m, v, lw, (float)lr, (float)b1, (float)b2, (float)eps, (float)wd, (float)c1, (float)c2);
+  g_table->adam(w, g, m, v, lw, (float)lr, (float)b1, (float)b2, (float)(1 - b1), (float)(1 - b2), (float)eps,
+                (float)(1 - wd), (float)c1, (float)c2);
   return undef(env);
 }
 

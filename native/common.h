@@ -35,8 +35,10 @@ struct KernelTable {
                        long lk, long d, float scale, const float* drop);
   void (*gather)(const float* table, const int32_t* ids, float* out, long nids, long rows, long cols);
   void (*scatter)(const float* dout, const int32_t* ids, float* dtable, long nids, long rows, long cols);
+  // omb1 = 1-b1, omb2 = 1-b2, omwd = 1-wd: formed in double by the caller,
+  // since 1 - (float)0.999 is off by 1e-5 relative.
   void (*adam)(float* w, const float* g, float* m, float* v, long n, float lr, float b1, float b2,
-               float eps, float wd, float c1, float c2);
+               float omb1, float omb2, float eps, float omwd, float c1, float c2);
   void (*adafactor)(float* w, const float* g, float* vr, float* vc, float* v, float* m, long batch,
                     long rows, long cols, double lr, double decay, double eps1, double eps2,
                     double clip, int mulScale, int doClip, double beta1, double wd);

@@ -226,16 +226,43 @@ static void gemm_direct(const GemmP& g, long s0 = 0, long s1 = -1) {
   }
 }
 
+// A panels for rows [i0, i1) (at most GA panels) packed back to back.
+static const long GA = 8;
+static void pack_a_group(const GemmP& g, long i0, long i1, long pc, long kc, float* __restrict dst) {
+  if (g.ta) {
+    // Stored (k, m): copy each source row once across all panels, so every
+    // cache line is read once (rows are lda apart and alias in L1).
+    const long np = (i1 - i0 + MR - 1) / MR;
+    for (long p = 0; p < kc; ++p) {
+      const float* s = g.A + (pc + p) * g.lda + i0;
+      for (long q = 0; q < np; ++q) {
+        const long mr = lmin(MR, i1 - i0 - q * MR);
+        float* d = dst + q * MR * kc + p * MR;
+        for (long i = 0; i < MR; i += W) {
+          long cnt = lmin(W, MR - i), have = lmin(cnt, mr - i);
+          vstoren(d + i, have > 0 ? vloadn(s + q * MR + i, have) : vzero(), cnt);
+        }
+      }
+    }
+  } else {
+    for (long i = i0, q = 0; i < i1; i += MR, ++q) pack_a_panel(g, i, lmin(MR, i1 - i), pc, kc, dst + q * MR * kc);
+  }
+}
+
 // Rows [i0,i1) x slivers [s0,s1) of one packed (pc, jc) block.
 static void gemm_block(const GemmP& g, long pc, long kc, long jc, long nc, const float* Bp,
                        long i0, long i1, long s0, long s1, bool acc) {
-  float* Ap = tl_pa.f((size_t)MR * KC + 16);
-  for (long i = i0; i < i1; i += MR) {
-    long mr = lmin(MR, i1 - i);
-    pack_a_panel(g, i, mr, pc, kc, Ap);
-    for (long s = s0; s < s1; ++s) {
-      long j = jc + s * NR, nr = lmin(NR, jc + nc - j);
-      ukern<MR, 2, true>(kc, Ap, 0, MR, Bp + s * kc * NR, NR, g.C + i * g.ldc + j, g.ldc, mr, nr, acc);
+  float* Ap = tl_pa.f((size_t)GA * MR * KC + 16);
+  for (long ig = i0; ig < i1; ig += GA * MR) {
+    const long ie = lmin(i1, ig + GA * MR);
+    pack_a_group(g, ig, ie, pc, kc, Ap);
+    for (long i = ig, q = 0; i < ie; i += MR, ++q) {
+      long mr = lmin(MR, ie - i);
+      const float* ap = Ap + q * MR * kc;
+      for (long s = s0; s < s1; ++s) {
+        long j = jc + s * NR, nr = lmin(NR, jc + nc - j);
+        ukern<MR, 2, true>(kc, ap, 0, MR, Bp + s * kc * NR, NR, g.C + i * g.ldc + j, g.ldc, mr, nr, acc);
+      }
     }
   }
 }
@@ -258,7 +285,7 @@ static void gemm_packed(const GemmP& g, bool mt) {
         par_for(chunks, pk);
         // Row strips small enough for ~8 tasks per thread (dynamic balance);
         // split columns too when rows are few.
-        long rp = lmax(1, lmin(8, rowPanels / (8L * T))), rowTasks = (rowPanels + rp - 1) / rp;
+        long rp = lmax(1, lmin(GA, rowPanels / (8L * T))), rowTasks = (rowPanels + rp - 1) / rp;
         long colSplit = lmin(nsl, lmax(1, (4L * T + rowTasks - 1) / rowTasks));
         auto work = [&](long t) {
           long rt = t / colSplit, ct = t % colSplit;
@@ -383,15 +410,26 @@ static void gemm_one(const GemmP& g, bool mt) {
     if (g.ldc == 1) { gemv_t(g.k, g.m, g.A, g.lda, g.B, g.C, g.acc, mt); return; }
   }
   // Packing pays when each A panel meets many B slivers and each B sliver many
-  // A panels; below that, the in-place kernel wins.
+  // A panels; below that (and for few rows, e.g. decoding, where B is used
+  // only m times) the in-place kernel wins. The choice must not depend on the
+  // thread count, so results are identical for any number of threads.
   double work = (double)g.m * g.n * g.k;
-  if (!mt && (work <= 96.0 * 96 * 96 || g.k <= 16 || g.n <= NR)) { gemm_direct(g); return; }
-  if (mt && g.m <= 4 * MR) {
-    // Few rows (e.g. decoding): B is used only m times, so stream it in place
-    // and split its column slivers across threads.
+  if (work <= 96.0 * 96 * 96 || g.k <= 16 || g.n <= NR) {
+    if (!mt) { gemm_direct(g); return; }
     const long nsl = (g.n + NR - 1) / NR;
-    auto body = [&](long a, long b) { gemm_direct(g, a, b); };
-    par_range(nsl, (double)g.m * NR * g.k * 0.02, body);
+    if (nsl >= 4L * trax_num_threads()) {
+      auto body = [&](long a, long b) { gemm_direct(g, a, b); };
+      par_range(nsl, (double)g.m * NR * g.k * 0.02, body);
+    } else {
+      auto body = [&](long a, long b) {
+        GemmP sub = g;
+        sub.m = b - a;
+        sub.A = g.A + a * (g.ta ? 1 : g.lda);
+        sub.C = g.C + a * g.ldc;
+        gemm_direct(sub);
+      };
+      par_range(g.m, (double)g.n * g.k * 0.02, body, MR);
+    }
     return;
   }
   gemm_packed(g, mt);
@@ -943,10 +981,10 @@ static void k_scatter(const float* dout, const int32_t* ids, float* dtable, long
 }
 
 static void k_adam(float* w, const float* g, float* m, float* v, long n, float lr, float b1, float b2,
-                   float eps, float wd, float c1, float c2) {
+                   float omb1, float omb2, float eps, float omwd, float c1, float c2) {
   auto body = [&](long i0, long i1) {
-    const vf vb1 = vset1(b1), vb2 = vset1(b2), nb1 = vset1(1.f - b1), nb2 = vset1(1.f - b2);
-    const vf ic1 = vset1(1.f / c1), ic2 = vset1(1.f / c2), ve = vset1(eps), vlr = vset1(lr), vwd = vset1(1.f - wd);
+    const vf vb1 = vset1(b1), vb2 = vset1(b2), nb1 = vset1(omb1), nb2 = vset1(omb2);
+    const vf ic1 = vset1(1.f / c1), ic2 = vset1(1.f / c2), ve = vset1(eps), vlr = vset1(lr), vwd = vset1(omwd);
     long i = i0;
     for (; i + W <= i1; i += W) {
       vf gg = vload(g + i);
@@ -958,9 +996,9 @@ static void k_adam(float* w, const float* g, float* m, float* v, long n, float l
     }
     for (; i < i1; ++i) {
       float gg = g[i];
-      m[i] = (1.f - b1) * gg + b1 * m[i];
-      v[i] = (1.f - b2) * gg * gg + b2 * v[i];
-      w[i] = (1.f - wd) * w[i] - lr * (m[i] / c1) / (__builtin_sqrtf(v[i] / c2) + eps);
+      m[i] = omb1 * gg + b1 * m[i];
+      v[i] = omb2 * gg * gg + b2 * v[i];
+      w[i] = omwd * w[i] - lr * (m[i] / c1) / (__builtin_sqrtf(v[i] / c2) + eps);
     }
   };
   par_range(n, 0.4, body, 64);

@@ -107,9 +107,11 @@ struct Pool {
     while ((t = next.fetch_add(1, std::memory_order_relaxed)) < n) { f(c, t); ++done; }
     tl_in_task = false;
     finished.fetch_add(done, std::memory_order_release);
+    // Tasks are balanced, so the wait is short; yield soon in case a helper
+    // was descheduled (oversubscribed machine) rather than burn its core.
     int spins = 0;
     while (finished.load(std::memory_order_acquire) < n) {
-      if (++spins < 100000) cpu_relax(); else std::this_thread::yield();
+      if (++spins < 2000) cpu_relax(); else std::this_thread::yield();
     }
     callerMu.unlock();
   }

@@ -13,3 +13,4 @@ export * as lr from './supervised/lr_schedules.js';
 export * as supervised from './supervised/index.js';
 export * as data from './data/index.js';
 export * as pretrained from './pretrained/index.js';
+export * as viz from './viz/index.js';

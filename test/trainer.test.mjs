@@ -85,9 +85,23 @@ test('resume: 1600 steps straight equals 800 + restart + 800, bitwise', async ()
 });
 
 // A child that resumes from dir (if a checkpoint is there), then trains and
-// saves over and over; a bigger model makes each write take a while.
+// saves over and over. fs.writeSync is slowed down (a slow disk) so that
+// kills often land in the middle of writing a file.
 const CHILD = `
-import * as trax from ${JSON.stringify(INDEX)};
+import fs from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
+const write = fs.writeSync;
+const pause = new Int32Array(new SharedArrayBuffer(4));
+fs.writeSync = (fd, buf, ...rest) => {
+  if (rest.length || !(buf instanceof Uint8Array)) return write(fd, buf, ...rest);
+  if (fd <= 2) return write(fd, buf);
+  write(1, 'writing\\n');
+  let n = 0;
+  for (let o = 0; o < buf.length; o += 16384) { n += write(fd, buf.subarray(o, o + 16384)); Atomics.wait(pause, 0, 0, 1); }
+  return n;
+};
+syncBuiltinESMExports();
+const trax = await import(${JSON.stringify(INDEX)});
 const dir = process.argv[1];
 const t = new trax.supervised.Trainer({
   model: (mode) => trax.models.TransformerLM({ vocabSize: 256, dModel: 128, dFF: 512, nLayers: 2, mode }),
@@ -95,20 +109,30 @@ const t = new trax.supervised.Trainer({
   inputs: trax.data.Inputs(() => trax.data.reverseIntsTask(2, { seed: 0, vocab: 256 })), outputDir: dir, randomSeed: 0, log: () => {} });
 await t.trainEpoch(0, 0);
 process.stdout.write('ready ' + t.step + '\\n');
-for (;;) { await t.trainStep(); t.saveState(); }
+for (;;) { await t.trainStep(); t.saveState(); process.stdout.write('saved ' + t.step + '\\n'); }
 `;
 
-function runChildAndKill(dir, delayMs) {
+const KILLS = 8;
+
+function runChildAndKill(dir, delayMs, duringWrite) {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--input-type=module', '-e', CHILD, dir], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '', err = '';
+    let out = '', all = '', err = '', armed = false, fired = false;
     child.stdout.on('data', (d) => {
       out += d;
-      if (out.includes('ready')) setTimeout(() => child.kill('SIGKILL'), delayMs);
+      all += d;
+      // Once a trained step is saved: half of the kills wait for a write to
+      // start, the others land anywhere in the train/save cycle.
+      if (!armed && out.includes('saved')) {
+        armed = true;
+        if (!duringWrite) setTimeout(() => child.kill('SIGKILL'), delayMs);
+        else out = '';
+      }
+      if (armed && duringWrite && !fired && out.includes('writing')) { fired = true; setTimeout(() => child.kill('SIGKILL'), delayMs); }
     });
     child.stderr.on('data', (d) => { err += d; });
     child.on('exit', (code, signal) => {
-      if (signal === 'SIGKILL') resolve(out);
+      if (signal === 'SIGKILL') resolve(all);
       else reject(new Error(`child exited with ${code}: ${err}`));
     });
   });
@@ -118,8 +142,8 @@ test('SIGKILL while checkpoints are written leaves a loadable model.pkl.gz', asy
   const dir = tmp('kill');
   try {
     let lastStep = -1, hitWrite = 0;
-    for (let i = 0; i < 6; i++) {
-      const out = await runChildAndKill(dir, 50 + Math.floor(Math.random() * 400));
+    for (let i = 0; i < KILLS; i++) {
+      const out = await runChildAndKill(dir, Math.floor(Math.random() * (i % 2 ? 1500 : 300)), i % 2 === 0);
       const resumedAt = Number(/ready (\d+)/.exec(out)[1]);
       assert.ok(resumedAt >= lastStep, `resumed at step ${resumedAt}, but an earlier run had saved step ${lastStep}`);
       const ck = readTraxCheckpointSync(join(dir, 'model.pkl.gz'));
@@ -130,7 +154,8 @@ test('SIGKILL while checkpoints are written leaves a loadable model.pkl.gz', asy
       lastStep = ck.step;
     }
     assert.ok(lastStep > 0, 'the child never saved a trained step');
-    if (process.env.TRAX_TEST_VERBOSE) console.log(`kills that left a partial temp file: ${hitWrite} of 6`);
+    assert.ok(hitWrite > 0, 'no kill landed while a checkpoint was being written');
+    if (process.env.TRAX_TEST_VERBOSE) console.log(`kills that left a partial temp file: ${hitWrite} of ${KILLS}`);
     // Whatever the kills left behind is only ever a temp file.
     for (const f of readdirSync(dir)) assert.ok(['model.pkl.gz', 'model.pkl.gz._tmp_', 'metrics.jsonl'].includes(f), `unexpected file ${f}`);
   } finally {

@@ -6,6 +6,7 @@ import { basename, dirname, join } from 'node:path';
 import type { Layer, Mode } from '../layers/base.js';
 import { TransformerLM } from '../models/transformer_lm.js';
 import * as pretrained from '../pretrained/index.js';
+import { LM_FILE } from '../supervised/lm.js';
 import { readModelConfig } from '../supervised/model_io.js';
 import { UsageError, type FlagSpec, type ParsedArgs } from './args.js';
 
@@ -116,6 +117,10 @@ export interface ResolvedCheckpoint {
   config: LMConfig | undefined;
   run?: RunConfig;
   source: string;
+  /** Tokens an answer has (the toy tasks' n), the natural default for decoding. */
+  answerLength?: number;
+  /** A directory written by trainLM (lm.json + model.pkl.gz): text in, text out. */
+  lmDir?: string;
 }
 
 function isDir(p: string): boolean {
@@ -139,28 +144,31 @@ export function resolveCheckpoint(arg: string, command: string): ResolvedCheckpo
   if (!existsSync(arg) && (pretrained.list().includes(name) || arg.startsWith('pretrained:'))) {
     let info: pretrained.PretrainedModel;
     try { info = pretrained.info(name); } catch (e) { throw new UsageError((e as Error).message, command); }
-    return { file: pretrained.path(name), model: info.model, config: { ...QUICKSTART_CONFIG, ...info.config }, source: `pretrained model ${name}` };
+    return { file: pretrained.path(name), model: info.model, config: { ...QUICKSTART_CONFIG, ...info.config }, source: `pretrained model ${name}`, answerLength: 4 };
   }
   if (!existsSync(arg)) {
     throw new UsageError(`--checkpoint: no such file or directory: ${arg} (give a training directory, a .pkl.gz or .safetensors file, or one of: ${pretrained.list().join(', ')})`, command);
   }
   if (isDir(arg)) {
+    if (existsSync(join(arg, LM_FILE))) {
+      return { file: join(arg, 'model.pkl.gz'), model: 'TransformerLM', config: undefined, source: `language model in ${arg}`, lmDir: arg };
+    }
     const run = readRunConfig(arg);
     const candidates = ['model.pkl.gz', 'model.safetensors'].map((f) => join(arg, f));
     const file = candidates.find((f) => existsSync(f));
     if (!file) throw new UsageError(`--checkpoint: ${arg} holds no model.pkl.gz or model.safetensors`, command);
-    return { file, model: run?.model ?? 'TransformerLM', config: run?.config, run, source: `${basename(file)} in ${arg}` };
+    return { file, model: run?.model ?? 'TransformerLM', config: run?.config, run, source: `${basename(file)} in ${arg}`, answerLength: run?.length };
   }
   if (arg.endsWith('.safetensors')) {
     const stored = readModelConfig(arg) as { model?: string } | undefined;
     const run = readRunConfig(dirname(arg));
-    return { file: arg, model: stored?.model ?? run?.model ?? 'TransformerLM', config: asLMConfig(stored) ?? run?.config, run, source: arg };
+    return { file: arg, model: stored?.model ?? run?.model ?? 'TransformerLM', config: asLMConfig(stored) ?? run?.config, run, source: arg, answerLength: run?.length };
   }
   if (!/\.pkl(\.gz)?$/.test(arg)) {
     throw new UsageError(`--checkpoint: ${arg} is neither a Trax pickle (.pkl.gz) nor safetensors (.safetensors)`, command);
   }
   const run = readRunConfig(dirname(arg));
-  return { file: arg, model: run?.model ?? 'TransformerLM', config: run?.config, run, source: arg };
+  return { file: arg, model: run?.model ?? 'TransformerLM', config: run?.config, run, source: arg, answerLength: run?.length };
 }
 
 /** Prints to stdout without the trailing-newline bookkeeping of console.log. */
@@ -171,63 +179,4 @@ export function say(line = ''): void {
 /** 93088 -> "93,088". */
 export function commas(n: number): string {
   return n.toLocaleString('en-US');
-}
-
-// The visualization and language-model libraries are loaded on demand: the
-// commands that need them say so clearly when a build lacks them, and the
-// rest of the command line never pays for loading them.
-
-/** The trax.viz functions the command line uses. */
-export interface VizModule {
-  formatSummary?(model: Layer, opts?: Record<string, unknown>): string;
-  summary?(model: Layer, opts?: Record<string, unknown>): unknown;
-  modelDiagramSvg?(model: Layer, opts?: Record<string, unknown>): string;
-  captureAttention?(model: Layer, input: unknown, opts?: Record<string, unknown>): unknown;
-  attentionMapsSvg?(maps: unknown, opts?: Record<string, unknown>): string;
-  trainingCurvesSvg?(history: unknown, opts?: Record<string, unknown>): string;
-  sparkline?(values: number[], opts?: Record<string, unknown>): string;
-  writeReport?(outputDir: string, opts?: Record<string, unknown>): unknown;
-}
-
-async function importOptional<T>(spec: string): Promise<T | undefined> {
-  try {
-    return (await import(spec)) as T;
-  } catch (e) {
-    const code = (e as { code?: string }).code;
-    if (code === 'ERR_MODULE_NOT_FOUND' && String((e as Error).message).includes(spec.replace('../', ''))) return undefined;
-    throw e;
-  }
-}
-
-let vizCache: VizModule | null | undefined;
-/** trax.viz, or undefined when this build does not include it. */
-export async function loadViz(): Promise<VizModule | undefined> {
-  if (vizCache === undefined) vizCache = (await importOptional<VizModule>('../viz/index.js')) ?? null;
-  return vizCache ?? undefined;
-}
-
-export async function needViz<K extends keyof VizModule>(name: K, command: string): Promise<NonNullable<VizModule[K]>> {
-  const viz = await loadViz();
-  const fn = viz?.[name];
-  if (typeof fn !== 'function') {
-    throw new UsageError(`this build of trax-ts has no trax.viz.${String(name)} (needed by 'trax-ts ${command}')`, command);
-  }
-  return fn.bind(viz) as NonNullable<VizModule[K]>;
-}
-
-/** The language-model library's entry points. */
-export interface LMModule {
-  trainLM?(opts: Record<string, unknown>): Promise<unknown>;
-  generateText?(opts: Record<string, unknown>): Promise<unknown> | AsyncIterable<string>;
-}
-
-/** trainLM / generateText from the library (trax.supervised or trax.lm), if present. */
-export async function loadLM(): Promise<LMModule | undefined> {
-  const index = await import('../index.js') as unknown as Record<string, unknown>;
-  const places = [index['supervised'], index['lm'], index];
-  for (const p of places) {
-    const m = p as LMModule | undefined;
-    if (m && typeof m.trainLM === 'function') return m;
-  }
-  return undefined;
 }

@@ -82,7 +82,7 @@ export class Progress {
   }
 
   private draw(): void {
-    const cols = Math.max(40, (this.out.columns ?? 100) - 1);
+    const cols = Math.max(40, (this.out.columns || 100) - 1);
     const frac = this.total > 0 ? Math.min(1, this.step / this.total) : 1;
     const text = ` ${(frac * 100).toFixed(0).padStart(3)}% ${this.status()}`;
     const barWidth = Math.max(10, Math.min(30, cols - text.length - 2));

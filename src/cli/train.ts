@@ -14,9 +14,11 @@ import type { Optimizer } from '../optimizers/base.js';
 import { ShapeDtype } from '../shapes.js';
 import { Trainer, stepLine } from '../supervised/trainer.js';
 import { readTraxCheckpointSync } from '../supervised/trax_checkpoint.js';
+import { trainLM, type LMTrainOptions } from '../supervised/lm.js';
+import { sparkline } from '../viz/index.js';
 import type { CommandSpec, ParsedArgs } from './args.js';
 import {
-  MODELS, MODEL_FLAG_NAMES, QUICKSTART_CONFIG, applyModelFlags, commas, loadLM, loadViz, modelFlags, readRunConfig, say,
+  MODELS, MODEL_FLAG_NAMES, QUICKSTART_CONFIG, applyModelFlags, commas, modelFlags, readRunConfig, say,
   type LMConfig, type RunConfig,
 } from './common.js';
 import { Progress, formatDuration } from './progress.js';
@@ -47,9 +49,9 @@ export const spec: CommandSpec = {
     length: { type: 'int', min: 1, default: 4, help: 'integers per example (reverse/sort/copy)' },
     text: { type: 'string', metavar: 'FILE', help: 'text file (or folder of .txt files) for --task lm' },
     corpus: { type: 'string', choices: ['moby-dick'], help: 'built-in text corpus for --task lm' },
-    tokenizer: { type: 'string', choices: ['char', 'subword', 'bpe', 'sentencepiece'], help: 'tokenizer for --task lm (default char)' },
-    'vocab-file': { type: 'string', metavar: 'FILE', help: 'vocabulary file for subword/bpe/sentencepiece tokenizers' },
-    'seq-len': { type: 'int', min: 1, help: 'training window length in tokens for --task lm' },
+    tokenizer: { type: 'string', choices: ['char', 'subword', 'bpe'], help: 'tokenizer for --task lm, built from the text (default char; --vocab-size sets the size of subword/bpe vocabularies)' },
+    'seq-len': { type: 'int', min: 1, help: 'training window length in tokens for --task lm (default 64)' },
+    'sample-prompt': { type: 'string', help: '--task lm: prompt of the sample printed at each evaluation' },
     ...modelFlags(true),
     steps: { type: 'int', min: 0, default: 2400, help: 'train until this step (in total, counting resumed steps)' },
     'batch-size': { type: 'int', min: 1, default: 16, help: 'examples per batch' },
@@ -69,7 +71,7 @@ export const spec: CommandSpec = {
     help: { type: 'bool', short: 'h', help: 'show this help' },
   },
   groups: [
-    ['Task', ['task', 'length', 'text', 'corpus', 'tokenizer', 'vocab-file', 'seq-len']],
+    ['Task', ['task', 'length', 'text', 'corpus', 'tokenizer', 'seq-len', 'sample-prompt']],
     ['Model', MODEL_FLAG_NAMES],
     ['Training', ['steps', 'batch-size', 'eval-every', 'eval-steps', 'optimizer', 'lr', 'schedule', 'warmup-steps', 'clip-grad-norm', 'seed']],
     ['Output', ['output-dir', 'fresh', 'safetensors', 'log-every', 'quiet', 'help']],
@@ -142,7 +144,7 @@ function runConfigFrom(args: ParsedArgs, stored: RunConfig | undefined): RunConf
 
 export async function run(args: ParsedArgs): Promise<number> {
   if (args.str('task') === 'lm' || args.has('text') || args.has('corpus')) return trainText(args);
-  for (const f of ['tokenizer', 'vocab-file', 'seq-len']) if (args.has(f)) args.fail(`--${f} applies to --task lm only`);
+  for (const f of ['tokenizer', 'seq-len', 'sample-prompt']) if (args.has(f)) args.fail(`--${f} applies to --task lm only`);
   const dir = resolve(args.str('output-dir')!);
   const ckpt = join(dir, 'model.pkl.gz');
   if (args.bool('fresh')) {
@@ -237,10 +239,7 @@ export async function run(args: ParsedArgs): Promise<number> {
   const trained = trainer.step - startStep;
   say('');
   say(`Trained ${commas(trained)} steps in ${formatDuration(secs)} (${(trained / secs).toFixed(1)} steps/s); step ${trainer.step}.`);
-  const viz = await loadViz();
-  if (viz?.sparkline && losses.length > 1) {
-    say(`loss ${losses[0].toFixed(3)} ${viz.sparkline(losses, { width: 40 })} ${losses[losses.length - 1].toFixed(3)}`);
-  }
+  if (losses.length > 1) say(`loss ${losses[0].toFixed(3)} ${sparkline(losses, { width: 40 })} ${losses[losses.length - 1].toFixed(3)}`);
   say(`Checkpoint: ${ckpt}${args.bool('safetensors') ? ` (and model.safetensors)` : ''}`);
   say(`Next: trax-ts predict --checkpoint ${dir} --prompt ${examplePrompt(cfg)}`);
   return stopping ? 130 : 0;
@@ -252,41 +251,49 @@ function examplePrompt(cfg: RunConfig): string {
   return [0, ...vals, 0].join(',');
 }
 
-/** --task lm: the language-model library's trainLM, when this build has it. */
+/** --task lm: trainLM on a text file or the bundled corpus (it keeps its vocabulary in DIR/lm.json). */
 async function trainText(args: ParsedArgs): Promise<number> {
   if (args.has('task') && args.str('task') !== 'lm') args.fail(`--text and --corpus go with --task lm, not --task ${args.str('task')}`);
   if (!args.has('text') && !args.has('corpus')) args.fail('--task lm needs --text FILE or --corpus moby-dick');
   if (args.has('text') && args.has('corpus')) args.fail('give either --text or --corpus, not both');
   if (args.has('length')) args.fail('--length applies to the integer tasks; use --seq-len for --task lm');
-  const tokenizer = args.str('tokenizer') ?? 'char';
-  if (tokenizer !== 'char' && !args.has('vocab-file')) args.fail(`--tokenizer ${tokenizer} needs --vocab-file`);
-  const lm = await loadLM();
-  if (!lm?.trainLM) args.fail('this build of trax-ts has no language-model library (trax.supervised.trainLM) for --task lm');
+  const optimizer = args.str('optimizer')!;
+  if (args.has('optimizer') && optimizer !== 'adam' && optimizer !== 'adafactor') args.fail(`--task lm trains with adam or adafactor, not ${optimizer}`);
+  if (args.has('schedule') && args.str('schedule') !== 'constant') args.fail('--task lm uses a constant learning rate (--schedule constant)');
+  for (const f of ['warmup-steps', 'clip-grad-norm', 'model']) if (args.has(f)) args.fail(`--${f} does not apply to --task lm`);
+  const tokenizer = (args.str('tokenizer') ?? 'char') as LMTrainOptions['tokenizer'];
+  if (tokenizer === 'char' && args.has('vocab-size')) args.fail('--vocab-size sets subword/bpe vocabularies; a char vocabulary is the text\'s characters');
   const dir = resolve(args.str('output-dir')!);
-  if (args.bool('fresh')) rmSync(dir, { recursive: true, force: true });
-  const model: Record<string, number> = {};
-  for (const [flag, key] of [['d-model', 'dModel'], ['d-ff', 'dFF'], ['n-layers', 'nLayers'], ['n-heads', 'nHeads'], ['max-len', 'maxLen'], ['dropout', 'dropout']]) {
-    if (args.has(flag)) model[key] = args.num(flag)!;
+  if (args.bool('fresh')) {
+    for (const f of ['model.pkl.gz', 'lm.json', 'metrics.jsonl']) rmSync(join(dir, f), { force: true });
   }
-  const opts: Record<string, unknown> = {
-    ...(args.has('text') ? { text: args.str('text') } : { corpus: args.str('corpus') }),
+  const opts: LMTrainOptions = {
+    ...(args.has('text') ? { text: args.str('text') } : { corpus: 'moby-dick' as const }),
     tokenizer,
-    ...(args.has('vocab-file') ? { vocabFile: args.str('vocab-file') } : {}),
-    ...(args.has('seq-len') ? { seqLen: args.num('seq-len') } : {}),
-    ...model,
     outputDir: dir,
-    ...(args.has('steps') ? { steps: args.num('steps') } : {}),
-    ...(args.has('batch-size') ? { batchSize: args.num('batch-size') } : {}),
-    ...(args.has('eval-every') ? { evalEvery: args.num('eval-every') } : {}),
-    ...(args.has('eval-steps') ? { evalSteps: args.num('eval-steps') } : {}),
-    ...(args.has('optimizer') ? { optimizer: args.str('optimizer') } : {}),
-    ...(args.has('lr') ? { lr: args.num('lr') } : {}),
-    ...(args.has('schedule') ? { schedule: args.str('schedule') } : {}),
-    ...(args.has('warmup-steps') ? { warmupSteps: args.num('warmup-steps') } : {}),
     seed: args.num('seed'),
-    quiet: args.bool('quiet'),
     log: (line: string) => say(line),
   };
-  await lm.trainLM(opts);
+  const numeric: [string, keyof LMTrainOptions][] = [
+    ['vocab-size', 'vocabSize'], ['seq-len', 'seqLen'], ['batch-size', 'batchSize'], ['d-model', 'dModel'], ['d-ff', 'dFF'],
+    ['n-layers', 'nLayers'], ['n-heads', 'nHeads'], ['max-len', 'maxLen'], ['dropout', 'dropout'], ['steps', 'steps'], ['lr', 'lr'],
+    ['eval-every', 'evalEvery'], ['eval-steps', 'evalBatches'],
+  ];
+  for (const [flag, key] of numeric) if (args.has(flag)) (opts as Record<string, unknown>)[key] = args.num(flag);
+  if (args.has('optimizer')) opts.optimizer = optimizer as LMTrainOptions['optimizer'];
+  if (args.has('sample-prompt')) opts.samplePrompt = args.str('sample-prompt');
+  if (args.bool('quiet')) opts.sampleLength = 0;
+  say(`trax-ts train: language model on ${args.has('text') ? args.str('text') : 'the moby-dick corpus'} (${tokenizer} tokens), backend ${backendName()}; output dir ${dir}`);
+  const t0 = performance.now();
+  const result = await trainLM(opts);
+  const secs = (performance.now() - t0) / 1000;
+  say('');
+  say(`Done: step ${result.step}, validation loss ${result.valLoss.toFixed(4)} (${result.valBpc.toFixed(3)} bits/char), ` +
+    `${commas(result.params)} weights, ${formatDuration(secs)}${result.resumed ? ' (resumed)' : ''}.`);
+  if (result.evals.length > 1) {
+    const v = result.evals.map((e) => e.valLoss);
+    say(`validation loss ${v[0].toFixed(3)} ${sparkline(v, { width: 40 })} ${v[v.length - 1].toFixed(3)}`);
+  }
+  say(`Next: trax-ts sample --checkpoint ${dir} --prompt "Call me" --length 500 --temperature 0.8 --top-k 40 --seed 1`);
   return 0;
 }

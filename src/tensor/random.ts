@@ -6,25 +6,44 @@ import { Tensor, shapeSize } from './tensor.js';
 /** A PRNG key: two 32-bit words. */
 export type PRNGKey = Uint32Array;
 
-const ROT = [13, 15, 26, 6, 17, 29, 16, 24];
+// Rotation constants of Threefry-2x32; the rounds below are unrolled for speed
+// (dropout masks draw tens of thousands of words per training step).
+let fa = 0, fb = 0;
+function tf(k0: number, k1: number, x0: number, x1: number): void {
+  const k2 = (k0 ^ k1 ^ 0x1bd11bda) | 0;
+  let a = (x0 + k0) | 0, b = (x1 + k1) | 0;
+  a = (a + b) | 0; b = ((b << 13) | (b >>> 19)) ^ a;
+  a = (a + b) | 0; b = ((b << 15) | (b >>> 17)) ^ a;
+  a = (a + b) | 0; b = ((b << 26) | (b >>> 6)) ^ a;
+  a = (a + b) | 0; b = ((b << 6) | (b >>> 26)) ^ a;
+  a = (a + k1) | 0; b = (b + k2 + 1) | 0;
+  a = (a + b) | 0; b = ((b << 17) | (b >>> 15)) ^ a;
+  a = (a + b) | 0; b = ((b << 29) | (b >>> 3)) ^ a;
+  a = (a + b) | 0; b = ((b << 16) | (b >>> 16)) ^ a;
+  a = (a + b) | 0; b = ((b << 24) | (b >>> 8)) ^ a;
+  a = (a + k2) | 0; b = (b + k0 + 2) | 0;
+  a = (a + b) | 0; b = ((b << 13) | (b >>> 19)) ^ a;
+  a = (a + b) | 0; b = ((b << 15) | (b >>> 17)) ^ a;
+  a = (a + b) | 0; b = ((b << 26) | (b >>> 6)) ^ a;
+  a = (a + b) | 0; b = ((b << 6) | (b >>> 26)) ^ a;
+  a = (a + k0) | 0; b = (b + k1 + 3) | 0;
+  a = (a + b) | 0; b = ((b << 17) | (b >>> 15)) ^ a;
+  a = (a + b) | 0; b = ((b << 29) | (b >>> 3)) ^ a;
+  a = (a + b) | 0; b = ((b << 16) | (b >>> 16)) ^ a;
+  a = (a + b) | 0; b = ((b << 24) | (b >>> 8)) ^ a;
+  a = (a + k1) | 0; b = (b + k2 + 4) | 0;
+  a = (a + b) | 0; b = ((b << 13) | (b >>> 19)) ^ a;
+  a = (a + b) | 0; b = ((b << 15) | (b >>> 17)) ^ a;
+  a = (a + b) | 0; b = ((b << 26) | (b >>> 6)) ^ a;
+  a = (a + b) | 0; b = ((b << 6) | (b >>> 26)) ^ a;
+  a = (a + k2) | 0; b = (b + k0 + 5) | 0;
+  fa = a >>> 0; fb = b >>> 0;
+}
 
 /** Threefry-2x32 of (x0, x1) under key (k0, k1); writes both words into out[o], out[o+1]. */
 export function threefry2x32(k0: number, k1: number, x0: number, x1: number, out: Uint32Array, o: number): void {
-  const k2 = (k0 ^ k1 ^ 0x1bd11bda) >>> 0;
-  const ks = [k0 >>> 0, k1 >>> 0, k2];
-  let a = (x0 + ks[0]) >>> 0, b = (x1 + ks[1]) >>> 0;
-  for (let inj = 1; inj <= 5; inj++) {
-    const base = (inj - 1) % 2 === 0 ? 0 : 4;
-    for (let r = 0; r < 4; r++) {
-      a = (a + b) >>> 0;
-      const rot = ROT[base + r];
-      b = ((b << rot) | (b >>> (32 - rot))) >>> 0;
-      b = (b ^ a) >>> 0;
-    }
-    a = (a + ks[inj % 3]) >>> 0;
-    b = (b + ks[(inj + 1) % 3] + inj) >>> 0;
-  }
-  out[o] = a; out[o + 1] = b;
+  tf(k0 | 0, k1 | 0, x0 | 0, x1 | 0);
+  out[o] = fa; out[o + 1] = fb;
 }
 
 function checkKey(key: PRNGKey, op: string): void {
@@ -63,27 +82,50 @@ export function foldIn(k: PRNGKey, data: number): PRNGKey {
   return out;
 }
 
-/** n raw 32-bit words from key k. */
+/** n raw 32-bit words from key k (threefry over counters, JAX's layout). */
 export function bits(k: PRNGKey, n: number): Uint32Array {
   checkKey(k, 'random.bits');
   const out = new Uint32Array(n + (n & 1));
   const half = out.length >>> 1;
-  const tmp = new Uint32Array(2);
+  const k0 = k[0] | 0, k1 = k[1] | 0, k2 = (k0 ^ k1 ^ 0x1bd11bda) | 0;
+  // The rounds are inlined here: this loop makes every dropout mask.
   for (let i = 0; i < half; i++) {
     // Like JAX, an odd count list is padded with a 0 counter (not n).
     const x1 = half + i < n ? half + i : 0;
-    threefry2x32(k[0], k[1], i, x1, tmp, 0);
-    out[i] = tmp[0]; out[half + i] = tmp[1];
+    let a = (i + k0) | 0, b = (x1 + k1) | 0;
+    a = (a + b) | 0; b = ((b << 13) | (b >>> 19)) ^ a;
+    a = (a + b) | 0; b = ((b << 15) | (b >>> 17)) ^ a;
+    a = (a + b) | 0; b = ((b << 26) | (b >>> 6)) ^ a;
+    a = (a + b) | 0; b = ((b << 6) | (b >>> 26)) ^ a;
+    a = (a + k1) | 0; b = (b + k2 + 1) | 0;
+    a = (a + b) | 0; b = ((b << 17) | (b >>> 15)) ^ a;
+    a = (a + b) | 0; b = ((b << 29) | (b >>> 3)) ^ a;
+    a = (a + b) | 0; b = ((b << 16) | (b >>> 16)) ^ a;
+    a = (a + b) | 0; b = ((b << 24) | (b >>> 8)) ^ a;
+    a = (a + k2) | 0; b = (b + k0 + 2) | 0;
+    a = (a + b) | 0; b = ((b << 13) | (b >>> 19)) ^ a;
+    a = (a + b) | 0; b = ((b << 15) | (b >>> 17)) ^ a;
+    a = (a + b) | 0; b = ((b << 26) | (b >>> 6)) ^ a;
+    a = (a + b) | 0; b = ((b << 6) | (b >>> 26)) ^ a;
+    a = (a + k0) | 0; b = (b + k1 + 3) | 0;
+    a = (a + b) | 0; b = ((b << 17) | (b >>> 15)) ^ a;
+    a = (a + b) | 0; b = ((b << 29) | (b >>> 3)) ^ a;
+    a = (a + b) | 0; b = ((b << 16) | (b >>> 16)) ^ a;
+    a = (a + b) | 0; b = ((b << 24) | (b >>> 8)) ^ a;
+    a = (a + k1) | 0; b = (b + k2 + 4) | 0;
+    a = (a + b) | 0; b = ((b << 13) | (b >>> 19)) ^ a;
+    a = (a + b) | 0; b = ((b << 15) | (b >>> 17)) ^ a;
+    a = (a + b) | 0; b = ((b << 26) | (b >>> 6)) ^ a;
+    a = (a + b) | 0; b = ((b << 6) | (b >>> 26)) ^ a;
+    a = (a + k2) | 0; b = (b + k0 + 5) | 0;
+    out[i] = a; out[half + i] = b;
   }
   return n & 1 ? out.subarray(0, n) : out;
 }
 
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-/** Uniform float in [0, 1) from 23 random mantissa bits. */
+/** Uniform float in [0, 1) from 23 random mantissa bits (JAX's construction, exactly). */
 function unitFloat(w: number): number {
-  u32[0] = (w >>> 9) | 0x3f800000;
-  return f32[0] - 1;
+  return (w >>> 9) * 1.1920928955078125e-7;
 }
 
 function checkShape(shape: readonly number[], op: string): void {

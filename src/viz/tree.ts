@@ -121,9 +121,11 @@ function visit(layer: Layer, w: unknown, sig: Sig, depth: number, path: string, 
     const outs = visitLanes(node, layer, w, sig !== null ? toStack(sig, layer.nIn) : null, depth, childPath);
     out = outs ? fromStack(outs) : null;
   } else {
-    // Scan, Cond, Cache and user combinators: shapes for the layer as a whole only.
+    // Scan, Cond and user combinators: shapes for the layer as a whole only;
+    // Cache passes its input straight to its one layer.
+    const passThrough = layer.name === 'Cache' && layer.sublayers.length === 1;
     layer.sublayers.forEach((sub, i) => {
-      node.children.push(visit(sub, childWeights(w, i), null, depth + 1, childPath(i), kind).node);
+      node.children.push(visit(sub, childWeights(w, i), passThrough ? sig : null, depth + 1, childPath(i), kind).node);
     });
     out = safeOutput(layer, sig);
   }
