@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { backendName } from '../src/backend/index.js';
+import { backendName, nativeUnavailableReason } from '../src/backend/index.js';
 import { mobyDickPath } from '../src/data/text.js';
 import { trainLM, type LMEvalRecord } from '../src/supervised/lm.js';
 
@@ -76,6 +76,7 @@ export async function benchLM(opts: LMBenchOptions = {}): Promise<LMBenchRun[]> 
   const text = mobyDickPath();
   const torchVersion = opts.torch === false ? null : torchAvailable();
   if (opts.torch !== false && !torchVersion) log('torch: not installed (apt-get install -y python3-torch); reporting ours only');
+  if (backendName() !== 'native') log(`bench:lm: WARNING: not on the native backend (${nativeUnavailableReason() ?? 'selected explicitly'}): times are not representative`);
   log(`bench:lm: backend ${backendName()}, ${cpus().length} CPUs, ${steps} steps, text ${text}`);
   const runs: LMBenchRun[] = [];
   for (const threads of threadsList) {

@@ -28,7 +28,8 @@ struct Scratch {
   float* f(size_t n) { return static_cast<float*>(get(n * sizeof(float))); }
   double* d(size_t n) { return static_cast<double*>(get(n * sizeof(double))); }
 };
-static thread_local Scratch tl_pa, tl_pb, tl_t1, tl_t2;
+// tl_pa/tl_pb/tl_gv belong to GEMM; tl_t1/tl_t2 to the fused kernels that call it.
+static thread_local Scratch tl_pa, tl_pb, tl_gv, tl_t1, tl_t2;
 
 template <class F> static void par_for(long n, F& f) {
   if (n <= 0) return;
@@ -176,6 +177,32 @@ static void pack_b_sliver(const GemmP& g, long pc, long kc, long j0, long nr, fl
   }
 }
 
+// Slivers [s0, s1) of the kc x nc block of B at (pc, jc). Row-major B is
+// walked row by row, so each source row segment is read contiguously (rows
+// are often 4 KB+ apart; sliver-by-sliver reads would defeat prefetching).
+static void pack_b_block(const GemmP& g, long pc, long kc, long jc, long nc, long s0, long s1, float* __restrict Bp) {
+  if (g.tb) {
+    for (long s = s0; s < s1; ++s) pack_b_sliver(g, pc, kc, jc + s * NR, lmin(NR, nc - s * NR), Bp + s * kc * NR);
+    return;
+  }
+  const long full = lmin(s1, nc / NR);
+  for (long p = 0; p < kc; ++p) {
+    const float* src = g.B + (pc + p) * g.ldb + jc;
+    float* d = Bp + p * NR;
+    long s = s0;
+    for (; s < full; ++s) {
+      vstore(d + s * kc * NR, vload(src + s * NR));
+      vstore(d + s * kc * NR + W, vload(src + s * NR + W));
+    }
+    for (; s < s1; ++s) {
+      const long nr = lmin(NR, nc - s * NR);
+      float* ds = d + s * kc * NR;
+      for (long j = 0; j < nr; ++j) ds[j] = src[s * NR + j];
+      for (long j = nr; j < NR; ++j) ds[j] = 0.f;
+    }
+  }
+}
+
 // mr x kc panel of A at (i0, pc) packed as dst[p*MR + i], rows past mr zeroed.
 // dst needs 8 floats of slack past MR*kc.
 static void pack_a_panel(const GemmP& g, long i0, long mr, long pc, long kc, float* __restrict dst) {
@@ -278,10 +305,7 @@ static void gemm_packed(const GemmP& g, bool mt) {
       bool acc = g.acc || pc > 0;
       if (T > 1) {
         long chunks = lmin(nsl, (long)T);
-        auto pk = [&](long t) {
-          for (long s = nsl * t / chunks; s < nsl * (t + 1) / chunks; ++s)
-            pack_b_sliver(g, pc, kc, jc + s * NR, lmin(NR, nc - s * NR), Bp + s * kc * NR);
-        };
+        auto pk = [&](long t) { pack_b_block(g, pc, kc, jc, nc, nsl * t / chunks, nsl * (t + 1) / chunks, Bp); };
         par_for(chunks, pk);
         // Row strips small enough for ~8 tasks per thread (dynamic balance);
         // split columns too when rows are few.
@@ -295,8 +319,7 @@ static void gemm_packed(const GemmP& g, bool mt) {
         };
         par_for(rowTasks * colSplit, work);
       } else {
-        for (long s = 0; s < nsl; ++s)
-          pack_b_sliver(g, pc, kc, jc + s * NR, lmin(NR, nc - s * NR), Bp + s * kc * NR);
+        pack_b_block(g, pc, kc, jc, nc, 0, nsl, Bp);
         gemm_block(g, pc, kc, jc, nc, Bp, 0, g.m, 0, nsl, acc);
       }
     }
@@ -392,7 +415,7 @@ static void gemm_one(const GemmP& g, bool mt) {
     if (g.tb) gemv_n(g.n, g.k, g.B, g.ldb, g.A, g.C, 1, g.acc, mt);
     else if (g.ta) {
       // a is a column of the stored (k, m) A: gather it once.
-      float* a = tl_t1.f((size_t)g.k);
+      float* a = tl_gv.f((size_t)g.k);
       for (long p = 0; p < g.k; ++p) a[p] = g.A[p * g.lda];
       gemv_t(g.k, g.n, g.B, g.ldb, a, g.C, g.acc, mt);
     } else gemv_t(g.k, g.n, g.B, g.ldb, g.A, g.C, g.acc, mt);

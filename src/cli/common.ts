@@ -1,6 +1,5 @@
 // What the commands share: the model registry, the run configuration kept
-// beside checkpoints (config.json), finding a checkpoint and its model, and
-// the optional visualization and language-model libraries.
+// beside checkpoints (config.json), and finding a checkpoint and its model.
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Layer, Mode } from '../layers/base.js';

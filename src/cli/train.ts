@@ -43,7 +43,9 @@ export const spec: CommandSpec = {
   usage: 'trax-ts train [--task reverse|sort|copy|lm] [--output-dir DIR] [--steps N] [flags]',
   description: 'Checkpoints go to DIR/model.pkl.gz (Trax trainer_lib format) at every evaluation, with DIR/config.json ' +
     '(the model and task) and DIR/metrics.jsonl; DIR/model.safetensors is written at the end. If DIR already has ' +
-    'a checkpoint, training resumes from its step and continues until --steps in total (use --fresh to start over).',
+    'a checkpoint, training resumes from its step and continues until --steps in total (use --fresh to start over). ' +
+    'With --task lm, trax.supervised.trainLM trains on the text (its vocabulary goes to DIR/lm.json); model and ' +
+    'training flags that are not given take trainLM\'s defaults (d_model 128, 4 layers, adam, 2000 steps).',
   flags: {
     task: { type: 'string', choices: [...Object.keys(INT_TASKS), 'lm'], default: 'reverse', help: 'what to learn; lm trains a language model on --text or --corpus' },
     length: { type: 'int', min: 1, default: 4, help: 'integers per example (reverse/sort/copy)' },
