@@ -342,7 +342,59 @@ static void gemv_t_block(long rows, const float* M, long ldm, const float* x, fl
   for (int v = 0; v < NV_; ++v) store_part(y + v * W, a[v], nc - v * W, acc);
 }
 
+// Same product for wide outputs: walk M row by row (4 rows at a time) so it
+// streams sequentially from memory, with the y segment (<= 2048 floats) in L1.
+static void gemv_t_stream(long rows, const float* M, long ldm, const float* x, float* y, long nc, bool acc) {
+  if (!acc) std::memset(y, 0, sizeof(float) * (size_t)nc);
+  long r = 0;
+  for (; r + 4 <= rows; r += 4) {
+    const vf x0 = vset1(x[r]), x1 = vset1(x[r + 1]), x2 = vset1(x[r + 2]), x3 = vset1(x[r + 3]);
+    const float* m0 = M + r * ldm;
+    long j = 0;
+    for (; j + W <= nc; j += W) {
+      vf a = vload(y + j);
+      a = vfma(x0, vload(m0 + j), a);
+      a = vfma(x1, vload(m0 + ldm + j), a);
+      a = vfma(x2, vload(m0 + 2 * ldm + j), a);
+      a = vfma(x3, vload(m0 + 3 * ldm + j), a);
+      vstore(y + j, a);
+    }
+    if (j < nc) {
+      const long t = nc - j;
+      vf a = vloadn(y + j, t);
+      a = vfma(x0, vloadn(m0 + j, t), a);
+      a = vfma(x1, vloadn(m0 + ldm + j, t), a);
+      a = vfma(x2, vloadn(m0 + 2 * ldm + j, t), a);
+      a = vfma(x3, vloadn(m0 + 3 * ldm + j, t), a);
+      vstoren(y + j, a, t);
+    }
+  }
+  for (; r < rows; ++r) {
+    const vf x0 = vset1(x[r]);
+    const float* m0 = M + r * ldm;
+    long j = 0;
+    for (; j + W <= nc; j += W) vstore(y + j, vfma(x0, vload(m0 + j), vload(y + j)));
+    if (j < nc) vstoren(y + j, vfma(x0, vloadn(m0 + j, nc - j), vloadn(y + j, nc - j)), nc - j);
+  }
+}
+
 static void gemv_t(long rows, long cols, const float* M, long ldm, const float* x, float* y, bool acc, bool mt) {
+  if (cols > 32 * W) {
+    const long blk = 2048, nb = (cols + blk - 1) / blk;
+    auto body = [&](long b0, long b1) {
+      for (long b = b0; b < b1; ++b) {
+        const long j0 = b * blk;
+        gemv_t_stream(rows, M + j0, ldm, x, y + j0, lmin(blk, cols - j0), acc);
+      }
+    };
+    // Column blocks never straddle threads, so results match any thread count.
+    if (mt && nb >= 2) par_range(nb, (double)rows * blk * 0.05, body);
+    else if (mt) {
+      auto sub = [&](long a, long b) { gemv_t_stream(rows, M + a, ldm, x, y + a, b - a, acc); };
+      par_range(cols, (double)rows * 0.05, sub, 64);
+    } else body(0, nb);
+    return;
+  }
   const long blk = 8 * W, nb = (cols + blk - 1) / blk;
   auto body = [&](long b0, long b1) {
     for (long b = b0; b < b1; ++b) {
@@ -433,9 +485,8 @@ static void gemm_one(const GemmP& g, bool mt) {
     if (g.ldc == 1) { gemv_t(g.k, g.m, g.A, g.lda, g.B, g.C, g.acc, mt); return; }
   }
   // Packing pays when each A panel meets many B slivers and each B sliver many
-  // A panels; below that (and for few rows, e.g. decoding, where B is used
-  // only m times) the in-place kernel wins. The choice must not depend on the
-  // thread count, so results are identical for any number of threads.
+  // A panels; below that the in-place kernel wins. The choice must not depend
+  // on the thread count, so results are identical for any number of threads.
   double work = (double)g.m * g.n * g.k;
   if (work <= 96.0 * 96 * 96 || g.k <= 16 || g.n <= NR) {
     if (!mt) { gemm_direct(g); return; }
