@@ -1,7 +1,7 @@
 // Shape-and-dtype signatures (trax.shapes): what init and shape inference take.
 import { Tensor, allocFor, shapeSize, type DType } from './tensor/tensor.js';
 
-export class ShapeDtype {
+class ShapeDtypeImpl {
   readonly shape: readonly number[];
   readonly dtype: DType;
   constructor(shape: readonly number[], dtype: DType | string = 'float32') {
@@ -20,6 +20,22 @@ export class ShapeDtype {
   }
   [Symbol.for('nodejs.util.inspect.custom')](): string { return this.toString(); }
 }
+
+export interface ShapeDtypeConstructor {
+  new (shape: readonly number[], dtype?: DType | string): ShapeDtypeImpl;
+  (shape: readonly number[], dtype?: DType | string): ShapeDtypeImpl;
+  readonly prototype: ShapeDtypeImpl;
+}
+
+/**
+ * ShapeDtype(shape, dtype): a shape-and-dtype signature. Callable with or
+ * without `new`, as Trax's trax.shapes.ShapeDtype((1, 1), np.int32) is.
+ */
+export const ShapeDtype = function ShapeDtype(this: unknown, shape: readonly number[], dtype: DType | string = 'float32') {
+  return new ShapeDtypeImpl(shape, dtype);
+} as unknown as ShapeDtypeConstructor;
+(ShapeDtype as unknown as { prototype: ShapeDtypeImpl }).prototype = ShapeDtypeImpl.prototype;
+export type ShapeDtype = ShapeDtypeImpl;
 
 export type Signature = ShapeDtype | readonly Signature[];
 
