@@ -1,9 +1,11 @@
 {
   # Each ISA gets its own static library so its -m flags apply to that
   # translation unit only; the addon itself is built for the baseline CPU and
-  # picks a kernel table at load time.
+  # picks a kernel table at load time. FMAs are written out explicitly;
+  # -ffp-contract=off stops the compiler fusing others, so rounding is as
+  # written (a backward pass must see the same values as its forward pass).
   "target_defaults": {
-    "cflags": ["-O3", "-fPIC", "-fno-strict-aliasing"],
+    "cflags": ["-O3", "-fPIC", "-fno-strict-aliasing", "-ffp-contract=off"],
     "cflags_cc": ["-std=gnu++17"],
     "cflags!": ["-O2", "-Os"],
     "cflags_cc!": ["-O2", "-Os"],

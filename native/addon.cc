@@ -163,7 +163,6 @@ napi_value Matmul(napi_env env, napi_callback_info info) {
   if (batch == 0 || m == 0 || n == 0) return undef(env);
   long mk = A.prod(m, k), kn = A.prod(k, n), mn = A.prod(m, n);
   long needA = mk == 0 ? 0 : A.prod(batch - 1, sa) + mk, needB = kn == 0 ? 0 : A.prod(batch - 1, sb) + kn;
-  if (A.failed) return nullptr;
   if (A.failed || !A.need("a", la, needA) || !A.need("b", lb, needB) || !A.need("c", lc, A.prod(batch, mn))) {
     return nullptr;
   }
@@ -202,7 +201,12 @@ napi_value Binary(napi_env env, napi_callback_info info) {
   for (long d = 0; d < ls; ++d) {
     if (shape[d] < 0 || as[d] < 0 || bs[d] < 0) { A.fail("negative shape or stride at axis %ld", d); return nullptr; }
     total = A.prod(total, shape[d]);
-    if (shape[d] > 0) { spanA += (long)(shape[d] - 1) * as[d]; spanB += (long)(shape[d] - 1) * bs[d]; }
+    if (shape[d] > 0 &&
+        (__builtin_add_overflow(spanA, A.prod(shape[d] - 1, as[d]), &spanA) ||
+         __builtin_add_overflow(spanB, A.prod(shape[d] - 1, bs[d]), &spanB))) {
+      A.fail("size overflow");
+      return nullptr;
+    }
   }
   if (A.failed) return nullptr;
   if (lo != total) { A.fail("out has %ld elements, shape needs %ld", lo, total); return nullptr; }

@@ -834,6 +834,15 @@ static void k_softmax_bw(const float* y, const float* dy, float* dx, long rows, 
   par_range(rows, 0.5 * (double)cols + 5.0, body);
 }
 
+// mean split into hi + lo floats: (x - hi) - lo keeps x - mean accurate in
+// float even when |mean| >> std.
+struct MeanSplit { vf hi, lo; };
+static inline MeanSplit split_mean(double mu) {
+  float hi = (float)mu;
+  return {vset1(hi), vset1((float)(mu - (double)hi))};
+}
+static inline vf centered(vf x, const MeanSplit& m) { return vsub(vsub(x, m.hi), m.lo); }
+
 static void k_layernorm(const float* x, const float* scale, const float* bias, float* out, float* mean,
                         float* rstd, long rows, long cols, float eps) {
   auto body = [&](long r0, long r1) {
@@ -841,17 +850,28 @@ static void k_layernorm(const float* x, const float* scale, const float* bias, f
       const float* xr = x + r * cols;
       float* o = out + r * cols;
       const double mu = sum_d(xr, cols) / (double)cols;
-      double acc[16] = {0};
-      long j = 0;
-      for (; j + 16 <= cols; j += 16)
-        for (int l = 0; l < 16; ++l) { double d = (double)xr[j + l] - mu; acc[l] += d * d; }
+      const MeanSplit ms = split_mean(mu);
+      // Float lanes flushed to double every 1024 elements.
       double var = 0;
-      for (int l = 0; l < 16; ++l) var += acc[l];
-      for (; j < cols; ++j) { double d = (double)xr[j] - mu; var += d * d; }
+      for (long b = 0; b < cols; b += 1024) {
+        const long e = lmin(cols, b + 1024);
+        vf acc = vzero();
+        long j = b;
+        for (; j + W <= e; j += W) { vf d = centered(vload(xr + j), ms); acc = vfma(d, d, acc); }
+        if (j < e) { vf d = vsel(vfirstm(e - j), centered(vloadn(xr + j, e - j), ms), vzero()); acc = vfma(d, d, acc); }
+        var += (double)hsum(acc);
+      }
       var /= (double)cols;
       const double rs = 1.0 / __builtin_sqrt(var + (double)eps);
       mean[r] = (float)mu; rstd[r] = (float)rs;
-      for (j = 0; j < cols; ++j) o[j] = (float)(((double)xr[j] - mu) * rs * (double)scale[j] + (double)bias[j]);
+      const vf rv = vset1((float)rs);
+      long j = 0;
+      for (; j + W <= cols; j += W)
+        vstore(o + j, vfma(vmul(centered(vload(xr + j), ms), rv), vload(scale + j), vload(bias + j)));
+      if (j < cols) {
+        const long t = cols - j;
+        vstoren(o + j, vfma(vmul(centered(vloadn(xr + j, t), ms), rv), vloadn(scale + j, t), vloadn(bias + j, t)), t);
+      }
     }
   };
   par_range(rows, 1.0 * (double)cols + 5.0, body);
@@ -863,24 +883,34 @@ static void k_layernorm_bw(const float* dy, const float* x, const float* scale, 
     for (long r = r0; r < r1; ++r) {
       const float* xr = x + r * cols; const float* g = dy + r * cols;
       float* o = dx + r * cols;
-      const double mu = mean[r], rs = rstd[r];
-      double a1[16] = {0}, a2[16] = {0};
-      long j = 0;
-      for (; j + 16 <= cols; j += 16)
-        for (int l = 0; l < 16; ++l) {
-          double xh = ((double)xr[j + l] - mu) * rs, gg = (double)g[j + l] * (double)scale[j + l];
-          a1[l] += gg; a2[l] += gg * xh;
-        }
+      const MeanSplit ms = split_mean(mean[r]);
+      const vf rv = vset1(rstd[r]);
       double sg = 0, sgx = 0;
-      for (int l = 0; l < 16; ++l) { sg += a1[l]; sgx += a2[l]; }
-      for (; j < cols; ++j) {
-        double xh = ((double)xr[j] - mu) * rs, gg = (double)g[j] * (double)scale[j];
-        sg += gg; sgx += gg * xh;
+      for (long b = 0; b < cols; b += 1024) {
+        const long e = lmin(cols, b + 1024);
+        vf a1 = vzero(), a2 = vzero();
+        long j = b;
+        for (; j + W <= e; j += W) {
+          vf xh = vmul(centered(vload(xr + j), ms), rv), gg = vmul(vload(g + j), vload(scale + j));
+          a1 = vadd(a1, gg); a2 = vfma(gg, xh, a2);
+        }
+        if (j < e) {
+          const long t = e - j;
+          vf xh = vmul(centered(vloadn(xr + j, t), ms), rv), gg = vmul(vloadn(g + j, t), vloadn(scale + j, t));
+          a1 = vadd(a1, gg); a2 = vfma(gg, xh, a2);
+        }
+        sg += (double)hsum(a1); sgx += (double)hsum(a2);
       }
-      sg /= (double)cols; sgx /= (double)cols;
-      for (j = 0; j < cols; ++j) {
-        double xh = ((double)xr[j] - mu) * rs;
-        o[j] = (float)(rs * ((double)g[j] * (double)scale[j] - sg - xh * sgx));
+      const vf mg = vset1((float)(sg / (double)cols)), mgx = vset1((float)(sgx / (double)cols));
+      long j = 0;
+      for (; j + W <= cols; j += W) {
+        vf xh = vmul(centered(vload(xr + j), ms), rv), gg = vmul(vload(g + j), vload(scale + j));
+        vstore(o + j, vmul(rv, vfnma(xh, mgx, vsub(gg, mg))));
+      }
+      if (j < cols) {
+        const long t = cols - j;
+        vf xh = vmul(centered(vloadn(xr + j, t), ms), rv), gg = vmul(vloadn(g + j, t), vloadn(scale + j, t));
+        vstoren(o + j, vmul(rv, vfnma(xh, mgx, vsub(gg, mg))), t);
       }
     }
   };

@@ -2,6 +2,9 @@
 // scripts/build-addon.cjs at install time). The addon's functions take the
 // Kernels arguments as-is, so they are installed directly as the methods: no
 // wrapper closure or per-call allocation on the hot path.
+// Environment: TRAX_NUM_THREADS sets the initial thread count (default: all
+// hardware threads); TRAX_ISA=avx512|avx2|generic forces a kernel build the
+// CPU supports; TRAX_SKIP_NATIVE=1 disables the addon.
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';

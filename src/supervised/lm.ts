@@ -350,7 +350,6 @@ export async function trainLM(opts: LMTrainOptions = {}): Promise<LMTrainResult>
   let trainIds: Int32Array, valIds: Int32Array;
   if (cfg.tokenizer === 'char') {
     tok = storedFile ? tokenizerFromFile(storedFile, join(outputDir!, LM_FILE)) : buildTokenizer('char', text, text, 0);
-    tok.checkEncodable(text, `Text ${source}`);
     ({ train: trainIds, validation: valIds } = splitIds(tok.encode(text)));
   } else {
     const { train, validation } = splitText(text);
