@@ -501,6 +501,21 @@ napi_value Adafactor(napi_env env, napi_callback_info info) {
   return undef(env);
 }
 
+
+// Dropout masks: Threefry words in JAX's layout, made by the ISA table.
+napi_value DropoutMask(napi_env env, napi_callback_info info) {
+  Args A(env, info, 5, "dropoutMask");
+  const double k0 = A.num(0, "k0"), k1 = A.num(1, "k1"), keep = A.num(2, "keep"), scale = A.num(3, "scale");
+  long n;
+  float* out = A.f32(4, "out", &n);
+  if (A.failed) return nullptr;
+  const uint32_t K0 = (uint32_t)(int64_t)k0, K1 = (uint32_t)(int64_t)k1;
+  const long padded = n + (n & 1), half = padded / 2;
+  if (!(keep > 0.0 && keep <= 1.0)) { A.fail("keep must be in (0, 1], got %g", keep); return nullptr; }
+  g_table->dropout(K0, K1, keep, (float)scale, out, n);
+  return undef(env);
+}
+
 napi_value SumSquares(napi_env env, napi_callback_info info) {
   Args A(env, info, 1, "sumSquares");
   long lx;
@@ -556,7 +571,7 @@ napi_value Init(napi_env env, napi_value exports) {
     {"softmaxBackward", SoftmaxBackward}, {"layerNorm", LayerNorm}, {"layerNormBackward", LayerNormBackward},
     {"crossEntropy", CrossEntropy}, {"crossEntropyBackward", CrossEntropyBackward}, {"attention", Attention},
     {"attentionBackward", AttentionBackward}, {"gatherRows", GatherRows}, {"scatterAddRows", ScatterAddRows},
-    {"adam", Adam}, {"adafactor", Adafactor}, {"sumSquares", SumSquares}, {"threads", Threads},
+    {"adam", Adam}, {"adafactor", Adafactor}, {"sumSquares", SumSquares}, {"dropoutMask", DropoutMask}, {"threads", Threads},
     {"setThreads", SetThreads}, {"isa", Isa}, {"setIsa", SetIsa},
   };
   for (const Fn& f : fns) {

@@ -43,6 +43,8 @@ struct KernelTable {
                     long rows, long cols, double lr, double decay, double eps1, double eps2,
                     double clip, int mulScale, int doClip, double beta1, double wd);
   double (*sumsq)(const float* x, long n);
+  // out[i] = scale where Threefry word i (JAX layout) passes keep, else 0.
+  void (*dropout)(uint32_t k0, uint32_t k1, double keep, float scale, float* out, long n);
 };
 
 const KernelTable* table_generic();

@@ -971,9 +971,132 @@ static void k_ce_bw(const float* logp, const int32_t* targets, const float* weig
 
 // ---------------------------------------------------------------- attention
 
+// row[j] = scale * <a, B[j]> for j < n, B rows of length d. Four rows at a
+// time so the multiply-adds of different rows overlap instead of forming one
+// long dependency chain (these dots are only a few elements long).
+static inline void dots4(const float* a, const float* B, float* row, long n, long d, float scale) {
+  long j = 0;
+  for (; j + 4 <= n; j += 4) {
+    const float* b0 = B + j * d; const float* b1 = b0 + d; const float* b2 = b1 + d; const float* b3 = b2 + d;
+    float s0 = 0.f, s1 = 0.f, s2 = 0.f, s3 = 0.f;
+    for (long p = 0; p < d; ++p) { const float ap = a[p]; s0 += ap * b0[p]; s1 += ap * b1[p]; s2 += ap * b2[p]; s3 += ap * b3[p]; }
+    row[j] = s0 * scale; row[j + 1] = s1 * scale; row[j + 2] = s2 * scale; row[j + 3] = s3 * scale;
+  }
+  for (; j < n; ++j) {
+    const float* bj = B + j * d;
+    float acc = 0.f;
+    for (long p = 0; p < d; ++p) acc += a[p] * bj[p];
+    row[j] = acc * scale;
+  }
+}
+
+// Softmax of a short row in place (scalar: vector set-up costs more here).
+static inline void small_softmax(float* row, long n) {
+  if (n >= 2 * W) { softmax_row(row, row, n, false); return; }
+  float mx = row[0];
+  for (long j = 1; j < n; ++j) mx = row[j] > mx ? row[j] : mx;
+  float sum = 0.f;
+  for (long j = 0; j < n; ++j) {
+    // Masked scores (-1e9) underflow; libm's underflow path is slow, so skip it.
+    const float t = row[j] - mx;
+    const float e = t < -87.f ? 0.f : __builtin_expf(t);
+    row[j] = e; sum += e;
+  }
+  const float inv = 1.f / sum;
+  for (long j = 0; j < n; ++j) row[j] *= inv;
+}
+
+// Narrow heads (the quick-start's d=4) make GEMM set-up cost more than the
+// arithmetic: plain loops are several times faster there.
+static inline bool attn_direct(long lk, long d) { return d < 16 || lk * d <= 512; }
+
+static void attn_rows_direct(const float* q, const float* k, const float* v, float* out, float* probs, long b,
+                             long i0, long i1, long lq, long lk, long d, float scale, int causal, long offset,
+                             const float* drop, const float* kmask) {
+  const float* K = k + b * lk * d;
+  const float* V = v + b * lk * d;
+  const float* km = kmask ? kmask + b * lk : nullptr;
+  float* P = probs + (b * lq + i0) * lk;
+  const long rows = i1 - i0, total = rows * lk;
+  // Scores minus their row max for the whole block, then one vector exp pass
+  // over it: per-row exp calls on ten-element rows cost more than the rest.
+  for (long i = i0; i < i1; ++i) {
+    float* row = P + (i - i0) * lk;
+    dots4(q + (b * lq + i) * d, K, row, lk, d, scale);
+    if (causal) for (long jj = lmax(0, i + offset + 1); jj < lk; ++jj) row[jj] = -1e9f;
+    if (km) for (long jj = 0; jj < lk; ++jj) if (km[jj] == 0.f) row[jj] = -1e9f;
+    float mx = row[0];
+    for (long j = 1; j < lk; ++j) mx = row[j] > mx ? row[j] : mx;
+    for (long j = 0; j < lk; ++j) row[j] -= mx;
+  }
+  long e = 0;
+  for (; e + W <= total; e += W) vstore(P + e, vexp(vload(P + e)));
+  if (e < total) vstoren(P + e, vexp(vloadn(P + e, total - e)), total - e);
+  for (long i = i0; i < i1; ++i) {
+    float* row = P + (i - i0) * lk;
+    float sum = 0.f;
+    for (long j = 0; j < lk; ++j) sum += row[j];
+    const float inv = 1.f / sum;
+    for (long j = 0; j < lk; ++j) row[j] *= inv;
+    float* o = out + (b * lq + i) * d;
+    for (long p = 0; p < d; ++p) o[p] = 0.f;
+    const float* dm = drop ? drop + (b * lq + i) * lk : nullptr;
+    for (long j = 0; j < lk; ++j) {
+      const float pj = dm ? row[j] * dm[j] : row[j];
+      if (pj == 0.f) continue;
+      const float* vj = V + j * d;
+      for (long p = 0; p < d; ++p) o[p] += pj * vj[p];
+    }
+  }
+}
+
+// Rows of at most W keys (the quick-start: 10 keys, 4-wide heads): a whole
+// score row lives in one vector, so the softmax never leaves registers.
+static void attn_rows_tiny(const float* q, const float* k, const float* v, float* out, float* probs, long b,
+                           long i0, long i1, long lq, long lk, long d, float scale, int causal, long offset,
+                           const float* drop, const float* kmask) {
+  const float* K = k + b * lk * d;
+  const float* V = v + b * lk * d;
+  float Kt[32][W], Vt[32][W];
+  for (long p = 0; p < d; ++p) for (long j = 0; j < W; ++j) {
+    Kt[p][j] = j < lk ? K[j * d + p] : 0.f;
+    Vt[p][j] = j < lk ? V[j * d + p] : 0.f;
+  }
+  float iota_a[W];
+  for (long j = 0; j < W; ++j) iota_a[j] = (float)j;
+  const vf iota = vload(iota_a), neg = vset1(-1e9f), ninf = vset1(-__builtin_inff()), sc = vset1(scale);
+  const vm valid = vlt(iota, vset1((float)lk));
+  vm keyOff = vlt(iota, vset1(-1.f));
+  if (kmask) keyOff = veq(vloadn(kmask + b * lk, lk), vzero());
+  for (long i = i0; i < i1; ++i) {
+    const float* qi = q + (b * lq + i) * d;
+    vf s = vzero();
+    for (long p = 0; p < d; ++p) s = vfma(vset1(qi[p]), vload(Kt[p]), s);
+    s = vmul(s, sc);
+    if (causal) s = vsel(vgt(iota, vset1((float)(i + offset))), neg, s);
+    if (kmask) s = vsel(vmand(keyOff, valid), neg, s);
+    s = vsel(valid, s, ninf);
+    const float mx = hmax(s);
+    vf e = vexp(vsub(s, vset1(mx)));
+    const vf pr = vmul(e, vset1(1.f / hsum(e)));
+    vstoren(probs + (b * lq + i) * lk, pr, lk);
+    const vf pd = drop ? vmul(pr, vloadn(drop + (b * lq + i) * lk, lk)) : pr;
+    float* o = out + (b * lq + i) * d;
+    for (long p = 0; p < d; ++p) o[p] = hsum(vmul(pd, vload(Vt[p])));
+  }
+}
+
 static void attn_rows(const float* q, const float* k, const float* v, float* out, float* probs, long b,
                       long i0, long i1, long lq, long lk, long d, float scale, int causal, long offset,
                       const float* drop, const float* kmask) {
+  if (lk <= W && d <= 32) {
+    attn_rows_tiny(q, k, v, out, probs, b, i0, i1, lq, lk, d, scale, causal, offset, drop, kmask);
+    return;
+  }
+  if (attn_direct(lk, d)) {
+    attn_rows_direct(q, k, v, out, probs, b, i0, i1, lq, lk, d, scale, causal, offset, drop, kmask);
+    return;
+  }
   const long rows = i1 - i0;
   float* P = probs + (b * lq + i0) * lk;
   GemmP g1{rows, lk, d, q + (b * lq + i0) * d, d, 0, k + b * lk * d, d, 1, P, lk, 0};
@@ -1016,9 +1139,86 @@ static void k_attention(const float* q, const float* k, const float* v, float* o
   else for (long t = 0; t < bh * rb; ++t) task(t);
 }
 
+static void attn_bw_direct(const float* dout, const float* q, const float* k, const float* v, const float* probs,
+                           float* dq, float* dk, float* dv, long b, long lq, long lk, long d, float scale,
+                           const float* drop) {
+  const float* P = probs + b * lq * lk;
+  const float* dm = drop ? drop + b * lq * lk : nullptr;
+  const float* K = k + b * lk * d;
+  const float* V = v + b * lk * d;
+  float* DK = dk + b * lk * d;
+  float* DV = dv + b * lk * d;
+  for (long e = 0; e < lk * d; ++e) { DK[e] = 0.f; DV[e] = 0.f; }
+  float* S = tl_t2.f((size_t)lk);
+  for (long i = 0; i < lq; ++i) {
+    const float* go = dout + (b * lq + i) * d;
+    const float* qi = q + (b * lq + i) * d;
+    const float* p = P + i * lk;
+    const float* mr = dm ? dm + i * lk : nullptr;
+    double rd = 0.0;
+    dots4(go, V, S, lk, d, 1.f);
+    for (long j = 0; j < lk; ++j) {
+      const float pd = mr ? p[j] * mr[j] : p[j];
+      if (pd != 0.f) { float* dvj = DV + j * d; for (long t = 0; t < d; ++t) dvj[t] += pd * go[t]; }
+      if (mr) S[j] *= mr[j];
+      rd += (double)S[j] * p[j];
+    }
+    float* dqi = dq + (b * lq + i) * d;
+    for (long t = 0; t < d; ++t) dqi[t] = 0.f;
+    const float rdf = (float)rd;
+    for (long j = 0; j < lk; ++j) {
+      const float ds = p[j] * (S[j] - rdf) * scale;
+      if (ds == 0.f) continue;
+      const float* kj = K + j * d;
+      float* dkj = DK + j * d;
+      for (long t = 0; t < d; ++t) { dqi[t] += ds * kj[t]; dkj[t] += ds * qi[t]; }
+    }
+  }
+}
+
+// Backward of attn_rows_tiny: per head, keys along the vector lanes.
+static void attn_bw_tiny(const float* dout, const float* q, const float* k, const float* v, const float* probs,
+                         float* dq, float* dk, float* dv, long b, long lq, long lk, long d, float scale,
+                         const float* drop) {
+  const float* K = k + b * lk * d;
+  const float* V = v + b * lk * d;
+  float Kt[32][W], Vt[32][W], dKt[32][W], dVt[32][W];
+  for (long p = 0; p < d; ++p) for (long j = 0; j < W; ++j) {
+    Kt[p][j] = j < lk ? K[j * d + p] : 0.f;
+    Vt[p][j] = j < lk ? V[j * d + p] : 0.f;
+    dKt[p][j] = 0.f; dVt[p][j] = 0.f;
+  }
+  const vf sc = vset1(scale);
+  for (long i = 0; i < lq; ++i) {
+    const float* go = dout + (b * lq + i) * d;
+    const float* qi = q + (b * lq + i) * d;
+    const vf P = vloadn(probs + (b * lq + i) * lk, lk);
+    const vf M = drop ? vloadn(drop + (b * lq + i) * lk, lk) : vset1(1.f);
+    const vf PD = vmul(P, M);
+    vf S = vzero();
+    for (long p = 0; p < d; ++p) {
+      S = vfma(vset1(go[p]), vload(Vt[p]), S);
+      vstore(dVt[p], vfma(PD, vset1(go[p]), vload(dVt[p])));
+    }
+    S = vmul(S, M);
+    const float rd = hsum(vmul(S, P));
+    const vf DS = vmul(vmul(P, vsub(S, vset1(rd))), sc);
+    float* dqi = dq + (b * lq + i) * d;
+    for (long p = 0; p < d; ++p) {
+      dqi[p] = hsum(vmul(DS, vload(Kt[p])));
+      vstore(dKt[p], vfma(DS, vset1(qi[p]), vload(dKt[p])));
+    }
+  }
+  float* DK = dk + b * lk * d;
+  float* DV = dv + b * lk * d;
+  for (long j = 0; j < lk; ++j) for (long p = 0; p < d; ++p) { DK[j * d + p] = dKt[p][j]; DV[j * d + p] = dVt[p][j]; }
+}
+
 static void attn_bw_one(const float* dout, const float* q, const float* k, const float* v, const float* probs,
                         float* dq, float* dk, float* dv, long b, long lq, long lk, long d, float scale,
                         const float* drop, bool mt) {
+  if (lk <= W && d <= 32) { attn_bw_tiny(dout, q, k, v, probs, dq, dk, dv, b, lq, lk, d, scale, drop); return; }
+  if (attn_direct(lk, d)) { attn_bw_direct(dout, q, k, v, probs, dq, dk, dv, b, lq, lk, d, scale, drop); return; }
   const float* P = probs + b * lq * lk;
   const float* dm = drop ? drop + b * lq * lk : nullptr;
   const float* go = dout + b * lq * d;
@@ -1167,7 +1367,59 @@ static void k_adafactor(float* w, const float* g, float* vr, float* vc, float* v
   }
 }
 
+// ---------------------------------------------------------------- dropout masks
+
+// Threefry-2x32 in JAX's word layout (see src/tensor/threefry.ts), W counters
+// per vector: a counter's 20 rounds are one serial chain, so lanes are the
+// only parallelism. Compilers turn the shift pair into a rotate.
+static void k_dropout(uint32_t K0, uint32_t K1, double keep, float scale, float* out, long n) {
+  typedef uint32_t uv __attribute__((vector_size(W * 4)));
+  const long half = (n + (n & 1)) / 2;
+  const uint32_t K2 = K0 ^ K1 ^ 0x1bd11bdau;
+  uv k0v, k1v, k2v, lane;
+  for (int l = 0; l < W; ++l) { k0v[l] = K0; k1v[l] = K1; k2v[l] = K2; lane[l] = (uint32_t)l; }
+  const uv ks[3] = {k0v, k1v, k2v};
+  // Compare in integers: (w >> 9) * 2^-23 < keep  <=>  (w >> 9) < ceil(keep * 2^23).
+  const double lim = keep * 8388608.0;
+  const uint32_t thr = lim >= 8388608.0 ? 8388608u : (uint32_t)__builtin_ceil(lim);
+  auto put = [&](long idx, uint32_t w) { if (idx < n) out[idx] = (w >> 9) < thr ? scale : 0.f; };
+  long i = 0;
+  for (; i + W <= half; i += W) {
+    uv a = lane + (uint32_t)i, b;
+    for (int l = 0; l < W; ++l) b[l] = (half + i + l < n) ? (uint32_t)(half + i + l) : 0u;
+    a += k0v; b += k1v;
+#define TF_ROUND(r) a += b; b = ((b << r) | (b >> (32 - r))) ^ a;
+    TF_ROUND(13) TF_ROUND(15) TF_ROUND(26) TF_ROUND(6) a += ks[1]; b += ks[2] + 1u;
+    TF_ROUND(17) TF_ROUND(29) TF_ROUND(16) TF_ROUND(24) a += ks[2]; b += ks[0] + 2u;
+    TF_ROUND(13) TF_ROUND(15) TF_ROUND(26) TF_ROUND(6) a += ks[0]; b += ks[1] + 3u;
+    TF_ROUND(17) TF_ROUND(29) TF_ROUND(16) TF_ROUND(24) a += ks[1]; b += ks[2] + 4u;
+    TF_ROUND(13) TF_ROUND(15) TF_ROUND(26) TF_ROUND(6) a += ks[2]; b += ks[0] + 5u;
+#undef TF_ROUND
+    if (half + i + W <= n) {
+      for (int l = 0; l < W; ++l) {
+        out[i + l] = (a[l] >> 9) < thr ? scale : 0.f;
+        out[half + i + l] = (b[l] >> 9) < thr ? scale : 0.f;
+      }
+    } else {
+      for (int l = 0; l < W; ++l) { put(i + l, a[l]); put(half + i + l, b[l]); }
+    }
+  }
+  for (; i < half; ++i) {
+    uint32_t a = (uint32_t)i + K0, b = ((half + i < n) ? (uint32_t)(half + i) : 0u) + K1;
+    const uint32_t kk[3] = {K0, K1, K2};
+    static const int R[8] = {13, 15, 26, 6, 17, 29, 16, 24};
+    for (int inj = 1; inj <= 5; ++inj) {
+      const int base = (inj & 1) ? 0 : 4;
+      for (int r = 0; r < 4; ++r) { a += b; b = ((b << R[base + r]) | (b >> (32 - R[base + r]))) ^ a; }
+      a += kk[inj % 3];
+      b += kk[(inj + 1) % 3] + (uint32_t)inj;
+    }
+    put(i, a);
+    put(half + i, b);
+  }
+}
+
 static const KernelTable kTable = {
   TRAX_ISA_NAME, k_matmul, k_unary, k_binary, k_reduce, k_softmax, k_softmax_bw, k_layernorm, k_layernorm_bw,
-  k_ce, k_ce_bw, k_attention, k_attention_bw, k_gather, k_scatter, k_adam, k_adafactor, k_sumsq,
+  k_ce, k_ce_bw, k_attention, k_attention_bw, k_gather, k_scatter, k_adam, k_adafactor, k_sumsq, k_dropout,
 };

@@ -1,6 +1,7 @@
 // Pure TypeScript kernels: the readable reference every other backend is
 // tested against, and the fallback when the native addon is unavailable.
 import { Binary, Reduce, Unary, type F32, type I32, type Kernels } from './kernels.js';
+import { bitsFromWords } from '../tensor/threefry.js';
 
 const SQRT1_2 = Math.SQRT1_2;
 
@@ -358,6 +359,11 @@ export const jsKernels: Kernels = {
       if (m) { m[i] = beta1 * m[i] + (1 - beta1) * sub; sub = m[i]; }
       w[i] = (1 - wd) * w[i] - sub;
     }
+  },
+
+  dropoutMask(k0, k1, keep, scale, out) {
+    const w = bitsFromWords(k0, k1, out.length);
+    for (let i = 0; i < out.length; i++) out[i] = (w[i] >>> 9) * 1.1920928955078125e-7 < keep ? scale : 0;
   },
 
   sumSquares(x) {

@@ -128,6 +128,13 @@ export interface Kernels {
     eps2: number, clipThreshold: number, multiplyByParameterScale: boolean,
     doClipping: boolean, beta1: number, wd: number): void;
 
+  /**
+   * Dropout mask from Threefry-2x32 words under key (k0, k1), in exactly the
+   * word order of random.bits (JAX's layout): out[i] = scale when
+   * (word_i >>> 9) * 2^-23 < keep, else 0.
+   */
+  dropoutMask(k0: number, k1: number, keep: number, scale: number, out: F32): void;
+
   /** Sum of squares of x (float64 accumulation). */
   sumSquares(x: F32): number;
 }

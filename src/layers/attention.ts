@@ -39,7 +39,7 @@ export function MergeHeads(nHeads: number): Layer {
 }
 
 function dropMask(rng: random.PRNGKey, rate: number, shape: number[]): Tensor {
-  return F.mul(random.bernoulli(rng, 1 - rate, shape), 1 / (1 - rate));
+  return random.dropoutMask(rng, 1 - rate, shape);
 }
 
 /**

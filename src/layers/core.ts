@@ -95,8 +95,7 @@ export class DropoutLayer extends Layer {
     const xt = x as Tensor;
     const shape = xt.shape.slice();
     if (this.sharedAxes) for (const a of this.sharedAxes) shape[a < 0 ? a + shape.length : a] = 1;
-    const mask = random.bernoulli(this.rng, 1 - rate, shape);
-    return F.mul(xt, F.mul(mask, 1 / (1 - rate)));
+    return F.mul(xt, random.dropoutMask(this.rng, 1 - rate, shape));
   }
   override initWeightsAndState(_sig: Signature): void {
     this._state = F.scalar(this.rate);

@@ -130,11 +130,42 @@ function binaryRaw(op: Binary, a: Tensor, b: Tensor, name: string, outDtype?: DT
   const bf = b.dtype === 'float32' ? b : cast(b, 'float32');
   const out = new Float32Array(shapeSize(shape));
   if (af.size === out.length && bf.size === out.length) {
-    K().binary(op, f32(af), f32(bf), out, Int32Array.of(out.length), Int32Array.of(1), Int32Array.of(1));
+    SCRATCH[1][0][0] = out.length; SCRATCH[1][1][0] = 1; SCRATCH[1][2][0] = 1;
+    K().binary(op, f32(af), f32(bf), out, SCRATCH[1][0], SCRATCH[1][1], SCRATCH[1][2]);
   } else {
-    K().binary(op, f32(af), f32(bf), out, Int32Array.from(shape), bStrides(af.shape, shape), bStrides(bf.shape, shape));
+    const [sh, sa, sb] = collapseBroadcast(shape, af.shape, bf.shape);
+    K().binary(op, f32(af), f32(bf), out, sh, sa, sb);
   }
   return new Tensor(out, shape, 'float32');
+}
+
+// Reused shape/stride arrays for the binary kernel, one triple per rank:
+// small ops are dominated by such allocations otherwise. Kernels run
+// synchronously, so sharing them is safe.
+const SCRATCH: Int32Array[][] = Array.from({ length: 9 }, (_, r) => [new Int32Array(r), new Int32Array(r), new Int32Array(r)]);
+
+/**
+ * Output shape and broadcast strides of a and b with adjacent axes merged
+ * where both operands walk them contiguously (or both broadcast), so a bias
+ * add over (B, L, D) becomes a 2-D loop.
+ */
+function collapseBroadcast(shape: readonly number[], as: readonly number[], bs: readonly number[]): [Int32Array, Int32Array, Int32Array] {
+  const r = shape.length;
+  const sa = bStrides(as, shape), sb = bStrides(bs, shape);
+  const dims: number[] = [], da: number[] = [], db: number[] = [];
+  for (let i = 0; i < r; i++) {
+    if (shape[i] === 1) continue;
+    const k = dims.length - 1;
+    if (k >= 0 && da[k] === sa[i] * shape[i] && db[k] === sb[i] * shape[i]) {
+      dims[k] *= shape[i]; da[k] = sa[i]; db[k] = sb[i];
+    } else { dims.push(shape[i]); da.push(sa[i]); db.push(sb[i]); }
+  }
+  if (dims.length === 0) { dims.push(1); da.push(0); db.push(0); }
+  const n = dims.length;
+  if (n >= SCRATCH.length) return [Int32Array.from(dims), Int32Array.from(da), Int32Array.from(db)];
+  const [x, y, z] = SCRATCH[n];
+  for (let i = 0; i < n; i++) { x[i] = dims[i]; y[i] = da[i]; z[i] = db[i]; }
+  return [x, y, z];
 }
 
 function binOp(op: Binary, name: string) {
@@ -315,6 +346,17 @@ function transposeRaw(x: Tensor, perm: readonly number[]): Tensor {
   const out = allocFor(x.dtype, x.size);
   if (x.size === 0) return new Tensor(out, shape, x.dtype);
   const src = x.buf;
+  if (r === 4) {
+    // Attention's head split/merge: plain nested loops beat the odometer.
+    const [d0, d1, d2, d3] = shape;
+    const s0 = inStr[perm[0]], s1 = inStr[perm[1]], s2 = inStr[perm[2]], s3 = inStr[perm[3]];
+    let o = 0;
+    for (let i0 = 0; i0 < d0; i0++) for (let i1 = 0; i1 < d1; i1++) for (let i2 = 0; i2 < d2; i2++) {
+      let p = i0 * s0 + i1 * s1 + i2 * s2;
+      for (let i3 = 0; i3 < d3; i3++, p += s3) out[o++] = src[p];
+    }
+    return new Tensor(out, shape, x.dtype);
+  }
   // Iterate output in order; the innermost axis runs with a fixed input stride.
   const last = shape[r - 1], sLast = inStr[perm[r - 1]];
   const idx = new Array<number>(r).fill(0);

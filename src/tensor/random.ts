@@ -2,6 +2,8 @@
 // generator JAX uses). Computed in TypeScript for every backend, so the same
 // key gives the same numbers everywhere.
 import { Tensor, shapeSize } from './tensor.js';
+import { bitsFromWords } from './threefry.js';
+import { kernels } from '../backend/index.js';
 
 /** A PRNG key: two 32-bit words. */
 export type PRNGKey = Uint32Array;
@@ -85,42 +87,7 @@ export function foldIn(k: PRNGKey, data: number): PRNGKey {
 /** n raw 32-bit words from key k (threefry over counters, JAX's layout). */
 export function bits(k: PRNGKey, n: number): Uint32Array {
   checkKey(k, 'random.bits');
-  const out = new Uint32Array(n + (n & 1));
-  const half = out.length >>> 1;
-  const k0 = k[0] | 0, k1 = k[1] | 0, k2 = (k0 ^ k1 ^ 0x1bd11bda) | 0;
-  // The rounds are inlined here: this loop makes every dropout mask.
-  for (let i = 0; i < half; i++) {
-    // Like JAX, an odd count list is padded with a 0 counter (not n).
-    const x1 = half + i < n ? half + i : 0;
-    let a = (i + k0) | 0, b = (x1 + k1) | 0;
-    a = (a + b) | 0; b = ((b << 13) | (b >>> 19)) ^ a;
-    a = (a + b) | 0; b = ((b << 15) | (b >>> 17)) ^ a;
-    a = (a + b) | 0; b = ((b << 26) | (b >>> 6)) ^ a;
-    a = (a + b) | 0; b = ((b << 6) | (b >>> 26)) ^ a;
-    a = (a + k1) | 0; b = (b + k2 + 1) | 0;
-    a = (a + b) | 0; b = ((b << 17) | (b >>> 15)) ^ a;
-    a = (a + b) | 0; b = ((b << 29) | (b >>> 3)) ^ a;
-    a = (a + b) | 0; b = ((b << 16) | (b >>> 16)) ^ a;
-    a = (a + b) | 0; b = ((b << 24) | (b >>> 8)) ^ a;
-    a = (a + k2) | 0; b = (b + k0 + 2) | 0;
-    a = (a + b) | 0; b = ((b << 13) | (b >>> 19)) ^ a;
-    a = (a + b) | 0; b = ((b << 15) | (b >>> 17)) ^ a;
-    a = (a + b) | 0; b = ((b << 26) | (b >>> 6)) ^ a;
-    a = (a + b) | 0; b = ((b << 6) | (b >>> 26)) ^ a;
-    a = (a + k0) | 0; b = (b + k1 + 3) | 0;
-    a = (a + b) | 0; b = ((b << 17) | (b >>> 15)) ^ a;
-    a = (a + b) | 0; b = ((b << 29) | (b >>> 3)) ^ a;
-    a = (a + b) | 0; b = ((b << 16) | (b >>> 16)) ^ a;
-    a = (a + b) | 0; b = ((b << 24) | (b >>> 8)) ^ a;
-    a = (a + k1) | 0; b = (b + k2 + 4) | 0;
-    a = (a + b) | 0; b = ((b << 13) | (b >>> 19)) ^ a;
-    a = (a + b) | 0; b = ((b << 15) | (b >>> 17)) ^ a;
-    a = (a + b) | 0; b = ((b << 26) | (b >>> 6)) ^ a;
-    a = (a + b) | 0; b = ((b << 6) | (b >>> 26)) ^ a;
-    a = (a + k2) | 0; b = (b + k0 + 5) | 0;
-    out[i] = a; out[half + i] = b;
-  }
-  return n & 1 ? out.subarray(0, n) : out;
+  return bitsFromWords(k[0], k[1], n);
 }
 
 /** Uniform float in [0, 1) from 23 random mantissa bits (JAX's construction, exactly). */
@@ -208,4 +175,18 @@ export function gumbel(k: PRNGKey, shape: readonly number[]): Tensor {
   const u = uniform(k, shape, 1e-6, 1 - 1e-6).buf as Float32Array;
   for (let i = 0; i < u.length; i++) u[i] = -Math.log(-Math.log(u[i]));
   return new Tensor(u, shape);
+}
+
+/**
+ * Inverted-dropout mask: 1/keep with probability keep, else 0 (float32).
+ * Same numbers as bernoulli(k, keep, shape) / keep, made by the active
+ * backend's kernel (it is on every training step's hot path).
+ */
+export function dropoutMask(k: PRNGKey, keep: number, shape: readonly number[]): Tensor {
+  checkKey(k, 'random.dropoutMask');
+  if (typeof keep !== 'number' || !(keep > 0 && keep <= 1)) throw new RangeError(`random.dropoutMask: keep must be in (0, 1], got ${keep}`);
+  checkShape(shape, 'random.dropoutMask');
+  const out = new Float32Array(shapeSize(shape));
+  kernels().dropoutMask(k[0], k[1], keep, 1 / keep, out);
+  return new Tensor(out, shape);
 }
