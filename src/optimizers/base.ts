@@ -225,17 +225,25 @@ export abstract class Optimizer {
    * clipping, then `update` per leaf. `optParams` defaults to `this.optParams`;
    * a partial object (e.g. only `learning_rate`) overrides just those keys.
    */
+  /**
+   * Whether treeUpdate measures gradients_l2 and weights_l2 (NaN when off).
+   * The Trainer turns this off: nothing it prints reads them.
+   */
+  computeStats = true;
+
   treeUpdate(step: number, grads: readonly Tensor[], weights: readonly Tensor[], slots: readonly Slot[],
     optParams: OptParams = this.optParams): TreeUpdateResult {
     if (grads.length !== weights.length || slots.length !== weights.length) {
       throw new RangeError(`${this.name}.treeUpdate: ${grads.length} gradients, ${weights.length} weights, ` +
         `${slots.length} slots (must all be equal)`);
     }
+    // The norms cost two passes over every parameter: skip them when no one reads them.
+    const needNorm = this.computeStats || this.clipGradNorm !== null;
     let gsq = 0;
-    for (const g of grads) gsq += sumSquares(g);
-    const gradNorm = Math.sqrt(gsq);
-    let wsq = 0;
-    for (const w of weights) wsq += sumSquares(w);
+    if (needNorm) for (const g of grads) gsq += sumSquares(g);
+    const gradNorm = needNorm ? Math.sqrt(gsq) : NaN;
+    let wsq = NaN;
+    if (this.computeStats) { wsq = 0; for (const w of weights) wsq += sumSquares(w); }
 
     let gs = grads;
     const maxNorm = this.clipGradNorm;

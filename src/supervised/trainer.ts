@@ -11,6 +11,7 @@ import { Accuracy, CrossEntropyLoss, SequenceAccuracy, SumOfWeights } from '../l
 import type { Optimizer, Slot } from '../optimizers/base.js';
 import { ShapeDtype } from '../shapes.js';
 import { valueAndGrad } from '../tensor/tape.js';
+import { withBufferScope } from '../tensor/pool.js';
 import { Tensor } from '../tensor/tensor.js';
 import * as random from '../tensor/random.js';
 import { treeUnflatten, treeFlatten } from '../tensor/tree.js';
@@ -171,7 +172,9 @@ export class Trainer {
     if (isOptimizerInstance(opts.optimizer)) this.optimizer = opts.optimizer;
     else if (typeof opts.optimizer === 'function') {
       // Trax calls optimizer(learning_rate=0.0) and injects the schedule every step.
-      this.optimizer = (opts.optimizer as (o: { learning_rate: number }) => Optimizer)({ learning_rate: 0.0 });
+      // The Trainer owns weights and slots, so the update may overwrite them in place.
+      this.optimizer = (opts.optimizer as (o: { learning_rate: number; inPlace: boolean }) => Optimizer)({ learning_rate: 0.0, inPlace: true });
+      this.optimizer.computeStats = false;
     } else throw new TypeError('Trainer: optimizer must be an optimizer class (e.g. trax.optimizers.Adafactor) or instance');
     this.lrSchedule = opts.lrSchedule;
     this.inputs = typeof opts.inputs === 'function' ? (opts.inputs as () => InputsLike)() : opts.inputs;
@@ -369,6 +372,12 @@ export class Trainer {
 
   /** One gradient step on one batch; returns the loss. */
   trainStepOn(batch: Tensor[]): number {
+    // Every intermediate of the step is recycled when it ends; only the new
+    // model state outlives it (weights and slots are updated in place).
+    return withBufferScope(() => this.trainStepInScope(batch), () => this.modelState);
+  }
+
+  private trainStepInScope(batch: Tensor[]): number {
     const rng = random.foldIn(this.baseKey, this._step);
     const modelWithLoss = this.modelWithLoss;
     const modelState = this.modelState, lossState = this.lossState, lossWeights = this.lossWeights;

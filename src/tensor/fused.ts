@@ -2,6 +2,7 @@
 // backward, instead of a chain of small ops (llm.c style).
 import { kernels } from '../backend/index.js';
 import { opError, cast, reshape } from './ops.js';
+import { allocF32, allocF32Raw } from './pool.js';
 import { record } from './tape.js';
 import { Tensor, toTensor, type TensorLike } from './tensor.js';
 
@@ -16,12 +17,12 @@ export function layerNorm(xl: TensorLike, scalel: TensorLike, biasl: TensorLike,
     throw opError('layerNorm', `scale and bias must have ${cols} values (the last axis)`, x, scale, bias);
   }
   const rows = x.size / cols;
-  const out = new Float32Array(x.size), mu = new Float32Array(rows), rs = new Float32Array(rows);
+  const out = allocF32Raw(x.size), mu = allocF32Raw(rows), rs = allocF32Raw(rows);
   const xb = f32(x);
   K().layerNorm(xb, f32(scale), f32(bias), out, mu, rs, rows, cols, eps);
   const y = new Tensor(out, x.shape);
   return record(y, [x, scale, bias], (dy) => {
-    const dx = new Float32Array(x.size), ds = new Float32Array(cols), db = new Float32Array(cols);
+    const dx = allocF32(x.size), ds = allocF32(cols), db = allocF32(cols);
     K().layerNormBackward(f32(dy), xb, f32(scale), mu, rs, dx, ds, db, rows, cols);
     return [new Tensor(dx, x.shape), new Tensor(ds, scale.shape), new Tensor(db, bias.shape)];
   });
@@ -52,25 +53,25 @@ export function softmaxCrossEntropy(logitsl: TensorLike, targetsl: TensorLike, w
   }
   let w: Float32Array;
   let weights: Tensor | null = null;
-  if (weightsl === undefined) w = new Float32Array(rows).fill(1);
+  if (weightsl === undefined) w = allocF32(rows).fill(1);
   else {
     weights = toTensor(weightsl, 'softmaxCrossEntropy');
     if (weights.size !== rows) throw opError('softmaxCrossEntropy', 'weights must match targets', logits, targets, weights);
     w = f32(weights);
   }
-  const loss = new Float32Array(rows), logp = new Float32Array(logits.size);
+  const loss = allocF32(rows), logp = allocF32(logits.size);
   K().crossEntropy(f32(logits), tgt, w, loss, logp, rows, vocab);
   const y = new Tensor(loss, targets.shape);
   // Weights are differentiable too (d loss / d w = -logp[target]), so a
   // computed weighting never silently gets a zero gradient.
   const inputs = weights ? [logits, weights] : [logits];
   return record(y, inputs, (dy) => {
-    const dl = new Float32Array(logits.size);
+    const dl = allocF32(logits.size);
     const dyb = f32(dy);
     K().crossEntropyBackward(logp, tgt, w, dyb, dl, rows, vocab);
     const grads = [new Tensor(dl, logits.shape)];
     if (weights) {
-      const dw = new Float32Array(rows);
+      const dw = allocF32(rows);
       for (let r = 0; r < rows; r++) dw[r] = -dyb[r] * logp[r * vocab + tgt[r]];
       grads.push(new Tensor(dw, weights.shape));
     }
@@ -110,7 +111,7 @@ export function dotProductAttention(ql: TensorLike, kl: TensorLike, vl: TensorLi
   if (drop && drop.length !== bh * lq * lk) throw opError('attention', `dropMask must have ${bh * lq * lk} values`, q, k, opts.dropMask!);
   const km = opts.keyMask ? f32(opts.keyMask) : null;
   if (km && km.length !== bh * lk) throw opError('attention', `keyMask must have ${bh * lk} values`, q, k, opts.keyMask!);
-  const out = new Float32Array(bh * lq * d), probs = new Float32Array(bh * lq * lk);
+  const out = allocF32Raw(bh * lq * d), probs = allocF32Raw(bh * lq * lk);
   const qb = f32(q), kb = f32(k), vb = f32(v);
   K().attention(qb, kb, vb, out, probs, bh, lq, lk, d, scale, causal, offset, drop, km);
   if (opts.probsOut) opts.probsOut.probs = new Tensor(probs, [bh, lq, lk]);
@@ -127,14 +128,14 @@ export function dotProductAttention(ql: TensorLike, kl: TensorLike, vl: TensorLi
         if (!open) (dead ??= []).push(h * lq + i);
       }
     }
-    const dq = new Float32Array(q.size), dk = new Float32Array(k.size), dvv = new Float32Array(v.size);
+    const dq = allocF32(q.size), dk = allocF32(k.size), dvv = allocF32(v.size);
     const dyb = f32(dy);
     K().attentionBackward(dyb, qb, kb, vb, probs, dq, dk, dvv, bh, lq, lk, d, scale, drop);
     if (dead) {
       // Second pass with the dead rows' cotangent zeroed gives the right dq and dk.
       const dyLive = Float32Array.from(dyb);
       for (const r of dead) dyLive.fill(0, r * d, (r + 1) * d);
-      K().attentionBackward(dyLive, qb, kb, vb, probs, dq, dk, new Float32Array(v.size), bh, lq, lk, d, scale, drop);
+      K().attentionBackward(dyLive, qb, kb, vb, probs, dq, dk, allocF32(v.size), bh, lq, lk, d, scale, drop);
     }
     return [new Tensor(dq, q.shape), new Tensor(dk, k.shape), new Tensor(dvv, v.shape)];
   });
@@ -150,11 +151,11 @@ export function embeddingLookup(tablel: TensorLike, idsl: TensorLike): Tensor {
   }
   const [rows, cols] = table.shape;
   const idb = ids.dtype === 'int32' ? ids.buf as Int32Array : Int32Array.from(ids.buf, (x) => Math.trunc(x));
-  const out = new Float32Array(idb.length * cols);
+  const out = allocF32Raw(idb.length * cols);
   K().gatherRows(f32(table), idb, out, rows, cols);
   const y = new Tensor(out, [...ids.shape, cols]);
   return record(y, [table], (dy) => {
-    const g = new Float32Array(table.size);
+    const g = allocF32(table.size);
     K().scatterAddRows(f32(dy), idb, g, rows, cols);
     return [new Tensor(g, table.shape)];
   });

@@ -4,6 +4,7 @@
 import { kernels } from '../backend/index.js';
 import { broadcastBinary } from '../backend/js.js';
 import { Binary, Reduce, Unary } from '../backend/kernels.js';
+import { allocF32, allocF32Raw } from './pool.js';
 import { record, recording, _setTapeHelpers } from './tape.js';
 import { Tensor, allocFor, castArray, shapeSize, toTensor, type DType, type TensorLike } from './tensor.js';
 
@@ -128,7 +129,7 @@ function binaryRaw(op: Binary, a: Tensor, b: Tensor, name: string, outDtype?: DT
   }
   const af = a.dtype === 'float32' ? a : cast(a, 'float32');
   const bf = b.dtype === 'float32' ? b : cast(b, 'float32');
-  const out = new Float32Array(shapeSize(shape));
+  const out = allocF32Raw(shapeSize(shape));
   if (af.size === out.length && bf.size === out.length) {
     SCRATCH[1][0][0] = out.length; SCRATCH[1][1][0] = 1; SCRATCH[1][2][0] = 1;
     K().binary(op, f32(af), f32(bf), out, SCRATCH[1][0], SCRATCH[1][1], SCRATCH[1][2]);
@@ -219,7 +220,7 @@ export const greaterEqual = cmpOp(Binary.Ge, 'greaterEqual');
 
 function unaryRaw(op: Unary, x: Tensor): Tensor {
   const xf = x.dtype === 'float32' ? x : cast(x, 'float32');
-  const out = new Float32Array(xf.size);
+  const out = allocF32Raw(xf.size);
   K().unary(op, f32(xf), out);
   return new Tensor(out, x.shape, 'float32');
 }
@@ -521,7 +522,7 @@ function reduceRaw(kind: Reduce, x: Tensor, axes: number[], keepDims: boolean, o
   for (let k = axes.length - 1; k >= 0; k--) {
     const a = axes[k];
     const outer = shapeSize(shape.slice(0, a)), n = shape[a], inner = shapeSize(shape.slice(a + 1));
-    const out = new Float32Array(outer * inner);
+    const out = allocF32(outer * inner);
     if (n === 0 && kind !== Reduce.Sum) throw opError(op, `cannot reduce over the empty axis ${a}`, x);
     K().reduce(kind, f32(cur), out, outer, n, inner);
     shape = shape.slice();
@@ -625,7 +626,7 @@ export function reverse(xl: TensorLike, axis: number): Tensor {
 /** Lower-triangular 0/1 float mask of shape (n, m): 1 where col <= row + k. */
 export function tril(n: number, m = n, k = 0): Tensor {
   checkShape([n, m], 'tril');
-  const out = new Float32Array(n * m);
+  const out = allocF32(n * m);
   for (let i = 0; i < n; i++) for (let j = 0; j < m && j <= i + k; j++) out[i * m + j] = 1;
   return new Tensor(out, [n, m]);
 }
@@ -715,7 +716,7 @@ export function takeAlongAxis(xl: TensorLike, indicesl: TensorLike, axis = -1): 
   }
   const res = new Tensor(out, idx.shape, x.dtype);
   return record(res, [x], (dy) => {
-    const g = new Float32Array(x.size);
+    const g = allocF32(x.size);
     const db = f32(dy);
     for (let o = 0; o < outer; o++) for (let j = 0; j < m; j++) for (let i = 0; i < inner; i++) {
       g[(o * n + ids[(o * m + j) * inner + i]) * inner + i] += db[(o * m + j) * inner + i];
@@ -729,7 +730,7 @@ export function oneHot(indicesl: TensorLike, n: number): Tensor {
   // Not converted to int32 first: like JAX, a non-integer index matches no class.
   const idx = toTensor(indicesl, 'oneHot');
   if (!Number.isInteger(n) || n < 0) throw new RangeError(`oneHot: depth must be a non-negative integer, got ${n}`);
-  const out = new Float32Array(idx.size * n);
+  const out = allocF32(idx.size * n);
   for (let i = 0; i < idx.size; i++) {
     const v = idx.buf[i];
     if (v >= 0 && v < n && Number.isInteger(v)) out[i * n + v] = 1;
@@ -786,7 +787,7 @@ function matmulND(a: Tensor, b: Tensor, tA: boolean, tB: boolean): Tensor {
   // Fold a's batch into rows when b is shared: one big GEMM instead of many small ones.
   if (bBatch.length === 0 || shapeSize(bBatch) === 1) {
     if (!tA && shapeSize(aBatch) === batch) {
-      const c = new Float32Array(batch * m * n);
+      const c = allocF32Raw(batch * m * n);
       kern.matmul(f32(a), f32(b), c, 1, batch * m, n, k, false, tB, 0, 0, false);
       const out = new Tensor(c, outShape);
       return record(out, [a, b], (dy) => matmulGrads(a, b, dy, tA, tB, batchShape));
@@ -798,7 +799,7 @@ function matmulND(a: Tensor, b: Tensor, tA: boolean, tB: boolean): Tensor {
     : shapeSize(bBatch) === 1 ? b : expandTo(b, [...batchShape, ...b.shape.slice(-2)]);
   const sa = shapeSize(ae.shape.slice(0, -2)) === 1 ? 0 : m * k;
   const sb = shapeSize(be.shape.slice(0, -2)) === 1 ? 0 : k * n;
-  const c = new Float32Array(batch * m * n);
+  const c = allocF32Raw(batch * m * n);
   kern.matmul(f32(ae), f32(be), c, batch, m, n, k, tA, tB, sa, sb, false);
   const out = new Tensor(c, outShape);
   return record(out, [a, b], (dy) => matmulGrads(a, b, dy, tA, tB, batchShape));
@@ -836,11 +837,11 @@ export function softmax(xl: TensorLike, axis = -1): Tensor {
   const x = toTensor(xl, 'softmax', 'float32');
   lastAxisOnly(x, axis, 'softmax');
   const cols = x.shape[x.rank - 1], rows = x.size / Math.max(cols, 1);
-  const out = new Float32Array(x.size);
+  const out = allocF32Raw(x.size);
   K().softmax(f32(cast(x, 'float32')), out, rows, cols, false);
   const y = new Tensor(out, x.shape);
   return record(y, [x], (dy) => {
-    const dx = new Float32Array(x.size);
+    const dx = allocF32(x.size);
     K().softmaxBackward(out, f32(dy), dx, rows, cols, false);
     return [new Tensor(dx, x.shape)];
   });
@@ -850,11 +851,11 @@ export function logSoftmax(xl: TensorLike, axis = -1): Tensor {
   const x = toTensor(xl, 'logSoftmax', 'float32');
   lastAxisOnly(x, axis, 'logSoftmax');
   const cols = x.shape[x.rank - 1], rows = x.size / Math.max(cols, 1);
-  const out = new Float32Array(x.size);
+  const out = allocF32Raw(x.size);
   K().softmax(f32(cast(x, 'float32')), out, rows, cols, true);
   const y = new Tensor(out, x.shape);
   return record(y, [x], (dy) => {
-    const dx = new Float32Array(x.size);
+    const dx = allocF32(x.size);
     K().softmaxBackward(out, f32(dy), dx, rows, cols, true);
     return [new Tensor(dx, x.shape)];
   });

@@ -4,6 +4,7 @@
 import { Tensor, shapeSize } from './tensor.js';
 import { bitsFromWords } from './threefry.js';
 import { kernels } from '../backend/index.js';
+import { allocF32Raw } from './pool.js';
 
 /** A PRNG key: two 32-bit words. */
 export type PRNGKey = Uint32Array;
@@ -186,7 +187,7 @@ export function dropoutMask(k: PRNGKey, keep: number, shape: readonly number[]):
   checkKey(k, 'random.dropoutMask');
   if (typeof keep !== 'number' || !(keep > 0 && keep <= 1)) throw new RangeError(`random.dropoutMask: keep must be in (0, 1], got ${keep}`);
   checkShape(shape, 'random.dropoutMask');
-  const out = new Float32Array(shapeSize(shape));
+  const out = allocF32Raw(shapeSize(shape));
   kernels().dropoutMask(k[0], k[1], keep, 1 / keep, out);
   return new Tensor(out, shape);
 }

@@ -10,6 +10,8 @@ export type HostArray = Float32Array | Int32Array;
 export type NestedArray = number | boolean | NestedArray[] | readonly NestedArray[];
 export type TensorLike = Tensor | NestedArray | HostArray | ArrayLike<number>;
 
+import { allocF32 } from './pool.js';
+
 let nextId = 1;
 
 export class Tensor {
@@ -93,8 +95,9 @@ export function shapeSize(shape: readonly number[]): number {
   return s;
 }
 
+/** A zero-filled buffer (pooled inside a training step's buffer scope). */
 export function allocFor(dtype: DType, n: number): HostArray {
-  return dtype === 'float32' ? new Float32Array(n) : new Int32Array(n);
+  return dtype === 'float32' ? allocF32(n) : new Int32Array(n);
 }
 
 function inferShape(v: unknown, op: string): number[] {
