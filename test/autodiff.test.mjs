@@ -315,3 +315,28 @@ describeBackends('valueAndGrad / grad semantics', () => {
     checkGrad(loss, [p.w1, p.b1, p.w2, p.s, p.t]);
   });
 });
+
+describeBackends('gradients: fused Dense, dropout mask and head split/merge', () => {
+  test('linear: x @ W + b over the last axis, with and without bias', () => {
+    const x = randTensor([2, 3, 4], 21), w = randTensor([4, 5], 22), b = randTensor([5], 23);
+    checkGrad((x1, w1, b1) => fm.linear(x1, w1, b1), [x, w, b]);
+    checkGrad((x1, w1) => fm.linear(x1, w1), [x, w]);
+    allClose(fm.linear(x, w, b), fm.add(fm.matmul(x, w), b), { atol: 1e-5 });
+  });
+
+  test('applyMask multiplies by the mask in both directions', () => {
+    const x = randTensor([3, 4], 24);
+    const mask = trax.random.dropoutMask(trax.random.key(5), 0.7, [3, 4]);
+    checkGrad((x1) => fm.applyMask(x1, mask), [x]);
+    allClose(fm.applyMask(x, mask), fm.mul(x, mask));
+  });
+
+  test('splitHeads and mergeHeads are inverse transposes', () => {
+    const x = randTensor([2, 3, 8], 25);
+    checkGrad((x1) => fm.splitHeads(x1, 4), [x]);
+    checkGrad((x1) => fm.mergeHeads(x1, 2), [randTensor([4, 3, 2], 26)]);
+    const ref = fm.reshape(fm.transpose(fm.reshape(x, [2, 3, 4, 2]), [0, 2, 1, 3]), [8, 3, 2]);
+    allClose(fm.splitHeads(x, 4), ref);
+    allClose(fm.mergeHeads(fm.splitHeads(x, 4), 4), x);
+  });
+});

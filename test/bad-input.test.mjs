@@ -173,7 +173,7 @@ test('random: NaN and malformed seeds, keys, shapes and probabilities', () => {
 });
 
 // Known gap, outside the tensor engine: src/backend/index.ts maps any name but 'js' to native.
-test('setBackend rejects unknown names', { todo: 'setBackend accepts unknown names (src/backend/index.ts)' }, () => {
+test('setBackend rejects unknown names', () => {
   const prev = trax.backendName();
   try { assert.throws(() => trax.setBackend('gpu')); } finally { trax.setBackend(prev); }
 });

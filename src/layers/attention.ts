@@ -16,19 +16,12 @@ function sigs(sig: Signature, n: number): ShapeDtype[] {
 
 /** (B, L, D) -> (B*H, L, D/H). */
 export function splitHeads(x: Tensor, nHeads: number): Tensor {
-  const [b, l, d] = x.shape;
-  if (x.rank !== 3) throw new Error(`SplitIntoHeads: expected (batch, length, depth), got [${x.shape}]`);
-  if (d % nHeads !== 0) throw new Error(`SplitIntoHeads: depth ${d} is not divisible by nHeads ${nHeads}`);
-  const dh = d / nHeads;
-  return F.reshape(F.transpose(F.reshape(x, [b, l, nHeads, dh]), [0, 2, 1, 3]), [b * nHeads, l, dh]);
+  return F.splitHeads(x, nHeads);
 }
 
 /** (B*H, L, Dh) -> (B, L, H*Dh). */
 export function mergeHeads(x: Tensor, nHeads: number): Tensor {
-  const [bh, l, dh] = x.shape;
-  if (bh % nHeads !== 0) throw new Error(`MergeHeads: leading axis ${bh} is not divisible by nHeads ${nHeads}`);
-  const b = bh / nHeads;
-  return F.reshape(F.transpose(F.reshape(x, [b, nHeads, l, dh]), [0, 2, 1, 3]), [b, l, nHeads * dh]);
+  return F.mergeHeads(x, nHeads);
 }
 
 export function SplitIntoHeads(nHeads: number): Layer {

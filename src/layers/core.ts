@@ -38,9 +38,9 @@ export class DenseLayer extends Layer {
     const xt = x as Tensor;
     if (this.useBias) {
       const [W, b] = w as Tensor[];
-      return F.add(F.matmul(xt, W), b);
+      return F.linear(xt, W, b);
     }
-    return F.matmul(xt, w as Tensor);
+    return F.linear(xt, w as Tensor);
   }
 
   override initWeightsAndState(sig: Signature): void {
@@ -95,7 +95,7 @@ export class DropoutLayer extends Layer {
     const xt = x as Tensor;
     const shape = xt.shape.slice();
     if (this.sharedAxes) for (const a of this.sharedAxes) shape[a < 0 ? a + shape.length : a] = 1;
-    return F.mul(xt, random.dropoutMask(this.rng, 1 - rate, shape));
+    return F.applyMask(xt, random.dropoutMask(this.rng, 1 - rate, shape));
   }
   override initWeightsAndState(_sig: Signature): void {
     this._state = F.scalar(this.rate);

@@ -1,7 +1,8 @@
 // Fused transformer hot paths: each is one kernel forward and one kernel
 // backward, instead of a chain of small ops (llm.c style).
 import { kernels } from '../backend/index.js';
-import { opError, cast, reshape } from './ops.js';
+import { opError, cast, reshape, mul } from './ops.js';
+import { Binary, Reduce } from '../backend/kernels.js';
 import { allocF32, allocF32Raw } from './pool.js';
 import { record } from './tape.js';
 import { Tensor, toTensor, type TensorLike } from './tensor.js';
@@ -162,3 +163,112 @@ export function embeddingLookup(tablel: TensorLike, idsl: TensorLike): Tensor {
 }
 
 export { reshape };
+
+/**
+ * x @ W + b over the last axis of x (Dense): one GEMM with the bias added in
+ * place; backward is two GEMMs and a column sum.
+ */
+export function linear(xl: TensorLike, wl: TensorLike, bl?: TensorLike | null): Tensor {
+  const x = toTensor(xl, 'linear'), w = toTensor(wl, 'linear');
+  const b = bl === undefined || bl === null ? null : toTensor(bl, 'linear');
+  if (w.rank !== 2 || x.rank < 1 || x.shape[x.rank - 1] !== w.shape[0]) {
+    throw opError('linear', `input depth must equal the kernel's first axis (${w.shape[0]})`, x, w);
+  }
+  const [k, n] = w.shape;
+  if (b && b.size !== n) throw opError('linear', `bias must have ${n} values`, x, w, b);
+  const rows = x.size / k;
+  const xb = f32(x), wb = f32(w);
+  const out = allocF32Raw(rows * n);
+  K().matmul(xb, wb, out, 1, rows, n, k, false, false, 0, 0, false);
+  if (b) {
+    SHAPE2[0] = rows; SHAPE2[1] = n;
+    K().binary(Binary.Add, out, f32(b), out, SHAPE2, ROWSTRIDE(n), BIAS_STRIDES);
+  }
+  const y = new Tensor(out, [...x.shape.slice(0, -1), n]);
+  return record(y, b ? [x, w, b] : [x, w], (dy) => {
+    const g = f32(dy);
+    const dx = allocF32Raw(x.size), dw = allocF32Raw(w.size);
+    K().matmul(g, wb, dx, 1, rows, k, n, false, true, 0, 0, false);
+    K().matmul(xb, g, dw, 1, k, n, rows, true, false, 0, 0, false);
+    const grads: (Tensor | null)[] = [new Tensor(dx, x.shape), new Tensor(dw, w.shape)];
+    if (b) {
+      const db = allocF32Raw(n);
+      K().reduce(Reduce.Sum, g, db, 1, rows, n);
+      grads.push(new Tensor(db, b.shape));
+    }
+    return grads;
+  });
+}
+
+const SHAPE2 = new Int32Array(2);
+const BIAS_STRIDES = Int32Array.of(0, 1);
+const rowStrides = new Int32Array(2);
+function ROWSTRIDE(n: number): Int32Array { rowStrides[0] = n; rowStrides[1] = 1; return rowStrides; }
+
+/** x * mask where mask holds 0 or 1/keep (dropout); the mask is kept for backward. */
+export function applyMask(xl: TensorLike, mask: Tensor): Tensor {
+  const x = toTensor(xl, 'dropout');
+  if (mask.size !== x.size) return mul(x, mask);
+  const out = allocF32Raw(x.size);
+  const mb = f32(mask);
+  SHAPE1[0] = x.size;
+  K().binary(Binary.Mul, f32(x), mb, out, SHAPE1, ONE, ONE);
+  const y = new Tensor(out, x.shape);
+  return record(y, [x], (dy) => {
+    const dx = allocF32Raw(x.size);
+    SHAPE1[0] = x.size;
+    K().binary(Binary.Mul, f32(dy), mb, dx, SHAPE1, ONE, ONE);
+    return [new Tensor(dx, x.shape)];
+  });
+}
+const SHAPE1 = new Int32Array(1);
+const ONE = Int32Array.of(1);
+
+/** (B, L, H*Dh) -> (B*H, L, Dh) in one copy (SplitIntoHeads). */
+export function splitHeads(xl: TensorLike, nHeads: number): Tensor {
+  const x = toTensor(xl, 'splitHeads');
+  if (x.rank !== 3) throw opError('splitHeads', 'expected (batch, length, depth)', x);
+  const [b, l, d] = x.shape;
+  if (d % nHeads !== 0) throw opError('splitHeads', `depth ${d} is not divisible by nHeads ${nHeads}`, x);
+  const dh = d / nHeads;
+  const out = allocF32Raw(x.size);
+  headsCopy(f32(x), out, b, l, nHeads, dh, true);
+  const y = new Tensor(out, [b * nHeads, l, dh]);
+  return record(y, [x], (dy) => {
+    const dx = allocF32Raw(x.size);
+    headsCopy(f32(dy), dx, b, l, nHeads, dh, false);
+    return [new Tensor(dx, x.shape)];
+  });
+}
+
+/** (B*H, L, Dh) -> (B, L, H*Dh) (MergeHeads). */
+export function mergeHeads(xl: TensorLike, nHeads: number): Tensor {
+  const x = toTensor(xl, 'mergeHeads');
+  if (x.rank !== 3) throw opError('mergeHeads', 'expected (batch*heads, length, depth)', x);
+  const [bh, l, dh] = x.shape;
+  if (bh % nHeads !== 0) throw opError('mergeHeads', `leading axis ${bh} is not divisible by nHeads ${nHeads}`, x);
+  const b = bh / nHeads;
+  const out = allocF32Raw(x.size);
+  headsCopy(f32(x), out, b, l, nHeads, dh, false);
+  const y = new Tensor(out, [b, l, nHeads * dh]);
+  return record(y, [x], (dy) => {
+    const dx = allocF32Raw(x.size);
+    headsCopy(f32(dy), dx, b, l, nHeads, dh, true);
+    return [new Tensor(dx, x.shape)];
+  });
+}
+
+// split: src (B, L, H, Dh) -> dst (B, H, L, Dh); merge is the inverse.
+function headsCopy(src: Float32Array, dst: Float32Array, b: number, l: number, h: number, dh: number, split: boolean): void {
+  const d = h * dh;
+  for (let bi = 0; bi < b; bi++) {
+    for (let hi = 0; hi < h; hi++) {
+      for (let li = 0; li < l; li++) {
+        const a = (bi * l + li) * d + hi * dh;        // (B, L, H, Dh) offset
+        const c = ((bi * h + hi) * l + li) * dh;      // (B, H, L, Dh) offset
+        if (split) for (let t = 0; t < dh; t++) dst[c + t] = src[a + t];
+        else for (let t = 0; t < dh; t++) dst[a + t] = src[c + t];
+      }
+    }
+  }
+}

@@ -340,22 +340,38 @@ export function squeeze(x: TensorLike, axis?: number): Tensor {
   return reshape(t, t.shape.filter((_, i) => i !== a));
 }
 
+function transpose4F(src: Float32Array, out: Float32Array, shape: number[], perm: readonly number[], inStr: number[]): void {
+  const d0 = shape[0], d1 = shape[1], d2 = shape[2], d3 = shape[3];
+  const s0 = inStr[perm[0]], s1 = inStr[perm[1]], s2 = inStr[perm[2]], s3 = inStr[perm[3]];
+  let o = 0;
+  for (let i0 = 0; i0 < d0; i0++) for (let i1 = 0; i1 < d1; i1++) for (let i2 = 0; i2 < d2; i2++) {
+    let p = i0 * s0 + i1 * s1 + i2 * s2;
+    for (let i3 = 0; i3 < d3; i3++, p += s3) out[o++] = src[p];
+  }
+}
+
+// The same loop for int32 (a separate function keeps each one monomorphic).
+function transpose4I(src: Int32Array, out: Int32Array, shape: number[], perm: readonly number[], inStr: number[]): void {
+  const d0 = shape[0], d1 = shape[1], d2 = shape[2], d3 = shape[3];
+  const s0 = inStr[perm[0]], s1 = inStr[perm[1]], s2 = inStr[perm[2]], s3 = inStr[perm[3]];
+  let o = 0;
+  for (let i0 = 0; i0 < d0; i0++) for (let i1 = 0; i1 < d1; i1++) for (let i2 = 0; i2 < d2; i2++) {
+    let p = i0 * s0 + i1 * s1 + i2 * s2;
+    for (let i3 = 0; i3 < d3; i3++, p += s3) out[o++] = src[p];
+  }
+}
+
 function transposeRaw(x: Tensor, perm: readonly number[]): Tensor {
   const r = x.rank;
   const shape = perm.map((p) => x.shape[p]);
   const inStr = stridesOf(x.shape);
-  const out = allocFor(x.dtype, x.size);
+  const out = x.dtype === 'float32' ? allocF32Raw(x.size) : new Int32Array(x.size);
   if (x.size === 0) return new Tensor(out, shape, x.dtype);
   const src = x.buf;
   if (r === 4) {
-    // Attention's head split/merge: plain nested loops beat the odometer.
-    const [d0, d1, d2, d3] = shape;
-    const s0 = inStr[perm[0]], s1 = inStr[perm[1]], s2 = inStr[perm[2]], s3 = inStr[perm[3]];
-    let o = 0;
-    for (let i0 = 0; i0 < d0; i0++) for (let i1 = 0; i1 < d1; i1++) for (let i2 = 0; i2 < d2; i2++) {
-      let p = i0 * s0 + i1 * s1 + i2 * s2;
-      for (let i3 = 0; i3 < d3; i3++, p += s3) out[o++] = src[p];
-    }
+    // Attention's head split/merge: plain nested loops, one monomorphic copy per dtype.
+    if (src instanceof Float32Array) transpose4F(src, out as Float32Array, shape, perm, inStr);
+    else transpose4I(src as Int32Array, out as Int32Array, shape, perm, inStr);
     return new Tensor(out, shape, x.dtype);
   }
   // Iterate output in order; the innermost axis runs with a fixed input stride.

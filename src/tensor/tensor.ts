@@ -40,7 +40,8 @@ export class Tensor {
     }
     this.id = nextId++;
     this.buf = buf;
-    this.shape = Object.freeze(shape.slice());
+    // A private copy (read-only by type); freezing it costs more than it protects.
+    this.shape = shape.slice();
     this.dtype = dt;
     this.size = size;
   }
