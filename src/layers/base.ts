@@ -85,6 +85,13 @@ export abstract class Layer {
   private readonly _rngSeedInt = nextSeedInt();
   private readonly _callerFile = callerLocation();
   private _initCached = false;
+  /**
+   * Combinators inside a pure call keep the weights and state trees they were
+   * given here instead of pushing them down the whole subtree (each sublayer
+   * gets its part through its own pureFn); the public setters clear them.
+   */
+  protected _pw: Weights | null = null;
+  protected _ps: State | null = null;
 
   constructor(opts: LayerOptions = {}) {
     this._nIn = opts.nIn ?? 1;
@@ -103,6 +110,7 @@ export abstract class Layer {
 
   get weights(): Weights {
     if (this._sublayers.length === 0) return this._weights as Weights;
+    if (this._pw !== null) return this._pw;
     const marks = this._weights as unknown[];
     return this._sublayers.map((l, i) => (Array.isArray(marks) && marks[i] === GET_WEIGHTS_FROM_CACHE ? GET_WEIGHTS_FROM_CACHE : l.weights));
   }
@@ -110,6 +118,7 @@ export abstract class Layer {
   set weights(w: Weights) {
     if (w === GET_WEIGHTS_FROM_CACHE) return;
     if (this._sublayers.length === 0) { this._weights = w; return; }
+    this._pw = null;
     if (!Array.isArray(w) || w.length !== this._sublayers.length) {
       throw new Error(`${this.name}: weights must be an array of ${this._sublayers.length} (one per sublayer), got ${Array.isArray(w) ? w.length : typeof w}`);
     }
@@ -123,6 +132,7 @@ export abstract class Layer {
 
   get state(): State {
     if (this._sublayers.length === 0) return this._state as State;
+    if (this._ps !== null) return this._ps;
     const marks = this._state as unknown[];
     return this._sublayers.map((l, i) => (Array.isArray(marks) && marks[i] === GET_STATE_FROM_CACHE ? GET_STATE_FROM_CACHE : l.state));
   }
@@ -130,6 +140,7 @@ export abstract class Layer {
   set state(s: State) {
     if (s === GET_STATE_FROM_CACHE) return;
     if (this._sublayers.length === 0) { this._state = s; return; }
+    this._ps = null;
     if (!Array.isArray(s) || s.length !== this._sublayers.length) {
       throw new Error(`${this.name}: state must be an array of ${this._sublayers.length} (one per sublayer), got ${Array.isArray(s) ? s.length : typeof s}`);
     }
@@ -156,6 +167,12 @@ export abstract class Layer {
   }
 
   // ---------------------------------------------------------- subclass API
+
+  /** Sets the new state from inside forward (cheap for combinators). */
+  protected setPureState(s: State): void {
+    if (this._sublayers.length === 0) this._state = s;
+    else this._ps = s;
+  }
 
   /** Computes outputs from inputs, reading this.weights / this.state / this.rng. */
   abstract forward(inputs: Value): Value;
@@ -197,8 +214,9 @@ export abstract class Layer {
     const oldW = useCache ? null : this.weights, oldS = useCache ? null : this.state, oldR = this._rng;
     const wasCached = weights === GET_WEIGHTS_FROM_CACHE;
     try {
-      if (!wasCached) this.weights = weights;
-      if (state !== GET_STATE_FROM_CACHE) this.state = state;
+      const shallow = useCache && this._sublayers.length > 0;
+      if (!wasCached) { if (shallow) this._pw = weights; else this.weights = weights; }
+      if (state !== GET_STATE_FROM_CACHE) { if (shallow) this._ps = state; else this.state = state; }
       if (rng) this._rng = rng;
       const out = this.forward(x);
       const s = wasCached ? GET_STATE_FROM_CACHE : this.state;

@@ -82,7 +82,7 @@ export class SerialLayer extends Layer {
       stack = outputsOntoStack(outs, stack, l.nIn, l.nOut);
       newState.push(s);
     }
-    this.state = newState;
+    this.setPureState(newState);
     return fromStack(stack);
   }
 
@@ -141,7 +141,7 @@ export class ParallelLayer extends Layer {
       if (l.nOut === 1) outs.push(o); else outs.push(...(o as unknown[]));
       newState.push(s);
     }
-    this.state = newState;
+    this.setPureState(newState);
     return fromStack(outs);
   }
 
@@ -299,7 +299,7 @@ class ScanLayer extends Layer {
       outs.slice(0, ys.length).forEach((y, j) => ys[j].push(y as Tensor));
       carry = outs.slice(ys.length);
     }
-    this.state = [s];
+    this.setPureState([s]);
     const stacked = ys.map((list) => F.stack(list, this.axis));
     return fromStack([...stacked, ...carry]);
   }
@@ -348,7 +348,7 @@ class CondLayer extends Layer {
     const [out, bs] = branch.pureFn(inputsFromStack(rest, branch.nIn), w[bi], s[bi], rngs[bi], true);
     const newState = [cs, s[1], s[2]];
     newState[bi] = bs;
-    this.state = newState;
+    this.setPureState(newState);
     return fromStack(outputsOntoStack(out, rest, branch.nIn, branch.nOut));
   }
 
@@ -384,7 +384,7 @@ class CacheLayer extends Layer {
     if (st !== null) return st;
     const l = this._sublayers[0];
     const [out, s] = l.pureFn(xs, (this.weights as Weights[])[0], (this.state as State[])[0], this.rng, true);
-    this.state = [s];
+    this.setPureState([s]);
     this._cache = out;
     return out;
   }
