@@ -8,8 +8,9 @@ import { Tensor } from './tensor.js';
 const pool = new Map<number, Float32Array[]>();
 let active: Float32Array[] | null = null;
 let pooledFloats = 0;
-// Bounds what the pool may hold, so one large step cannot pin memory forever.
-const MAX_POOLED_FLOATS = 64 * 1024 * 1024;
+// An upper bound on what the pool may hold (1 GiB of floats); in practice it
+// holds one training step's intermediates, replaced after every step.
+const MAX_POOLED_FLOATS = 256 * 1024 * 1024;
 
 /** A zero-filled float32 buffer; pooled inside a buffer scope. */
 export function allocF32(n: number): Float32Array {
@@ -58,9 +59,16 @@ export function withBufferScope<T>(fn: () => T, keep: (result: T) => unknown = (
   active = outer;
   const kept = new Set<unknown>();
   collectBuffers(keep(result), kept);
+  if (outer) {
+    for (const b of mine) outer.push(b);
+    return result;
+  }
+  // The pool keeps what this step freed (the next step of the same model
+  // reuses exactly that) and drops what earlier steps left unused.
+  pool.clear();
+  pooledFloats = 0;
   for (const b of mine) {
-    if (kept.has(b)) { outer?.push(b); continue; }
-    if (outer) { outer.push(b); continue; }
+    if (kept.has(b)) continue;
     if (pooledFloats + b.length > MAX_POOLED_FLOATS) continue;
     let list = pool.get(b.length);
     if (!list) pool.set(b.length, list = []);
