@@ -122,6 +122,20 @@ test('lm: bad inputs give clear errors', async () => {
   await assert.rejects(collect({ checkpoint: bad, length: 5 }), /Vocabulary mismatch.*embedding for (\d+) tokens.*has \d+/);
 });
 
+});
+
+test('lm: subword model reports bits per character and streams clean text', async () => {
+  const sub = join(dir, 'sub');
+  const r = await trainLM({ ...SMALL, tokenizer: 'subword', vocabSize: 120, steps: 30, evalEvery: 30, sampleLength: 0, outputDir: sub, log: quiet });
+  assert.ok(r.vocabSize > 50 && r.vocabSize < 200, `vocab ${r.vocabSize}`);
+  // A token covers more than one character, so bits per character < loss / ln 2.
+  assert.ok(r.valBpc < r.valLoss / Math.LN2, `bpc ${r.valBpc} vs loss ${r.valLoss}`);
+  const pieces = [];
+  for await (const p of generateText({ checkpoint: sub, prompt: 'The cat', length: 40, temperature: 0.8, seed: 3 })) pieces.push(p);
+  const s = pieces.join('');
+  assert.ok(s.length > 0);
+  assert.doesNotMatch(s, /\\\d/, 'newline escapes are decoded, not shown');
+});
+
 test('lm: cleanup', () => {
   rmSync(dir, { recursive: true, force: true });
-});

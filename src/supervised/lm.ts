@@ -605,20 +605,26 @@ export async function* generateText(opts: GenerateOptions): AsyncGenerator<strin
     for await (const id of ids) yield tok.decode([id]);
     return;
   }
-  // Decode prompt + output together (subword joins words with implicit spaces) and emit what is new.
+  // Decode prompt + output together (subword joins words with implicit spaces) and emit only
+  // the stable part: all but the newest token, minus an unfinished escape (subword's \10;
+  // for a newline) or incomplete UTF-8 sequence (BPE), which later tokens may still change.
   const all = Array.from(promptIds);
   const base = tok.decode(promptIds);
-  let emitted = 0;
+  const tail = tok.kind === 'subword' ? /\\\d*$/ : /\uFFFD+$/;
+  let emitted = '';
+  const emit = (text: string): string => {
+    if (!text.startsWith(emitted) || text.length === emitted.length) return '';
+    const piece = text.slice(emitted.length);
+    emitted = text;
+    return piece;
+  };
   for await (const id of ids) {
     all.push(id);
-    let s = tok.decode(all).slice(base.length);
-    // Hold back an incomplete UTF-8 sequence (BPE) until its bytes arrive.
-    while (s.endsWith('\uFFFD')) s = s.slice(0, -1);
-    if (s.length > emitted) {
-      yield s.slice(emitted);
-      emitted = s.length;
-    }
+    const stable = tok.decode(all.slice(0, -1)).slice(base.length).replace(tail, '');
+    const piece = emit(stable);
+    if (piece) yield piece;
   }
   const final = tok.decode(all).slice(base.length);
-  if (final.length > emitted) yield final.slice(emitted);
+  const piece = emit(final);
+  if (piece) yield piece;
 }
