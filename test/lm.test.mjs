@@ -122,8 +122,6 @@ test('lm: bad inputs give clear errors', async () => {
   await assert.rejects(collect({ checkpoint: bad, length: 5 }), /Vocabulary mismatch.*embedding for (\d+) tokens.*has \d+/);
 });
 
-});
-
 test('lm: subword model reports bits per character and streams clean text', async () => {
   const sub = join(dir, 'sub');
   const r = await trainLM({ ...SMALL, tokenizer: 'subword', vocabSize: 120, steps: 30, evalEvery: 30, sampleLength: 0, outputDir: sub, log: quiet });
@@ -139,3 +137,4 @@ test('lm: subword model reports bits per character and streams clean text', asyn
 
 test('lm: cleanup', () => {
   rmSync(dir, { recursive: true, force: true });
+});

@@ -114,19 +114,34 @@ export const jsKernels: Kernels = {
   setThreads: () => { /* single-threaded by design */ },
 
   matmul(a, b, c, batch, m, n, k, transA, transB, strideA, strideB, accumulate) {
+    // Float64 accumulation keeps this the accurate reference; the loop orders
+    // keep every inner loop contiguous (axpy for B, dot products for B^T).
     const row = new Float64Array(n);
+    const arow = new Float64Array(k);
     for (let bt = 0; bt < batch; bt++) {
       const ao = bt * strideA, bo = bt * strideB, co = bt * m * n;
       for (let i = 0; i < m; i++) {
-        if (accumulate) for (let j = 0; j < n; j++) row[j] = c[co + i * n + j];
+        if (transA) for (let p = 0; p < k; p++) arow[p] = a[ao + p * m + i];
+        else for (let p = 0; p < k; p++) arow[p] = a[ao + i * k + p];
+        const crow = co + i * n;
+        if (transB) {
+          for (let j = 0; j < n; j++) {
+            const bj = bo + j * k;
+            let s = 0;
+            for (let p = 0; p < k; p++) s += arow[p] * b[bj + p];
+            c[crow + j] = accumulate ? c[crow + j] + s : s;
+          }
+          continue;
+        }
+        if (accumulate) for (let j = 0; j < n; j++) row[j] = c[crow + j];
         else row.fill(0);
         for (let p = 0; p < k; p++) {
-          const av = transA ? a[ao + p * m + i] : a[ao + i * k + p];
+          const av = arow[p];
           if (av === 0) continue;
-          if (transB) for (let j = 0; j < n; j++) row[j] += av * b[bo + j * k + p];
-          else { const bp = bo + p * n; for (let j = 0; j < n; j++) row[j] += av * b[bp + j]; }
+          const bp = bo + p * n;
+          for (let j = 0; j < n; j++) row[j] += av * b[bp + j];
         }
-        for (let j = 0; j < n; j++) c[co + i * n + j] = row[j];
+        for (let j = 0; j < n; j++) c[crow + j] = row[j];
       }
     }
   },
