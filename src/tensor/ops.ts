@@ -116,8 +116,35 @@ export function sumTo(g: Tensor, shape: readonly number[]): Tensor {
 
 // ---------------------------------------------------------------- elementwise
 
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+// Below this many elements a JS loop beats crossing into the native addon.
+const SMALL_BINARY = 64;
+
+function smallBinary(op: Binary, a: Float32Array, b: Float32Array, out: Float32Array): boolean {
+  const n = out.length;
+  switch (op) {
+    case Binary.Add: for (let i = 0; i < n; i++) out[i] = a[i] + b[i]; return true;
+    case Binary.Sub: for (let i = 0; i < n; i++) out[i] = a[i] - b[i]; return true;
+    case Binary.Mul: for (let i = 0; i < n; i++) out[i] = a[i] * b[i]; return true;
+    case Binary.Div: for (let i = 0; i < n; i++) out[i] = a[i] / b[i]; return true;
+    default: return false;
+  }
+}
+
 function binaryRaw(op: Binary, a: Tensor, b: Tensor, name: string, outDtype?: DType): Tensor {
-  const shape = broadcastShapes(a.shape, b.shape, name);
+  if (a.dtype === 'float32' && b.dtype === 'float32' && a.size === b.size && a.size <= SMALL_BINARY
+    && op <= Binary.Div && sameShape(a.shape, b.shape)) {
+    const out = allocF32Raw(a.size);
+    smallBinary(op, a.buf as Float32Array, b.buf as Float32Array, out);
+    return new Tensor(out, a.shape, 'float32');
+  }
+  const shape = sameShape(a.shape, b.shape) ? a.shape as number[] : broadcastShapes(a.shape, b.shape, name);
   const isCmp = op >= Binary.Eq;
   const bothInt = a.dtype === 'int32' && b.dtype === 'int32';
   if (bothInt || (isCmp && (a.dtype === 'int32' || b.dtype === 'int32'))) {
