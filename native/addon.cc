@@ -509,10 +509,14 @@ napi_value DropoutMask(napi_env env, napi_callback_info info) {
   long n;
   float* out = A.f32(4, "out", &n);
   if (A.failed) return nullptr;
+  long nx = 0;
+  const float* x = (A.argc > 5) ? A.f32(5, "x", &nx, true) : nullptr;
+  if (A.failed) return nullptr;
+  if (x && nx != n) { A.fail("x has %ld values but out has %ld", nx, n); return nullptr; }
   const uint32_t K0 = (uint32_t)(int64_t)k0, K1 = (uint32_t)(int64_t)k1;
   const long padded = n + (n & 1), half = padded / 2;
   if (!(keep > 0.0 && keep <= 1.0)) { A.fail("keep must be in (0, 1], got %g", keep); return nullptr; }
-  g_table->dropout(K0, K1, keep, (float)scale, out, n);
+  g_table->dropout(K0, K1, keep, (float)scale, out, n, x);
   return undef(env);
 }
 

@@ -44,7 +44,7 @@ struct KernelTable {
                     double clip, int mulScale, int doClip, double beta1, double wd);
   double (*sumsq)(const float* x, long n);
   // out[i] = scale where Threefry word i (JAX layout) passes keep, else 0.
-  void (*dropout)(uint32_t k0, uint32_t k1, double keep, float scale, float* out, long n);
+  void (*dropout)(uint32_t k0, uint32_t k1, double keep, float scale, float* out, long n, const float* x);
 };
 
 const KernelTable* table_generic();

@@ -1372,7 +1372,7 @@ static void k_adafactor(float* w, const float* g, float* vr, float* vc, float* v
 // Threefry-2x32 in JAX's word layout (see src/tensor/threefry.ts), W counters
 // per vector: a counter's 20 rounds are one serial chain, so lanes are the
 // only parallelism. Compilers turn the shift pair into a rotate.
-static void k_dropout(uint32_t K0, uint32_t K1, double keep, float scale, float* out, long n) {
+static void k_dropout(uint32_t K0, uint32_t K1, double keep, float scale, float* out, long n, const float* x) {
   typedef uint32_t uv __attribute__((vector_size(W * 4)));
   const long half = (n + (n & 1)) / 2;
   const uint32_t K2 = K0 ^ K1 ^ 0x1bd11bdau;
@@ -1382,9 +1382,13 @@ static void k_dropout(uint32_t K0, uint32_t K1, double keep, float scale, float*
   // Compare in integers: (w >> 9) * 2^-23 < keep  <=>  (w >> 9) < ceil(keep * 2^23).
   const double lim = keep * 8388608.0;
   const uint32_t thr = lim >= 8388608.0 ? 8388608u : (uint32_t)__builtin_ceil(lim);
-  auto put = [&](long idx, uint32_t w) { if (idx < n) out[idx] = (w >> 9) < thr ? scale : 0.f; };
-  long i = 0;
-  for (; i + W <= half; i += W) {
+  auto put = [&](long idx, uint32_t w) {
+    if (idx < n) { const float m = (w >> 9) < thr ? scale : 0.f; out[idx] = x ? x[idx] * m : m; }
+  };
+  // Counter blocks are independent: split them over the pool for big masks.
+  const long blocks = half / W;
+  auto body = [&](long c0, long c1) {
+  for (long i = c0 * W; i < c1 * W; i += W) {
     uv a = lane + (uint32_t)i, b;
     for (int l = 0; l < W; ++l) b[l] = (half + i + l < n) ? (uint32_t)(half + i + l) : 0u;
     a += k0v; b += k1v;
@@ -1396,15 +1400,28 @@ static void k_dropout(uint32_t K0, uint32_t K1, double keep, float scale, float*
     TF_ROUND(13) TF_ROUND(15) TF_ROUND(26) TF_ROUND(6) a += ks[2]; b += ks[0] + 5u;
 #undef TF_ROUND
     if (half + i + W <= n) {
-      for (int l = 0; l < W; ++l) {
-        out[i + l] = (a[l] >> 9) < thr ? scale : 0.f;
-        out[half + i + l] = (b[l] >> 9) < thr ? scale : 0.f;
+      // Whole vectors: compare, select and store without leaving the lanes.
+      typedef float fvv __attribute__((vector_size(W * 4)));
+      typedef int32_t ivv __attribute__((vector_size(W * 4)));
+      uv thrv = lane * 0u + thr;
+      fvv scv = (fvv)(lane * 0u) + scale;
+      ivv ma = (ivv)((a >> 9) < thrv), mb = (ivv)((b >> 9) < thrv);
+      fvv va = (fvv)(ma & (ivv)scv), vb = (fvv)(mb & (ivv)scv);
+      if (x) {
+        fvv xa, xb;
+        __builtin_memcpy(&xa, x + i, sizeof xa);
+        __builtin_memcpy(&xb, x + half + i, sizeof xb);
+        va *= xa; vb *= xb;
       }
+      __builtin_memcpy(out + i, &va, sizeof va);
+      __builtin_memcpy(out + half + i, &vb, sizeof vb);
     } else {
       for (int l = 0; l < W; ++l) { put(i + l, a[l]); put(half + i + l, b[l]); }
     }
   }
-  for (; i < half; ++i) {
+  };
+  par_range(blocks, 2.0 * W, body);
+  for (long i = blocks * W; i < half; ++i) {
     uint32_t a = (uint32_t)i + K0, b = ((half + i < n) ? (uint32_t)(half + i) : 0u) + K1;
     const uint32_t kk[3] = {K0, K1, K2};
     static const int R[8] = {13, 15, 26, 6, 17, 29, 16, 24};

@@ -340,3 +340,13 @@ describeBackends('gradients: fused Dense, dropout mask and head split/merge', ()
     allClose(fm.mergeHeads(fm.splitHeads(x, 4), 4), x);
   });
 });
+
+describeBackends('fused dropout', () => {
+  test('dropout(x, key, keep) equals x * dropoutMask(key, keep) and its gradient is the mask', () => {
+    const x = randTensor([5, 7], 31);
+    const key = trax.random.key(11);
+    const mask = trax.random.dropoutMask(key, 0.8, [5, 7]);
+    allClose(fm.dropout(x, key, 0.8), fm.mul(x, mask), { rtol: 0, atol: 0 });
+    checkGrad((x1) => fm.dropout(x1, key, 0.8), [x]);
+  });
+});

@@ -376,9 +376,14 @@ export const jsKernels: Kernels = {
     }
   },
 
-  dropoutMask(k0, k1, keep, scale, out) {
+  dropoutMask(k0, k1, keep, scale, out, x) {
     const w = bitsFromWords(k0, k1, out.length);
-    for (let i = 0; i < out.length; i++) out[i] = (w[i] >>> 9) * 1.1920928955078125e-7 < keep ? scale : 0;
+    if (x && x.length !== out.length) throw new RangeError(`dropoutMask: x has ${x.length} values, out ${out.length}`);
+    const sc = Math.fround(scale);  // float products round exactly as the native kernel's
+    for (let i = 0; i < out.length; i++) {
+      const m = (w[i] >>> 9) * 1.1920928955078125e-7 < keep ? sc : 0;
+      out[i] = x ? x[i] * m : m;
+    }
   },
 
   sumSquares(x) {

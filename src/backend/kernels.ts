@@ -131,9 +131,11 @@ export interface Kernels {
   /**
    * Dropout mask from Threefry-2x32 words under key (k0, k1), in exactly the
    * word order of random.bits (JAX's layout): out[i] = scale when
-   * (word_i >>> 9) * 2^-23 < keep, else 0.
+   * (word_i >>> 9) * 2^-23 < keep, else 0. With x, out[i] = x[i] times that
+   * value instead: dropout applied without storing the mask (backward
+   * regenerates it from the same key).
    */
-  dropoutMask(k0: number, k1: number, keep: number, scale: number, out: F32): void;
+  dropoutMask(k0: number, k1: number, keep: number, scale: number, out: F32, x?: F32 | null): void;
 
   /** Sum of squares of x (float64 accumulation). */
   sumSquares(x: F32): number;

@@ -95,6 +95,7 @@ export class DropoutLayer extends Layer {
     const xt = x as Tensor;
     const shape = xt.shape.slice();
     if (this.sharedAxes) for (const a of this.sharedAxes) shape[a < 0 ? a + shape.length : a] = 1;
+    // The stored mask makes backward one multiply; F.dropout trades that for memory.
     return F.applyMask(xt, random.dropoutMask(this.rng, 1 - rate, shape));
   }
   override initWeightsAndState(_sig: Signature): void {

@@ -266,9 +266,31 @@ function headsCopy(src: Float32Array, dst: Float32Array, b: number, l: number, h
       for (let li = 0; li < l; li++) {
         const a = (bi * l + li) * d + hi * dh;        // (B, L, H, Dh) offset
         const c = ((bi * h + hi) * l + li) * dh;      // (B, H, L, Dh) offset
-        if (split) for (let t = 0; t < dh; t++) dst[c + t] = src[a + t];
+        if (dh >= 16) {
+          // Long runs: a block copy is several times faster than the loop.
+          if (split) dst.set(src.subarray(a, a + dh), c); else dst.set(src.subarray(c, c + dh), a);
+        } else if (split) for (let t = 0; t < dh; t++) dst[c + t] = src[a + t];
         else for (let t = 0; t < dh; t++) dst[a + t] = src[c + t];
       }
     }
   }
+}
+
+/**
+ * Inverted dropout with the mask never stored: out = x * (u < keep) / keep
+ * with u from Threefry under `key` (the same numbers as random.dropoutMask);
+ * backward regenerates the mask from the key.
+ */
+export function dropout(xl: TensorLike, key: Uint32Array, keep: number): Tensor {
+  const x = toTensor(xl, 'dropout');
+  if (!(keep > 0 && keep <= 1)) throw opError('dropout', `keep must be in (0, 1], got ${keep}`, x);
+  const k0 = key[0], k1 = key[1], scale = 1 / keep;
+  const out = allocF32Raw(x.size);
+  K().dropoutMask(k0, k1, keep, scale, out, f32(x));
+  const y = new Tensor(out, x.shape);
+  return record(y, [x], (dy) => {
+    const dx = allocF32Raw(x.size);
+    K().dropoutMask(k0, k1, keep, scale, dx, f32(dy));
+    return [new Tensor(dx, x.shape)];
+  });
 }
