@@ -112,6 +112,19 @@ export function checkBatch(batch: unknown, sig: ShapeDtype[] | null, where: stri
   return fields;
 }
 
+/** Creates dir if needed and proves it writable, or throws a clear error naming who needs it. */
+export function ensureWritableDir(dir: string, who: string): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+    accessSync(dir, constants.W_OK);
+    const probe = join(dir, '.write_probe');
+    writeFileSync(probe, '');
+    unlinkSync(probe);
+  } catch (e) {
+    throw new Error(`${who}: cannot write to output directory ${dir}: ${(e as Error).message}`);
+  }
+}
+
 interface Counters { train: number; eval: number; trainEval: number }
 
 /**
@@ -194,17 +207,7 @@ export class Trainer {
     this.baseKey = random.key(this.seed);
     this.checkpointHighest = opts.checkpointHighest ?? null;
     this.checkpointLowest = opts.checkpointLowest ?? null;
-    if (this.outputDir) {
-      try {
-        mkdirSync(this.outputDir, { recursive: true });
-        accessSync(this.outputDir, constants.W_OK);
-        const probe = join(this.outputDir, '.write_probe');
-        writeFileSync(probe, '');
-        unlinkSync(probe);
-      } catch (e) {
-        throw new Error(`Trainer: cannot write to output directory ${this.outputDir}: ${(e as Error).message}`);
-      }
-    }
+    if (this.outputDir) ensureWritableDir(this.outputDir, 'Trainer');
     this.ready = this.reset();
   }
 

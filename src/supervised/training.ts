@@ -4,7 +4,7 @@
 // and writes checkpoints in Loop's split layout (model.pkl.gz holding the
 // gzip level in flat_weights, weights and slots in .npy.gz files beside it).
 import { createHash } from 'node:crypto';
-import { accessSync, appendFileSync, constants, existsSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { Layer, flattenWeightsAndState, type State, type Value, type Weights } from '../layers/base.js';
@@ -20,7 +20,7 @@ import { PickledShapeDtype, pyTuple } from './pickle.js';
 import { pyFloat, writePickle } from './pickle_writer.js';
 import { ndToTensor, tensorToNd } from './model_io.js';
 import { CheckpointError, readTraxCheckpointSync, writeFileAtomicSync } from './trax_checkpoint.js';
-import { checkBatch, formatMetric, openIterator, stepLine, type AnyIterator, type LRScheduleFn } from './trainer.js';
+import { checkBatch, ensureWritableDir, formatMetric, openIterator, stepLine, type AnyIterator, type LRScheduleFn } from './trainer.js';
 
 type BatchSourceLike = Iterator<unknown> | AsyncIterator<unknown> | Iterable<unknown> | AsyncIterable<unknown>;
 
@@ -249,17 +249,7 @@ export class Loop {
     for (const t of [...this.tasks, ...this.evalTasks]) {
       if (!this.sources.has(t.labeledData)) this.sources.set(t.labeledData, { it: null, data: t.labeledData, consumed: 0, pending: [] });
     }
-    if (this.outputDir) {
-      try {
-        mkdirSync(this.outputDir, { recursive: true });
-        accessSync(this.outputDir, constants.W_OK);
-        const probe = join(this.outputDir, '.write_probe');
-        writeFileSync(probe, '');
-        unlinkSync(probe);
-      } catch (e) {
-        throw new Error(`Loop: cannot write to output directory ${this.outputDir}: ${(e as Error).message}`);
-      }
-    }
+    if (this.outputDir) ensureWritableDir(this.outputDir, 'Loop');
     this.ready = this.initialize();
     // Errors are reported by run(); this only keeps them from being "unhandled" meanwhile.
     this.ready.catch(() => undefined);

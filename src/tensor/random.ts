@@ -2,51 +2,16 @@
 // generator JAX uses). Computed in TypeScript for every backend, so the same
 // key gives the same numbers everywhere.
 import { Tensor, shapeSize } from './tensor.js';
-import { bitsFromWords } from './threefry.js';
+import { bitsFromWords, threefryPair } from './threefry.js';
 import { kernels } from '../backend/index.js';
 import { allocF32Raw } from './pool.js';
 
 /** A PRNG key: two 32-bit words. */
 export type PRNGKey = Uint32Array;
 
-// Rotation constants of Threefry-2x32; the rounds below are unrolled for speed
-// (dropout masks draw tens of thousands of words per training step).
-let fa = 0, fb = 0;
-function tf(k0: number, k1: number, x0: number, x1: number): void {
-  const k2 = (k0 ^ k1 ^ 0x1bd11bda) | 0;
-  let a = (x0 + k0) | 0, b = (x1 + k1) | 0;
-  a = (a + b) | 0; b = ((b << 13) | (b >>> 19)) ^ a;
-  a = (a + b) | 0; b = ((b << 15) | (b >>> 17)) ^ a;
-  a = (a + b) | 0; b = ((b << 26) | (b >>> 6)) ^ a;
-  a = (a + b) | 0; b = ((b << 6) | (b >>> 26)) ^ a;
-  a = (a + k1) | 0; b = (b + k2 + 1) | 0;
-  a = (a + b) | 0; b = ((b << 17) | (b >>> 15)) ^ a;
-  a = (a + b) | 0; b = ((b << 29) | (b >>> 3)) ^ a;
-  a = (a + b) | 0; b = ((b << 16) | (b >>> 16)) ^ a;
-  a = (a + b) | 0; b = ((b << 24) | (b >>> 8)) ^ a;
-  a = (a + k2) | 0; b = (b + k0 + 2) | 0;
-  a = (a + b) | 0; b = ((b << 13) | (b >>> 19)) ^ a;
-  a = (a + b) | 0; b = ((b << 15) | (b >>> 17)) ^ a;
-  a = (a + b) | 0; b = ((b << 26) | (b >>> 6)) ^ a;
-  a = (a + b) | 0; b = ((b << 6) | (b >>> 26)) ^ a;
-  a = (a + k0) | 0; b = (b + k1 + 3) | 0;
-  a = (a + b) | 0; b = ((b << 17) | (b >>> 15)) ^ a;
-  a = (a + b) | 0; b = ((b << 29) | (b >>> 3)) ^ a;
-  a = (a + b) | 0; b = ((b << 16) | (b >>> 16)) ^ a;
-  a = (a + b) | 0; b = ((b << 24) | (b >>> 8)) ^ a;
-  a = (a + k1) | 0; b = (b + k2 + 4) | 0;
-  a = (a + b) | 0; b = ((b << 13) | (b >>> 19)) ^ a;
-  a = (a + b) | 0; b = ((b << 15) | (b >>> 17)) ^ a;
-  a = (a + b) | 0; b = ((b << 26) | (b >>> 6)) ^ a;
-  a = (a + b) | 0; b = ((b << 6) | (b >>> 26)) ^ a;
-  a = (a + k2) | 0; b = (b + k0 + 5) | 0;
-  fa = a >>> 0; fb = b >>> 0;
-}
-
 /** Threefry-2x32 of (x0, x1) under key (k0, k1); writes both words into out[o], out[o+1]. */
 export function threefry2x32(k0: number, k1: number, x0: number, x1: number, out: Uint32Array, o: number): void {
-  tf(k0 | 0, k1 | 0, x0 | 0, x1 | 0);
-  out[o] = fa; out[o + 1] = fb;
+  threefryPair(k0, k1, x0, x1, out, o);
 }
 
 function checkKey(key: PRNGKey, op: string): void {

@@ -39,3 +39,22 @@ export function bitsFromWords(key0: number, key1: number, n: number): Uint32Arra
   return n & 1 ? out.subarray(0, n) : out;
 }
 
+
+const ROT = [13, 15, 26, 6, 17, 29, 16, 24];
+
+/** One counter pair (x0, x1) under key (k0, k1): both words into out[o], out[o + 1]. */
+export function threefryPair(k0: number, k1: number, x0: number, x1: number, out: Uint32Array, o: number): void {
+  const ks = [k0 | 0, k1 | 0, (k0 ^ k1 ^ 0x1bd11bda) | 0];
+  let a = (x0 + ks[0]) | 0, b = (x1 + ks[1]) | 0;
+  for (let inj = 1; inj <= 5; inj++) {
+    const base = inj % 2 === 1 ? 0 : 4;
+    for (let r = 0; r < 4; r++) {
+      const rot = ROT[base + r];
+      a = (a + b) | 0;
+      b = ((b << rot) | (b >>> (32 - rot))) ^ a;
+    }
+    a = (a + ks[inj % 3]) | 0;
+    b = (b + ks[(inj + 1) % 3] + inj) | 0;
+  }
+  out[o] = a >>> 0; out[o + 1] = b >>> 0;
+}

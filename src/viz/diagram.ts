@@ -116,7 +116,7 @@ function identityBox(nd: LayerNode, stretch: { h: number }): Box {
   };
 }
 
-function frame(nd: LayerNode, x: number, y: number, w: number, h: number, label: string, style: 'serial' | 'lanes' | 'residual' | 'plain'): string {
+function frame(x: number, y: number, w: number, h: number, label: string, style: 'serial' | 'lanes' | 'residual' | 'plain'): string {
   const stroke = style === 'residual' ? '#0f766e' : style === 'lanes' ? '#b45309' : '#94a3b8';
   const fill = style === 'residual' ? '#f0fdfa' : style === 'lanes' ? '#fffbeb' : '#ffffff';
   return el('rect', { x, y, width: w, height: h, rx: 8, fill, 'fill-opacity': 0.6, stroke, 'stroke-width': 1, 'stroke-dasharray': style === 'serial' || style === 'plain' ? '4 3' : undefined }) +
@@ -212,7 +212,7 @@ function serialBox(nd: LayerNode, ctx: Ctx, frameless: boolean): Box {
     w, h,
     render: (x, y) => {
       const cx = x + w / 2;
-      const body = (frameless ? '' : frame(nd, x, y, w, h, nd.name, nd.kind === 'serial' ? 'serial' : 'plain')) +
+      const body = (frameless ? '' : frame(x, y, w, h, nd.name, nd.kind === 'serial' ? 'serial' : 'plain')) +
         (frameless ? '' : arrow(cx, y, y + head + pad, ctx.ids)) +
         inner.render(x, y + head + pad, cx, ctx.ids) +
         (frameless ? '' : vline(cx, y + head + pad + inner.h, y + h));
@@ -237,7 +237,7 @@ function lanesBox(nd: LayerNode, ctx: Ctx): Box {
       let lx = x + (w - lanesW) / 2;
       const top = y + HEAD + bus, busTop = y + HEAD, busBot = top + laneH + bus / 2;
       const centers = lanes.map((b) => { const c = lx + b.w / 2; lx += b.w + LANE_GAP; return c; });
-      let body = frame(nd, x, y, w, h, nd.name, 'lanes');
+      let body = frame(x, y, w, h, nd.name, 'lanes');
       body += vline(cx, y, busTop);
       // Branch copies one input to every lane; Parallel splits the stack between lanes.
       if (nd.kind === 'branch') body += el('circle', { cx, cy: busTop, r: 3, fill: '#b45309' });
@@ -274,7 +274,7 @@ function residualBox(nd: LayerNode, ctx: Ctx): Box {
       const addY = bodyTop + body.h + GAP + r;
       const sx = x + SKIP / 2 + 4;
       const skip = `M${cx} ${split} H${sx} V${addY} H${cx - r - 1}`;
-      let out = frame(nd, x, y, w, h, label, 'residual');
+      let out = frame(x, y, w, h, label, 'residual');
       out += vline(cx, y, split);
       out += layerGroup(branch, el('circle', { cx, cy: split, r: 3.5, fill: '#0f766e' }), {}, `${branch.name} (copies the input to the shortcut and the body)`);
       out += layerGroup(skipNode, el('path', { d: skip, fill: 'none', stroke: '#0f766e', 'stroke-width': 1.6, 'marker-end': `url(#${ctx.ids.arrow})` }) +
