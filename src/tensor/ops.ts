@@ -457,14 +457,17 @@ export function slice(xl: TensorLike, begin: readonly number[], size?: readonly 
   if (s.every((d, i) => d === x.shape[i])) return x;
   const out = allocFor(x.dtype, shapeSize(s));
   const str = stridesOf(x.shape);
-  // Copy contiguous runs along the last axis.
-  const last = r ? s[r - 1] : 1;
+  // Copy contiguous runs: trailing axes taken whole join the run, so slicing
+  // the first n rows of a (heads, maxLen, depth) cache is one copy per head.
+  let k = r - 1;
+  while (k > 0 && s[k] === x.shape[k]) k--;
+  const last = r ? s[k] * str[k] : 1;
   const idx = new Array<number>(r).fill(0);
   for (let o = 0; o < out.length; o += last) {
     let off = 0;
-    for (let i = 0; i < r; i++) off += (b[i] + idx[i]) * str[i];
+    for (let i = 0; i <= k; i++) off += (b[i] + idx[i]) * str[i];
     out.set(x.buf.subarray(off, off + last), o);
-    for (let ax = r - 2; ax >= 0; ax--) { if (++idx[ax] < s[ax]) break; idx[ax] = 0; }
+    for (let ax = k - 1; ax >= 0; ax--) { if (++idx[ax] < s[ax]) break; idx[ax] = 0; }
   }
   const res = new Tensor(out, s, x.dtype);
   return record(res, [x], (dy) => [pad(dy, x.shape.map((d, i) => [b[i], d - b[i] - s[i]] as [number, number]))]);
