@@ -260,17 +260,45 @@ export function mergeHeads(xl: TensorLike, nHeads: number): Tensor {
 
 // split: src (B, L, H, Dh) -> dst (B, H, L, Dh); merge is the inverse.
 function headsCopy(src: Float32Array, dst: Float32Array, b: number, l: number, h: number, dh: number, split: boolean): void {
+  if (split) splitCopy(src, dst, b, l, h, dh); else mergeCopy(src, dst, b, l, h, dh);
+}
+
+function splitCopy(src: Float32Array, dst: Float32Array, b: number, l: number, h: number, dh: number): void {
   const d = h * dh;
+  let c = 0;
   for (let bi = 0; bi < b; bi++) {
+    const base = bi * l * d;
     for (let hi = 0; hi < h; hi++) {
-      for (let li = 0; li < l; li++) {
-        const a = (bi * l + li) * d + hi * dh;        // (B, L, H, Dh) offset
-        const c = ((bi * h + hi) * l + li) * dh;      // (B, H, L, Dh) offset
-        if (dh >= 16) {
-          // Long runs: a block copy is several times faster than the loop.
-          if (split) dst.set(src.subarray(a, a + dh), c); else dst.set(src.subarray(c, c + dh), a);
-        } else if (split) for (let t = 0; t < dh; t++) dst[c + t] = src[a + t];
-        else for (let t = 0; t < dh; t++) dst[a + t] = src[c + t];
+      let a = base + hi * dh;
+      if (dh >= 16) {
+        for (let li = 0; li < l; li++, a += d, c += dh) dst.set(src.subarray(a, a + dh), c);
+      } else if (dh === 4) {
+        // The quick-start's heads: an unrolled copy is twice as fast as the loop.
+        for (let li = 0; li < l; li++, a += d, c += 4) {
+          dst[c] = src[a]; dst[c + 1] = src[a + 1]; dst[c + 2] = src[a + 2]; dst[c + 3] = src[a + 3];
+        }
+      } else {
+        for (let li = 0; li < l; li++, a += d) for (let t = 0; t < dh; t++) dst[c++] = src[a + t];
+      }
+    }
+  }
+}
+
+function mergeCopy(src: Float32Array, dst: Float32Array, b: number, l: number, h: number, dh: number): void {
+  const d = h * dh;
+  let c = 0;
+  for (let bi = 0; bi < b; bi++) {
+    const base = bi * l * d;
+    for (let hi = 0; hi < h; hi++) {
+      let a = base + hi * dh;
+      if (dh >= 16) {
+        for (let li = 0; li < l; li++, a += d, c += dh) dst.set(src.subarray(c, c + dh), a);
+      } else if (dh === 4) {
+        for (let li = 0; li < l; li++, a += d, c += 4) {
+          dst[a] = src[c]; dst[a + 1] = src[c + 1]; dst[a + 2] = src[c + 2]; dst[a + 3] = src[c + 3];
+        }
+      } else {
+        for (let li = 0; li < l; li++, a += d) for (let t = 0; t < dh; t++) dst[a + t] = src[c++];
       }
     }
   }
