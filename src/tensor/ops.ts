@@ -314,11 +314,18 @@ export function where(condl: TensorLike, al: TensorLike, bl: TensorLike): Tensor
 function expandTo(x: Tensor, shape: readonly number[]): Tensor {
   if (x.shape.length === shape.length && x.shape.every((d, i) => d === shape[i])) return x;
   broadcastShapes(x.shape, shape, 'broadcastTo');
+  if (x.dtype === 'float32') {
+    // x + 0 with broadcast strides, through the (native) binary kernel.
+    const out = allocF32Raw(shapeSize(shape));
+    const [sh, sx, sz] = collapseBroadcast(shape, x.shape, []);
+    K().binary(Binary.Add, x.buf as Float32Array, ZERO_F32, out, sh, sx, sz);
+    return new Tensor(out, shape, 'float32');
+  }
   const out = allocFor(x.dtype, shapeSize(shape));
-  const zero = x.dtype === 'float32' ? new Float32Array(1) : new Int32Array(1);
-  broadcastBinary(Binary.Add, x.buf, zero, out, shape, bStrides(x.shape, shape), new Int32Array(shape.length));
+  broadcastBinary(Binary.Add, x.buf, new Int32Array(1), out, shape, bStrides(x.shape, shape), new Int32Array(shape.length));
   return new Tensor(out, shape, x.dtype);
 }
+const ZERO_F32 = new Float32Array(1);
 
 export function broadcastTo(xl: TensorLike, shape: readonly number[]): Tensor {
   const x = toTensor(xl, 'broadcastTo');
