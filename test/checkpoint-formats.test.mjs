@@ -1,10 +1,8 @@
 // Tests for Trax checkpoints, .npy and safetensors.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import {
-  mkdtempSync, mkdirSync, readFileSync, writeFileSync, rmSync, existsSync, readdirSync,
-} from 'node:fs';
+import { SKIP_PY, runPython } from './helpers/python.mjs';
+import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, rmSync, existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,28 +27,7 @@ const ENCDEC = join(here, 'fixtures', 'trax', 'transformer_copy.pkl.gz');
 const work = mkdtempSync(join(tmpdir(), 'trax-ts-ckpt-'));
 process.on('exit', () => rmSync(work, { recursive: true, force: true }));
 
-const HAVE_NUMPY = spawnSync('python3', ['-c', 'import numpy'], { encoding: 'utf8' }).status === 0;
-const SKIP_PY = HAVE_NUMPY ? false : 'python3 with numpy is not available';
-
-function pythonStubs() {
-  const dir = join(work, 'pystubs');
-  if (existsSync(dir)) return dir;
-  mkdirSync(join(dir, 'trax', 'supervised'), { recursive: true });
-  writeFileSync(join(dir, 'trax', '__init__.py'), '');
-  writeFileSync(join(dir, 'trax', 'shapes.py'), 'class ShapeDtype:\n  __slots__ = ["shape", "dtype"]\n');
-  writeFileSync(join(dir, 'trax', 'supervised', '__init__.py'), '');
-  writeFileSync(join(dir, 'trax', 'supervised', 'history.py'),
-    'class History:\n  def __init__(self):\n    self._values = {}\n');
-  return dir;
-}
-
-function python(code) {
-  const r = spawnSync('python3', ['-c', code], {
-    encoding: 'utf8', env: { ...process.env, PYTHONPATH: pythonStubs(), PYTHONWARNINGS: 'ignore' },
-  });
-  if (r.status !== 0) throw new Error(`python failed: ${r.stderr}`);
-  return r.stdout.trim();
-}
+const python = (code) => runPython(code).toString('utf8').trim();
 
 /** TransformerLM flat weight shapes in reference §3.4 order (old 3-D positional table). */
 function transformerLmShapes({ vocab, d, dff, nLayers, maxLen }) {

@@ -3,6 +3,7 @@
 // central finite differences.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { seeded } from './helpers/check.mjs';
 import * as F from '../dist/src/tensor/index.js';
 import { Tensor } from '../dist/src/tensor/tensor.js';
 import { valueAndGrad } from '../dist/src/tensor/tape.js';
@@ -45,17 +46,6 @@ function assertClose(actual, expected, { rtol = 1e-5, atol = 1e-6, msg = '' } = 
   }
 }
 
-/** Deterministic pseudo-random float32 values in [lo, hi). */
-function seeded(shape, seed, lo = -1, hi = 1) {
-  let s = (seed * 2654435761) >>> 0 || 1;
-  const n = shape.reduce((p, d) => p * d, 1);
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
-    out[i] = lo + (hi - lo) * (s / 4294967296);
-  }
-  return new Tensor(out, shape);
-}
 
 function outputsOf(y) {
   if (y instanceof Tensor) return [y];

@@ -3,8 +3,8 @@
 // clear errors for malformed or mismatched checkpoints.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, rmSync, existsSync, readdirSync } from 'node:fs';
+import { SKIP_PY, runPython } from './helpers/python.mjs';
+import { mkdtempSync, readFileSync, writeFileSync, rmSync, existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,29 +23,7 @@ const LM_CONFIG = { vocabSize: 13, dModel: 64, dFF: 128, nHeads: 2, nLayers: 2, 
 const work = mkdtempSync(join(tmpdir(), 'trax-ts-model-io-'));
 process.on('exit', () => rmSync(work, { recursive: true, force: true }));
 
-const HAVE_NUMPY = spawnSync('python3', ['-c', 'import numpy'], { encoding: 'utf8' }).status === 0;
-const SKIP_PY = HAVE_NUMPY ? false : 'python3 with numpy is not available';
-
-// Stand-ins for the two Trax modules a checkpoint pickle names, so plain
-// numpy can unpickle it (as in checkpoint-formats.test.mjs).
-function pythonStubs() {
-  const dir = join(work, 'pystubs');
-  if (existsSync(dir)) return dir;
-  mkdirSync(join(dir, 'trax', 'supervised'), { recursive: true });
-  writeFileSync(join(dir, 'trax', '__init__.py'), '');
-  writeFileSync(join(dir, 'trax', 'shapes.py'), 'class ShapeDtype:\n  __slots__ = ["shape", "dtype"]\n');
-  writeFileSync(join(dir, 'trax', 'supervised', '__init__.py'), '');
-  writeFileSync(join(dir, 'trax', 'supervised', 'history.py'), 'class History:\n  def __init__(self):\n    self._values = {}\n');
-  return dir;
-}
-
-function python(code) {
-  const r = spawnSync('python3', ['-c', code], {
-    encoding: 'utf8', env: { ...process.env, PYTHONPATH: pythonStubs(), PYTHONWARNINGS: 'ignore' },
-  });
-  if (r.status !== 0) throw new Error(`python failed: ${r.stderr}`);
-  return r.stdout.trim();
-}
+const python = (code) => runPython(code).toString('utf8').trim();
 
 const SMALL = { vocabSize: 11, dModel: 16, dFF: 32, nHeads: 2, nLayers: 2, maxLen: 32 };
 const sig = (b, l) => new ShapeDtype([b, l], 'int32');

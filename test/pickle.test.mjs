@@ -1,9 +1,8 @@
 // Tests for the safe pickle reader and the pickle writer.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { SKIP_PY, runPython } from './helpers/python.mjs';
+import { readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
@@ -22,33 +21,7 @@ const FIXTURE = join(here, 'fixtures', 'trax', 'transformerlm_copy.pkl.gz');
 // ---------------------------------------------------------------------------
 // Python helpers (interop tests skip when python3 + numpy are absent)
 
-const HAVE_NUMPY = spawnSync('python3', ['-c', 'import numpy'], { encoding: 'utf8' }).status === 0;
-const SKIP_PY = HAVE_NUMPY ? false : 'python3 with numpy is not available';
-
-let stubDir = null;
-/** A temp dir with stand-in trax.shapes / trax.supervised.history modules. */
-function pythonStubs() {
-  if (stubDir) return stubDir;
-  stubDir = mkdtempSync(join(tmpdir(), 'trax-ts-pystubs-'));
-  mkdirSync(join(stubDir, 'trax', 'supervised'), { recursive: true });
-  writeFileSync(join(stubDir, 'trax', '__init__.py'), '');
-  writeFileSync(join(stubDir, 'trax', 'shapes.py'),
-    'class ShapeDtype:\n  __slots__ = ["shape", "dtype"]\n');
-  writeFileSync(join(stubDir, 'trax', 'supervised', '__init__.py'), '');
-  writeFileSync(join(stubDir, 'trax', 'supervised', 'history.py'),
-    'class History:\n  def __init__(self):\n    self._values = {}\n');
-  return stubDir;
-}
-
-/** Runs Python code; returns stdout as a Buffer. */
-function python(code, input) {
-  const r = spawnSync('python3', ['-c', code], {
-    input: input ?? Buffer.alloc(0), maxBuffer: 64 << 20,
-    env: { ...process.env, PYTHONPATH: pythonStubs(), PYTHONWARNINGS: 'ignore' },
-  });
-  if (r.status !== 0) throw new Error(`python failed: ${r.stderr?.toString()}`);
-  return r.stdout;
-}
+const python = runPython;
 
 // ---------------------------------------------------------------------------
 
@@ -337,8 +310,4 @@ test('writer rejects values it cannot represent', () => {
   assert.throws(() => writePickle(new Float32Array(2)), /NdArray/);
   assert.throws(() => writePickle(new (class Foo {})()), /Foo/);
   assert.ok(writePickle(new PyGlobalRef('builtins', 'list')).length > 0);
-});
-
-process.on('exit', () => {
-  if (stubDir) rmSync(stubDir, { recursive: true, force: true });
 });

@@ -165,3 +165,15 @@ export function throwsOp(fn, op, ...has) {
   for (const h of has) assert.ok(err.message.includes(h), `message should mention '${h}': ${err.message}`);
   return err;
 }
+
+/** Deterministic pseudo-random float32 values in [lo, hi) (xorshift; the layer tests' inputs). */
+export function seeded(shape, seed, lo = -1, hi = 1) {
+  let s = (seed * 2654435761) >>> 0 || 1;
+  const n = size(shape);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
+    out[i] = lo + (hi - lo) * (s / 4294967296);
+  }
+  return new trax.Tensor(out, shape);
+}
