@@ -3,22 +3,14 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Layer, Mode } from '../layers/base.js';
-import { TransformerLM } from '../models/transformer_lm.js';
+import { TransformerLM, type TransformerLMShape } from '../models/transformer_lm.js';
 import * as pretrained from '../pretrained/index.js';
 import { LM_FILE } from '../supervised/lm.js';
 import { readModelConfig } from '../supervised/model_io.js';
 import { UsageError, type FlagSpec, type ParsedArgs } from './args.js';
 
 /** A TransformerLM's constructor arguments, as stored in config.json and safetensors. */
-export interface LMConfig {
-  vocabSize: number;
-  dModel: number;
-  dFF: number;
-  nLayers: number;
-  nHeads: number;
-  maxLen: number;
-  dropout: number;
-}
+export type LMConfig = TransformerLMShape;
 
 export interface ModelEntry {
   build(config: LMConfig, mode: Mode): Layer;

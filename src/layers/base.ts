@@ -1,7 +1,7 @@
 // Trax's one small idea: a layer pops nIn values off a data stack and pushes
 // nOut results; weights and state are trees mirroring the sublayer tree.
 // Everything else (combinators, models) is built from this class.
-import { ShapeDtype, signatureToString, type Signature } from '../shapes.js';
+import { ShapeDtype, type Signature } from '../shapes.js';
 import { treeFlatten } from '../tensor/tree.js';
 import { Tensor, toTensor } from '../tensor/tensor.js';
 import { zerosLikeSignature } from '../shapes.js';
@@ -379,4 +379,3 @@ export function unflattenWeightsAndState(flatWeights: readonly unknown[], flatSt
   return [w, s];
 }
 
-export { signatureToString };

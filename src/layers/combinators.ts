@@ -4,7 +4,7 @@ import * as F from '../tensor/index.js';
 import { Tensor } from '../tensor/tensor.js';
 import { split as splitKey, foldIn } from '../tensor/random.js';
 import { ShapeDtype, type Signature } from '../shapes.js';
-import { Layer, GET_STATE_FROM_CACHE, GET_WEIGHTS_FROM_CACHE, type LayerOptions, type Mode, type State, type Value, type Weights } from './base.js';
+import { Layer, type LayerOptions, type Mode, type State, type Value, type Weights } from './base.js';
 
 type LayerArg = Layer | null | undefined | LayerArg[];
 
@@ -406,4 +406,3 @@ export function Cache(layer: Layer): Layer {
   return new CacheLayer(layer);
 }
 
-export { GET_WEIGHTS_FROM_CACHE, GET_STATE_FROM_CACHE };

@@ -27,6 +27,17 @@ export interface TransformerLMOptions {
   outputLogSoftmax?: boolean;
 }
 
+/** The sizes that fix a TransformerLM's weights (what configs and checkpoints record). */
+export interface TransformerLMShape {
+  vocabSize: number;
+  dModel: number;
+  dFF: number;
+  nLayers: number;
+  nHeads: number;
+  maxLen: number;
+  dropout: number;
+}
+
 export function checkPositiveInt(name: string, v: number, model: string): void {
   if (!Number.isInteger(v) || v <= 0) throw new RangeError(`${model}: ${name} must be a positive integer, got ${v}`);
 }

@@ -12,7 +12,7 @@ import { ByteLevelBPE, type BpeJSON } from '../data/tokenizers/bpe.js';
 import { SubwordTextEncoder } from '../data/tokenizers/subword.js';
 import type { Layer, Mode, Weights } from '../layers/base.js';
 import { CrossEntropyLoss } from '../layers/metrics.js';
-import { TransformerLM } from '../models/transformer_lm.js';
+import { TransformerLM, type TransformerLMShape } from '../models/transformer_lm.js';
 import { AdafactorOptimizer } from '../optimizers/adafactor.js';
 import { AdamOptimizer } from '../optimizers/adam.js';
 import type { Optimizer } from '../optimizers/base.js';
@@ -107,19 +107,12 @@ export interface LMTrainResult {
 }
 
 /** Everything lm.json records: the model, the data layout and the training setup. */
-export interface LMConfig {
+export interface LMConfig extends TransformerLMShape {
   tokenizer: LMTokenizerKind;
-  vocabSize: number;
   /** Requested vocabulary size (subword/bpe), null for char. */
   targetVocabSize: number | null;
   seqLen: number;
   batchSize: number;
-  dModel: number;
-  dFF: number;
-  nLayers: number;
-  nHeads: number;
-  maxLen: number;
-  dropout: number;
   steps: number;
   lr: number;
   optimizer: LMOptimizerKind;

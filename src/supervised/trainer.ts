@@ -4,7 +4,7 @@
 import { accessSync, appendFileSync, constants, existsSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { Layer, flattenWeightsAndState, unflattenWeightsAndState, isMarker, type Mode, type State, type Weights } from '../layers/base.js';
+import { Layer, flattenWeightsAndState, isMarker, type Mode, type State, type Weights } from '../layers/base.js';
 import { Serial } from '../layers/combinators.js';
 import { Negate } from '../layers/core.js';
 import { Accuracy, CrossEntropyLoss, SequenceAccuracy, SumOfWeights } from '../layers/metrics.js';
@@ -530,4 +530,3 @@ export class Trainer {
   }
 }
 
-export { unflattenWeightsAndState };

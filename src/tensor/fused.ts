@@ -1,7 +1,7 @@
 // Fused transformer hot paths: each is one kernel forward and one kernel
 // backward, instead of a chain of small ops (llm.c style).
 import { kernels } from '../backend/index.js';
-import { opError, cast, reshape, mul } from './ops.js';
+import { opError, cast, mul, collapseBroadcast } from './ops.js';
 import { Binary, Reduce } from '../backend/kernels.js';
 import { allocF32, allocF32Raw } from './pool.js';
 import { record } from './tape.js';
@@ -162,7 +162,6 @@ export function embeddingLookup(tablel: TensorLike, idsl: TensorLike): Tensor {
   });
 }
 
-export { reshape };
 
 /**
  * x @ W + b over the last axis of x (Dense): one GEMM with the bias added in
@@ -181,8 +180,8 @@ export function linear(xl: TensorLike, wl: TensorLike, bl?: TensorLike | null): 
   const out = allocF32Raw(rows * n);
   K().matmul(xb, wb, out, 1, rows, n, k, false, false, 0, 0, false);
   if (b) {
-    SHAPE2[0] = rows; SHAPE2[1] = n;
-    K().binary(Binary.Add, out, f32(b), out, SHAPE2, ROWSTRIDE(n), BIAS_STRIDES);
+    const [sh, so, sb] = collapseBroadcast([rows, n], [rows, n], [n]);
+    K().binary(Binary.Add, out, f32(b), out, sh, so, sb);
   }
   const y = new Tensor(out, [...x.shape.slice(0, -1), n]);
   return record(y, b ? [x, w, b] : [x, w], (dy) => {
@@ -200,10 +199,6 @@ export function linear(xl: TensorLike, wl: TensorLike, bl?: TensorLike | null): 
   });
 }
 
-const SHAPE2 = new Int32Array(2);
-const BIAS_STRIDES = Int32Array.of(0, 1);
-const rowStrides = new Int32Array(2);
-function ROWSTRIDE(n: number): Int32Array { rowStrides[0] = n; rowStrides[1] = 1; return rowStrides; }
 
 /** x * mask where mask holds 0 or 1/keep (dropout); the mask is kept for backward. */
 export function applyMask(xl: TensorLike, mask: Tensor): Tensor {
@@ -211,18 +206,16 @@ export function applyMask(xl: TensorLike, mask: Tensor): Tensor {
   if (mask.size !== x.size) return mul(x, mask);
   const out = allocF32Raw(x.size);
   const mb = f32(mask);
-  SHAPE1[0] = x.size;
-  K().binary(Binary.Mul, f32(x), mb, out, SHAPE1, ONE, ONE);
+  const [sh, s1, s2] = collapseBroadcast([x.size], [x.size], [x.size]);
+  K().binary(Binary.Mul, f32(x), mb, out, sh, s1, s2);
   const y = new Tensor(out, x.shape);
   return record(y, [x], (dy) => {
     const dx = allocF32Raw(x.size);
-    SHAPE1[0] = x.size;
-    K().binary(Binary.Mul, f32(dy), mb, dx, SHAPE1, ONE, ONE);
+    const [shb, t1, t2] = collapseBroadcast([x.size], [x.size], [x.size]);
+    K().binary(Binary.Mul, f32(dy), mb, dx, shb, t1, t2);
     return [new Tensor(dx, x.shape)];
   });
 }
-const SHAPE1 = new Int32Array(1);
-const ONE = Int32Array.of(1);
 
 /** (B, L, H*Dh) -> (B*H, L, Dh) in one copy (SplitIntoHeads). */
 export function splitHeads(xl: TensorLike, nHeads: number): Tensor {
@@ -260,45 +253,19 @@ export function mergeHeads(xl: TensorLike, nHeads: number): Tensor {
 
 // split: src (B, L, H, Dh) -> dst (B, H, L, Dh); merge is the inverse.
 function headsCopy(src: Float32Array, dst: Float32Array, b: number, l: number, h: number, dh: number, split: boolean): void {
-  if (split) splitCopy(src, dst, b, l, h, dh); else mergeCopy(src, dst, b, l, h, dh);
-}
-
-function splitCopy(src: Float32Array, dst: Float32Array, b: number, l: number, h: number, dh: number): void {
   const d = h * dh;
-  let c = 0;
+  let c = 0;  // offset in (B, H, L, Dh), walked in order
   for (let bi = 0; bi < b; bi++) {
     const base = bi * l * d;
     for (let hi = 0; hi < h; hi++) {
-      let a = base + hi * dh;
-      if (dh >= 16) {
-        for (let li = 0; li < l; li++, a += d, c += dh) dst.set(src.subarray(a, a + dh), c);
-      } else if (dh === 4) {
-        // The quick-start's heads: an unrolled copy is twice as fast as the loop.
-        for (let li = 0; li < l; li++, a += d, c += 4) {
-          dst[c] = src[a]; dst[c + 1] = src[a + 1]; dst[c + 2] = src[a + 2]; dst[c + 3] = src[a + 3];
-        }
-      } else {
-        for (let li = 0; li < l; li++, a += d) for (let t = 0; t < dh; t++) dst[c++] = src[a + t];
-      }
-    }
-  }
-}
-
-function mergeCopy(src: Float32Array, dst: Float32Array, b: number, l: number, h: number, dh: number): void {
-  const d = h * dh;
-  let c = 0;
-  for (let bi = 0; bi < b; bi++) {
-    const base = bi * l * d;
-    for (let hi = 0; hi < h; hi++) {
-      let a = base + hi * dh;
-      if (dh >= 16) {
-        for (let li = 0; li < l; li++, a += d, c += dh) dst.set(src.subarray(c, c + dh), a);
-      } else if (dh === 4) {
-        for (let li = 0; li < l; li++, a += d, c += 4) {
-          dst[a] = src[c]; dst[a + 1] = src[c + 1]; dst[a + 2] = src[c + 2]; dst[a + 3] = src[c + 3];
-        }
-      } else {
-        for (let li = 0; li < l; li++, a += d) for (let t = 0; t < dh; t++) dst[a + t] = src[c++];
+      let a = base + hi * dh;  // offset in (B, L, H, Dh)
+      for (let li = 0; li < l; li++, a += d, c += dh) {
+        const from = split ? a : c, to = split ? c : a;
+        if (dh >= 16) dst.set(src.subarray(from, from + dh), to);
+        else if (dh === 4) {
+          // The quick-start's heads: unrolled, twice as fast as the loop.
+          dst[to] = src[from]; dst[to + 1] = src[from + 1]; dst[to + 2] = src[from + 2]; dst[to + 3] = src[from + 3];
+        } else for (let t = 0; t < dh; t++) dst[to + t] = src[from + t];
       }
     }
   }

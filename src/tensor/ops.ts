@@ -177,7 +177,7 @@ const SCRATCH: Int32Array[][] = Array.from({ length: 9 }, (_, r) => [new Int32Ar
  * where both operands walk them contiguously (or both broadcast), so a bias
  * add over (B, L, D) becomes a 2-D loop.
  */
-function collapseBroadcast(shape: readonly number[], as: readonly number[], bs: readonly number[]): [Int32Array, Int32Array, Int32Array] {
+export function collapseBroadcast(shape: readonly number[], as: readonly number[], bs: readonly number[]): [Int32Array, Int32Array, Int32Array] {
   const r = shape.length;
   const sa = bStrides(as, shape), sb = bStrides(bs, shape);
   const dims: number[] = [], da: number[] = [], db: number[] = [];
