@@ -13,6 +13,8 @@
 
 using trax::KernelTable;
 
+static inline long lmax_(long a, long b) { return a > b ? a : b; }
+
 static const KernelTable* g_table = nullptr;
 
 static bool cpu_has(const char* isa) {
@@ -159,14 +161,17 @@ napi_value Matmul(napi_env env, napi_callback_info info) {
   bool ta = A.flag(7, "transA"), tb = A.flag(8, "transB");
   long sa = A.integer(9, "strideA"), sb = A.integer(10, "strideB");
   bool acc = A.flag(11, "accumulate");
+  long lbias = 0;
+  const float* bias = A.argc > 12 ? A.f32(12, "bias", &lbias, true) : nullptr;
   if (A.failed) return nullptr;
+  if (bias && lbias != n) { A.fail("bias has %ld values, n is %ld", lbias, n); return nullptr; }
   if (batch == 0 || m == 0 || n == 0) return undef(env);
   long mk = A.prod(m, k), kn = A.prod(k, n), mn = A.prod(m, n);
   long needA = mk == 0 ? 0 : A.prod(batch - 1, sa) + mk, needB = kn == 0 ? 0 : A.prod(batch - 1, sb) + kn;
   if (A.failed || !A.need("a", la, needA) || !A.need("b", lb, needB) || !A.need("c", lc, A.prod(batch, mn))) {
     return nullptr;
   }
-  g_table->matmul(a, b, c, batch, m, n, k, ta, tb, sa, sb, acc);
+  g_table->matmul(a, b, c, batch, m, n, k, ta, tb, sa, sb, acc, bias);
   return undef(env);
 }
 
@@ -194,7 +199,7 @@ napi_value Binary(napi_env env, napi_callback_info info) {
   const int32_t* as = A.i32(5, "aStrides", &las);
   const int32_t* bs = A.i32(6, "bStrides", &lbs);
   if (A.failed) return nullptr;
-  if (op > 12) { A.fail("unknown op %ld", op); return nullptr; }
+  if (op > 13) { A.fail("unknown op %ld", op); return nullptr; }
   if (las != ls || lbs != ls) { A.fail("shape has rank %ld but strides have %ld and %ld entries", ls, las, lbs); return nullptr; }
   if (ls > 64) { A.fail("rank %ld is too large", ls); return nullptr; }
   long total = 1, spanA = 0, spanB = 0;
@@ -367,6 +372,31 @@ napi_value CrossEntropyBackward(napi_env env, napi_callback_info info) {
   return undef(env);
 }
 
+// Optional trailing layout arguments (heads, qStride, kStride, vStride,
+// outStride) at argv[at..at+4]; absent means the plain (bh, l, d) layout.
+// Sets *L and the element counts each operand must hold.
+static bool attn_layout(Args& A, size_t at, long bh, long lq, long lk, long d, trax::AttnL* L, bool* given,
+                        long* nq, long* nk, long* no) {
+  *given = A.argc > at && !A.isNull(at);
+  if (!*given) {
+    *L = trax::AttnL{1, d, d, d, d};
+    *nq = *no = A.prod(bh, lq, d); *nk = A.prod(bh, lk, d);
+    return !A.failed;
+  }
+  if (A.argc < at + 5) { A.fail("layout needs heads, qStride, kStride, vStride and outStride"); return false; }
+  long H = A.integer(at, "heads"), qs = A.integer(at + 1, "qStride"), ks = A.integer(at + 2, "kStride");
+  long vs = A.integer(at + 3, "vStride"), os = A.integer(at + 4, "outStride");
+  if (A.failed) return false;
+  if (H < 1 || bh % H != 0) { A.fail("heads %ld must divide bh %ld", H, bh); return false; }
+  long hd = A.prod(H, d);
+  if (qs < hd || ks < hd || vs < hd || os < hd) { A.fail("row strides must be at least heads*d = %ld", hd); return false; }
+  long B = bh / H;
+  auto span = [&](long rows, long stride) { return rows == 0 ? 0 : A.prod(rows - 1, stride) + hd; };
+  *L = trax::AttnL{H, qs, ks, vs, os};
+  *nq = span(A.prod(B, lq), qs); *nk = lmax_(span(A.prod(B, lk), ks), span(A.prod(B, lk), vs)); *no = span(A.prod(B, lq), os);
+  return !A.failed;
+}
+
 napi_value Attention(napi_env env, napi_callback_info info) {
   Args A(env, info, 14, "attention");
   long lq_, lk_, lv_, lo_, lp_, ld_, lm_;
@@ -382,13 +412,17 @@ napi_value Attention(napi_env env, napi_callback_info info) {
   const float* drop = A.f32(12, "dropMask", &ld_, true);
   const float* kmask = A.f32(13, "keyMask", &lm_, true);
   if (A.failed) return nullptr;
-  long nq = A.prod(bh, lq, d), nk = A.prod(bh, lk, d), np = A.prod(bh, lq, lk);
-  if (!A.need("q", lq_, nq) || !A.need("out", lo_, nq) || !A.need("k", lk_, nk) || !A.need("v", lv_, nk) ||
+  trax::AttnL L;
+  bool given;
+  long nq, nk, no;
+  if (!attn_layout(A, 14, bh, lq, lk, d, &L, &given, &nq, &nk, &no)) return nullptr;
+  long np = A.prod(bh, lq, lk);
+  if (!A.need("q", lq_, nq) || !A.need("out", lo_, no) || !A.need("k", lk_, nk) || !A.need("v", lv_, nk) ||
       !A.need("probs", lp_, np) || (drop && !A.need("dropMask", ld_, np)) ||
       (kmask && !A.need("keyMask", lm_, A.prod(bh, lk))))
     return nullptr;
   if (bh == 0 || lq == 0) return undef(env);
-  g_table->attention(q, k, v, out, probs, bh, lq, lk, d, (float)scale, causal, offset, drop, kmask);
+  g_table->attention(q, k, v, out, probs, bh, lq, lk, d, (float)scale, causal, offset, drop, kmask, given ? &L : nullptr);
   return undef(env);
 }
 
@@ -407,13 +441,90 @@ napi_value AttentionBackward(napi_env env, napi_callback_info info) {
   double scale = A.num(12, "scale");
   const float* drop = A.f32(13, "dropMask", &l13, true);
   if (A.failed) return nullptr;
-  long nq = A.prod(bh, lq, d), nk = A.prod(bh, lk, d), np = A.prod(bh, lq, lk);
-  if (!A.need("dout", l0, nq) || !A.need("q", l1, nq) || !A.need("dq", l5, nq) || !A.need("k", l2, nk) ||
+  trax::AttnL L;
+  bool given;
+  long nq, nk, no;
+  if (!attn_layout(A, 14, bh, lq, lk, d, &L, &given, &nq, &nk, &no)) return nullptr;
+  long np = A.prod(bh, lq, lk);
+  if (!A.need("dout", l0, no) || !A.need("q", l1, nq) || !A.need("dq", l5, nq) || !A.need("k", l2, nk) ||
       !A.need("v", l3, nk) || !A.need("dk", l6, nk) || !A.need("dv", l7, nk) || !A.need("probs", l4, np) ||
       (drop && !A.need("dropMask", l13, np)))
     return nullptr;
   if (bh == 0 || d == 0) return undef(env);
-  g_table->attention_bw(dout, q, k, v, probs, dq, dk, dv, bh, lq, lk, d, (float)scale, drop);
+  g_table->attention_bw(dout, q, k, v, probs, dq, dk, dv, bh, lq, lk, d, (float)scale, drop, given ? &L : nullptr);
+  return undef(env);
+}
+
+// Axis permutation: a strided copy, no arithmetic, so it lives here rather
+// than in the per-ISA tables. Output rows (all axes but the last) are split
+// over the pool; a last axis that stays last is copied with memcpy.
+struct PermuteCtx {
+  const float* x;
+  float* out;
+  int r;
+  long oshape[16], ostr[16];
+  long rows, last, chunk;
+};
+
+static void permute_rows(void* p, long task) {
+  const PermuteCtx& c = *static_cast<const PermuteCtx*>(p);
+  long r0 = task * c.chunk, r1 = r0 + c.chunk < c.rows ? r0 + c.chunk : c.rows;
+  if (r0 >= r1) return;
+  long idx[16], base = 0, rem = r0;
+  for (int a = c.r - 2; a >= 0; --a) {
+    idx[a] = rem % c.oshape[a];
+    rem /= c.oshape[a];
+    base += idx[a] * c.ostr[a];
+  }
+  const long sl = c.ostr[c.r - 1];
+  for (long row = r0; row < r1; ++row) {
+    float* o = c.out + row * c.last;
+    const float* s = c.x + base;
+    if (sl == 1) std::memcpy(o, s, sizeof(float) * c.last);
+    else for (long j = 0; j < c.last; ++j) o[j] = s[j * sl];
+    for (int a = c.r - 2; a >= 0; --a) {
+      base += c.ostr[a];
+      if (++idx[a] < c.oshape[a]) break;
+      base -= c.ostr[a] * c.oshape[a];
+      idx[a] = 0;
+    }
+  }
+}
+
+napi_value Permute(napi_env env, napi_callback_info info) {
+  Args A(env, info, 4, "permute");
+  long lx, lo, ls, lp;
+  const float* x = A.f32(0, "x", &lx);
+  float* out = A.f32(1, "out", &lo);
+  const int32_t* shape = A.i32(2, "shape", &ls);
+  const int32_t* perm = A.i32(3, "perm", &lp);
+  if (A.failed) return nullptr;
+  if (lp != ls) { A.fail("perm has %ld axes, shape %ld", lp, ls); return nullptr; }
+  if (ls > 16) { A.fail("rank %ld is too large (max 16)", ls); return nullptr; }
+  PermuteCtx c;
+  long instr[16], total = 1;
+  bool seen[16] = {false};
+  for (long d = ls - 1; d >= 0; --d) {
+    if (shape[d] < 0) { A.fail("negative size at axis %ld", d); return nullptr; }
+    instr[d] = total;
+    total = A.prod(total, shape[d]);
+  }
+  for (long i = 0; i < ls; ++i) {
+    if (perm[i] < 0 || perm[i] >= ls || seen[perm[i]]) { A.fail("perm is not a permutation of %ld axes", ls); return nullptr; }
+    seen[perm[i]] = true;
+  }
+  if (A.failed) return nullptr;
+  if (lx != total || lo != total) { A.fail("x has %ld and out %ld values, shape needs %ld", lx, lo, total); return nullptr; }
+  if (total == 0) return undef(env);
+  if (ls == 0) { out[0] = x[0]; return undef(env); }
+  c.x = x; c.out = out; c.r = (int)ls;
+  for (long i = 0; i < ls; ++i) { c.oshape[i] = shape[perm[i]]; c.ostr[i] = instr[perm[i]]; }
+  c.last = c.oshape[ls - 1];
+  c.rows = total / c.last;
+  long tasks = total >= (1 << 15) ? trax_num_threads() : 1;
+  c.chunk = (c.rows + tasks - 1) / tasks;
+  if (tasks > 1) trax_parallel_for(tasks, permute_rows, &c);
+  else permute_rows(&c, 0);
   return undef(env);
 }
 
@@ -575,7 +686,7 @@ napi_value Init(napi_env env, napi_value exports) {
     {"softmaxBackward", SoftmaxBackward}, {"layerNorm", LayerNorm}, {"layerNormBackward", LayerNormBackward},
     {"crossEntropy", CrossEntropy}, {"crossEntropyBackward", CrossEntropyBackward}, {"attention", Attention},
     {"attentionBackward", AttentionBackward}, {"gatherRows", GatherRows}, {"scatterAddRows", ScatterAddRows},
-    {"adam", Adam}, {"adafactor", Adafactor}, {"sumSquares", SumSquares}, {"dropoutMask", DropoutMask}, {"threads", Threads},
+    {"adam", Adam}, {"adafactor", Adafactor}, {"sumSquares", SumSquares}, {"dropoutMask", DropoutMask}, {"permute", Permute}, {"threads", Threads},
     {"setThreads", SetThreads}, {"isa", Isa}, {"setIsa", SetIsa},
   };
   for (const Fn& f : fns) {

@@ -8,10 +8,13 @@
 namespace trax {
 typedef void (*TaskFn)(void* ctx, long task);
 
+// Attention operand layout (see impl.h): H heads per batch row, row strides.
+struct AttnL { long H, qs, ks, vs, os; };
+
 struct KernelTable {
   const char* isa;
   void (*matmul)(const float* a, const float* b, float* c, long batch, long m, long n, long k,
-                 int ta, int tb, long sa, long sb, int acc);
+                 int ta, int tb, long sa, long sb, int acc, const float* bias);
   void (*unary)(int op, const float* x, float* out, long n);
   // shape/strides already collapsed; rank >= 1, out contiguous.
   void (*binary)(int op, const float* a, const float* b, float* out, int rank, const long* shape,
@@ -29,10 +32,10 @@ struct KernelTable {
                 float* dlogits, long rows, long vocab);
   void (*attention)(const float* q, const float* k, const float* v, float* out, float* probs,
                     long bh, long lq, long lk, long d, float scale, int causal, long offset,
-                    const float* drop, const float* kmask);
+                    const float* drop, const float* kmask, const AttnL* layout);
   void (*attention_bw)(const float* dout, const float* q, const float* k, const float* v,
                        const float* probs, float* dq, float* dk, float* dv, long bh, long lq,
-                       long lk, long d, float scale, const float* drop);
+                       long lk, long d, float scale, const float* drop, const AttnL* layout);
   void (*gather)(const float* table, const int32_t* ids, float* out, long nids, long rows, long cols);
   void (*scatter)(const float* dout, const int32_t* ids, float* dtable, long nids, long rows, long cols);
   // omb1 = 1-b1, omb2 = 1-b2, omwd = 1-wd: formed in double by the caller,

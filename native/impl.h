@@ -29,7 +29,7 @@ struct Scratch {
   double* d(size_t n) { return static_cast<double*>(get(n * sizeof(double))); }
 };
 // tl_pa/tl_pb/tl_gv belong to GEMM; tl_t1/tl_t2 to the fused kernels that call it.
-static thread_local Scratch tl_pa, tl_pb, tl_gv, tl_t1, tl_t2, tl_t3;
+static thread_local Scratch tl_pa, tl_pb, tl_gv, tl_t1, tl_t2, tl_t3, tl_ks, tl_ln;
 
 template <class F> static void par_for(long n, F& f) {
   if (n <= 0) return;
@@ -300,8 +300,11 @@ static void gemm_packed(const GemmP& g, bool mt) {
   const long rowPanels = (g.m + MR - 1) / MR;
   for (long jc = 0; jc < g.n; jc += NCB) {
     long nc = lmin(NCB, g.n - jc), nsl = (nc + NR - 1) / NR;
-    for (long pc = 0; pc < g.k; pc += KC) {
-      long kc = lmin(KC, g.k - pc);
+    // Equal depth chunks (780 -> 3 x 260, not 256 x 3 + 12): a thin last
+    // panel costs a full pass of packing and synchronisation for little work.
+    const long kstep = (g.k + (g.k + KC - 1) / KC - 1) / ((g.k + KC - 1) / KC);
+    for (long pc = 0; pc < g.k; pc += kstep) {
+      long kc = lmin(kstep, g.k - pc);
       bool acc = g.acc || pc > 0;
       if (T > 1) {
         long chunks = lmin(nsl, (long)T);
@@ -454,6 +457,35 @@ static void gemv_n(long rows, long cols, const float* M, long ldm, const float* 
   if (mt) par_range(rows, (double)cols * 0.05, body, 4); else body(0, rows);
 }
 
+// Weight gradients (x^T dy: small output, long reduction over tokens) leave
+// too few output panels to share between threads: split the depth in two
+// halves instead, each a whole GEMM, and add them. The split does not depend
+// on the thread count, so results are the same for any number of threads.
+static void gemm_ksplit(const GemmP& g, bool mt) {
+  const long kh = ((g.k / 2) + 7) & ~7L;
+  GemmP g0 = g, g1 = g;
+  g0.k = kh;
+  g1.k = g.k - kh;
+  g1.A = g.A + (g.ta ? kh * g.lda : kh);
+  g1.B = g.B + (g.tb ? kh : kh * g.ldb);
+  float* part = tl_ks.f((size_t)g.m * g.n);
+  g1.C = part; g1.ldc = g.n; g1.acc = 0;
+  if (mt) {
+    auto task = [&](long t) { gemm_packed(t == 0 ? g0 : g1, false); };
+    par_for(2, task);
+  } else {
+    gemm_packed(g0, false);
+    gemm_packed(g1, false);
+  }
+  for (long i = 0; i < g.m; ++i) {
+    float* c = g.C + i * g.ldc;
+    const float* q = part + i * g.n;
+    long j = 0;
+    for (; j + W <= g.n; j += W) vstore(c + j, vadd(vload(c + j), vload(q + j)));
+    for (; j < g.n; ++j) c[j] += q[j];
+  }
+}
+
 static void gemm_one(const GemmP& g, bool mt) {
   if (g.m <= 0 || g.n <= 0) return;
   if (g.k <= 0) {
@@ -506,11 +538,24 @@ static void gemm_one(const GemmP& g, bool mt) {
     }
     return;
   }
+  if (g.k >= 512 && g.m * g.n <= 65536) { gemm_ksplit(g, mt); return; }
   gemm_packed(g, mt);
 }
 
-static void k_matmul(const float* a, const float* b, float* c, long batch, long m, long n, long k,
-                     int ta, int tb, long sa, long sb, int acc) {
+static void add_bias_rows(float* c, const float* bias, long rows, long n) {
+  auto body = [&](long r0, long r1) {
+    for (long r = r0; r < r1; ++r) {
+      float* row = c + r * n;
+      long j = 0;
+      for (; j + W <= n; j += W) vstore(row + j, vadd(vload(row + j), vload(bias + j)));
+      if (j < n) vstoren(row + j, vadd(vloadn(row + j, n - j), vloadn(bias + j, n - j)), n - j);
+    }
+  };
+  par_range(rows, 0.3 * (double)n + 2.0, body);
+}
+
+static void gemm_batches(const float* a, const float* b, float* c, long batch, long m, long n, long k,
+                         int ta, int tb, long sa, long sb, int acc) {
   GemmP base{m, n, k, a, ta ? m : k, ta, b, tb ? k : n, tb, c, n, acc};
   double fl = 2.0 * m * n * k;
   int T = trax_num_threads();
@@ -531,11 +576,17 @@ static void k_matmul(const float* a, const float* b, float* c, long batch, long 
   }
 }
 
+static void k_matmul(const float* a, const float* b, float* c, long batch, long m, long n, long k,
+                     int ta, int tb, long sa, long sb, int acc, const float* bias) {
+  gemm_batches(a, b, c, batch, m, n, k, ta, tb, sa, sb, acc);
+  if (bias) add_bias_rows(c, bias, batch * m, n);
+}
+
 // ---------------------------------------------------------------- elementwise
 
 enum { U_NEG, U_EXP, U_LOG, U_TANH, U_SQRT, U_RSQRT, U_RELU, U_GELU, U_SIGMOID, U_ABS, U_SQUARE,
        U_FASTGELU, U_RECIP, U_SIGN, U_SOFTPLUS, U_ERF };
-enum { B_ADD, B_SUB, B_MUL, B_DIV, B_MAX, B_MIN, B_POW, B_EQ, B_NE, B_LT, B_LE, B_GT, B_GE };
+enum { B_ADD, B_SUB, B_MUL, B_DIV, B_MAX, B_MIN, B_POW, B_EQ, B_NE, B_LT, B_LE, B_GT, B_GE, B_PASSPOS };
 
 #define TRAX_MAP(EXPR)                                                         \
   {                                                                            \
@@ -589,6 +640,7 @@ template <int OP> static inline vf bop(vf a, vf b) {
     case B_LT: return vmask01(vlt(a, b));
     case B_LE: return vmask01(vle(a, b));
     case B_GT: return vmask01(vgt(a, b));
+    case B_PASSPOS: return vsel(vgt(b, vzero()), a, vzero());
     default: return vmask01(vge(a, b));
   }
 }
@@ -605,6 +657,7 @@ template <int OP> static inline float bops(float a, float b) {
     case B_NE: return a != b ? 1.f : 0.f;
     case B_LT: return a < b ? 1.f : 0.f;
     case B_LE: return a <= b ? 1.f : 0.f;
+    case B_PASSPOS: return b > 0.f ? a : 0.f;
     case B_GT: return a > b ? 1.f : 0.f;
     default: return a >= b ? 1.f : 0.f;
   }
@@ -639,15 +692,16 @@ typedef void (*BinInner)(const float*, long, const float*, long, float*, long);
 
 static void k_binary(int op, const float* a, const float* b, float* out, int rank, const long* shape,
                      const long* as, const long* bs) {
-  static const BinInner fns[13] = {binary_inner<0>, binary_inner<1>, binary_inner<2>, binary_inner<3>,
+  static const BinInner fns[14] = {binary_inner<0>, binary_inner<1>, binary_inner<2>, binary_inner<3>,
                                    binary_inner<4>, binary_inner<5>, binary_inner<6>, binary_inner<7>,
                                    binary_inner<8>, binary_inner<9>, binary_inner<10>, binary_inner<11>,
-                                   binary_inner<12>};
+                                   binary_inner<12>, binary_inner<13>};
   BinInner f = fns[op];
   const long L = shape[rank - 1], sa = as[rank - 1], sb = bs[rank - 1];
   long outer = 1;
   for (int d = 0; d < rank - 1; ++d) outer *= shape[d];
-  const double cost = op == B_POW ? 5.0 : 0.2;
+  // Memory-bound: worth a second thread from ~75k elements (cold operands).
+  const double cost = op == B_POW ? 5.0 : 0.4;
   if (outer == 1) {
     auto body = [&](long i0, long i1) { f(a + i0 * sa, sa, b + i0 * sb, sb, out + i0, i1 - i0); };
     par_range(L, cost, body, 64);
@@ -879,66 +933,65 @@ static void k_layernorm(const float* x, const float* scale, const float* bias, f
 
 static void k_layernorm_bw(const float* dy, const float* x, const float* scale, const float* mean,
                            const float* rstd, float* dx, float* dscale, float* dbias, long rows, long cols) {
-  auto rowsBody = [&](long r0, long r1) {
-    for (long r = r0; r < r1; ++r) {
-      const float* xr = x + r * cols; const float* g = dy + r * cols;
-      float* o = dx + r * cols;
-      const MeanSplit ms = split_mean(mean[r]);
-      const vf rv = vset1(rstd[r]);
-      double sg = 0, sgx = 0;
-      for (long b = 0; b < cols; b += 1024) {
-        const long e = lmin(cols, b + 1024);
-        vf a1 = vzero(), a2 = vzero();
-        long j = b;
-        for (; j + W <= e; j += W) {
+  // Rows in fixed blocks: each block also sums its rows' dy * xhat and dy per
+  // column (float, at most RB rows), and the blocks are added in order in
+  // double afterwards, so the result does not depend on the thread count.
+  const long RB = 32, nb = (rows + RB - 1) / RB;
+  float* part = tl_ln.f((size_t)nb * cols * 2 + 2 * W);
+  auto blocks = [&](long b0, long b1) {
+    for (long blk = b0; blk < b1; ++blk) {
+      float* ps = part + blk * cols * 2;
+      float* pb = ps + cols;
+      for (long j = 0; j < cols; ++j) { ps[j] = 0.f; pb[j] = 0.f; }
+      for (long r = blk * RB; r < lmin(rows, (blk + 1) * RB); ++r) {
+        const float* xr = x + r * cols; const float* g = dy + r * cols;
+        float* o = dx + r * cols;
+        const MeanSplit ms = split_mean(mean[r]);
+        const vf rv = vset1(rstd[r]);
+        double sg = 0, sgx = 0;
+        for (long b = 0; b < cols; b += 1024) {
+          const long e = lmin(cols, b + 1024);
+          vf a1 = vzero(), a2 = vzero();
+          long j = b;
+          for (; j + W <= e; j += W) {
+            vf xh = vmul(centered(vload(xr + j), ms), rv), gv = vload(g + j), gg = vmul(gv, vload(scale + j));
+            a1 = vadd(a1, gg); a2 = vfma(gg, xh, a2);
+            vstore(ps + j, vfma(gv, xh, vload(ps + j)));
+            vstore(pb + j, vadd(gv, vload(pb + j)));
+          }
+          if (j < e) {
+            const long t = e - j;
+            vf xh = vmul(centered(vloadn(xr + j, t), ms), rv), gv = vloadn(g + j, t), gg = vmul(gv, vloadn(scale + j, t));
+            a1 = vadd(a1, gg); a2 = vfma(gg, xh, a2);
+            vstoren(ps + j, vfma(gv, xh, vloadn(ps + j, t)), t);
+            vstoren(pb + j, vadd(gv, vloadn(pb + j, t)), t);
+          }
+          sg += (double)hsum(a1); sgx += (double)hsum(a2);
+        }
+        const vf mg = vset1((float)(sg / (double)cols)), mgx = vset1((float)(sgx / (double)cols));
+        long j = 0;
+        for (; j + W <= cols; j += W) {
           vf xh = vmul(centered(vload(xr + j), ms), rv), gg = vmul(vload(g + j), vload(scale + j));
-          a1 = vadd(a1, gg); a2 = vfma(gg, xh, a2);
+          vstore(o + j, vmul(rv, vfnma(xh, mgx, vsub(gg, mg))));
         }
-        if (j < e) {
-          const long t = e - j;
+        if (j < cols) {
+          const long t = cols - j;
           vf xh = vmul(centered(vloadn(xr + j, t), ms), rv), gg = vmul(vloadn(g + j, t), vloadn(scale + j, t));
-          a1 = vadd(a1, gg); a2 = vfma(gg, xh, a2);
+          vstoren(o + j, vmul(rv, vfnma(xh, mgx, vsub(gg, mg))), t);
         }
-        sg += (double)hsum(a1); sgx += (double)hsum(a2);
-      }
-      const vf mg = vset1((float)(sg / (double)cols)), mgx = vset1((float)(sgx / (double)cols));
-      long j = 0;
-      for (; j + W <= cols; j += W) {
-        vf xh = vmul(centered(vload(xr + j), ms), rv), gg = vmul(vload(g + j), vload(scale + j));
-        vstore(o + j, vmul(rv, vfnma(xh, mgx, vsub(gg, mg))));
-      }
-      if (j < cols) {
-        const long t = cols - j;
-        vf xh = vmul(centered(vloadn(xr + j, t), ms), rv), gg = vmul(vloadn(g + j, t), vloadn(scale + j, t));
-        vstoren(o + j, vmul(rv, vfnma(xh, mgx, vsub(gg, mg))), t);
       }
     }
   };
-  par_range(rows, 1.5 * (double)cols + 5.0, rowsBody);
-  // Parameter gradients by column block: each column summed in row order, so
-  // the result does not depend on the thread count.
-  const long CB = 64, ncb = (cols + CB - 1) / CB;
-  auto colBody = [&](long c0, long c1) {
-    double as[CB], ab[CB];
-    for (long cb = c0; cb < c1; ++cb) {
-      long j0 = cb * CB, len = lmin(CB, cols - j0);
-      for (long j = 0; j < len; ++j) { as[j] = 0; ab[j] = 0; }
-      for (long r = 0; r < rows; ++r) {
-        const float* xr = x + r * cols + j0; const float* g = dy + r * cols + j0;
-        const double mu = mean[r], rs = rstd[r];
-        for (long j = 0; j < len; ++j) {
-          double gg = g[j];
-          as[j] += gg * (((double)xr[j] - mu) * rs);
-          ab[j] += gg;
-        }
-      }
-      for (long j = 0; j < len; ++j) {
-        dscale[j0 + j] = (float)((double)dscale[j0 + j] + as[j]);
-        dbias[j0 + j] = (float)((double)dbias[j0 + j] + ab[j]);
-      }
+  par_range(nb, (2.5 * (double)cols + 5.0) * RB, blocks);
+  auto cols_body = [&](long c0, long c1) {
+    for (long j = c0; j < c1; ++j) {
+      double as = 0, ab = 0;
+      for (long blk = 0; blk < nb; ++blk) { as += part[blk * cols * 2 + j]; ab += part[blk * cols * 2 + cols + j]; }
+      dscale[j] = (float)((double)dscale[j] + as);
+      dbias[j] = (float)((double)dbias[j] + ab);
     }
   };
-  par_range(ncb, 1.0 * (double)rows * CB + 5.0, colBody);
+  par_range(cols, 2.0 * (double)nb + 2.0, cols_body);
 }
 
 static void k_ce(const float* logits, const int32_t* targets, const float* weights, float* loss, float* logp,
@@ -971,50 +1024,51 @@ static void k_ce_bw(const float* logp, const int32_t* targets, const float* weig
 
 // ---------------------------------------------------------------- attention
 
-// row[j] = scale * <a, B[j]> for j < n, B rows of length d. Four rows at a
+// Where head t's rows live. Heads are (batch, H) pairs: row i of head t in q
+// starts at q + ((t / H) * lq + i) * qs + (t % H) * d, and likewise for k, v
+// (and dk, dv, which share their strides), out and dout. The plain layout
+// (bh, l, d) is H = 1 with every stride d; the fused attention block reads
+// q, k, v straight from one (B, L, 3D) projection and writes (B, L, D).
+static inline long head_off(const AttnL& L, long t, long len, long stride, long d) {
+  return (t / L.H) * len * stride + (t % L.H) * d;
+}
+
+// row[j] = scale * <a, B[j]> for j < n, B rows bs apart. Four rows at a
 // time so the multiply-adds of different rows overlap instead of forming one
 // long dependency chain (these dots are only a few elements long).
-static inline void dots4(const float* a, const float* B, float* row, long n, long d, float scale) {
+static inline void dots4(const float* a, const float* B, long bs, float* row, long n, long d, float scale) {
   long j = 0;
   for (; j + 4 <= n; j += 4) {
-    const float* b0 = B + j * d; const float* b1 = b0 + d; const float* b2 = b1 + d; const float* b3 = b2 + d;
+    const float* b0 = B + j * bs; const float* b1 = b0 + bs; const float* b2 = b1 + bs; const float* b3 = b2 + bs;
     float s0 = 0.f, s1 = 0.f, s2 = 0.f, s3 = 0.f;
     for (long p = 0; p < d; ++p) { const float ap = a[p]; s0 += ap * b0[p]; s1 += ap * b1[p]; s2 += ap * b2[p]; s3 += ap * b3[p]; }
     row[j] = s0 * scale; row[j + 1] = s1 * scale; row[j + 2] = s2 * scale; row[j + 3] = s3 * scale;
   }
   for (; j < n; ++j) {
-    const float* bj = B + j * d;
+    const float* bj = B + j * bs;
     float acc = 0.f;
     for (long p = 0; p < d; ++p) acc += a[p] * bj[p];
     row[j] = acc * scale;
   }
 }
 
-// Softmax of a short row in place (scalar: vector set-up costs more here).
-static inline void small_softmax(float* row, long n) {
-  if (n >= 2 * W) { softmax_row(row, row, n, false); return; }
-  float mx = row[0];
-  for (long j = 1; j < n; ++j) mx = row[j] > mx ? row[j] : mx;
-  float sum = 0.f;
-  for (long j = 0; j < n; ++j) {
-    // Masked scores (-1e9) underflow; libm's underflow path is slow, so skip it.
-    const float t = row[j] - mx;
-    const float e = t < -87.f ? 0.f : __builtin_expf(t);
-    row[j] = e; sum += e;
-  }
-  const float inv = 1.f / sum;
-  for (long j = 0; j < n; ++j) row[j] *= inv;
-}
-
 // Narrow heads (the quick-start's d=4) make GEMM set-up cost more than the
 // arithmetic: plain loops are several times faster there.
 static inline bool attn_direct(long lk, long d) { return d < 16 || lk * d <= 512; }
 
-static void attn_rows_direct(const float* q, const float* k, const float* v, float* out, float* probs, long b,
-                             long i0, long i1, long lq, long lk, long d, float scale, int causal, long offset,
-                             const float* drop, const float* kmask) {
-  const float* K = k + b * lk * d;
-  const float* V = v + b * lk * d;
+// One head's operands, already offset to its first row.
+struct AttnHead {
+  const float* Q; const float* K; const float* V; float* O;
+  long qs, ks, vs, os;
+};
+static inline AttnHead attn_head(const float* q, const float* k, const float* v, float* out, const AttnL& L,
+                                 long b, long lq, long lk, long d) {
+  return AttnHead{q + head_off(L, b, lq, L.qs, d), k + head_off(L, b, lk, L.ks, d), v + head_off(L, b, lk, L.vs, d),
+                  out + head_off(L, b, lq, L.os, d), L.qs, L.ks, L.vs, L.os};
+}
+
+static void attn_rows_direct(const AttnHead& h, float* probs, long b, long i0, long i1, long lq, long lk, long d,
+                             float scale, int causal, long offset, const float* drop, const float* kmask) {
   const float* km = kmask ? kmask + b * lk : nullptr;
   float* P = probs + (b * lq + i0) * lk;
   const long rows = i1 - i0, total = rows * lk;
@@ -1022,7 +1076,7 @@ static void attn_rows_direct(const float* q, const float* k, const float* v, flo
   // over it: per-row exp calls on ten-element rows cost more than the rest.
   for (long i = i0; i < i1; ++i) {
     float* row = P + (i - i0) * lk;
-    dots4(q + (b * lq + i) * d, K, row, lk, d, scale);
+    dots4(h.Q + i * h.qs, h.K, h.ks, row, lk, d, scale);
     if (causal) for (long jj = lmax(0, i + offset + 1); jj < lk; ++jj) row[jj] = -1e9f;
     if (km) for (long jj = 0; jj < lk; ++jj) if (km[jj] == 0.f) row[jj] = -1e9f;
     float mx = row[0];
@@ -1038,13 +1092,13 @@ static void attn_rows_direct(const float* q, const float* k, const float* v, flo
     for (long j = 0; j < lk; ++j) sum += row[j];
     const float inv = 1.f / sum;
     for (long j = 0; j < lk; ++j) row[j] *= inv;
-    float* o = out + (b * lq + i) * d;
+    float* o = h.O + i * h.os;
     for (long p = 0; p < d; ++p) o[p] = 0.f;
     const float* dm = drop ? drop + (b * lq + i) * lk : nullptr;
     for (long j = 0; j < lk; ++j) {
       const float pj = dm ? row[j] * dm[j] : row[j];
       if (pj == 0.f) continue;
-      const float* vj = V + j * d;
+      const float* vj = h.V + j * h.vs;
       for (long p = 0; p < d; ++p) o[p] += pj * vj[p];
     }
   }
@@ -1052,15 +1106,12 @@ static void attn_rows_direct(const float* q, const float* k, const float* v, flo
 
 // Rows of at most W keys (the quick-start: 10 keys, 4-wide heads): a whole
 // score row lives in one vector, so the softmax never leaves registers.
-static void attn_rows_tiny(const float* q, const float* k, const float* v, float* out, float* probs, long b,
-                           long i0, long i1, long lq, long lk, long d, float scale, int causal, long offset,
-                           const float* drop, const float* kmask) {
-  const float* K = k + b * lk * d;
-  const float* V = v + b * lk * d;
+static void attn_rows_tiny(const AttnHead& h, float* probs, long b, long i0, long i1, long lq, long lk, long d,
+                           float scale, int causal, long offset, const float* drop, const float* kmask) {
   float Kt[32][W], Vt[32][W];
   for (long p = 0; p < d; ++p) for (long j = 0; j < W; ++j) {
-    Kt[p][j] = j < lk ? K[j * d + p] : 0.f;
-    Vt[p][j] = j < lk ? V[j * d + p] : 0.f;
+    Kt[p][j] = j < lk ? h.K[j * h.ks + p] : 0.f;
+    Vt[p][j] = j < lk ? h.V[j * h.vs + p] : 0.f;
   }
   float iota_a[W];
   for (long j = 0; j < W; ++j) iota_a[j] = (float)j;
@@ -1069,7 +1120,7 @@ static void attn_rows_tiny(const float* q, const float* k, const float* v, float
   vm keyOff = vlt(iota, vset1(-1.f));
   if (kmask) keyOff = veq(vloadn(kmask + b * lk, lk), vzero());
   for (long i = i0; i < i1; ++i) {
-    const float* qi = q + (b * lq + i) * d;
+    const float* qi = h.Q + i * h.qs;
     vf s = vzero();
     for (long p = 0; p < d; ++p) s = vfma(vset1(qi[p]), vload(Kt[p]), s);
     s = vmul(s, sc);
@@ -1081,117 +1132,177 @@ static void attn_rows_tiny(const float* q, const float* k, const float* v, float
     const vf pr = vmul(e, vset1(1.f / hsum(e)));
     vstoren(probs + (b * lq + i) * lk, pr, lk);
     const vf pd = drop ? vmul(pr, vloadn(drop + (b * lq + i) * lk, lk)) : pr;
-    float* o = out + (b * lq + i) * d;
+    float* o = h.O + i * h.os;
     for (long p = 0; p < d; ++p) o[p] = hsum(vmul(pd, vload(Vt[p])));
   }
 }
 
-static void attn_rows(const float* q, const float* k, const float* v, float* out, float* probs, long b,
-                      long i0, long i1, long lq, long lk, long d, float scale, int causal, long offset,
-                      const float* drop, const float* kmask) {
+// Short heads with several query rows (the quick-start: 10 rows of 10 keys,
+// 4-wide): query rows along the lanes, one vector per key. Scores, softmax
+// and the weighted sum of values are then plain vertical vector ops, with no
+// horizontal reductions per row.
+static void attn_rows_lanes(const AttnHead& h, float* probs, long b, long i0, long i1, long lq, long lk, long d,
+                            float scale, int causal, long offset, const float* drop, const float* kmask) {
+  const long nr = i1 - i0;
+  float tile[32][W];
+  vf Qt[32], S[W];
+  for (long p = 0; p < d; ++p) {
+    for (long l = 0; l < W; ++l) tile[0][l] = l < nr ? h.Q[(i0 + l) * h.qs + p] : 0.f;
+    Qt[p] = vload(tile[0]);
+  }
+  float iota_a[W];
+  for (long l = 0; l < W; ++l) iota_a[l] = (float)(i0 + offset + l);
+  const vf pos = vload(iota_a), neg = vset1(-1e9f), sc = vset1(scale);
+  const float* km = kmask ? kmask + b * lk : nullptr;
+  vf mx = vset1(-__builtin_inff());
+  for (long j = 0; j < lk; ++j) {
+    const float* kj = h.K + j * h.ks;
+    vf s = vzero();
+    for (long p = 0; p < d; ++p) s = vfma(Qt[p], vset1(kj[p]), s);
+    s = vmul(s, sc);
+    if (causal) s = vsel(vlt(pos, vset1((float)j)), neg, s);
+    if (km && km[j] == 0.f) s = neg;
+    S[j] = s;
+    mx = vmax(mx, s);
+  }
+  vf sum = vzero();
+  for (long j = 0; j < lk; ++j) { S[j] = vexp(vsub(S[j], mx)); sum = vadd(sum, S[j]); }
+  const vf inv = vdiv(vset1(1.f), sum);
+  // Probabilities go out row-major through a tile; the dropout mask comes in the same way.
+  float* P = probs + (b * lq + i0) * lk;
+  for (long j = 0; j < lk; ++j) { S[j] = vmul(S[j], inv); vstore(tile[j], S[j]); }
+  for (long l = 0; l < nr; ++l) for (long j = 0; j < lk; ++j) P[l * lk + j] = tile[j][l];
+  if (drop) {
+    const float* dm = drop + (b * lq + i0) * lk;
+    for (long j = 0; j < lk; ++j) for (long l = 0; l < W; ++l) tile[j][l] = l < nr ? dm[l * lk + j] : 0.f;
+    for (long j = 0; j < lk; ++j) S[j] = vmul(S[j], vload(tile[j]));
+  }
+  vf O[32];
+  for (long p = 0; p < d; ++p) O[p] = vzero();
+  for (long j = 0; j < lk; ++j) {
+    const float* vj = h.V + j * h.vs;
+    for (long p = 0; p < d; ++p) O[p] = vfma(S[j], vset1(vj[p]), O[p]);
+  }
+  for (long p = 0; p < d; ++p) vstore(tile[p], O[p]);
+  for (long l = 0; l < nr; ++l) {
+    float* o = h.O + (i0 + l) * h.os;
+    for (long p = 0; p < d; ++p) o[p] = tile[p][l];
+  }
+}
+
+static void attn_rows(const AttnHead& h, float* probs, long b, long i0, long i1, long lq, long lk, long d,
+                      float scale, int causal, long offset, const float* drop, const float* kmask) {
+  if (lk <= W && d <= 32 && i1 - i0 >= 4 && i1 - i0 <= W) {
+    attn_rows_lanes(h, probs, b, i0, i1, lq, lk, d, scale, causal, offset, drop, kmask);
+    return;
+  }
   if (lk <= W && d <= 32) {
-    attn_rows_tiny(q, k, v, out, probs, b, i0, i1, lq, lk, d, scale, causal, offset, drop, kmask);
+    attn_rows_tiny(h, probs, b, i0, i1, lq, lk, d, scale, causal, offset, drop, kmask);
     return;
   }
   if (attn_direct(lk, d)) {
-    attn_rows_direct(q, k, v, out, probs, b, i0, i1, lq, lk, d, scale, causal, offset, drop, kmask);
+    attn_rows_direct(h, probs, b, i0, i1, lq, lk, d, scale, causal, offset, drop, kmask);
     return;
   }
   const long rows = i1 - i0;
+  // Causal rows never see keys past their last row's position: skip them in
+  // both products (their probabilities are exactly 0 after the softmax).
+  const long lkEff = causal && offset >= 0 ? lmin(lk, i1 + offset) : lk;
   float* P = probs + (b * lq + i0) * lk;
-  GemmP g1{rows, lk, d, q + (b * lq + i0) * d, d, 0, k + b * lk * d, d, 1, P, lk, 0};
+  GemmP g1{rows, lkEff, d, h.Q + i0 * h.qs, h.qs, 0, h.K, h.ks, 1, P, lk, 0};
   gemm_one(g1, false);
   const vf sc = vset1(scale);
   const float* km = kmask ? kmask + b * lk : nullptr;
   for (long r = 0; r < rows; ++r) {
     float* row = P + r * lk;
     long j = 0;
-    for (; j + W <= lk; j += W) vstore(row + j, vmul(vload(row + j), sc));
-    for (; j < lk; ++j) row[j] *= scale;
+    for (; j + W <= lkEff; j += W) vstore(row + j, vmul(vload(row + j), sc));
+    for (; j < lkEff; ++j) row[j] *= scale;
     if (causal) for (long jj = lmax(0, i0 + r + offset + 1); jj < lk; ++jj) row[jj] = -1e9f;
     if (km) for (long jj = 0; jj < lk; ++jj) if (km[jj] == 0.f) row[jj] = -1e9f;
     softmax_row(row, row, lk, false);
   }
   const float* PD = P;
+  long pld = lk;
   if (drop) {
     float* t = tl_t1.f((size_t)rows * lk);
     const float* dm = drop + (b * lq + i0) * lk;
     for (long e = 0; e < rows * lk; ++e) t[e] = P[e] * dm[e];
     PD = t;
   }
-  GemmP g2{rows, d, lk, PD, lk, 0, v + b * lk * d, d, 0, out + (b * lq + i0) * d, d, 0};
+  GemmP g2{rows, d, lkEff, PD, pld, 0, h.V, h.vs, 0, h.O + i0 * h.os, h.os, 0};
   gemm_one(g2, false);
 }
 
 static void k_attention(const float* q, const float* k, const float* v, float* out, float* probs, long bh,
                         long lq, long lk, long d, float scale, int causal, long offset, const float* drop,
-                        const float* kmask) {
+                        const float* kmask, const AttnL* layout) {
+  const AttnL L = layout ? *layout : AttnL{1, d, d, d, d};
   int T = trax_num_threads();
   double work = 4.0 * bh * lq * lk * d;
   long rb = 1;
+  // Causal heads are split into row blocks even on one thread: later blocks
+  // skip the keys past their last row.
+  const long cb = causal && !attn_direct(lk, d) && !(lk <= W && d <= 32) && lq >= 64 ? lmin(4, lq / 32) : 1;
   if (T > 1 && work >= 2e6 && bh < 2L * T) rb = lmin(lmax(1, lq / 16), (2L * T + bh - 1) / bh);
+  rb = lmax(rb, cb);
   auto task = [&](long t) {
     long b = t / rb, c = t % rb;
     long i0 = lq * c / rb, i1 = lq * (c + 1) / rb;
-    if (i1 > i0) attn_rows(q, k, v, out, probs, b, i0, i1, lq, lk, d, scale, causal, offset, drop, kmask);
+    if (i1 > i0) attn_rows(attn_head(q, k, v, out, L, b, lq, lk, d), probs, b, i0, i1, lq, lk, d, scale, causal, offset, drop, kmask);
   };
   if (T > 1 && work >= 2e6) par_for(bh * rb, task);
   else for (long t = 0; t < bh * rb; ++t) task(t);
 }
 
-static void attn_bw_direct(const float* dout, const float* q, const float* k, const float* v, const float* probs,
-                           float* dq, float* dk, float* dv, long b, long lq, long lk, long d, float scale,
-                           const float* drop) {
+// Gradient pointers of one head (dq like q, dk like k, dv like v, dout like out).
+struct AttnGrad { const float* GO; float* DQ; float* DK; float* DV; };
+
+static void attn_bw_direct(const AttnHead& h, const AttnGrad& g, const float* probs, long b, long lq, long lk,
+                           long d, float scale, const float* drop) {
   const float* P = probs + b * lq * lk;
   const float* dm = drop ? drop + b * lq * lk : nullptr;
-  const float* K = k + b * lk * d;
-  const float* V = v + b * lk * d;
-  float* DK = dk + b * lk * d;
-  float* DV = dv + b * lk * d;
-  for (long e = 0; e < lk * d; ++e) { DK[e] = 0.f; DV[e] = 0.f; }
+  for (long j = 0; j < lk; ++j) for (long t = 0; t < d; ++t) { g.DK[j * h.ks + t] = 0.f; g.DV[j * h.vs + t] = 0.f; }
   float* S = tl_t2.f((size_t)lk);
   for (long i = 0; i < lq; ++i) {
-    const float* go = dout + (b * lq + i) * d;
-    const float* qi = q + (b * lq + i) * d;
+    const float* go = g.GO + i * h.os;
+    const float* qi = h.Q + i * h.qs;
     const float* p = P + i * lk;
     const float* mr = dm ? dm + i * lk : nullptr;
     double rd = 0.0;
-    dots4(go, V, S, lk, d, 1.f);
+    dots4(go, h.V, h.vs, S, lk, d, 1.f);
     for (long j = 0; j < lk; ++j) {
       const float pd = mr ? p[j] * mr[j] : p[j];
-      if (pd != 0.f) { float* dvj = DV + j * d; for (long t = 0; t < d; ++t) dvj[t] += pd * go[t]; }
+      if (pd != 0.f) { float* dvj = g.DV + j * h.vs; for (long t = 0; t < d; ++t) dvj[t] += pd * go[t]; }
       if (mr) S[j] *= mr[j];
       rd += (double)S[j] * p[j];
     }
-    float* dqi = dq + (b * lq + i) * d;
+    float* dqi = g.DQ + i * h.qs;
     for (long t = 0; t < d; ++t) dqi[t] = 0.f;
     const float rdf = (float)rd;
     for (long j = 0; j < lk; ++j) {
       const float ds = p[j] * (S[j] - rdf) * scale;
       if (ds == 0.f) continue;
-      const float* kj = K + j * d;
-      float* dkj = DK + j * d;
+      const float* kj = h.K + j * h.ks;
+      float* dkj = g.DK + j * h.ks;
       for (long t = 0; t < d; ++t) { dqi[t] += ds * kj[t]; dkj[t] += ds * qi[t]; }
     }
   }
 }
 
 // Backward of attn_rows_tiny: per head, keys along the vector lanes.
-static void attn_bw_tiny(const float* dout, const float* q, const float* k, const float* v, const float* probs,
-                         float* dq, float* dk, float* dv, long b, long lq, long lk, long d, float scale,
-                         const float* drop) {
-  const float* K = k + b * lk * d;
-  const float* V = v + b * lk * d;
+static void attn_bw_tiny(const AttnHead& h, const AttnGrad& g, const float* probs, long b, long lq, long lk,
+                         long d, float scale, const float* drop) {
   float Kt[32][W], Vt[32][W], dKt[32][W], dVt[32][W];
   for (long p = 0; p < d; ++p) for (long j = 0; j < W; ++j) {
-    Kt[p][j] = j < lk ? K[j * d + p] : 0.f;
-    Vt[p][j] = j < lk ? V[j * d + p] : 0.f;
+    Kt[p][j] = j < lk ? h.K[j * h.ks + p] : 0.f;
+    Vt[p][j] = j < lk ? h.V[j * h.vs + p] : 0.f;
     dKt[p][j] = 0.f; dVt[p][j] = 0.f;
   }
   const vf sc = vset1(scale);
   for (long i = 0; i < lq; ++i) {
-    const float* go = dout + (b * lq + i) * d;
-    const float* qi = q + (b * lq + i) * d;
+    const float* go = g.GO + i * h.os;
+    const float* qi = h.Q + i * h.qs;
     const vf P = vloadn(probs + (b * lq + i) * lk, lk);
     const vf M = drop ? vloadn(drop + (b * lq + i) * lk, lk) : vset1(1.f);
     const vf PD = vmul(P, M);
@@ -1203,61 +1314,103 @@ static void attn_bw_tiny(const float* dout, const float* q, const float* k, cons
     S = vmul(S, M);
     const float rd = hsum(vmul(S, P));
     const vf DS = vmul(vmul(P, vsub(S, vset1(rd))), sc);
-    float* dqi = dq + (b * lq + i) * d;
+    float* dqi = g.DQ + i * h.qs;
     for (long p = 0; p < d; ++p) {
       dqi[p] = hsum(vmul(DS, vload(Kt[p])));
       vstore(dKt[p], vfma(DS, vset1(qi[p]), vload(dKt[p])));
     }
   }
-  float* DK = dk + b * lk * d;
-  float* DV = dv + b * lk * d;
-  for (long j = 0; j < lk; ++j) for (long p = 0; p < d; ++p) { DK[j * d + p] = dKt[p][j]; DV[j * d + p] = dVt[p][j]; }
+  for (long j = 0; j < lk; ++j) for (long p = 0; p < d; ++p) { g.DK[j * h.ks + p] = dKt[p][j]; g.DV[j * h.vs + p] = dVt[p][j]; }
 }
 
-static void attn_bw_one(const float* dout, const float* q, const float* k, const float* v, const float* probs,
-                        float* dq, float* dk, float* dv, long b, long lq, long lk, long d, float scale,
-                        const float* drop, bool mt) {
-  if (lk <= W && d <= 32) { attn_bw_tiny(dout, q, k, v, probs, dq, dk, dv, b, lq, lk, d, scale, drop); return; }
-  if (attn_direct(lk, d)) { attn_bw_direct(dout, q, k, v, probs, dq, dk, dv, b, lq, lk, d, scale, drop); return; }
+// Smallest kn with P[i][j] == 0 for every row i < rows and key j >= kn.
+static long zero_suffix(const float* P, long rows, long lk) {
+  long kn = 0;
+  for (long i = rows - 1; i >= 0; --i) {
+    const float* row = P + i * lk;
+    uint32_t any = 0;
+    for (long j = kn; j < lk; ++j) { uint32_t u; std::memcpy(&u, row + j, 4); any |= u & 0x7fffffffu; }
+    if (any) { long j = lk; while (j > kn && row[j - 1] == 0.f) --j; kn = j; }
+  }
+  return kn;
+}
+
+static void attn_bw_one(const AttnHead& h, const AttnGrad& g, const float* probs, long b, long lq, long lk,
+                        long d, float scale, const float* drop, bool mt) {
+  if (lk <= W && d <= 32) { attn_bw_tiny(h, g, probs, b, lq, lk, d, scale, drop); return; }
+  if (attn_direct(lk, d)) { attn_bw_direct(h, g, probs, b, lq, lk, d, scale, drop); return; }
   const float* P = probs + b * lq * lk;
   const float* dm = drop ? drop + b * lq * lk : nullptr;
-  const float* go = dout + b * lq * d;
-  const float* PD = P;
-  if (dm) {
-    float* t = tl_t1.f((size_t)lq * lk);
-    for (long e = 0; e < lq * lk; ++e) t[e] = P[e] * dm[e];
-    PD = t;
+  // Row blocks whose later keys all have probability exactly 0 (causal
+  // masking, padding) involve only a prefix of the keys: dV and dK then
+  // accumulate block by block over that prefix instead of every key.
+  long nblk = lq >= 64 ? lmin(4, lq / 32) : 1;
+  long kpre[4];
+  if (nblk > 1) {
+    bool pays = false;
+    for (long blk = 0; blk < nblk; ++blk) {
+      const long i0 = lq * blk / nblk, i1 = lq * (blk + 1) / nblk;
+      kpre[blk] = zero_suffix(P + i0 * lk, i1 - i0, lk);
+      pays = pays || kpre[blk] < lk - lk / 8;
+    }
+    if (!pays) nblk = 1;
   }
-  GemmP gv{lk, d, lq, PD, lk, 1, go, d, 0, dv + b * lk * d, d, 0};
-  gemm_one(gv, mt);
-  float* S = tl_t2.f((size_t)lq * lk);
-  GemmP gp{lq, lk, d, go, d, 0, v + b * lk * d, d, 1, S, lk, 0};
-  gemm_one(gp, mt);
-  for (long i = 0; i < lq; ++i) {
-    float* s = S + i * lk;
-    const float* p = P + i * lk;
-    if (dm) { const float* mr = dm + i * lk; for (long j = 0; j < lk; ++j) s[j] *= mr[j]; }
-    const vf rd = vset1((float)dot_d(s, p, lk)), sc = vset1(scale);
-    long j = 0;
-    for (; j + W <= lk; j += W) vstore(s + j, vmul(vmul(vload(p + j), vsub(vload(s + j), rd)), sc));
-    if (j < lk) vstoren(s + j, vmul(vmul(vloadn(p + j, lk - j), vsub(vloadn(s + j, lk - j), rd)), sc), lk - j);
+  if (nblk > 1)
+    for (long j = 0; j < lk; ++j) {
+      std::memset(g.DK + j * h.ks, 0, sizeof(float) * (size_t)d);
+      std::memset(g.DV + j * h.vs, 0, sizeof(float) * (size_t)d);
+    }
+  for (long blk = 0; blk < nblk; ++blk) {
+    const long i0 = lq * blk / nblk, i1 = lq * (blk + 1) / nblk, rows = i1 - i0;
+    const long kn = nblk > 1 ? lmax(1, kpre[blk]) : lk;
+    const int acc = nblk > 1 ? 1 : 0;
+    const float* Pb = P + i0 * lk;
+    const float* PD = Pb;
+    if (dm) {
+      float* t = tl_t1.f((size_t)rows * lk);
+      const float* mb = dm + i0 * lk;
+      for (long e = 0; e < rows * lk; ++e) t[e] = Pb[e] * mb[e];
+      PD = t;
+    }
+    const float* GO = g.GO + i0 * h.os;
+    GemmP gv{kn, d, rows, PD, lk, 1, GO, h.os, 0, g.DV, h.vs, acc};
+    gemm_one(gv, mt);
+    float* S = tl_t2.f((size_t)rows * lk);
+    GemmP gp{rows, kn, d, GO, h.os, 0, h.V, h.vs, 1, S, lk, 0};
+    gemm_one(gp, mt);
+    for (long i = 0; i < rows; ++i) {
+      float* s = S + i * lk;
+      const float* p = Pb + i * lk;
+      if (dm) { const float* mr = dm + (i0 + i) * lk; for (long j = 0; j < kn; ++j) s[j] *= mr[j]; }
+      const vf rd = vset1((float)dot_d(s, p, kn)), sc = vset1(scale);
+      long j = 0;
+      for (; j + W <= kn; j += W) vstore(s + j, vmul(vmul(vload(p + j), vsub(vload(s + j), rd)), sc));
+      if (j < kn) vstoren(s + j, vmul(vmul(vloadn(p + j, kn - j), vsub(vloadn(s + j, kn - j), rd)), sc), kn - j);
+    }
+    GemmP gq{rows, d, kn, S, lk, 0, h.K, h.ks, 0, g.DQ + i0 * h.qs, h.qs, 0};
+    gemm_one(gq, mt);
+    GemmP gk{kn, d, rows, S, lk, 1, h.Q + i0 * h.qs, h.qs, 0, g.DK, h.ks, acc};
+    gemm_one(gk, mt);
   }
-  GemmP gq{lq, d, lk, S, lk, 0, k + b * lk * d, d, 0, dq + b * lq * d, d, 0};
-  gemm_one(gq, mt);
-  GemmP gk{lk, d, lq, S, lk, 1, q + b * lq * d, d, 0, dk + b * lk * d, d, 0};
-  gemm_one(gk, mt);
 }
 
 static void k_attention_bw(const float* dout, const float* q, const float* k, const float* v, const float* probs,
                            float* dq, float* dk, float* dv, long bh, long lq, long lk, long d, float scale,
-                           const float* drop) {
+                           const float* drop, const AttnL* layout) {
+  const AttnL L = layout ? *layout : AttnL{1, d, d, d, d};
+  auto one = [&](long b, bool mt) {
+    const AttnHead h = attn_head(q, k, v, nullptr, L, b, lq, lk, d);
+    const AttnGrad g{dout + head_off(L, b, lq, L.os, d), dq + head_off(L, b, lq, L.qs, d),
+                     dk + head_off(L, b, lk, L.ks, d), dv + head_off(L, b, lk, L.vs, d)};
+    attn_bw_one(h, g, probs, b, lq, lk, d, scale, drop, mt);
+  };
   int T = trax_num_threads();
   double work = 8.0 * bh * lq * lk * d;
   if (T > 1 && work >= 2e6 && bh >= 2L * T) {
-    auto task = [&](long b) { attn_bw_one(dout, q, k, v, probs, dq, dk, dv, b, lq, lk, d, scale, drop, false); };
+    auto task = [&](long b) { one(b, false); };
     par_for(bh, task);
   } else {
-    for (long b = 0; b < bh; ++b) attn_bw_one(dout, q, k, v, probs, dq, dk, dv, b, lq, lk, d, scale, drop, T > 1);
+    for (long b = 0; b < bh; ++b) one(b, T > 1);
   }
 }
 
@@ -1389,40 +1542,55 @@ static void k_dropout(uint32_t K0, uint32_t K1, double keep, float scale, float*
   };
   // Counter blocks are independent: split them over the pool for big masks.
   const long blocks = half / W;
+  typedef float fvv __attribute__((vector_size(W * 4)));
+  typedef int32_t ivv __attribute__((vector_size(W * 4)));
+  const uv thrv = lane * 0u + thr, nv = lane * 0u + (uint32_t)n;
+  const fvv scv = (fvv)(lane * 0u) + scale;
+  // U counter vectors per pass: each chain of 20 rounds is serial, so
+  // interleaving independent chains is what keeps the vector units busy.
+  constexpr int U = 4;
   auto body = [&](long c0, long c1) {
-  for (long i = c0 * W; i < c1 * W; i += W) {
-    uv a = lane + (uint32_t)i, b;
-    for (int l = 0; l < W; ++l) b[l] = (half + i + l < n) ? (uint32_t)(half + i + l) : 0u;
-    a += k0v; b += k1v;
-#define TF_ROUND(r) a += b; b = ((b << r) | (b >> (32 - r))) ^ a;
-    TF_ROUND(13) TF_ROUND(15) TF_ROUND(26) TF_ROUND(6) a += ks[1]; b += ks[2] + 1u;
-    TF_ROUND(17) TF_ROUND(29) TF_ROUND(16) TF_ROUND(24) a += ks[2]; b += ks[0] + 2u;
-    TF_ROUND(13) TF_ROUND(15) TF_ROUND(26) TF_ROUND(6) a += ks[0]; b += ks[1] + 3u;
-    TF_ROUND(17) TF_ROUND(29) TF_ROUND(16) TF_ROUND(24) a += ks[1]; b += ks[2] + 4u;
-    TF_ROUND(13) TF_ROUND(15) TF_ROUND(26) TF_ROUND(6) a += ks[2]; b += ks[0] + 5u;
+  for (long blk = c0; blk < c1; blk += U) {
+    const int u = (int)lmin(U, c1 - blk);
+    uv a[U], b[U];
+    for (int q = 0; q < U; ++q) {
+      const long i = (blk + (q < u ? q : 0)) * W;
+      a[q] = lane + (uint32_t)i + k0v;
+      // Counters past n (odd n) are 0, as in JAX's layout; lane-wise writes
+      // would push the chains out of registers.
+      const uv cb = lane + (uint32_t)(half + i);
+      b[q] = (cb & (uv)(cb < nv)) + k1v;
+    }
+#define TF_ROUND(r) for (int q = 0; q < U; ++q) { a[q] += b[q]; b[q] = ((b[q] << r) | (b[q] >> (32 - r))) ^ a[q]; }
+#define TF_INJ(x, y, c) for (int q = 0; q < U; ++q) { a[q] += ks[x]; b[q] += ks[y] + c; }
+    TF_ROUND(13) TF_ROUND(15) TF_ROUND(26) TF_ROUND(6) TF_INJ(1, 2, 1u)
+    TF_ROUND(17) TF_ROUND(29) TF_ROUND(16) TF_ROUND(24) TF_INJ(2, 0, 2u)
+    TF_ROUND(13) TF_ROUND(15) TF_ROUND(26) TF_ROUND(6) TF_INJ(0, 1, 3u)
+    TF_ROUND(17) TF_ROUND(29) TF_ROUND(16) TF_ROUND(24) TF_INJ(1, 2, 4u)
+    TF_ROUND(13) TF_ROUND(15) TF_ROUND(26) TF_ROUND(6) TF_INJ(2, 0, 5u)
 #undef TF_ROUND
-    if (half + i + W <= n) {
-      // Whole vectors: compare, select and store without leaving the lanes.
-      typedef float fvv __attribute__((vector_size(W * 4)));
-      typedef int32_t ivv __attribute__((vector_size(W * 4)));
-      uv thrv = lane * 0u + thr;
-      fvv scv = (fvv)(lane * 0u) + scale;
-      ivv ma = (ivv)((a >> 9) < thrv), mb = (ivv)((b >> 9) < thrv);
-      fvv va = (fvv)(ma & (ivv)scv), vb = (fvv)(mb & (ivv)scv);
-      if (x) {
-        fvv xa, xb;
-        __builtin_memcpy(&xa, x + i, sizeof xa);
-        __builtin_memcpy(&xb, x + half + i, sizeof xb);
-        va *= xa; vb *= xb;
+#undef TF_INJ
+    for (int q = 0; q < u; ++q) {
+      const long i = (blk + q) * W;
+      if (half + i + W <= n) {
+        // Whole vectors: compare, select and store without leaving the lanes.
+        ivv ma = (ivv)((a[q] >> 9) < thrv), mb = (ivv)((b[q] >> 9) < thrv);
+        fvv va = (fvv)(ma & (ivv)scv), vb = (fvv)(mb & (ivv)scv);
+        if (x) {
+          fvv xa, xb;
+          __builtin_memcpy(&xa, x + i, sizeof xa);
+          __builtin_memcpy(&xb, x + half + i, sizeof xb);
+          va *= xa; vb *= xb;
+        }
+        __builtin_memcpy(out + i, &va, sizeof va);
+        __builtin_memcpy(out + half + i, &vb, sizeof vb);
+      } else {
+        for (int l = 0; l < W; ++l) { put(i + l, a[q][l]); put(half + i + l, b[q][l]); }
       }
-      __builtin_memcpy(out + i, &va, sizeof va);
-      __builtin_memcpy(out + half + i, &vb, sizeof vb);
-    } else {
-      for (int l = 0; l < W; ++l) { put(i + l, a[l]); put(half + i + l, b[l]); }
     }
   }
   };
-  par_range(blocks, 2.0 * W, body);
+  par_range(blocks, 0.8 * W, body, U);
   for (long i = blocks * W; i < half; ++i) {
     uint32_t a = (uint32_t)i + K0, b = ((half + i < n) ? (uint32_t)(half + i) : 0u) + K1;
     const uint32_t kk[3] = {K0, K1, K2};

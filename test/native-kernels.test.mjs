@@ -82,9 +82,16 @@ test('matmul matches reference (transposes, broadcast strides, accumulate, odd s
         const sa = bcastA ? 0 : m * k, sb = batch > 1 && n === 7 ? 0 : k * n;
         const a = rnd((batch - 1) * sa + m * k), b = rnd((batch - 1) * sb + k * n);
         const c0 = rnd(batch * m * n), c1 = c0.slice();
-        N.matmul(a, b, c0, batch, m, n, k, ta, tb, sa, sb, acc);
-        J.matmul(a, b, c1, batch, m, n, k, ta, tb, sa, sb, acc);
-        close(c0, c1, `${isa} matmul ${m}x${n}x${k} ta=${ta} tb=${tb} acc=${acc} batch=${batch}`);
+        // Every other case adds a bias row (Dense); the reference adds it after the product.
+        const bias = (m + k + (ta ? 1 : 0) + (acc ? 1 : 0)) % 2 === 0 ? rnd(n) : null;
+        N.matmul(a, b, c0, batch, m, n, k, ta, tb, sa, sb, acc, bias);
+        J.matmul(a, b, c1, batch, m, n, k, ta, tb, sa, sb, acc, bias);
+        if (bias && !acc && batch === 1 && !ta && !tb) {
+          const plain = new Float32Array(m * n);
+          J.matmul(a, b, plain, 1, m, n, k, false, false, 0, 0, false);
+          assert.equal(c1[n - 1], Math.fround(plain[n - 1] + bias[n - 1]), 'reference bias is added after the product');
+        }
+        close(c0, c1, `${isa} matmul ${m}x${n}x${k} ta=${ta} tb=${tb} acc=${acc} batch=${batch} bias=${!!bias}`);
       }
     }
   });
@@ -95,7 +102,9 @@ test('large matmuls through the thread pool match, and 1 vs 2 threads agree bitw
   try {
     for (const [m, n, k, ta, tb] of [[300, 200, 500, false, false], [130, 1100, 270, true, true],
       [257, 129, 1030, false, true], [1, 3000, 700, false, false], [900, 1, 900, true, false],
-      [20, 900, 600, false, false], [37, 700, 500, true, true]]) {
+      [20, 900, 600, false, false], [37, 700, 500, true, true],
+      // Weight-gradient shapes (small output, long depth): the depth is split in two halves.
+      [128, 128, 780, true, false], [120, 500, 1001, true, true], [512, 128, 780, true, false]]) {
       const a = rnd(m * k), b = rnd(k * n);
       const ref = new Float32Array(m * n);
       J.matmul(a, b, ref, 1, m, n, k, ta, tb, 0, 0, false);
@@ -108,6 +117,22 @@ test('large matmuls through the thread pool match, and 1 vs 2 threads agree bitw
         outs.push(c);
       }
       assert.deepEqual(outs[0], outs[1], `threads 1 vs 2 differ for ${m}x${n}x${k}`);
+    }
+    // Accumulating into C through the depth split.
+    {
+      const m = 96, n = 80, k = 900;
+      const a = rnd(m * k), b = rnd(k * n), c0 = rnd(m * n);
+      const ref = c0.slice();
+      J.matmul(a, b, ref, 1, m, n, k, true, false, 0, 0, true);
+      const outs = [];
+      for (const th of [1, 2]) {
+        N.setThreads(th);
+        const c = c0.slice();
+        N.matmul(a, b, c, 1, m, n, k, true, false, 0, 0, true);
+        close(c, ref, `accumulating matmul threads=${th}`);
+        outs.push(c);
+      }
+      assert.deepEqual(outs[0], outs[1], 'accumulating matmul: threads 1 vs 2 differ');
     }
     // Many small matrices: batch-parallel path.
     const batch = 64, m = 48, n = 40, k = 56;
@@ -177,7 +202,7 @@ test('binary ops with broadcasting match reference', { skip }, (t) => {
       const span = (st) => shape.reduce((p, s, i) => p + (s - 1) * st[i], 0) + 1;
       const a = rnd(span(as)), b = rnd(span(bs));
       if (a.length > 3) { a[1] = b[Math.min(1, b.length - 1)]; a[2] = NaN; }
-      for (let op = 0; op <= 12; op++) {
+      for (let op = 0; op <= 13; op++) {
         const aa = op === 6 ? a.map(Math.abs) : a;
         const o1 = new Float32Array(total), o2 = new Float32Array(total);
         const sh = Int32Array.from(shape), sa = Int32Array.from(as), sb = Int32Array.from(bs);
@@ -298,6 +323,52 @@ test('attention forward and backward match reference (causal offset, dropout, ke
   });
 });
 
+test('attention with a head layout reads and writes (B, L, H*d) rows in place', { skip }, (t) => {
+  // q, k, v as column blocks of one (B, L, 3*H*d) projection; out and dout (B, L, H*d).
+  const cases = [[2, 4, 10, 4], [3, 2, 64, 32], [1, 4, 33, 17], [2, 2, 130, 64]];
+  forIsas(t, (isa) => {
+    for (const [B, H, l, d] of cases) {
+      for (const [causal, useDrop] of [[true, false], [true, true], [false, false]]) {
+        const D = H * d, bh = B * H;
+        const qkv = rnd(B * l * 3 * D), scale = 1 / Math.sqrt(d);
+        const drop = useDrop ? Float32Array.from({ length: bh * l * l }, () => (rand() < 0.8 ? 1.25 : 0)) : null;
+        // Reference: split into contiguous (bh, l, d) heads and use the plain layout.
+        const heads = (src, stride, col) => {
+          const o = new Float32Array(bh * l * d);
+          for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) for (let i = 0; i < l; i++) for (let p = 0; p < d; p++) {
+            o[((b * H + h) * l + i) * d + p] = src[(b * l + i) * stride + col + h * d + p];
+          }
+          return o;
+        };
+        const q = heads(qkv, 3 * D, 0), k = heads(qkv, 3 * D, D), v = heads(qkv, 3 * D, 2 * D);
+        const oRef = new Float32Array(bh * l * d), pRef = new Float32Array(bh * l * l);
+        J.attention(q, k, v, oRef, pRef, bh, l, l, d, scale, causal, 0, drop, null);
+        for (const K of [N, J]) {
+          const what = `${isa} ${K === N ? 'native' : 'js'} layout B=${B} H=${H} l=${l} d=${d} causal=${causal} drop=${useDrop}`;
+          const out = new Float32Array(B * l * D), probs = new Float32Array(bh * l * l);
+          K.attention(qkv, qkv.subarray(D), qkv.subarray(2 * D), out, probs, bh, l, l, d, scale, causal, 0, drop, null,
+            H, 3 * D, 3 * D, 3 * D, D);
+          close(heads(out, D, 0), oRef, `${what} out`);
+          close(probs, pRef, `${what} probs`);
+          const dout = rnd(B * l * D);
+          const g = [1, 2, 3].map(() => new Float32Array(bh * l * d));
+          J.attentionBackward(heads(dout, D, 0), q, k, v, pRef, g[0], g[1], g[2], bh, l, l, d, scale, drop);
+          const dqkv = new Float32Array(B * l * 3 * D).fill(NaN);
+          K.attentionBackward(dout, qkv, qkv.subarray(D), qkv.subarray(2 * D), pRef, dqkv, dqkv.subarray(D), dqkv.subarray(2 * D),
+            bh, l, l, d, scale, drop, H, 3 * D, 3 * D, 3 * D, D);
+          close(heads(dqkv, 3 * D, 0), g[0], `${what} dq`);
+          close(heads(dqkv, 3 * D, D), g[1], `${what} dk`);
+          close(heads(dqkv, 3 * D, 2 * D), g[2], `${what} dv`);
+        }
+      }
+    }
+  });
+  const f = new Float32Array(64);
+  assert.throws(() => N.attention(f, f, f, f, f, 3, 2, 2, 2, 1, true, 0, null, null, 2, 4, 4, 4, 4), /heads 2 must divide bh 3/);
+  assert.throws(() => N.attention(f, f, f, f, f, 2, 2, 2, 2, 1, true, 0, null, null, 2, 3, 4, 4, 4), /at least heads\*d/);
+  assert.throws(() => N.attention(f, f, f, f, new Float32Array(8), 2, 4, 4, 4, 1, true, 0, null, null, 2, 24, 8, 8, 8), /q has 64 elements/);
+});
+
 test('gatherRows / scatterAddRows match reference (clipped and duplicate ids)', { skip }, (t) => {
   forIsas(t, (isa) => {
     for (const [rows, cols, nids] of [[1, 1, 1], [7, 33, 20], [129, 17, 300], [50, 512, 4000]]) {
@@ -396,6 +467,39 @@ test('elementwise / softmax / layerNorm results do not depend on thread count', 
   }
 });
 
+test('permute matches reference (head split/merge, general ranks, threads)', { skip }, () => {
+  const threads = N.threads();
+  try {
+    for (const [shape, perm] of [[[12, 64, 4, 32], [0, 2, 1, 3]], [[2, 3, 4], [2, 0, 1]], [[5], [0]], [[7, 9], [1, 0]],
+      [[2, 3, 1, 4, 5], [4, 1, 3, 0, 2]], [[16, 256, 4, 64], [0, 2, 1, 3]], [[3, 0, 2], [1, 0, 2]]]) {
+      const size = shape.reduce((a, b) => a * b, 1);
+      const x = rnd(size), ref = new Float32Array(size);
+      J.permute(x, ref, Int32Array.from(shape), Int32Array.from(perm));
+      // Independent check of the reference on one element per call.
+      if (size > 0) {
+        const idx = shape.map((d, i) => (i * 7 + 3) % d);
+        let src = 0;
+        for (let i = 0; i < shape.length; i++) src = src * shape[i] + idx[i];
+        let dst = 0;
+        for (let i = 0; i < perm.length; i++) dst = dst * shape[perm[i]] + idx[perm[i]];
+        assert.equal(ref[dst], x[src], `reference permute ${shape} by ${perm}`);
+      }
+      for (const th of [1, 2]) {
+        N.setThreads(th);
+        const out = new Float32Array(size);
+        N.permute(x, out, Int32Array.from(shape), Int32Array.from(perm));
+        assert.deepEqual(out, ref, `permute ${shape} by ${perm}, threads ${th}`);
+      }
+    }
+  } finally {
+    N.setThreads(threads);
+  }
+  const f = new Float32Array(6);
+  assert.throws(() => N.permute(f, f, Int32Array.of(2, 3), Int32Array.of(0, 0)), /not a permutation/);
+  assert.throws(() => N.permute(f, new Float32Array(5), Int32Array.of(2, 3), Int32Array.of(1, 0)), /permute/);
+  assert.throws(() => J.permute(f, f, Int32Array.of(2, 3), Int32Array.of(1, 2)), /not a permutation/);
+});
+
 test('bad arguments throw instead of crashing', { skip }, () => {
   const f = new Float32Array(10);
   assert.throws(() => N.matmul(f, f, f, 1, 4, 4, 4, false, false, 0, 0, false), /matmul.*a has 10 elements/);
@@ -403,6 +507,7 @@ test('bad arguments throw instead of crashing', { skip }, () => {
   assert.throws(() => N.matmul([1, 2], f, f, 1, 1, 1, 1, false, false, 0, 0, false), /Float32Array/);
   assert.throws(() => N.matmul(f, f, f, 1, -1, 1, 1, false, false, 0, 0, false), /non-negative integer/);
   assert.throws(() => N.matmul(f, f, f, 1, 1.5, 1, 1, false, false, 0, 0, false), /integer/);
+  assert.throws(() => N.matmul(f, f, f, 1, 2, 2, 2, false, false, 0, 0, false, new Float32Array(3)), /bias has 3 values/);
   assert.throws(() => N.unary(1, f, new Float32Array(9)), /unary/);
   assert.throws(() => N.unary(99, f, f), /unknown op/);
   assert.throws(() => N.binary(0, f, f, f, Int32Array.of(11), Int32Array.of(1), Int32Array.of(1)), /binary/);

@@ -64,6 +64,7 @@ export function binaryScalar(op: Binary, a: number, b: number): number {
     case Binary.Le: return a <= b ? 1 : 0;
     case Binary.Gt: return a > b ? 1 : 0;
     case Binary.Ge: return a >= b ? 1 : 0;
+    case Binary.PassIfPos: return b > 0 ? a : 0;
   }
   throw new Error(`unknown binary op ${op}`);
 }
@@ -113,7 +114,8 @@ export const jsKernels: Kernels = {
   threads: () => 1,
   setThreads: () => { /* single-threaded by design */ },
 
-  matmul(a, b, c, batch, m, n, k, transA, transB, strideA, strideB, accumulate) {
+  matmul(a, b, c, batch, m, n, k, transA, transB, strideA, strideB, accumulate, bias) {
+    if (bias && bias.length !== n) throw new RangeError(`matmul: bias has ${bias.length} values, n is ${n}`);
     // Float64 accumulation keeps this the accurate reference; the loop orders
     // keep every inner loop contiguous (axpy for B, dot products for B^T).
     const row = new Float64Array(n);
@@ -143,6 +145,7 @@ export const jsKernels: Kernels = {
         }
         for (let j = 0; j < n; j++) c[crow + j] = row[j];
       }
+      if (bias) for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) c[co + i * n + j] += bias[j];
     }
   },
 
@@ -238,15 +241,16 @@ export const jsKernels: Kernels = {
     }
   },
 
-  attention(q, k, v, out, probs, bh, lq, lk, d, scale, causal, offset, dropMask, keyMask) {
+  attention(q, k, v, out, probs, bh, lq, lk, d, scale, causal, offset, dropMask, keyMask, heads, qs, ks, vs, os) {
+    const L = attnLayout(d, heads, qs, ks, vs, os);
     const s = new Float64Array(lk);
     for (let h = 0; h < bh; h++) {
       for (let i = 0; i < lq; i++) {
-        const qo = (h * lq + i) * d;
+        const qo = L.row(h, i, lq, L.qs), oo = L.row(h, i, lq, L.os);
         let mx = -Infinity;
         for (let j = 0; j < lk; j++) {
           let dot = 0;
-          const ko = (h * lk + j) * d;
+          const ko = L.row(h, j, lk, L.ks);
           for (let p = 0; p < d; p++) dot += q[qo + p] * k[ko + p];
           let val = dot * scale;
           if ((causal && j > i + offset) || (keyMask && keyMask[h * lk + j] === 0)) val = -1e9;
@@ -257,40 +261,47 @@ export const jsKernels: Kernels = {
         for (let j = 0; j < lk; j++) { s[j] = Math.exp(s[j] - mx); sum += s[j]; }
         const po = (h * lq + i) * lk;
         for (let j = 0; j < lk; j++) probs[po + j] = s[j] / sum;
-        for (let p = 0; p < d; p++) out[qo + p] = 0;
+        for (let p = 0; p < d; p++) out[oo + p] = 0;
         for (let j = 0; j < lk; j++) {
           let pj = probs[po + j];
           if (dropMask) pj *= dropMask[po + j];
           if (pj === 0) continue;
-          const vo = (h * lk + j) * d;
-          for (let p = 0; p < d; p++) out[qo + p] += pj * v[vo + p];
+          const vo = L.row(h, j, lk, L.vs);
+          for (let p = 0; p < d; p++) out[oo + p] += pj * v[vo + p];
         }
       }
     }
   },
 
-  attentionBackward(dout, q, k, v, probs, dq, dk, dv, bh, lq, lk, d, scale, dropMask) {
-    dq.fill(0); dk.fill(0); dv.fill(0);
+  attentionBackward(dout, q, k, v, probs, dq, dk, dv, bh, lq, lk, d, scale, dropMask, heads, qs, ks, vs, os) {
+    const L = attnLayout(d, heads, qs, ks, vs, os);
+    for (let h = 0; h < bh; h++) {
+      for (let i = 0; i < lq; i++) dq.fill(0, L.row(h, i, lq, L.qs), L.row(h, i, lq, L.qs) + d);
+      for (let j = 0; j < lk; j++) {
+        dk.fill(0, L.row(h, j, lk, L.ks), L.row(h, j, lk, L.ks) + d);
+        dv.fill(0, L.row(h, j, lk, L.vs), L.row(h, j, lk, L.vs) + d);
+      }
+    }
     const dp = new Float64Array(lk);
     for (let h = 0; h < bh; h++) {
       for (let i = 0; i < lq; i++) {
-        const qo = (h * lq + i) * d, po = (h * lq + i) * lk;
+        const qo = L.row(h, i, lq, L.qs), oo = L.row(h, i, lq, L.os), po = (h * lq + i) * lk;
         // dP = dout . V^T (through the dropout mask), dV += P_dropped^T dout
         let rowDot = 0;
         for (let j = 0; j < lk; j++) {
-          const vo = (h * lk + j) * d;
+          const vo = L.row(h, j, lk, L.vs);
           let g = 0;
-          for (let p = 0; p < d; p++) g += dout[qo + p] * v[vo + p];
+          for (let p = 0; p < d; p++) g += dout[oo + p] * v[vo + p];
           const mk = dropMask ? dropMask[po + j] : 1;
           const pd = probs[po + j] * mk;
-          for (let p = 0; p < d; p++) dv[vo + p] += pd * dout[qo + p];
+          for (let p = 0; p < d; p++) dv[vo + p] += pd * dout[oo + p];
           dp[j] = g * mk;
           rowDot += dp[j] * probs[po + j];
         }
         for (let j = 0; j < lk; j++) {
           const ds = probs[po + j] * (dp[j] - rowDot) * scale;
           if (ds === 0) continue;
-          const ko = (h * lk + j) * d;
+          const ko = L.row(h, j, lk, L.ks);
           for (let p = 0; p < d; p++) { dq[qo + p] += ds * k[ko + p]; dk[ko + p] += ds * q[qo + p]; }
         }
       }
@@ -391,6 +402,47 @@ export const jsKernels: Kernels = {
     for (let i = 0; i < x.length; i++) s += x[i] * x[i];
     return s;
   },
+
+  permute(x, out, shape, perm) {
+    const r = shape.length;
+    if (perm.length !== r) throw new RangeError(`permute: perm has ${perm.length} axes, shape ${r}`);
+    const seen = new Array<boolean>(r).fill(false);
+    for (const p of perm) {
+      if (!(p >= 0 && p < r) || seen[p]) throw new RangeError(`permute: perm [${[...perm]}] is not a permutation of ${r} axes`);
+      seen[p] = true;
+    }
+    let total = 1;
+    for (const d of shape) total *= d;
+    if (x.length !== total || out.length !== total) throw new RangeError(`permute: x has ${x.length} and out ${out.length} values, shape needs ${total}`);
+    if (total === 0) return;
+    const inStr = new Array<number>(r);
+    for (let i = r - 1, s = 1; i >= 0; i--) { inStr[i] = s; s *= shape[i]; }
+    const oshape = Array.from(perm, (p) => shape[p]), ostr = Array.from(perm, (p) => inStr[p]);
+    const last = r === 0 ? 1 : oshape[r - 1], sLast = r === 0 ? 0 : ostr[r - 1];
+    const idx = new Array<number>(r).fill(0);
+    let base = 0;
+    for (let o = 0; o < total; o += last) {
+      for (let j = 0, p = base; j < last; j++, p += sLast) out[o + j] = x[p];
+      for (let ax = r - 2; ax >= 0; ax--) {
+        idx[ax]++;
+        base += ostr[ax];
+        if (idx[ax] < oshape[ax]) break;
+        base -= ostr[ax] * oshape[ax];
+        idx[ax] = 0;
+      }
+    }
+  },
 };
+
+/** Attention operand layout (see Kernels.attention): start of head h's row i. */
+function attnLayout(d: number, heads?: number, qs?: number, ks?: number, vs?: number, os?: number) {
+  const H = heads ?? 1;
+  if (!(Number.isInteger(H) && H >= 1)) throw new RangeError(`attention: heads must be a positive integer, got ${heads}`);
+  const L = { qs: qs ?? d, ks: ks ?? d, vs: vs ?? d, os: os ?? d };
+  for (const [name, st] of Object.entries(L)) {
+    if (st < H * d) throw new RangeError(`attention: ${name} ${st} is below heads*d = ${H * d}`);
+  }
+  return { ...L, row: (h: number, i: number, len: number, stride: number) => (Math.floor(h / H) * len + i) * stride + (h % H) * d };
+}
 
 export type { F32, I32 };

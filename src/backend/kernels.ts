@@ -19,6 +19,8 @@ export const enum Binary {
   Add = 0, Sub = 1, Mul = 2, Div = 3, Max = 4, Min = 5, Pow = 6,
   // Comparisons produce 1/0 in the output's dtype.
   Eq = 7, Ne = 8, Lt = 9, Le = 10, Gt = 11, Ge = 12,
+  // b > 0 ? a : 0 (ReLU's backward as a select, like JAX's: one pass instead of a mask and a product).
+  PassIfPos = 13,
 }
 
 /** Reduction op codes. */
@@ -35,9 +37,11 @@ export interface Kernels {
    *   C[b] (m x n) = (accumulate ? C[b] : 0) + opA(A[b]) (m x k) @ opB(B[b]) (k x n)
    * A[b] starts at b*strideA (strideA 0 broadcasts), stored (m,k) or (k,m) when transA.
    * B[b] starts at b*strideB, stored (k,n) or (n,k) when transB. C[b] starts at b*m*n.
+   * With bias (n values), each row of C[b] then gets bias added (Dense's bias,
+   * added while C is still in cache).
    */
   matmul(a: F32, b: F32, c: F32, batch: number, m: number, n: number, k: number,
-    transA: boolean, transB: boolean, strideA: number, strideB: number, accumulate: boolean): void;
+    transA: boolean, transB: boolean, strideA: number, strideB: number, accumulate: boolean, bias?: F32 | null): void;
 
   /** out[i] = f(x[i]) for float32 arrays of equal length (out may alias x). */
   unary(op: Unary, x: F32, out: F32): void;
@@ -87,13 +91,25 @@ export interface Kernels {
    *   p = softmax(s) (saved into probs (bh, lq, lk)),
    *   out = (p * dropMask) v   (dropMask optional, already scaled by 1/keep).
    * keyMask (optional, (bh, lk) of 0/1 floats) masks keys with 0 (padding).
+   *
+   * The optional layout (heads H, row strides qs, ks, vs, os) places head t's
+   * row i of q at ((t / H) * lq + i) * qs + (t % H) * d, and likewise k and v
+   * (strides ks, vs, with lk rows) and out (os). Without it the operands are
+   * contiguous (bh, l, d): H = 1, strides d. With H heads and strides of H*d
+   * the operands are (B, L, H*d) activations, so no head split/merge copies
+   * are needed; q, k and v may be column blocks of one (B, L, 3*H*d) array.
    */
   attention(q: F32, k: F32, v: F32, out: F32, probs: F32, bh: number, lq: number, lk: number,
     d: number, scale: number, causal: boolean, offset: number, dropMask: F32 | null,
-    keyMask: F32 | null): void;
-  /** Gradients of attention; dq, dk, dv are overwritten. */
+    keyMask: F32 | null, heads?: number, qs?: number, ks?: number, vs?: number, os?: number): void;
+  /**
+   * Gradients of attention; dq, dk, dv are overwritten (only their heads'
+   * entries when a layout is given: dq, dk, dv use q's, k's and v's strides,
+   * dout uses out's).
+   */
   attentionBackward(dout: F32, q: F32, k: F32, v: F32, probs: F32, dq: F32, dk: F32, dv: F32,
-    bh: number, lq: number, lk: number, d: number, scale: number, dropMask: F32 | null): void;
+    bh: number, lq: number, lk: number, d: number, scale: number, dropMask: F32 | null,
+    heads?: number, qs?: number, ks?: number, vs?: number, os?: number): void;
 
   /** out[i, :] = table[clip(ids[i], 0, rows-1), :] */
   gatherRows(table: F32, ids: I32, out: F32, rows: number, cols: number): void;
@@ -139,4 +155,11 @@ export interface Kernels {
 
   /** Sum of squares of x (float64 accumulation). */
   sumSquares(x: F32): number;
+
+  /**
+   * Axis permutation: x has shape `shape` (contiguous); out (contiguous) has
+   * shape[perm[i]] on axis i, out[..., i_j, ...] = x[... at axis perm[j] = i_j ...].
+   * Attention's head split/merge is perm [0, 2, 1, 3].
+   */
+  permute(x: F32, out: F32, shape: I32, perm: I32): void;
 }

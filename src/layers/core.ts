@@ -93,9 +93,13 @@ export class DropoutLayer extends Layer {
     if (rate === 0) return x;
     if (!(rate < 1)) throw new RangeError(`Dropout rate ${rate} must be below 1`);
     const xt = x as Tensor;
+    // One pass each way: the mask is drawn while multiplying, and the backward
+    // pass draws it again from the same key (the same numbers as
+    // random.dropoutMask). For large tensors this costs what storing the mask
+    // and multiplying does; for small ones it saves a kernel call each way.
+    if (!this.sharedAxes && xt.dtype === 'float32') return F.dropout(xt, this.rng, 1 - rate);
     const shape = xt.shape.slice();
     if (this.sharedAxes) for (const a of this.sharedAxes) shape[a < 0 ? a + shape.length : a] = 1;
-    // The stored mask makes backward one multiply; F.dropout trades that for memory.
     return F.applyMask(xt, random.dropoutMask(this.rng, 1 - rate, shape));
   }
   override initWeightsAndState(_sig: Signature): void {

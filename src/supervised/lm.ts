@@ -272,8 +272,13 @@ function resolveConfig(opts: LMTrainOptions, stored: LMConfig | null, outputDir:
 
 function makeOptimizer(cfg: LMConfig): Optimizer {
   // The anchor's torch.optim.Adam(lr, betas=(0.9, 0.99)): eps 1e-8, no weight decay.
-  if (cfg.optimizer === 'adam') return new AdamOptimizer({ learning_rate: cfg.lr, b1: 0.9, b2: 0.99, eps: 1e-8, weightDecayRate: 0 });
-  return new AdafactorOptimizer({ learning_rate: cfg.lr });
+  // The Trainer owns weights and slots, so updates may overwrite them in place;
+  // the norm statistics nobody reads here are skipped.
+  const opt = cfg.optimizer === 'adam'
+    ? new AdamOptimizer({ learning_rate: cfg.lr, b1: 0.9, b2: 0.99, eps: 1e-8, weightDecayRate: 0, inPlace: true })
+    : new AdafactorOptimizer({ learning_rate: cfg.lr, inPlace: true });
+  opt.computeStats = false;
+  return opt;
 }
 
 function lmModel(cfg: LMConfig, mode: Mode): Layer {

@@ -178,11 +178,7 @@ export function linear(xl: TensorLike, wl: TensorLike, bl?: TensorLike | null): 
   const rows = x.size / k;
   const xb = f32(x), wb = f32(w);
   const out = allocF32Raw(rows * n);
-  K().matmul(xb, wb, out, 1, rows, n, k, false, false, 0, 0, false);
-  if (b) {
-    const [sh, so, sb] = collapseBroadcast([rows, n], [rows, n], [n]);
-    K().binary(Binary.Add, out, f32(b), out, sh, so, sb);
-  }
+  K().matmul(xb, wb, out, 1, rows, n, k, false, false, 0, 0, false, b ? f32(b) : null);
   const y = new Tensor(out, [...x.shape.slice(0, -1), n]);
   return record(y, b ? [x, w, b] : [x, w], (dy) => {
     const g = f32(dy);
@@ -251,24 +247,12 @@ export function mergeHeads(xl: TensorLike, nHeads: number): Tensor {
   });
 }
 
-// split: src (B, L, H, Dh) -> dst (B, H, L, Dh); merge is the inverse.
+// split: src (B, L, H, Dh) -> dst (B, H, L, Dh); merge is the inverse. Both
+// swap the middle axes, one permute kernel call.
+const HEADS_SHAPE = new Int32Array(4), HEADS_PERM = Int32Array.of(0, 2, 1, 3);
 function headsCopy(src: Float32Array, dst: Float32Array, b: number, l: number, h: number, dh: number, split: boolean): void {
-  const d = h * dh;
-  let c = 0;  // offset in (B, H, L, Dh), walked in order
-  for (let bi = 0; bi < b; bi++) {
-    const base = bi * l * d;
-    for (let hi = 0; hi < h; hi++) {
-      let a = base + hi * dh;  // offset in (B, L, H, Dh)
-      for (let li = 0; li < l; li++, a += d, c += dh) {
-        const from = split ? a : c, to = split ? c : a;
-        if (dh >= 16) dst.set(src.subarray(from, from + dh), to);
-        else if (dh === 4) {
-          // The quick-start's heads: unrolled, twice as fast as the loop.
-          dst[to] = src[from]; dst[to + 1] = src[from + 1]; dst[to + 2] = src[from + 2]; dst[to + 3] = src[from + 3];
-        } else for (let t = 0; t < dh; t++) dst[to + t] = src[from + t];
-      }
-    }
-  }
+  HEADS_SHAPE[0] = b; HEADS_SHAPE[1] = split ? l : h; HEADS_SHAPE[2] = split ? h : l; HEADS_SHAPE[3] = dh;
+  K().permute(src, dst, HEADS_SHAPE, HEADS_PERM);
 }
 
 /**
@@ -289,3 +273,66 @@ export function dropout(xl: TensorLike, key: Uint32Array, keep: number): Tensor 
     return [new Tensor(dx, x.shape)];
   });
 }
+
+/**
+ * Causal self-attention from x without head copies: the three projections
+ * x Wq + bq, x Wk + bk, x Wv + bv run as one GEMM against the weights laid
+ * side by side, attention reads its heads in place from that (B, L, 3D)
+ * result, and writes (B, L, D) with the heads already merged. The value
+ * equals Branch([Dense, SplitIntoHeads] x 3), DotProductCausalAttention,
+ * MergeHeads; the backward pass is one attention backward into a (B, L, 3D)
+ * gradient, then one GEMM each for dx and the stacked weight gradients.
+ */
+export function causalSelfAttention(xl: TensorLike, wq: Tensor, bq: Tensor, wk: Tensor, bk: Tensor, wv: Tensor, bv: Tensor,
+  nHeads: number, dropMask: Tensor | null = null): Tensor {
+  const x = toTensor(xl, 'causalSelfAttention');
+  if (x.rank !== 3) throw opError('causalSelfAttention', 'expected x of shape (batch, length, depth)', x);
+  const [b, l, dIn] = x.shape;
+  const ws = [wq, wk, wv], bs = [bq, bk, bv];
+  const d = wq.shape[1];
+  for (let i = 0; i < 3; i++) {
+    if (ws[i].rank !== 2 || ws[i].shape[0] !== dIn || ws[i].shape[1] !== d || bs[i].size !== d) {
+      throw opError('causalSelfAttention', `projections must be (${dIn}, ${d}) kernels with ${d} biases`, x, ws[i], bs[i]);
+    }
+  }
+  if (!Number.isInteger(nHeads) || nHeads < 1 || d % nHeads !== 0) throw opError('causalSelfAttention', `depth ${d} is not divisible by nHeads ${nHeads}`, x);
+  const dh = d / nHeads, bh = b * nHeads, rows = b * l, d3 = 3 * d;
+  const drop = dropMask ? f32(dropMask) : null;
+  if (drop && drop.length !== bh * l * l) throw opError('causalSelfAttention', `dropMask must have ${bh * l * l} values`, x, dropMask!);
+  // (3, dIn, d) stacked, then (dIn, 3, d): the kernel [Wq | Wk | Wv].
+  const stacked = allocF32Raw(3 * dIn * d), wcat = allocF32Raw(3 * dIn * d), bcat = allocF32Raw(d3);
+  for (let i = 0; i < 3; i++) { stacked.set(f32(ws[i]), i * dIn * d); bcat.set(f32(bs[i]), i * d); }
+  STACK_SHAPE[0] = 3; STACK_SHAPE[1] = dIn; STACK_SHAPE[2] = d;
+  K().permute(stacked, wcat, STACK_SHAPE, SWAP01);
+  const xb = f32(x);
+  const qkv = allocF32Raw(rows * d3);
+  K().matmul(xb, wcat, qkv, 1, rows, d3, dIn, false, false, 0, 0, false, bcat);
+  const out = allocF32Raw(rows * d), probs = allocF32Raw(bh * l * l);
+  const scale = 1 / Math.sqrt(dh);
+  K().attention(qkv, qkv.subarray(d), qkv.subarray(2 * d), out, probs, bh, l, l, dh, scale, true, 0, drop, null,
+    nHeads, d3, d3, d3, d);
+  const y = new Tensor(out, [b, l, d]);
+  return record(y, [x, wq, bq, wk, bk, wv, bv], (dy) => {
+    const dqkv = allocF32Raw(rows * d3);
+    K().attentionBackward(f32(dy), qkv, qkv.subarray(d), qkv.subarray(2 * d), probs, dqkv, dqkv.subarray(d), dqkv.subarray(2 * d),
+      bh, l, l, dh, scale, drop, nHeads, d3, d3, d3, d);
+    const dx = allocF32Raw(rows * dIn), dwcat = allocF32Raw(3 * dIn * d), dbcat = allocF32Raw(d3);
+    K().matmul(dqkv, wcat, dx, 1, rows, dIn, d3, false, true, 0, 0, false);
+    K().matmul(xb, dqkv, dwcat, 1, dIn, d3, rows, true, false, 0, 0, false);
+    K().reduce(Reduce.Sum, dqkv, dbcat, 1, rows, d3);
+    // (dIn, 3, d) -> (3, dIn, d), then one buffer per weight: gradients are
+    // separate tensors that the optimizer may keep or update in place.
+    STACK_SHAPE[0] = dIn; STACK_SHAPE[1] = 3; STACK_SHAPE[2] = d;
+    const dstack = allocF32Raw(3 * dIn * d);
+    K().permute(dwcat, dstack, STACK_SHAPE, SWAP01);
+    const grads: Tensor[] = [new Tensor(dx, x.shape)];
+    for (let i = 0; i < 3; i++) {
+      const dw = allocF32Raw(dIn * d), db = allocF32Raw(d);
+      dw.set(dstack.subarray(i * dIn * d, (i + 1) * dIn * d));
+      db.set(dbcat.subarray(i * d, (i + 1) * d));
+      grads.push(new Tensor(dw, ws[i].shape), new Tensor(db, bs[i].shape));
+    }
+    return grads;
+  });
+}
+const STACK_SHAPE = new Int32Array(3), SWAP01 = Int32Array.of(1, 0, 2);

@@ -145,7 +145,7 @@ function binaryRaw(op: Binary, a: Tensor, b: Tensor, name: string, outDtype?: DT
     return new Tensor(out, a.shape, 'float32');
   }
   const shape = sameShape(a.shape, b.shape) ? a.shape as number[] : broadcastShapes(a.shape, b.shape, name);
-  const isCmp = op >= Binary.Eq;
+  const isCmp = op >= Binary.Eq && op <= Binary.Ge;
   const bothInt = a.dtype === 'int32' && b.dtype === 'int32';
   if (bothInt || (isCmp && (a.dtype === 'int32' || b.dtype === 'int32'))) {
     // Integer arithmetic (and comparisons involving ints) stay exact in JS.
@@ -273,7 +273,14 @@ export const log = unOp(Unary.Log, 'log', (x, _y, dy) => div(dy, x));
 export const tanh = unOp(Unary.Tanh, 'tanh', (_x, y, dy) => mul(dy, sub(1, mul(y, y))));
 export const sqrt = unOp(Unary.Sqrt, 'sqrt', (_x, y, dy) => div(mul(dy, 0.5), y));
 export const rsqrt = unOp(Unary.Rsqrt, 'rsqrt', (x, y, dy) => mul(dy, mul(-0.5, div(y, x))));
-export const relu = unOp(Unary.Relu, 'relu', (x, _y, dy) => mul(dy, greater(x, 0)));
+export const relu = unOp(Unary.Relu, 'relu', (x, _y, dy) => reluGrad(dy, x));
+
+/** dy where x > 0, else 0: ReLU's backward in one pass. */
+function reluGrad(dy: Tensor, x: Tensor): Tensor {
+  const out = binaryRaw(Binary.PassIfPos, dy, x, 'relu');
+  if (!recording([dy, x])) return out;
+  return record(out, [dy, x], (g) => [reluGrad(g, x), null]);
+}
 export const sigmoid = unOp(Unary.Sigmoid, 'sigmoid', (_x, y, dy) => mul(dy, mul(y, sub(1, y))));
 export const abs = unOp(Unary.Abs, 'abs', (x, _y, dy) => mul(dy, unaryRaw(Unary.Sign, x)));
 export const square = unOp(Unary.Square, 'square', (x, _y, dy) => mul(dy, mul(x, 2)));
@@ -374,16 +381,6 @@ export function squeeze(x: TensorLike, axis?: number): Tensor {
   return reshape(t, t.shape.filter((_, i) => i !== a));
 }
 
-function transpose4F(src: Float32Array, out: Float32Array, shape: number[], perm: readonly number[], inStr: number[]): void {
-  const d0 = shape[0], d1 = shape[1], d2 = shape[2], d3 = shape[3];
-  const s0 = inStr[perm[0]], s1 = inStr[perm[1]], s2 = inStr[perm[2]], s3 = inStr[perm[3]];
-  let o = 0;
-  for (let i0 = 0; i0 < d0; i0++) for (let i1 = 0; i1 < d1; i1++) for (let i2 = 0; i2 < d2; i2++) {
-    let p = i0 * s0 + i1 * s1 + i2 * s2;
-    for (let i3 = 0; i3 < d3; i3++, p += s3) out[o++] = src[p];
-  }
-}
-
 // The same loop for int32 (a separate function keeps each one monomorphic).
 function transpose4I(src: Int32Array, out: Int32Array, shape: number[], perm: readonly number[], inStr: number[]): void {
   const d0 = shape[0], d1 = shape[1], d2 = shape[2], d3 = shape[3];
@@ -402,10 +399,12 @@ function transposeRaw(x: Tensor, perm: readonly number[]): Tensor {
   const out = x.dtype === 'float32' ? allocF32Raw(x.size) : new Int32Array(x.size);
   if (x.size === 0) return new Tensor(out, shape, x.dtype);
   const src = x.buf;
+  if (src instanceof Float32Array && r <= 16) {
+    K().permute(src, out as Float32Array, Int32Array.from(x.shape), Int32Array.from(perm));
+    return new Tensor(out, shape, x.dtype);
+  }
   if (r === 4) {
-    // Attention's head split/merge: plain nested loops, one monomorphic copy per dtype.
-    if (src instanceof Float32Array) transpose4F(src, out as Float32Array, shape, perm, inStr);
-    else transpose4I(src as Int32Array, out as Int32Array, shape, perm, inStr);
+    transpose4I(src as Int32Array, out as Int32Array, shape, perm, inStr);
     return new Tensor(out, shape, x.dtype);
   }
   // Iterate output in order; the innermost axis runs with a fixed input stride.

@@ -1,0 +1,76 @@
+// CausalAttention runs its projections and attention as one fused op in
+// train and eval mode; it must agree with the same layers run one by one
+// (values, dropout masks and gradients), and keep Trax's tree.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as trax from '../dist/src/index.js';
+import { describeBackends } from './helpers/backends.mjs';
+import { allClose, seeded } from './helpers/check.mjs';
+
+const tl = trax.layers, F = trax.fastmath;
+
+function layerByLayer(d, nHeads, dropout, mode) {
+  const proj = () => [tl.Dense(d), tl.SplitIntoHeads(nHeads)];
+  return tl.Serial(
+    tl.Branch(proj(), proj(), proj()),
+    tl.DotProductCausalAttention({ dropout, mode }),
+    tl.MergeHeads(nHeads),
+    tl.Dense(d),
+  );
+}
+
+function leaves(tree, out = []) {
+  if (tree instanceof trax.Tensor) out.push(tree);
+  else if (Array.isArray(tree)) for (const t of tree) leaves(t, out);
+  else if (tree && typeof tree === 'object') for (const k of Object.keys(tree).sort()) leaves(tree[k], out);
+  return out;
+}
+
+describeBackends('fused causal self-attention', () => {
+  // [batch, length, depth, heads, dropout, mode]: tiny rows, direct loops, the GEMM path.
+  const cases = [[2, 7, 8, 2, 0.3, 'train'], [3, 10, 32, 8, 0, 'train'], [2, 40, 32, 2, 0.2, 'train'],
+    [2, 70, 64, 2, 0, 'train'], [2, 33, 48, 3, 0.5, 'eval']];
+  for (const [b, l, d, h, dropout, mode] of cases) {
+    test(`B=${b} L=${l} D=${d} H=${h} dropout=${dropout} ${mode}: same values and gradients as the layers one by one`, () => {
+      const fused = tl.CausalAttention(d, { nHeads: h, dropout, mode });
+      const ref = layerByLayer(d, h, dropout, mode);
+      const sig = new trax.shapes.ShapeDtype([b, l, d]);
+      const [w, s] = fused.init(sig);
+      ref.init(sig);
+      assert.equal(fused.toString(), ref.toString(), 'printed tree');
+      const x = seeded([b, l, d], 11), r = seeded([b, l, d], 12);
+      const rng = trax.random.key(5);
+      const loss = (layer) => (p) => F.sum(F.mul(layer.pureFn(p.x, p.w, s, rng)[0], r));
+      const [vf, gf] = trax.valueAndGrad(loss(fused))({ x, w });
+      const [vr, gr] = trax.valueAndGrad(loss(ref))({ x, w });
+      allClose(vf, vr, { rtol: 1e-4, atol: 1e-4, msg: 'loss' });
+      const yf = fused.pureFn(x, w, s, rng)[0], yr = ref.pureFn(x, w, s, rng)[0];
+      allClose(yf, yr, { rtol: 1e-4, atol: 1e-5, msg: 'output' });
+      const lf = leaves(gf), lr = leaves(gr);
+      assert.equal(lf.length, 1 + 8, 'x and 8 weights');
+      for (let i = 0; i < lf.length; i++) {
+        assert.deepEqual(lf[i].shape, lr[i].shape);
+        allClose(lf[i], lr[i], { rtol: 1e-3, atol: 1e-5, msg: `gradient leaf ${i}` });
+      }
+      if (dropout > 0 && mode === 'train') {
+        // The mask really applies: another key gives another output.
+        const other = fused.pureFn(x, w, s, trax.random.key(6))[0];
+        assert.ok(F.max(F.abs(F.sub(other, yf))).item() > 1e-4, 'dropout depends on the key');
+      }
+    });
+  }
+
+  test('predict mode still uses the key/value cache layer by layer', () => {
+    const layer = tl.CausalAttention(16, { nHeads: 2, mode: 'predict' });
+    const ref = tl.CausalAttention(16, { nHeads: 2, mode: 'eval' });
+    const [w] = ref.init(new trax.shapes.ShapeDtype([1, 5, 16]));
+    layer.init(new trax.shapes.ShapeDtype([1, 1, 16]));
+    layer.weights = w;
+    const x = seeded([1, 5, 16], 3);
+    const full = ref.apply(x);
+    for (let i = 0; i < 5; i++) {
+      const yi = layer.apply(F.slice(x, [0, i, 0], [1, 1, 16]));
+      allClose(yi, F.slice(full, [0, i, 0], [1, 1, 16]), { rtol: 1e-4, atol: 1e-5, msg: `position ${i}` });
+    }
+  });
+});
