@@ -29,7 +29,7 @@ struct Scratch {
   double* d(size_t n) { return static_cast<double*>(get(n * sizeof(double))); }
 };
 // tl_pa/tl_pb/tl_gv belong to GEMM; tl_t1/tl_t2 to the fused kernels that call it.
-static thread_local Scratch tl_pa, tl_pb, tl_gv, tl_t1, tl_t2, tl_t3, tl_ks, tl_ln;
+static thread_local Scratch tl_pa, tl_pb, tl_gv, tl_t1, tl_t2, tl_t3, tl_ks, tl_ln, tl_red;
 
 template <class F> static void par_for(long n, F& f) {
   if (n <= 0) return;
@@ -760,6 +760,34 @@ static void k_reduce(int op, const float* x, float* out, long outer, long n, lon
     return;
   }
   const long CH = 512, nch = (inner + CH - 1) / CH;
+  if (op == 0 && outer == 1 && n >= 128) {
+    // Column sums of a tall matrix (bias gradients): fixed blocks of rows
+    // summed in double in parallel, then the blocks added in order, so the
+    // result does not depend on the thread count.
+    const long RB = 64, nb = (n + RB - 1) / RB;
+    double* part = tl_red.d((size_t)nb * inner);
+    auto blocks = [&](long t0, long t1) {
+      for (long t = t0; t < t1; ++t) {
+        const long blk = t / nch, j0 = (t % nch) * CH, len = lmin(CH, inner - j0);
+        double* acc = part + blk * inner + j0;
+        for (long j = 0; j < len; ++j) acc[j] = 0.0;
+        for (long r = blk * RB; r < lmin(n, (blk + 1) * RB); ++r) {
+          const float* row = x + r * inner + j0;
+          for (long j = 0; j < len; ++j) acc[j] += (double)row[j];
+        }
+      }
+    };
+    par_range(nb * nch, 0.15 * (double)RB * (double)lmin(CH, inner) + 2.0, blocks);
+    auto cols = [&](long j0, long j1) {
+      for (long j = j0; j < j1; ++j) {
+        double sum = 0.0;
+        for (long blk = 0; blk < nb; ++blk) sum += part[blk * inner + j];
+        out[j] = (float)sum;
+      }
+    };
+    par_range(inner, 0.5 * (double)nb + 1.0, cols);
+    return;
+  }
   auto body = [&](long t0, long t1) {
     double accd[CH];
     float accf[CH];
@@ -1240,19 +1268,26 @@ static void k_attention(const float* q, const float* k, const float* v, float* o
   const AttnL L = layout ? *layout : AttnL{1, d, d, d, d};
   int T = trax_num_threads();
   double work = 4.0 * bh * lq * lk * d;
+  // A task takes all H heads of one batch row: with a head layout the heads
+  // of a row share cache lines, which threads must not write concurrently.
+  const long H = L.H, nb = bh / H;
   long rb = 1;
   // Causal heads are split into row blocks even on one thread: later blocks
   // skip the keys past their last row.
   const long cb = causal && !attn_direct(lk, d) && !(lk <= W && d <= 32) && lq >= 64 ? lmin(4, lq / 32) : 1;
-  if (T > 1 && work >= 2e6 && bh < 2L * T) rb = lmin(lmax(1, lq / 16), (2L * T + bh - 1) / bh);
+  if (T > 1 && work >= 2e6 && nb < 2L * T) rb = lmin(lmax(1, lq / 16), (2L * T + nb - 1) / nb);
   rb = lmax(rb, cb);
   auto task = [&](long t) {
-    long b = t / rb, c = t % rb;
+    long bb = t / rb, c = t % rb;
     long i0 = lq * c / rb, i1 = lq * (c + 1) / rb;
-    if (i1 > i0) attn_rows(attn_head(q, k, v, out, L, b, lq, lk, d), probs, b, i0, i1, lq, lk, d, scale, causal, offset, drop, kmask);
+    if (i1 <= i0) return;
+    for (long hh = 0; hh < H; ++hh) {
+      const long b = bb * H + hh;
+      attn_rows(attn_head(q, k, v, out, L, b, lq, lk, d), probs, b, i0, i1, lq, lk, d, scale, causal, offset, drop, kmask);
+    }
   };
-  if (T > 1 && work >= 2e6) par_for(bh * rb, task);
-  else for (long t = 0; t < bh * rb; ++t) task(t);
+  if (T > 1 && work >= 2e6) par_for(nb * rb, task);
+  else for (long t = 0; t < nb * rb; ++t) task(t);
 }
 
 // Gradient pointers of one head (dq like q, dk like k, dv like v, dout like out).
@@ -1406,9 +1441,11 @@ static void k_attention_bw(const float* dout, const float* q, const float* k, co
   };
   int T = trax_num_threads();
   double work = 8.0 * bh * lq * lk * d;
-  if (T > 1 && work >= 2e6 && bh >= 2L * T) {
-    auto task = [&](long b) { one(b, false); };
-    par_for(bh, task);
+  // Whole batch rows per task (all H heads), as in the forward pass.
+  const long H = L.H, nb = bh / H;
+  if (T > 1 && work >= 2e6 && nb >= 2L * T) {
+    auto task = [&](long bb) { for (long hh = 0; hh < H; ++hh) one(bb * H + hh, false); };
+    par_for(nb, task);
   } else {
     for (long b = 0; b < bh; ++b) one(b, T > 1);
   }
@@ -1458,7 +1495,7 @@ static void k_adam(float* w, const float* g, float* m, float* v, long n, float l
       w[i] = omwd * w[i] - lr * (m[i] / c1) / (__builtin_sqrtf(v[i] / c2) + eps);
     }
   };
-  par_range(n, 0.4, body, 64);
+  par_range(n, 0.6, body, 64);
 }
 
 static void k_adafactor(float* w, const float* g, float* vr, float* vc, float* v, float* m, long batch, long rows,
