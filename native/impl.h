@@ -73,6 +73,23 @@ static double dot_d(const float* a, const float* b, long n) {
   return s;
 }
 static double sumsq_d(const float* x, long n) { return dot_d(x, x, n); }
+// Sum of squares with float vector lanes flushed to double every 1024
+// values: several times faster than per-element doubles, error ~1e-7.
+static double sumsq_fv(const float* x, long n) {
+  double s = 0;
+  for (long b = 0; b < n; b += 1024) {
+    const long e = lmin(n, b + 1024);
+    vf a0 = vzero(), a1 = vzero();
+    long i = b;
+    for (; i + 2 * W <= e; i += 2 * W) {
+      const vf u = vload(x + i), v = vload(x + i + W);
+      a0 = vfma(u, u, a0); a1 = vfma(v, v, a1);
+    }
+    for (; i < e; i += W) { const vf u = vloadn(x + i, lmin(W, e - i)); a0 = vfma(u, u, a0); }
+    s += (double)hsum(vadd(a0, a1));
+  }
+  return s;
+}
 
 // ---------------------------------------------------------------- GEMM
 
@@ -1505,37 +1522,70 @@ static void k_adafactor(float* w, const float* g, float* vr, float* vc, float* v
   const double mix = 1.0 - decay;
   double scale = lr;
   if (mulScale) {
-    double ms = sumsq_d(w, n) / (double)n, rms = __builtin_sqrt(ms);
+    double ms = sumsq_fv(w, n) / (double)n, rms = __builtin_sqrt(ms);
     scale = lr * (rms > eps2 ? rms : eps2);
   }
-  // y in float32 (factors computed in double): half the memory traffic of
-  // doubles, and within 1e-6 relative of the reference. Reused scratch.
+  // y in float32 (factors and accumulators in double): half the memory
+  // traffic of doubles, and within 1e-6 relative of the reference. The
+  // squared sums run in float vectors over short stretches (a row, or 64 rows
+  // per column) and are gathered in double.
   float* y = tl_t1.f((size_t)n);
   if (vr && vc) {
     double* colAcc = tl_t2.d((size_t)cols);
+    float* colF = tl_t3.f((size_t)cols * 2 + 2 * W);
+    float* cf = colF + cols + W;
     for (long b = 0; b < batch; ++b) {
       const long base = b * rows * cols;
-      for (long c = 0; c < cols; ++c) colAcc[c] = 0;
+      for (long c = 0; c < cols; ++c) { colAcc[c] = 0; colF[c] = 0.f; }
       for (long r = 0; r < rows; ++r) {
         const float* gr = g + base + r * cols;
-        for (long c = 0; c < cols; ++c) { double gg = gr[c]; colAcc[c] += gg * gg; }
-        double s = sumsq_d(gr, cols);
-        vr[b * rows + r] = (float)(decay * (double)vr[b * rows + r] + mix * (s / (double)cols));
+        vf rs = vzero();
+        long c = 0;
+        for (; c + W <= cols; c += W) {
+          const vf gv = vload(gr + c), g2 = vmul(gv, gv);
+          rs = vadd(rs, g2);
+          vstore(colF + c, vadd(vload(colF + c), g2));
+        }
+        if (c < cols) {
+          const long t = cols - c;
+          const vf gv = vloadn(gr + c, t), g2 = vmul(gv, gv);
+          rs = vadd(rs, g2);
+          vstoren(colF + c, vadd(vloadn(colF + c, t), g2), t);
+        }
+        vr[b * rows + r] = (float)(decay * (double)vr[b * rows + r] + mix * ((double)hsum(rs) / (double)cols));
+        if ((r & 63) == 63 || r == rows - 1)
+          for (long cc = 0; cc < cols; ++cc) { colAcc[cc] += (double)colF[cc]; colF[cc] = 0.f; }
       }
       for (long c = 0; c < cols; ++c)
         vc[b * cols + c] = (float)(decay * (double)vc[b * cols + c] + mix * (colAcc[c] / (double)rows));
       const double rowMean = sum_d(vr + b * rows, rows) / (double)rows;
-      float* cf = tl_t3.f((size_t)cols);
       for (long c = 0; c < cols; ++c) cf[c] = (float)(1.0 / __builtin_sqrt((double)vc[b * cols + c] + eps1));
-      for (long r = 0; r < rows; ++r) {
-        const float rf = (float)__builtin_sqrt(rowMean / ((double)vr[b * rows + r] + eps1));
-        const float* gr = g + base + r * cols;
-        float* yr = y + base + r * cols;
-        for (long c = 0; c < cols; ++c) yr[c] = gr[c] * rf * cf[c];
+      const vf rm = vset1((float)rowMean), e1 = vset1((float)eps1);
+      for (long r0 = 0; r0 < rows; r0 += W) {
+        // Row factors W at a time: sqrt(mean(vr) / (vr + eps1)).
+        const long nr = lmin(W, rows - r0);
+        float rfa[W];
+        vstore(rfa, vsqrt(vdiv(rm, vadd(vloadn(vr + b * rows + r0, nr), e1))));
+        for (long q = 0; q < nr; ++q) {
+          const vf rf = vset1(rfa[q]);
+          const float* gr = g + base + (r0 + q) * cols;
+          float* yr = y + base + (r0 + q) * cols;
+          long c = 0;
+          for (; c + W <= cols; c += W) vstore(yr + c, vmul(vmul(vload(gr + c), rf), vload(cf + c)));
+          if (c < cols) vstoren(yr + c, vmul(vmul(vloadn(gr + c, cols - c), rf), vloadn(cf + c, cols - c)), cols - c);
+        }
       }
     }
   } else {
-    for (long i = 0; i < n; ++i) {
+    const vf dv = vset1((float)decay), mv = vset1((float)mix), e1 = vset1((float)eps1);
+    long i = 0;
+    for (; i + W <= n; i += W) {
+      const vf gv = vload(g + i);
+      const vf vv = vfma(dv, vload(v + i), vmul(mv, vmul(gv, gv)));
+      vstore(v + i, vv);
+      vstore(y + i, vdiv(gv, vsqrt(vadd(vv, e1))));
+    }
+    for (; i < n; ++i) {
       double gg = g[i];
       v[i] = (float)(decay * (double)v[i] + mix * gg * gg);
       y[i] = (float)(gg / __builtin_sqrt((double)v[i] + eps1));
@@ -1543,13 +1593,16 @@ static void k_adafactor(float* w, const float* g, float* vr, float* vc, float* v
   }
   double inv = 1.0;
   if (doClip) {
-    const double ss = sumsq_d(y, n);
+    const double ss = sumsq_fv(y, n);
     const double denom = __builtin_sqrt(ss / (double)n) / clip;
     if (denom > 1.0) inv = 1.0 / denom;
   }
   const float sc = (float)(scale * inv), keepW = (float)(1.0 - wd);
   if (!m) {
-    for (long i = 0; i < n; ++i) w[i] = keepW * w[i] - sc * y[i];
+    const vf kw = vset1(keepW), sv = vset1(sc);
+    long i = 0;
+    for (; i + W <= n; i += W) vstore(w + i, vfnma(sv, vload(y + i), vmul(kw, vload(w + i))));
+    for (; i < n; ++i) w[i] = keepW * w[i] - sc * y[i];
     return;
   }
   for (long i = 0; i < n; ++i) {
