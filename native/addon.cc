@@ -100,6 +100,20 @@ struct Args {
   float* f32(size_t i, const char* what, long* len, bool nullable = false) {
     return static_cast<float*>(array(i, what, napi_float32_array, len, nullable));
   }
+  uint8_t* u8(size_t i, const char* what, long* len) {
+    if (failed) return nullptr;
+    if (isNull(i)) { *len = 0; return nullptr; }
+    napi_typedarray_type type;
+    size_t length = 0;
+    void* data = nullptr;
+    if (napi_get_typedarray_info(env, argv[i], &type, &length, &data, nullptr, nullptr) != napi_ok || type != napi_uint8_array) {
+      fail("%s must be a Uint8Array", what);
+      return nullptr;
+    }
+    *len = (long)length;
+    static uint8_t dummy[1];
+    return data ? static_cast<uint8_t*>(data) : dummy;
+  }
   int32_t* i32(size_t i, const char* what, long* len) {
     return static_cast<int32_t*>(array(i, what, napi_int32_array, len, false));
   }
@@ -620,14 +634,29 @@ napi_value DropoutMask(napi_env env, napi_callback_info info) {
   long n;
   float* out = A.f32(4, "out", &n);
   if (A.failed) return nullptr;
-  long nx = 0;
+  long nx = 0, nm = 0;
   const float* x = (A.argc > 5) ? A.f32(5, "x", &nx, true) : nullptr;
+  uint8_t* keepMask = (A.argc > 6) ? A.u8(6, "keepMask", &nm) : nullptr;
   if (A.failed) return nullptr;
   if (x && nx != n) { A.fail("x has %ld values but out has %ld", nx, n); return nullptr; }
+  if (keepMask && nm != n) { A.fail("keepMask has %ld values but out has %ld", nm, n); return nullptr; }
   const uint32_t K0 = (uint32_t)(int64_t)k0, K1 = (uint32_t)(int64_t)k1;
   const long padded = n + (n & 1), half = padded / 2;
   if (!(keep > 0.0 && keep <= 1.0)) { A.fail("keep must be in (0, 1], got %g", keep); return nullptr; }
-  g_table->dropout(K0, K1, keep, (float)scale, out, n, x);
+  g_table->dropout(K0, K1, keep, (float)scale, out, n, x, keepMask);
+  return undef(env);
+}
+
+napi_value DropoutApply(napi_env env, napi_callback_info info) {
+  Args A(env, info, 4, "dropoutApply");
+  long nm, nx, no;
+  const uint8_t* m = A.u8(0, "keepMask", &nm);
+  const double scale = A.num(1, "scale");
+  const float* x = A.f32(2, "x", &nx);
+  float* out = A.f32(3, "out", &no);
+  if (A.failed) return nullptr;
+  if (nm != nx || no != nx) { A.fail("keepMask has %ld, x %ld and out %ld values", nm, nx, no); return nullptr; }
+  if (nx > 0) g_table->dropout_apply(m, (float)scale, x, out, nx);
   return undef(env);
 }
 
@@ -686,7 +715,7 @@ napi_value Init(napi_env env, napi_value exports) {
     {"softmaxBackward", SoftmaxBackward}, {"layerNorm", LayerNorm}, {"layerNormBackward", LayerNormBackward},
     {"crossEntropy", CrossEntropy}, {"crossEntropyBackward", CrossEntropyBackward}, {"attention", Attention},
     {"attentionBackward", AttentionBackward}, {"gatherRows", GatherRows}, {"scatterAddRows", ScatterAddRows},
-    {"adam", Adam}, {"adafactor", Adafactor}, {"sumSquares", SumSquares}, {"dropoutMask", DropoutMask}, {"permute", Permute}, {"threads", Threads},
+    {"adam", Adam}, {"adafactor", Adafactor}, {"sumSquares", SumSquares}, {"dropoutMask", DropoutMask}, {"dropoutApply", DropoutApply}, {"permute", Permute}, {"threads", Threads},
     {"setThreads", SetThreads}, {"isa", Isa}, {"setIsa", SetIsa},
   };
   for (const Fn& f : fns) {

@@ -47,7 +47,10 @@ struct KernelTable {
                     double clip, int mulScale, int doClip, double beta1, double wd);
   double (*sumsq)(const float* x, long n);
   // out[i] = scale where Threefry word i (JAX layout) passes keep, else 0.
-  void (*dropout)(uint32_t k0, uint32_t k1, double keep, float scale, float* out, long n, const float* x);
+  void (*dropout)(uint32_t k0, uint32_t k1, double keep, float scale, float* out, long n, const float* x,
+                  uint8_t* keepMask);
+  // out[i] = keepMask[i] ? x[i] * scale : 0
+  void (*dropout_apply)(const uint8_t* keepMask, float scale, const float* x, float* out, long n);
 };
 
 const KernelTable* table_generic();

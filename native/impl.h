@@ -1617,7 +1617,8 @@ static void k_adafactor(float* w, const float* g, float* vr, float* vc, float* v
 // Threefry-2x32 in JAX's word layout (see src/tensor/threefry.ts), W counters
 // per vector: a counter's 20 rounds are one serial chain, so lanes are the
 // only parallelism. Compilers turn the shift pair into a rotate.
-static void k_dropout(uint32_t K0, uint32_t K1, double keep, float scale, float* out, long n, const float* x) {
+static void k_dropout(uint32_t K0, uint32_t K1, double keep, float scale, float* out, long n, const float* x,
+                      uint8_t* keepMask) {
   typedef uint32_t uv __attribute__((vector_size(W * 4)));
   const long half = (n + (n & 1)) / 2;
   const uint32_t K2 = K0 ^ K1 ^ 0x1bd11bdau;
@@ -1628,7 +1629,12 @@ static void k_dropout(uint32_t K0, uint32_t K1, double keep, float scale, float*
   const double lim = keep * 8388608.0;
   const uint32_t thr = lim >= 8388608.0 ? 8388608u : (uint32_t)__builtin_ceil(lim);
   auto put = [&](long idx, uint32_t w) {
-    if (idx < n) { const float m = (w >> 9) < thr ? scale : 0.f; out[idx] = x ? x[idx] * m : m; }
+    if (idx < n) {
+      const bool kept = (w >> 9) < thr;
+      const float m = kept ? scale : 0.f;
+      out[idx] = x ? x[idx] * m : m;
+      if (keepMask) keepMask[idx] = kept ? 1 : 0;
+    }
   };
   // Counter blocks are independent: split them over the pool for big masks.
   const long blocks = half / W;
@@ -1674,6 +1680,12 @@ static void k_dropout(uint32_t K0, uint32_t K1, double keep, float scale, float*
         }
         __builtin_memcpy(out + i, &va, sizeof va);
         __builtin_memcpy(out + half + i, &vb, sizeof vb);
+        if (keepMask) {
+          typedef uint8_t u8v __attribute__((vector_size(W)));
+          const u8v ba = __builtin_convertvector((uv)ma & 1u, u8v), bb = __builtin_convertvector((uv)mb & 1u, u8v);
+          __builtin_memcpy(keepMask + i, &ba, sizeof ba);
+          __builtin_memcpy(keepMask + half + i, &bb, sizeof bb);
+        }
       } else {
         for (int l = 0; l < W; ++l) { put(i + l, a[q][l]); put(half + i + l, b[q][l]); }
       }
@@ -1696,7 +1708,18 @@ static void k_dropout(uint32_t K0, uint32_t K1, double keep, float scale, float*
   }
 }
 
+static void k_dropout_apply(const uint8_t* keepMask, float scale, const float* x, float* out, long n) {
+  auto body = [&](long i0, long i1) {
+    const vf sc = vset1(scale);
+    long i = i0;
+    for (; i + W <= i1; i += W) vstore(out + i, vmul(vload(x + i), vmul(vbytes(keepMask + i), sc)));
+    for (; i < i1; ++i) out[i] = x[i] * (keepMask[i] ? scale : 0.f);
+  };
+  par_range(n, 0.25, body, 64);
+}
+
 static const KernelTable kTable = {
   TRAX_ISA_NAME, k_matmul, k_unary, k_binary, k_reduce, k_softmax, k_softmax_bw, k_layernorm, k_layernorm_bw,
   k_ce, k_ce_bw, k_attention, k_attention_bw, k_gather, k_scatter, k_adam, k_adafactor, k_sumsq, k_dropout,
+  k_dropout_apply,
 };

@@ -46,6 +46,8 @@ static inline vm vne(vf a, vf b) { return _mm256_cmp_ps(a, b, _CMP_NEQ_UQ); }
 static inline vm visnan(vf a) { return _mm256_cmp_ps(a, a, _CMP_UNORD_Q); }
 static inline vm vmor(vm a, vm b) { return _mm256_or_ps(a, b); }
 static inline vm vmand(vm a, vm b) { return _mm256_and_ps(a, b); }
+// W bytes (0/1 and the like) as floats.
+static inline vf vbytes(const uint8_t* p) { return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i*)p))); }
 static inline vf vsel(vm m, vf a, vf b) { return _mm256_blendv_ps(b, a, m); }
 static inline vf vmask01(vm m) { return _mm256_and_ps(m, _mm256_set1_ps(1.f)); }
 static inline float hsum(vf a) {

@@ -45,6 +45,8 @@ static inline vm vne(vf a, vf b) { return _mm512_cmp_ps_mask(a, b, _CMP_NEQ_UQ);
 static inline vm visnan(vf a) { return _mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q); }
 static inline vm vmor(vm a, vm b) { return (vm)(a | b); }
 static inline vm vmand(vm a, vm b) { return (vm)(a & b); }
+// W bytes (0/1 and the like) as floats.
+static inline vf vbytes(const uint8_t* p) { return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i*)p))); }
 static inline vf vsel(vm m, vf a, vf b) { return _mm512_mask_blend_ps(m, b, a); }
 static inline vf vmask01(vm m) { return _mm512_maskz_mov_ps(m, _mm512_set1_ps(1.f)); }
 static inline float hsum(vf a) { return _mm512_reduce_add_ps(a); }

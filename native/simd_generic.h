@@ -46,6 +46,8 @@ static inline vm vne(vf a, vf b) { return a != b; }
 static inline vm visnan(vf a) { return a != a; }
 static inline vm vmor(vm a, vm b) { return a | b; }
 static inline vm vmand(vm a, vm b) { return a & b; }
+// W bytes (0/1 and the like) as floats.
+static inline vf vbytes(const uint8_t* p) { return (vf){(float)p[0], (float)p[1], (float)p[2], (float)p[3]}; }
 static inline vf vsel(vm m, vf a, vf b) { return m ? a : b; }
 static inline vf vmask01(vm m) { return vsel(m, vset1(1.f), vzero()); }
 static inline float hsum(vf a) { return (a[0] + a[1]) + (a[2] + a[3]); }

@@ -500,6 +500,33 @@ test('permute matches reference (head split/merge, general ranks, threads)', { s
   assert.throws(() => J.permute(f, f, Int32Array.of(2, 3), Int32Array.of(1, 2)), /not a permutation/);
 });
 
+test('dropoutMask (with kept-value bytes) and dropoutApply match reference', { skip }, (t) => {
+  forIsas(t, (isa) => {
+    for (const n of [1, 2, 7, 33, 64, 1001, 70000]) {
+      for (const keep of [0.9, 0.5]) {
+        const x = rnd(n), dy = rnd(n);
+        const o1 = new Float32Array(n), o2 = new Float32Array(n);
+        const m1 = new Uint8Array(n).fill(7), m2 = new Uint8Array(n).fill(7);
+        N.dropoutMask(12345, 678, keep, 1 / keep, o1, x, m1);
+        J.dropoutMask(12345, 678, keep, 1 / keep, o2, x, m2);
+        assert.deepEqual(o1, o2, `${isa} dropoutMask n=${n} keep=${keep}`);
+        assert.deepEqual(m1, m2, `${isa} keepMask n=${n} keep=${keep}`);
+        const plain = new Float32Array(n);
+        N.dropoutMask(12345, 678, keep, 1 / keep, plain);
+        for (let i = 0; i < n; i++) assert.equal(m1[i], plain[i] !== 0 ? 1 : 0);
+        const d1 = new Float32Array(n), d2 = new Float32Array(n);
+        N.dropoutApply(m1, 1 / keep, dy, d1);
+        J.dropoutApply(m2, 1 / keep, dy, d2);
+        assert.deepEqual(d1, d2, `${isa} dropoutApply n=${n}`);
+        for (let i = 0; i < n; i++) assert.equal(d1[i], Math.fround(dy[i] * plain[i]));
+      }
+    }
+  });
+  const f = new Float32Array(4);
+  assert.throws(() => N.dropoutApply(new Uint8Array(3), 2, f, f), /keepMask has 3/);
+  assert.throws(() => N.dropoutMask(1, 2, 0.5, 2, f, null, new Float32Array(4)), /Uint8Array/);
+});
+
 test('bad arguments throw instead of crashing', { skip }, () => {
   const f = new Float32Array(10);
   assert.throws(() => N.matmul(f, f, f, 1, 4, 4, 4, false, false, 0, 0, false), /matmul.*a has 10 elements/);

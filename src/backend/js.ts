@@ -387,14 +387,25 @@ export const jsKernels: Kernels = {
     }
   },
 
-  dropoutMask(k0, k1, keep, scale, out, x) {
+  dropoutMask(k0, k1, keep, scale, out, x, keepMask) {
     const w = bitsFromWords(k0, k1, out.length);
     if (x && x.length !== out.length) throw new RangeError(`dropoutMask: x has ${x.length} values, out ${out.length}`);
+    if (keepMask && keepMask.length !== out.length) throw new RangeError(`dropoutMask: keepMask has ${keepMask.length} values, out ${out.length}`);
     const sc = Math.fround(scale);  // float products round exactly as the native kernel's
     for (let i = 0; i < out.length; i++) {
-      const m = (w[i] >>> 9) * 1.1920928955078125e-7 < keep ? sc : 0;
+      const kept = (w[i] >>> 9) * 1.1920928955078125e-7 < keep;
+      const m = kept ? sc : 0;
       out[i] = x ? x[i] * m : m;
+      if (keepMask) keepMask[i] = kept ? 1 : 0;
     }
+  },
+
+  dropoutApply(keepMask, scale, x, out) {
+    if (keepMask.length !== x.length || out.length !== x.length) {
+      throw new RangeError(`dropoutApply: keepMask has ${keepMask.length}, x ${x.length} and out ${out.length} values`);
+    }
+    const sc = Math.fround(scale);
+    for (let i = 0; i < x.length; i++) out[i] = x[i] * (keepMask[i] ? sc : 0);
   },
 
   sumSquares(x) {

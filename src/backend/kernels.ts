@@ -149,9 +149,16 @@ export interface Kernels {
    * word order of random.bits (JAX's layout): out[i] = scale when
    * (word_i >>> 9) * 2^-23 < keep, else 0. With x, out[i] = x[i] times that
    * value instead: dropout applied without storing the mask (backward
-   * regenerates it from the same key).
+   * regenerates it from the same key). With keepMask (n bytes), 1 is written
+   * where the value is kept and 0 elsewhere, for dropoutApply.
    */
-  dropoutMask(k0: number, k1: number, keep: number, scale: number, out: F32, x?: F32 | null): void;
+  dropoutMask(k0: number, k1: number, keep: number, scale: number, out: F32, x?: F32 | null, keepMask?: Uint8Array | null): void;
+
+  /**
+   * out[i] = keepMask[i] ? x[i] * scale : 0, with keepMask as written by
+   * dropoutMask: dropout's backward pass in one read of a byte per value.
+   */
+  dropoutApply(keepMask: Uint8Array, scale: number, x: F32, out: F32): void;
 
   /** Sum of squares of x (float64 accumulation). */
   sumSquares(x: F32): number;

@@ -24,7 +24,7 @@ type Addon = Omit<NativeKernels, 'name'>;
 const METHODS = [
   'threads', 'setThreads', 'matmul', 'unary', 'binary', 'reduce', 'softmax', 'softmaxBackward',
   'layerNorm', 'layerNormBackward', 'crossEntropy', 'crossEntropyBackward', 'attention',
-  'attentionBackward', 'gatherRows', 'scatterAddRows', 'adam', 'adafactor', 'sumSquares', 'dropoutMask', 'permute', 'isa', 'setIsa',
+  'attentionBackward', 'gatherRows', 'scatterAddRows', 'adam', 'adafactor', 'sumSquares', 'dropoutMask', 'dropoutApply', 'permute', 'isa', 'setIsa',
 ] as const;
 
 let cached: { kernels: NativeKernels } | { error: string } | null = null;

@@ -256,20 +256,23 @@ function headsCopy(src: Float32Array, dst: Float32Array, b: number, l: number, h
 }
 
 /**
- * Inverted dropout with the mask never stored: out = x * (u < keep) / keep
- * with u from Threefry under `key` (the same numbers as random.dropoutMask);
- * backward regenerates the mask from the key.
+ * Inverted dropout: out = x * (u < keep) / keep with u from Threefry under
+ * `key` (the same numbers as random.dropoutMask). The kept positions are
+ * stored as one byte per value for the backward pass.
  */
 export function dropout(xl: TensorLike, key: Uint32Array, keep: number): Tensor {
   const x = toTensor(xl, 'dropout');
   if (!(keep > 0 && keep <= 1)) throw opError('dropout', `keep must be in (0, 1], got ${keep}`, x);
-  const k0 = key[0], k1 = key[1], scale = 1 / keep;
+  const scale = 1 / keep;
   const out = allocF32Raw(x.size);
-  K().dropoutMask(k0, k1, keep, scale, out, f32(x));
+  // A pooled float buffer viewed as bytes: the mask's lifetime is the step's.
+  const bytes = allocF32Raw(Math.ceil(x.size / 4));
+  const kept = new Uint8Array(bytes.buffer, bytes.byteOffset, x.size);
+  K().dropoutMask(key[0], key[1], keep, scale, out, f32(x), kept);
   const y = new Tensor(out, x.shape);
   return record(y, [x], (dy) => {
     const dx = allocF32Raw(x.size);
-    K().dropoutMask(k0, k1, keep, scale, dx, f32(dy));
+    K().dropoutApply(kept, scale, f32(dy), dx);
     return [new Tensor(dx, x.shape)];
   });
 }
