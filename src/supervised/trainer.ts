@@ -443,13 +443,16 @@ export class Trainer {
       if (r.done) throw new Error(`Trainer: the ${where} stream ended during evaluation`);
       this.counters[counter]++;
       const batch = checkBatch(r.value, this.batchSig, `batch ${this.counters[counter] - 1} from the ${where} stream`);
-      const [out] = this.modelEval.pureFn(batch[0], w, this.modelState, rng);
-      for (const name of this.metricNames) {
-        const m = this.metrics[name];
-        const args = [out as Tensor, ...batch.slice(1)].slice(0, m.nIn);
-        const [v] = m.pureFn(args, m.weights, m.state, rng);
-        sums[name] += (v as Tensor).buf[0];
-      }
+      // Pooled buffers, as in training: only the metric values leave the scope.
+      withBufferScope(() => {
+        const [out] = this.modelEval.pureFn(batch[0], w, this.modelState, rng);
+        for (const name of this.metricNames) {
+          const m = this.metrics[name];
+          const args = [out as Tensor, ...batch.slice(1)].slice(0, m.nIn);
+          const [v] = m.pureFn(args, m.weights, m.state, rng);
+          sums[name] += (v as Tensor).buf[0];
+        }
+      }, () => null);
     }
     for (const n of this.metricNames) sums[n] /= nSteps;
     return sums;
