@@ -175,17 +175,20 @@ napi_value Matmul(napi_env env, napi_callback_info info) {
   bool ta = A.flag(7, "transA"), tb = A.flag(8, "transB");
   long sa = A.integer(9, "strideA"), sb = A.integer(10, "strideB");
   bool acc = A.flag(11, "accumulate");
-  long lbias = 0;
+  long lbias = 0, lgate = 0;
   const float* bias = A.argc > 12 ? A.f32(12, "bias", &lbias, true) : nullptr;
+  const bool relu = A.argc > 13 && !A.isNull(13) && A.flag(13, "relu");
+  const float* gate = A.argc > 14 ? A.f32(14, "gate", &lgate, true) : nullptr;
   if (A.failed) return nullptr;
   if (bias && lbias != n) { A.fail("bias has %ld values, n is %ld", lbias, n); return nullptr; }
+  if (gate && lgate != A.prod(batch, m, n)) { A.fail("gate has %ld values, c needs %ld", lgate, A.prod(batch, m, n)); return nullptr; }
   if (batch == 0 || m == 0 || n == 0) return undef(env);
   long mk = A.prod(m, k), kn = A.prod(k, n), mn = A.prod(m, n);
   long needA = mk == 0 ? 0 : A.prod(batch - 1, sa) + mk, needB = kn == 0 ? 0 : A.prod(batch - 1, sb) + kn;
   if (A.failed || !A.need("a", la, needA) || !A.need("b", lb, needB) || !A.need("c", lc, A.prod(batch, mn))) {
     return nullptr;
   }
-  g_table->matmul(a, b, c, batch, m, n, k, ta, tb, sa, sb, acc, bias);
+  g_table->matmul(a, b, c, batch, m, n, k, ta, tb, sa, sb, acc, bias, relu, gate);
   return undef(env);
 }
 

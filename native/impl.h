@@ -559,13 +559,31 @@ static void gemm_one(const GemmP& g, bool mt) {
   gemm_packed(g, mt);
 }
 
-static void add_bias_rows(float* c, const float* bias, long rows, long n) {
+// Epilogue over C's rows while they are still in cache: + bias, then
+// max(0, .) (Dense followed by ReLU), then zero where gate <= 0 (ReLU's
+// backward: the gradient passes where the activation was positive).
+static void epilogue_rows(float* c, const float* bias, bool relu, const float* gate, long rows, long n) {
   auto body = [&](long r0, long r1) {
+    const vf z = vzero();
     for (long r = r0; r < r1; ++r) {
       float* row = c + r * n;
+      const float* gr = gate ? gate + r * n : nullptr;
       long j = 0;
-      for (; j + W <= n; j += W) vstore(row + j, vadd(vload(row + j), vload(bias + j)));
-      if (j < n) vstoren(row + j, vadd(vloadn(row + j, n - j), vloadn(bias + j, n - j)), n - j);
+      for (; j + W <= n; j += W) {
+        vf v = vload(row + j);
+        if (bias) v = vadd(v, vload(bias + j));
+        if (relu) v = vsel(vgt(v, z), v, z);
+        if (gr) v = vsel(vgt(vload(gr + j), z), v, z);
+        vstore(row + j, v);
+      }
+      if (j < n) {
+        const long t = n - j;
+        vf v = vloadn(row + j, t);
+        if (bias) v = vadd(v, vloadn(bias + j, t));
+        if (relu) v = vsel(vgt(v, z), v, z);
+        if (gr) v = vsel(vgt(vloadn(gr + j, t), z), v, z);
+        vstoren(row + j, v, t);
+      }
     }
   };
   par_range(rows, 0.3 * (double)n + 2.0, body);
@@ -594,9 +612,9 @@ static void gemm_batches(const float* a, const float* b, float* c, long batch, l
 }
 
 static void k_matmul(const float* a, const float* b, float* c, long batch, long m, long n, long k,
-                     int ta, int tb, long sa, long sb, int acc, const float* bias) {
+                     int ta, int tb, long sa, long sb, int acc, const float* bias, int relu, const float* gate) {
   gemm_batches(a, b, c, batch, m, n, k, ta, tb, sa, sb, acc);
-  if (bias) add_bias_rows(c, bias, batch * m, n);
+  if (bias || relu || gate) epilogue_rows(c, bias, relu != 0, gate, batch * m, n);
 }
 
 // ---------------------------------------------------------------- elementwise

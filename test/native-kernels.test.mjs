@@ -84,14 +84,19 @@ test('matmul matches reference (transposes, broadcast strides, accumulate, odd s
         const c0 = rnd(batch * m * n), c1 = c0.slice();
         // Every other case adds a bias row (Dense); the reference adds it after the product.
         const bias = (m + k + (ta ? 1 : 0) + (acc ? 1 : 0)) % 2 === 0 ? rnd(n) : null;
-        N.matmul(a, b, c0, batch, m, n, k, ta, tb, sa, sb, acc, bias);
-        J.matmul(a, b, c1, batch, m, n, k, ta, tb, sa, sb, acc, bias);
+        // Epilogues: ReLU after the bias, or a gate (zero where gate <= 0).
+        const relu = (m + n + (tb ? 1 : 0)) % 3 === 0;
+        const gate = (n + k + (acc ? 1 : 0)) % 3 === 1 ? rnd(batch * m * n) : null;
+        N.matmul(a, b, c0, batch, m, n, k, ta, tb, sa, sb, acc, bias, relu, gate);
+        J.matmul(a, b, c1, batch, m, n, k, ta, tb, sa, sb, acc, bias, relu, gate);
+        if (relu) assert.ok(c0.every((v) => v >= 0), 'relu epilogue');
+        if (gate) for (let e = 0; e < gate.length; e++) if (gate[e] <= 0) assert.equal(c0[e], 0);
         if (bias && !acc && batch === 1 && !ta && !tb) {
           const plain = new Float32Array(m * n);
           J.matmul(a, b, plain, 1, m, n, k, false, false, 0, 0, false);
           assert.equal(c1[n - 1], Math.fround(plain[n - 1] + bias[n - 1]), 'reference bias is added after the product');
         }
-        close(c0, c1, `${isa} matmul ${m}x${n}x${k} ta=${ta} tb=${tb} acc=${acc} batch=${batch} bias=${!!bias}`);
+        close(c0, c1, `${isa} matmul ${m}x${n}x${k} ta=${ta} tb=${tb} acc=${acc} batch=${batch} bias=${!!bias} relu=${relu} gate=${!!gate}`);
       }
     }
   });
@@ -535,6 +540,7 @@ test('bad arguments throw instead of crashing', { skip }, () => {
   assert.throws(() => N.matmul(f, f, f, 1, -1, 1, 1, false, false, 0, 0, false), /non-negative integer/);
   assert.throws(() => N.matmul(f, f, f, 1, 1.5, 1, 1, false, false, 0, 0, false), /integer/);
   assert.throws(() => N.matmul(f, f, f, 1, 2, 2, 2, false, false, 0, 0, false, new Float32Array(3)), /bias has 3 values/);
+  assert.throws(() => N.matmul(f, f, f, 1, 2, 2, 2, false, false, 0, 0, false, null, false, new Float32Array(3)), /gate has 3 values/);
   assert.throws(() => N.unary(1, f, new Float32Array(9)), /unary/);
   assert.throws(() => N.unary(99, f, f), /unknown op/);
   assert.throws(() => N.binary(0, f, f, f, Int32Array.of(11), Int32Array.of(1), Int32Array.of(1)), /binary/);

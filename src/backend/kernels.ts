@@ -37,11 +37,14 @@ export interface Kernels {
    *   C[b] (m x n) = (accumulate ? C[b] : 0) + opA(A[b]) (m x k) @ opB(B[b]) (k x n)
    * A[b] starts at b*strideA (strideA 0 broadcasts), stored (m,k) or (k,m) when transA.
    * B[b] starts at b*strideB, stored (k,n) or (n,k) when transB. C[b] starts at b*m*n.
-   * With bias (n values), each row of C[b] then gets bias added (Dense's bias,
-   * added while C is still in cache).
+   * Then, while C is still in cache: with bias (n values) each row of C[b]
+   * gets bias added (Dense's bias); with relu, C = max(0, C) (Dense then
+   * ReLU); with gate (as large as C), C is zeroed where gate <= 0 (ReLU's
+   * backward, gate being the activation).
    */
   matmul(a: F32, b: F32, c: F32, batch: number, m: number, n: number, k: number,
-    transA: boolean, transB: boolean, strideA: number, strideB: number, accumulate: boolean, bias?: F32 | null): void;
+    transA: boolean, transB: boolean, strideA: number, strideB: number, accumulate: boolean, bias?: F32 | null,
+    relu?: boolean, gate?: F32 | null): void;
 
   /** out[i] = f(x[i]) for float32 arrays of equal length (out may alias x). */
   unary(op: Unary, x: F32, out: F32): void;

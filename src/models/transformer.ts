@@ -8,7 +8,7 @@ import { Attention, AttentionQKV, CausalAttention, PaddingMask, PositionalEncodi
 import { Relu } from '../layers/activations.js';
 import * as F from '../tensor/index.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { checkPositiveInt, DecoderBlock, FeedForwardBlock, type ActivationFactory } from './transformer_lm.js';
+import { checkPositiveInt, DecoderBlock, FeedForward, type ActivationFactory } from './transformer_lm.js';
 
 const MODES: readonly Mode[] = ['train', 'eval', 'predict', 'viz'];
 
@@ -82,7 +82,7 @@ export function EncoderBlock(dModel: number, dFF: number, nHeads: number, dropou
       Attention(dModel, { nHeads, dropout, mode }),
       Dropout(dropout, { sharedAxes: dropoutSharedAxes, mode }),
     ),
-    Residual(FeedForwardBlock(dModel, dFF, dropout, dropoutSharedAxes, mode, activation)),
+    Residual(FeedForward(dModel, dFF, dropout, dropoutSharedAxes, mode, activation)),
   ];
 }
 
@@ -106,7 +106,7 @@ export function EncoderDecoderBlock(dModel: number, dFF: number, nHeads: number,
       AttentionQKV(dModel, { nHeads, dropout, mode, cacheKVInPredict: true }),
       drop(),
     ),
-    Residual(FeedForwardBlock(dModel, dFF, dropout, dropoutSharedAxes, mode, activation)),
+    Residual(FeedForward(dModel, dFF, dropout, dropoutSharedAxes, mode, activation)),
   ];
 }
 

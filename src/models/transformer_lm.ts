@@ -1,9 +1,11 @@
 // TransformerLM with Trax's exact layer order and flat weight order
 // (reference section 3): pre-LayerNorm decoder blocks over a shifted,
 // embedded and position-encoded token stream.
-import { Layer, type Mode } from '../layers/base.js';
-import { Residual, Serial } from '../layers/combinators.js';
-import { Dense, Dropout, Embedding, LayerNorm, LogSoftmax } from '../layers/core.js';
+import { Layer, type Mode, type State, type Value, type Weights } from '../layers/base.js';
+import { Residual, Serial, SerialLayer } from '../layers/combinators.js';
+import { Dense, Dropout, DropoutLayer, Embedding, LayerNorm, LogSoftmax } from '../layers/core.js';
+import * as F from '../tensor/index.js';
+import { Tensor } from '../tensor/tensor.js';
 import { CausalAttention, PositionalEncoding, ShiftRight } from '../layers/attention.js';
 import { Relu } from '../layers/activations.js';
 
@@ -55,6 +57,47 @@ export function FeedForwardBlock(dModel: number, dFF: number, dropout: number, d
   ];
 }
 
+/**
+ * The feed-forward block as one Serial (the body Residual would build from
+ * FeedForwardBlock's layers: same tree, weights and printout). With ReLU and
+ * both dropouts inactive (eval, predict, or rate 0), Dense-ReLU-Dense runs as
+ * one fused op whose GEMM epilogues apply the bias, the ReLU and its backward.
+ */
+export class FeedForwardLayer extends SerialLayer {
+  constructor(layers: Layer[], private readonly relu: boolean) {
+    super(layers);
+  }
+
+  override forward(xs: Value): Value {
+    const subs = this.sublayers;
+    const x = xs as Tensor;
+    const st = this.state as State[];
+    if (!this.relu || subs.length !== 6 || !(x instanceof Tensor) || x.dtype !== 'float32'
+      || !dropoutInactive(subs[3], st[3]) || !dropoutInactive(subs[5], st[5])) return super.forward(xs);
+    const w = this.weights as Weights[];
+    const d1 = w[1], d2 = w[4];
+    if (!isDenseWeights(d1) || !isDenseWeights(d2)) return super.forward(xs);
+    const [normed, s0] = subs[0].pureFn(x, w[0], st[0], null, true);
+    const out = F.denseReluDense(normed as Tensor, d1[0], d1[1], d2[0], d2[1]);
+    this.setPureState([s0, st[1], st[2], st[3], st[4], st[5]]);
+    return out;
+  }
+}
+
+function dropoutInactive(layer: Layer, state: State): boolean {
+  return layer instanceof DropoutLayer && (layer.mode !== 'train' || (state instanceof Tensor && state.buf[0] === 0));
+}
+
+function isDenseWeights(w: Weights): w is [Tensor, Tensor] {
+  return Array.isArray(w) && w.length === 2 && w[0] instanceof Tensor && w[1] instanceof Tensor;
+}
+
+/** FeedForwardBlock as a FeedForwardLayer (fused when the activation is Relu). */
+export function FeedForward(dModel: number, dFF: number, dropout: number, dropoutSharedAxes: number[] | null, mode: Mode,
+  activation: ActivationFactory): Layer {
+  return new FeedForwardLayer(FeedForwardBlock(dModel, dFF, dropout, dropoutSharedAxes, mode, activation), activation === Relu);
+}
+
 /** One pre-LayerNorm decoder block: causal self-attention, then feed-forward. */
 export function DecoderBlock(dModel: number, dFF: number, nHeads: number, dropout: number,
   dropoutSharedAxes: number[] | null, mode: Mode, activation: ActivationFactory): Layer[] {
@@ -64,7 +107,7 @@ export function DecoderBlock(dModel: number, dFF: number, nHeads: number, dropou
       CausalAttention(dModel, { nHeads, dropout, mode }),
       Dropout(dropout, { sharedAxes: dropoutSharedAxes, mode }),
     ),
-    Residual(FeedForwardBlock(dModel, dFF, dropout, dropoutSharedAxes, mode, activation)),
+    Residual(FeedForward(dModel, dFF, dropout, dropoutSharedAxes, mode, activation)),
   ];
 }
 

@@ -1,9 +1,11 @@
-// CausalAttention runs its projections and attention as one fused op in
-// train and eval mode; it must agree with the same layers run one by one
-// (values, dropout masks and gradients), and keep Trax's tree.
+// Blocks that run as fused ops: CausalAttention (projections and attention
+// in train and eval mode) and the feed-forward block (Dense-ReLU-Dense when
+// its dropouts are inactive). Each must agree with the same layers run one
+// by one (values, dropout masks and gradients) and keep Trax's tree.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as trax from '../dist/src/index.js';
+import { FeedForward, FeedForwardBlock } from '../dist/src/models/transformer_lm.js';
 import { describeBackends } from './helpers/backends.mjs';
 import { allClose, seeded } from './helpers/check.mjs';
 
@@ -72,5 +74,42 @@ describeBackends('fused causal self-attention', () => {
       const yi = layer.apply(F.slice(x, [0, i, 0], [1, 1, 16]));
       allClose(yi, F.slice(full, [0, i, 0], [1, 1, 16]), { rtol: 1e-4, atol: 1e-5, msg: `position ${i}` });
     }
+  });
+});
+
+describeBackends('fused feed-forward block', () => {
+  // [batch, length, dModel, dFF, dropout, mode]
+  const cases = [[2, 5, 8, 32, 0, 'train'], [3, 7, 16, 64, 0.3, 'eval'], [2, 4, 8, 16, 0.2, 'train'], [1, 9, 24, 40, 0, 'predict']];
+  for (const [b, l, d, dff, dropout, mode] of cases) {
+    test(`B=${b} L=${l} d=${d} dFF=${dff} dropout=${dropout} ${mode}: same values and gradients as the layers one by one`, () => {
+      const fused = FeedForward(d, dff, dropout, null, mode, tl.Relu);
+      const ref = tl.Serial(FeedForwardBlock(d, dff, dropout, null, mode, tl.Relu));
+      const sig = new trax.shapes.ShapeDtype([b, l, d]);
+      const [w, s] = fused.init(sig);
+      ref.init(sig);
+      assert.equal(fused.toString(), ref.toString(), 'printed tree');
+      const x = seeded([b, l, d], 21), r = seeded([b, l, d], 22);
+      const rng = trax.random.key(9);
+      const loss = (layer) => (p) => F.sum(F.mul(layer.pureFn(p.x, p.w, s, rng)[0], r));
+      const [vf, gf] = trax.valueAndGrad(loss(fused))({ x, w });
+      const [vr, gr] = trax.valueAndGrad(loss(ref))({ x, w });
+      allClose(vf, vr, { rtol: 1e-4, atol: 1e-4, msg: 'loss' });
+      const lf = leaves(gf), lr = leaves(gr);
+      assert.equal(lf.length, 1 + 6, 'x and 6 weights');
+      for (let i = 0; i < lf.length; i++) allClose(lf[i], lr[i], { rtol: 1e-3, atol: 1e-5, msg: `gradient leaf ${i}` });
+    });
+  }
+  test('the fused path really runs: ReLU zeroes hidden units in both paths alike', () => {
+    const d = 4, dff = 6;
+    const fused = FeedForward(d, dff, 0, null, 'train', tl.Relu);
+    const [w, s] = fused.init(new trax.shapes.ShapeDtype([1, 3, d]));
+    const x = seeded([1, 3, d], 5);
+    const y = fused.pureFn(x, w, s, trax.random.key(1))[0];
+    // Reference by hand: LayerNorm, then relu(x W1 + b1) W2 + b2.
+    const [ln, d1, , , d2] = w;
+    const n = F.layerNorm(x, ln[0], ln[1], 1e-6);
+    const h = F.relu(F.add(F.matmul(n, d1[0]), d1[1]));
+    const expect = F.add(F.matmul(h, d2[0]), d2[1]);
+    allClose(y, expect, { rtol: 1e-5, atol: 1e-6 });
   });
 });
