@@ -179,6 +179,7 @@ napi_value Matmul(napi_env env, napi_callback_info info) {
   const float* bias = A.argc > 12 ? A.f32(12, "bias", &lbias, true) : nullptr;
   const bool relu = A.argc > 13 && !A.isNull(13) && A.flag(13, "relu");
   const float* gate = A.argc > 14 ? A.f32(14, "gate", &lgate, true) : nullptr;
+  const double gscale = A.argc > 15 && !A.isNull(15) ? A.num(15, "gateScale") : 1.0;
   if (A.failed) return nullptr;
   if (bias && lbias != n) { A.fail("bias has %ld values, n is %ld", lbias, n); return nullptr; }
   if (gate && lgate != A.prod(batch, m, n)) { A.fail("gate has %ld values, c needs %ld", lgate, A.prod(batch, m, n)); return nullptr; }
@@ -188,7 +189,7 @@ napi_value Matmul(napi_env env, napi_callback_info info) {
   if (A.failed || !A.need("a", la, needA) || !A.need("b", lb, needB) || !A.need("c", lc, A.prod(batch, mn))) {
     return nullptr;
   }
-  g_table->matmul(a, b, c, batch, m, n, k, ta, tb, sa, sb, acc, bias, relu, gate);
+  g_table->matmul(a, b, c, batch, m, n, k, ta, tb, sa, sb, acc, bias, relu, gate, (float)gscale);
   return undef(env);
 }
 

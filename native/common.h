@@ -14,7 +14,8 @@ struct AttnL { long H, qs, ks, vs, os; };
 struct KernelTable {
   const char* isa;
   void (*matmul)(const float* a, const float* b, float* c, long batch, long m, long n, long k,
-                 int ta, int tb, long sa, long sb, int acc, const float* bias, int relu, const float* gate);
+                 int ta, int tb, long sa, long sb, int acc, const float* bias, int relu, const float* gate,
+                 float gscale);
   void (*unary)(int op, const float* x, float* out, long n);
   // shape/strides already collapsed; rank >= 1, out contiguous.
   void (*binary)(int op, const float* a, const float* b, float* out, int rank, const long* shape,

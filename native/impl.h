@@ -560,11 +560,12 @@ static void gemm_one(const GemmP& g, bool mt) {
 }
 
 // Epilogue over C's rows while they are still in cache: + bias, then
-// max(0, .) (Dense followed by ReLU), then zero where gate <= 0 (ReLU's
-// backward: the gradient passes where the activation was positive).
-static void epilogue_rows(float* c, const float* bias, bool relu, const float* gate, long rows, long n) {
+// max(0, .) (Dense followed by ReLU), then zero where gate <= 0 and times
+// gscale elsewhere (ReLU's backward, with dropout's scale when the gate is
+// the dropped-out activation).
+static void epilogue_rows(float* c, const float* bias, bool relu, const float* gate, float gscale, long rows, long n) {
   auto body = [&](long r0, long r1) {
-    const vf z = vzero();
+    const vf z = vzero(), gs = vset1(gscale);
     for (long r = r0; r < r1; ++r) {
       float* row = c + r * n;
       const float* gr = gate ? gate + r * n : nullptr;
@@ -573,7 +574,7 @@ static void epilogue_rows(float* c, const float* bias, bool relu, const float* g
         vf v = vload(row + j);
         if (bias) v = vadd(v, vload(bias + j));
         if (relu) v = vsel(vgt(v, z), v, z);
-        if (gr) v = vsel(vgt(vload(gr + j), z), v, z);
+        if (gr) v = vsel(vgt(vload(gr + j), z), vmul(v, gs), z);
         vstore(row + j, v);
       }
       if (j < n) {
@@ -581,7 +582,7 @@ static void epilogue_rows(float* c, const float* bias, bool relu, const float* g
         vf v = vloadn(row + j, t);
         if (bias) v = vadd(v, vloadn(bias + j, t));
         if (relu) v = vsel(vgt(v, z), v, z);
-        if (gr) v = vsel(vgt(vloadn(gr + j, t), z), v, z);
+        if (gr) v = vsel(vgt(vloadn(gr + j, t), z), vmul(v, gs), z);
         vstoren(row + j, v, t);
       }
     }
@@ -612,9 +613,10 @@ static void gemm_batches(const float* a, const float* b, float* c, long batch, l
 }
 
 static void k_matmul(const float* a, const float* b, float* c, long batch, long m, long n, long k,
-                     int ta, int tb, long sa, long sb, int acc, const float* bias, int relu, const float* gate) {
+                     int ta, int tb, long sa, long sb, int acc, const float* bias, int relu, const float* gate,
+                     float gscale) {
   gemm_batches(a, b, c, batch, m, n, k, ta, tb, sa, sb, acc);
-  if (bias || relu || gate) epilogue_rows(c, bias, relu != 0, gate, batch * m, n);
+  if (bias || relu || gate) epilogue_rows(c, bias, relu != 0, gate, gscale, batch * m, n);
 }
 
 // ---------------------------------------------------------------- elementwise

@@ -79,7 +79,8 @@ describeBackends('fused causal self-attention', () => {
 
 describeBackends('fused feed-forward block', () => {
   // [batch, length, dModel, dFF, dropout, mode]
-  const cases = [[2, 5, 8, 32, 0, 'train'], [3, 7, 16, 64, 0.3, 'eval'], [2, 4, 8, 16, 0.2, 'train'], [1, 9, 24, 40, 0, 'predict']];
+  const cases = [[2, 5, 8, 32, 0, 'train'], [3, 7, 16, 64, 0.3, 'eval'], [2, 4, 8, 16, 0.2, 'train'], [1, 9, 24, 40, 0, 'predict'],
+    [4, 16, 32, 128, 0.5, 'train']];
   for (const [b, l, d, dff, dropout, mode] of cases) {
     test(`B=${b} L=${l} d=${d} dFF=${dff} dropout=${dropout} ${mode}: same values and gradients as the layers one by one`, () => {
       const fused = FeedForward(d, dff, dropout, null, mode, tl.Relu);
@@ -97,6 +98,10 @@ describeBackends('fused feed-forward block', () => {
       const lf = leaves(gf), lr = leaves(gr);
       assert.equal(lf.length, 1 + 6, 'x and 6 weights');
       for (let i = 0; i < lf.length; i++) allClose(lf[i], lr[i], { rtol: 1e-3, atol: 1e-5, msg: `gradient leaf ${i}` });
+      if (dropout > 0 && mode === 'train') {
+        const other = fused.pureFn(x, w, s, trax.random.key(10))[0];
+        assert.ok(F.max(F.abs(F.sub(other, fused.pureFn(x, w, s, rng)[0]))).item() > 1e-4, 'dropout depends on the key');
+      }
     });
   }
   test('the fused path really runs: ReLU zeroes hidden units in both paths alike', () => {

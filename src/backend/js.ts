@@ -114,7 +114,7 @@ export const jsKernels: Kernels = {
   threads: () => 1,
   setThreads: () => { /* single-threaded by design */ },
 
-  matmul(a, b, c, batch, m, n, k, transA, transB, strideA, strideB, accumulate, bias, relu, gate) {
+  matmul(a, b, c, batch, m, n, k, transA, transB, strideA, strideB, accumulate, bias, relu, gate, gateScale) {
     if (bias && bias.length !== n) throw new RangeError(`matmul: bias has ${bias.length} values, n is ${n}`);
     if (gate && gate.length !== batch * m * n) throw new RangeError(`matmul: gate has ${gate.length} values, c needs ${batch * m * n}`);
     // Float64 accumulation keeps this the accurate reference; the loop orders
@@ -148,7 +148,8 @@ export const jsKernels: Kernels = {
       }
       if (bias) for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) c[co + i * n + j] += bias[j];
       if (relu) for (let e = co; e < co + m * n; e++) if (!(c[e] > 0)) c[e] = 0;
-      if (gate) for (let e = co; e < co + m * n; e++) if (!(gate[e] > 0)) c[e] = 0;
+      const gs = Math.fround(gateScale ?? 1);
+      if (gate) for (let e = co; e < co + m * n; e++) c[e] = gate[e] > 0 ? c[e] * gs : 0;
     }
   },
 

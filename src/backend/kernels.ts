@@ -39,12 +39,13 @@ export interface Kernels {
    * B[b] starts at b*strideB, stored (k,n) or (n,k) when transB. C[b] starts at b*m*n.
    * Then, while C is still in cache: with bias (n values) each row of C[b]
    * gets bias added (Dense's bias); with relu, C = max(0, C) (Dense then
-   * ReLU); with gate (as large as C), C is zeroed where gate <= 0 (ReLU's
-   * backward, gate being the activation).
+   * ReLU); with gate (as large as C), C is zeroed where gate <= 0 and
+   * multiplied by gateScale (default 1) elsewhere (ReLU's backward, gate
+   * being the activation, possibly after dropout with scale 1/keep).
    */
   matmul(a: F32, b: F32, c: F32, batch: number, m: number, n: number, k: number,
     transA: boolean, transB: boolean, strideA: number, strideB: number, accumulate: boolean, bias?: F32 | null,
-    relu?: boolean, gate?: F32 | null): void;
+    relu?: boolean, gate?: F32 | null, gateScale?: number): void;
 
   /** out[i] = f(x[i]) for float32 arrays of equal length (out may alias x). */
   unary(op: Unary, x: F32, out: F32): void;

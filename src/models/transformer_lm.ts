@@ -5,6 +5,7 @@ import { Layer, type Mode, type State, type Value, type Weights } from '../layer
 import { Residual, Serial, SerialLayer } from '../layers/combinators.js';
 import { Dense, Dropout, DropoutLayer, Embedding, LayerNorm, LogSoftmax } from '../layers/core.js';
 import * as F from '../tensor/index.js';
+import * as random from '../tensor/random.js';
 import { Tensor } from '../tensor/tensor.js';
 import { CausalAttention, PositionalEncoding, ShiftRight } from '../layers/attention.js';
 import { Relu } from '../layers/activations.js';
@@ -59,9 +60,10 @@ export function FeedForwardBlock(dModel: number, dFF: number, dropout: number, d
 
 /**
  * The feed-forward block as one Serial (the body Residual would build from
- * FeedForwardBlock's layers: same tree, weights and printout). With ReLU and
- * both dropouts inactive (eval, predict, or rate 0), Dense-ReLU-Dense runs as
- * one fused op whose GEMM epilogues apply the bias, the ReLU and its backward.
+ * FeedForwardBlock's layers: same tree, weights and printout). With ReLU,
+ * Dense-ReLU-Dropout-Dense runs as one fused op whose GEMM epilogues apply
+ * the bias, the ReLU and its backward; the dropout mask comes from the key
+ * the Dropout sublayer would get, so results match the layer-by-layer path.
  */
 export class FeedForwardLayer extends SerialLayer {
   constructor(layers: Layer[], private readonly relu: boolean) {
@@ -72,14 +74,21 @@ export class FeedForwardLayer extends SerialLayer {
     const subs = this.sublayers;
     const x = xs as Tensor;
     const st = this.state as State[];
+    const hiddenDrop = subs[3];
     if (!this.relu || subs.length !== 6 || !(x instanceof Tensor) || x.dtype !== 'float32'
-      || !dropoutInactive(subs[3], st[3]) || !dropoutInactive(subs[5], st[5])) return super.forward(xs);
+      || !(hiddenDrop instanceof DropoutLayer) || hiddenDrop.sharedAxes) return super.forward(xs);
     const w = this.weights as Weights[];
     const d1 = w[1], d2 = w[4];
     if (!isDenseWeights(d1) || !isDenseWeights(d2)) return super.forward(xs);
-    const [normed, s0] = subs[0].pureFn(x, w[0], st[0], null, true);
-    const out = F.denseReluDense(normed as Tensor, d1[0], d1[1], d2[0], d2[1]);
-    this.setPureState([s0, st[1], st[2], st[3], st[4], st[5]]);
+    // The same keys Serial would hand its sublayers.
+    const rngs = random.split(this.rng, subs.length);
+    const [normed, s0] = subs[0].pureFn(x, w[0], st[0], rngs[0], true);
+    const rate = (st[3] as Tensor).buf[0];
+    const drop = dropoutInactive(hiddenDrop, st[3]) ? null : { key: rngs[3], keep: 1 - rate };
+    if (drop && !(rate > 0 && rate < 1)) return super.forward(xs);
+    const hidden = F.denseReluDense(normed as Tensor, d1[0], d1[1], d2[0], d2[1], drop);
+    const [out, s5] = subs[5].pureFn(hidden, w[5], st[5], rngs[5], true);
+    this.setPureState([s0, st[1], st[2], st[3], st[4], s5]);
     return out;
   }
 }

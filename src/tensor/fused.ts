@@ -341,29 +341,42 @@ export function causalSelfAttention(xl: TensorLike, wq: Tensor, bq: Tensor, wk: 
 const STACK_SHAPE = new Int32Array(3), SWAP01 = Int32Array.of(1, 0, 2);
 
 /**
- * Dense, ReLU, Dense: relu(x W1 + b1) W2 + b2 with the bias and ReLU applied
- * as the first GEMM's epilogue, and ReLU's backward as the epilogue of the
- * GEMM that produces the hidden gradient (zeroed where the activation was 0).
+ * Dense, ReLU, (dropout,) Dense: relu(x W1 + b1) W2 + b2, with the bias and
+ * ReLU applied as the first GEMM's epilogue and ReLU's backward as the
+ * epilogue of the GEMM that produces the hidden gradient. With `drop`, the
+ * hidden activation goes through dropout under that key (the numbers of
+ * random.dropoutMask); the backward gate is then the dropped-out activation,
+ * positive exactly where a unit was both active and kept.
  */
-export function denseReluDense(xl: TensorLike, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor): Tensor {
+export function denseReluDense(xl: TensorLike, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor,
+  drop: { key: Uint32Array; keep: number } | null = null): Tensor {
   const x = toTensor(xl, 'denseReluDense');
   const dIn = x.shape[x.rank - 1];
   if (x.rank < 1 || w1.rank !== 2 || w2.rank !== 2 || w1.shape[0] !== dIn || w2.shape[0] !== w1.shape[1]
     || b1.size !== w1.shape[1] || b2.size !== w2.shape[1]) {
     throw opError('denseReluDense', `expected x (..., ${dIn}), W1 (${dIn}, h), b1 (h), W2 (h, d), b2 (d)`, x, w1, b1, w2, b2);
   }
+  if (drop && !(drop.keep > 0 && drop.keep <= 1)) throw opError('denseReluDense', `keep must be in (0, 1], got ${drop.keep}`, x);
   const hid = w1.shape[1], dOut = w2.shape[1], rows = x.size / dIn;
   const xb = f32(x), w1b = f32(w1), w2b = f32(w2);
-  const h = allocF32Raw(rows * hid), out = allocF32Raw(rows * dOut);
+  let h = allocF32Raw(rows * hid);
+  const out = allocF32Raw(rows * dOut);
   K().matmul(xb, w1b, h, 1, rows, hid, dIn, false, false, 0, 0, false, f32(b1), true);
+  const scale = drop ? 1 / drop.keep : 1;
+  if (drop) {
+    const hd = allocF32Raw(rows * hid);
+    K().dropoutMask(drop.key[0], drop.key[1], drop.keep, scale, hd, h);
+    h = hd;
+  }
   K().matmul(h, w2b, out, 1, rows, dOut, hid, false, false, 0, 0, false, f32(b2));
   const y = new Tensor(out, [...x.shape.slice(0, -1), dOut]);
+  const hidden = h;
   return record(y, [x, w1, b1, w2, b2], (dy) => {
     const g = f32(dy);
     const dh = allocF32Raw(rows * hid), dx = allocF32Raw(x.size);
     const dw1 = allocF32Raw(w1.size), dw2 = allocF32Raw(w2.size), db1 = allocF32Raw(hid), db2 = allocF32Raw(dOut);
-    K().matmul(g, w2b, dh, 1, rows, hid, dOut, false, true, 0, 0, false, null, false, h);
-    K().matmul(h, g, dw2, 1, hid, dOut, rows, true, false, 0, 0, false);
+    K().matmul(g, w2b, dh, 1, rows, hid, dOut, false, true, 0, 0, false, null, false, hidden, scale);
+    K().matmul(hidden, g, dw2, 1, hid, dOut, rows, true, false, 0, 0, false);
     K().reduce(Reduce.Sum, g, db2, 1, rows, dOut);
     K().matmul(dh, w1b, dx, 1, rows, dIn, hid, false, true, 0, 0, false);
     K().matmul(xb, dh, dw1, 1, dIn, hid, rows, true, false, 0, 0, false);
