@@ -11,6 +11,7 @@ import { Layer, flattenWeightsAndState, type State, type Value, type Weights } f
 import { Serial } from '../layers/combinators.js';
 import type { Optimizer, Slot } from '../optimizers/base.js';
 import { ShapeDtype } from '../shapes.js';
+import { withBufferScope } from '../tensor/pool.js';
 import { valueAndGrad } from '../tensor/tape.js';
 import { Tensor } from '../tensor/tensor.js';
 import * as random from '../tensor/random.js';
@@ -452,6 +453,13 @@ export class Loop {
     const step = this._step;
     const lr = task.learningRate(step);
     const batch = await this.nextBatch(task.labeledData, `TrainTask ${taskIndex}'s labeledData`);
+    // Intermediates come from the buffer pool and go back when the step ends;
+    // the new weights, slots and model state are kept.
+    return withBufferScope(() => this.stepOn(task, taskIndex, step, lr, batch),
+      () => [this.flatWeights, this.slots, this.modelState]);
+  }
+
+  private stepOn(task: TrainTaskImpl, taskIndex: number, step: number, lr: number, batch: Tensor[]): number {
     const rng = random.foldIn(this.baseKey, step);
     const wl = this.withLoss[taskIndex];
     const def = this.weightsDef!;
@@ -509,14 +517,17 @@ export class Loop {
         const rng = random.foldIn(random.foldIn(this.baseKey, 0x6576616c + ti), this._step * 1024 + b);
         const batch = await this.nextBatch(task.labeledData, `EvalTask ${ti}'s labeledData`);
         const x: Value = nIn === 1 ? batch[0] : batch.slice(0, nIn);
-        const [y, s] = this.evalModelLayer.pureFn(x, w, this.evalState, rng);
-        this.evalState = s;
-        const stack = [...(Array.isArray(y) ? y as Tensor[] : [y as Tensor]), ...batch.slice(nIn)];
-        task.metrics.forEach((m, k) => {
-          const args = stack.slice(0, m.nIn);
-          const [v] = m.pureFn(args.length === 1 ? args[0] : args, m.weights, m.state, rng);
-          sums[k] += (v as Tensor).buf[0];
-        });
+        // Pooled buffers per batch; only the eval model's state is kept.
+        withBufferScope(() => {
+          const [y, s] = this.evalModelLayer.pureFn(x, w, this.evalState, rng);
+          this.evalState = s;
+          const stack = [...(Array.isArray(y) ? y as Tensor[] : [y as Tensor]), ...batch.slice(nIn)];
+          task.metrics.forEach((m, k) => {
+            const args = stack.slice(0, m.nIn);
+            const [v] = m.pureFn(args.length === 1 ? args[0] : args, m.weights, m.state, rng);
+            sums[k] += (v as Tensor).buf[0];
+          });
+        }, () => this.evalState);
       }
       const avg: Record<string, number> = {};
       task.metricNames.forEach((name, k) => { avg[name] = sums[k] / task.nEvalBatches; });
