@@ -1,6 +1,6 @@
 // Blocks that run as fused ops: CausalAttention (projections and attention
-// in train and eval mode) and the feed-forward block (Dense-ReLU-Dense when
-// its dropouts are inactive). Each must agree with the same layers run one
+// in train and eval mode) and the feed-forward block (Dense-ReLU-Dropout-
+// Dense). Each must agree with the same layers run one
 // by one (values, dropout masks and gradients) and keep Trax's tree.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -28,37 +28,45 @@ function leaves(tree, out = []) {
   return out;
 }
 
+/**
+ * Checks a fused block against the same layers run one by one on a (b, l, d)
+ * input: printed tree, loss, output, every gradient leaf (count and shape),
+ * and, when dropout is active, that the output depends on the key.
+ */
+function checkAgainstLayers(fused, ref, [b, l, d], { seed, key, nWeights, dropoutActive }) {
+  const sig = new trax.shapes.ShapeDtype([b, l, d]);
+  const [w, s] = fused.init(sig);
+  ref.init(sig);
+  assert.equal(fused.toString(), ref.toString(), 'printed tree');
+  const x = seeded([b, l, d], seed), r = seeded([b, l, d], seed + 1);
+  const rng = trax.random.key(key);
+  const loss = (layer) => (p) => F.sum(F.mul(layer.pureFn(p.x, p.w, s, rng)[0], r));
+  const [vf, gf] = trax.valueAndGrad(loss(fused))({ x, w });
+  const [vr, gr] = trax.valueAndGrad(loss(ref))({ x, w });
+  allClose(vf, vr, { rtol: 1e-4, atol: 1e-4, msg: 'loss' });
+  const yf = fused.pureFn(x, w, s, rng)[0], yr = ref.pureFn(x, w, s, rng)[0];
+  allClose(yf, yr, { rtol: 1e-4, atol: 1e-5, msg: 'output' });
+  const lf = leaves(gf), lr = leaves(gr);
+  assert.equal(lf.length, 1 + nWeights, `x and ${nWeights} weights`);
+  for (let i = 0; i < lf.length; i++) {
+    assert.deepEqual(lf[i].shape, lr[i].shape);
+    allClose(lf[i], lr[i], { rtol: 1e-3, atol: 1e-5, msg: `gradient leaf ${i}` });
+  }
+  if (dropoutActive) {
+    // The mask really applies: another key gives another output.
+    const other = fused.pureFn(x, w, s, trax.random.key(key + 1))[0];
+    assert.ok(F.max(F.abs(F.sub(other, yf))).item() > 1e-4, 'dropout depends on the key');
+  }
+}
+
 describeBackends('fused causal self-attention', () => {
   // [batch, length, depth, heads, dropout, mode]: tiny rows, direct loops, the GEMM path.
   const cases = [[2, 7, 8, 2, 0.3, 'train'], [3, 10, 32, 8, 0, 'train'], [2, 40, 32, 2, 0.2, 'train'],
     [2, 70, 64, 2, 0, 'train'], [2, 33, 48, 3, 0.5, 'eval']];
   for (const [b, l, d, h, dropout, mode] of cases) {
     test(`B=${b} L=${l} D=${d} H=${h} dropout=${dropout} ${mode}: same values and gradients as the layers one by one`, () => {
-      const fused = tl.CausalAttention(d, { nHeads: h, dropout, mode });
-      const ref = layerByLayer(d, h, dropout, mode);
-      const sig = new trax.shapes.ShapeDtype([b, l, d]);
-      const [w, s] = fused.init(sig);
-      ref.init(sig);
-      assert.equal(fused.toString(), ref.toString(), 'printed tree');
-      const x = seeded([b, l, d], 11), r = seeded([b, l, d], 12);
-      const rng = trax.random.key(5);
-      const loss = (layer) => (p) => F.sum(F.mul(layer.pureFn(p.x, p.w, s, rng)[0], r));
-      const [vf, gf] = trax.valueAndGrad(loss(fused))({ x, w });
-      const [vr, gr] = trax.valueAndGrad(loss(ref))({ x, w });
-      allClose(vf, vr, { rtol: 1e-4, atol: 1e-4, msg: 'loss' });
-      const yf = fused.pureFn(x, w, s, rng)[0], yr = ref.pureFn(x, w, s, rng)[0];
-      allClose(yf, yr, { rtol: 1e-4, atol: 1e-5, msg: 'output' });
-      const lf = leaves(gf), lr = leaves(gr);
-      assert.equal(lf.length, 1 + 8, 'x and 8 weights');
-      for (let i = 0; i < lf.length; i++) {
-        assert.deepEqual(lf[i].shape, lr[i].shape);
-        allClose(lf[i], lr[i], { rtol: 1e-3, atol: 1e-5, msg: `gradient leaf ${i}` });
-      }
-      if (dropout > 0 && mode === 'train') {
-        // The mask really applies: another key gives another output.
-        const other = fused.pureFn(x, w, s, trax.random.key(6))[0];
-        assert.ok(F.max(F.abs(F.sub(other, yf))).item() > 1e-4, 'dropout depends on the key');
-      }
+      checkAgainstLayers(tl.CausalAttention(d, { nHeads: h, dropout, mode }), layerByLayer(d, h, dropout, mode), [b, l, d],
+        { seed: 11, key: 5, nWeights: 8, dropoutActive: dropout > 0 && mode === 'train' });
     });
   }
 
@@ -83,25 +91,8 @@ describeBackends('fused feed-forward block', () => {
     [4, 16, 32, 128, 0.5, 'train']];
   for (const [b, l, d, dff, dropout, mode] of cases) {
     test(`B=${b} L=${l} d=${d} dFF=${dff} dropout=${dropout} ${mode}: same values and gradients as the layers one by one`, () => {
-      const fused = FeedForward(d, dff, dropout, null, mode, tl.Relu);
-      const ref = tl.Serial(FeedForwardBlock(d, dff, dropout, null, mode, tl.Relu));
-      const sig = new trax.shapes.ShapeDtype([b, l, d]);
-      const [w, s] = fused.init(sig);
-      ref.init(sig);
-      assert.equal(fused.toString(), ref.toString(), 'printed tree');
-      const x = seeded([b, l, d], 21), r = seeded([b, l, d], 22);
-      const rng = trax.random.key(9);
-      const loss = (layer) => (p) => F.sum(F.mul(layer.pureFn(p.x, p.w, s, rng)[0], r));
-      const [vf, gf] = trax.valueAndGrad(loss(fused))({ x, w });
-      const [vr, gr] = trax.valueAndGrad(loss(ref))({ x, w });
-      allClose(vf, vr, { rtol: 1e-4, atol: 1e-4, msg: 'loss' });
-      const lf = leaves(gf), lr = leaves(gr);
-      assert.equal(lf.length, 1 + 6, 'x and 6 weights');
-      for (let i = 0; i < lf.length; i++) allClose(lf[i], lr[i], { rtol: 1e-3, atol: 1e-5, msg: `gradient leaf ${i}` });
-      if (dropout > 0 && mode === 'train') {
-        const other = fused.pureFn(x, w, s, trax.random.key(10))[0];
-        assert.ok(F.max(F.abs(F.sub(other, fused.pureFn(x, w, s, rng)[0]))).item() > 1e-4, 'dropout depends on the key');
-      }
+      checkAgainstLayers(FeedForward(d, dff, dropout, null, mode, tl.Relu), tl.Serial(FeedForwardBlock(d, dff, dropout, null, mode, tl.Relu)),
+        [b, l, d], { seed: 21, key: 9, nWeights: 6, dropoutActive: dropout > 0 && mode === 'train' });
     });
   }
   test('the fused path really runs: ReLU zeroes hidden units in both paths alike', () => {
