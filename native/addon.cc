@@ -645,7 +645,6 @@ napi_value DropoutMask(napi_env env, napi_callback_info info) {
   if (x && nx != n) { A.fail("x has %ld values but out has %ld", nx, n); return nullptr; }
   if (keepMask && nm != n) { A.fail("keepMask has %ld values but out has %ld", nm, n); return nullptr; }
   const uint32_t K0 = (uint32_t)(int64_t)k0, K1 = (uint32_t)(int64_t)k1;
-  const long padded = n + (n & 1), half = padded / 2;
   if (!(keep > 0.0 && keep <= 1.0)) { A.fail("keep must be in (0, 1], got %g", keep); return nullptr; }
   g_table->dropout(K0, K1, keep, (float)scale, out, n, x, keepMask);
   return undef(env);

@@ -1120,6 +1120,8 @@ static inline void dots4(const float* a, const float* B, long bs, float* row, lo
 // Narrow heads (the quick-start's d=4) make GEMM set-up cost more than the
 // arithmetic: plain loops are several times faster there.
 static inline bool attn_direct(long lk, long d) { return d < 16 || lk * d <= 512; }
+// Rows of at most W keys and narrow heads: a score row fits one vector.
+static inline bool attn_tiny(long lk, long d) { return lk <= W && d <= 32; }
 
 // One head's operands, already offset to its first row.
 struct AttnHead {
@@ -1257,11 +1259,11 @@ static void attn_rows_lanes(const AttnHead& h, float* probs, long b, long i0, lo
 
 static void attn_rows(const AttnHead& h, float* probs, long b, long i0, long i1, long lq, long lk, long d,
                       float scale, int causal, long offset, const float* drop, const float* kmask) {
-  if (lk <= W && d <= 32 && i1 - i0 >= 4 && i1 - i0 <= W) {
+  if (attn_tiny(lk, d) && i1 - i0 >= 4 && i1 - i0 <= W) {
     attn_rows_lanes(h, probs, b, i0, i1, lq, lk, d, scale, causal, offset, drop, kmask);
     return;
   }
-  if (lk <= W && d <= 32) {
+  if (attn_tiny(lk, d)) {
     attn_rows_tiny(h, probs, b, i0, i1, lq, lk, d, scale, causal, offset, drop, kmask);
     return;
   }
@@ -1311,7 +1313,7 @@ static void k_attention(const float* q, const float* k, const float* v, float* o
   long rb = 1;
   // Causal heads are split into row blocks even on one thread: later blocks
   // skip the keys past their last row.
-  const long cb = causal && !attn_direct(lk, d) && !(lk <= W && d <= 32) && lq >= 64 ? lmin(4, lq / 32) : 1;
+  const long cb = causal && !attn_direct(lk, d) && !attn_tiny(lk, d) && lq >= 64 ? lmin(4, lq / 32) : 1;
   if (T > 1 && work >= 2e6 && nb < 2L * T) rb = lmin(lmax(1, lq / 16), (2L * T + nb - 1) / nb);
   rb = lmax(rb, cb);
   auto task = [&](long t) {
@@ -1409,7 +1411,7 @@ static long zero_suffix(const float* P, long rows, long lk) {
 
 static void attn_bw_one(const AttnHead& h, const AttnGrad& g, const float* probs, long b, long lq, long lk,
                         long d, float scale, const float* drop, bool mt) {
-  if (lk <= W && d <= 32) { attn_bw_tiny(h, g, probs, b, lq, lk, d, scale, drop); return; }
+  if (attn_tiny(lk, d)) { attn_bw_tiny(h, g, probs, b, lq, lk, d, scale, drop); return; }
   if (attn_direct(lk, d)) { attn_bw_direct(h, g, probs, b, lq, lk, d, scale, drop); return; }
   const float* P = probs + b * lq * lk;
   const float* dm = drop ? drop + b * lq * lk : nullptr;

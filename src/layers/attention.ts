@@ -7,7 +7,7 @@ import * as random from '../tensor/random.js';
 import { ShapeDtype, type Signature } from '../shapes.js';
 import { Layer, EMPTY, type Mode, type State, type Value, type Weights } from './base.js';
 import { Branch, FnLayer, Parallel, Select, Serial, SerialLayer, Cache } from './combinators.js';
-import { Dense } from './core.js';
+import { Dense, isDenseWeights } from './core.js';
 
 function sigs(sig: Signature, n: number): ShapeDtype[] {
   const arr = (n === 1 ? [sig] : sig) as ShapeDtype[];
@@ -162,7 +162,7 @@ function projectionWeights(w: Weights): [Tensor, Tensor, Tensor, Tensor, Tensor,
   const out: Tensor[] = [];
   for (const p of par) {
     const dense = Array.isArray(p) ? p[0] : null;
-    if (!Array.isArray(dense) || dense.length !== 2 || !(dense[0] instanceof Tensor) || !(dense[1] instanceof Tensor)) return null;
+    if (!isDenseWeights(dense)) return null;
     out.push(dense[0], dense[1]);
   }
   return out as [Tensor, Tensor, Tensor, Tensor, Tensor, Tensor];

@@ -3,7 +3,7 @@
 // embedded and position-encoded token stream.
 import { Layer, type Mode, type State, type Value, type Weights } from '../layers/base.js';
 import { Residual, Serial, SerialLayer } from '../layers/combinators.js';
-import { Dense, Dropout, DropoutLayer, Embedding, LayerNorm, LogSoftmax } from '../layers/core.js';
+import { Dense, Dropout, DropoutLayer, Embedding, LayerNorm, LogSoftmax, isDenseWeights } from '../layers/core.js';
 import * as F from '../tensor/index.js';
 import * as random from '../tensor/random.js';
 import { Tensor } from '../tensor/tensor.js';
@@ -95,10 +95,6 @@ export class FeedForwardLayer extends SerialLayer {
 
 function dropoutInactive(layer: Layer, state: State): boolean {
   return layer instanceof DropoutLayer && (layer.mode !== 'train' || (state instanceof Tensor && state.buf[0] === 0));
-}
-
-function isDenseWeights(w: Weights): w is [Tensor, Tensor] {
-  return Array.isArray(w) && w.length === 2 && w[0] instanceof Tensor && w[1] instanceof Tensor;
 }
 
 /** FeedForwardBlock as a FeedForwardLayer (fused when the activation is Relu). */
