@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { backendName, nativeUnavailableReason } from '../src/backend/index.js';
 import { mobyDickPath } from '../src/data/text.js';
 import { trainLM, type LMEvalRecord } from '../src/supervised/lm.js';
+import { torchAnchorDir, torchVersion } from './anchor.js';
 
 export interface LMBenchRun {
   threads: number;
@@ -38,19 +39,6 @@ export interface LMBenchOptions {
 const here = dirname(fileURLToPath(import.meta.url));
 // dist/bench/lm.js -> repository root is two levels up.
 const repoRoot = resolve(here, '..', '..');
-
-/** The PyTorch anchor folder: $TRAX_TORCH_ANCHOR or <repo>/../shared/anchors/torch. */
-export function torchAnchorDir(): string {
-  return process.env['TRAX_TORCH_ANCHOR'] ?? resolve(repoRoot, '..', 'shared', 'anchors', 'torch');
-}
-
-function torchAvailable(): string | null {
-  for (const py of ['python3', '/usr/bin/python3']) {
-    const r = spawnSync(py, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' });
-    if (r.status === 0) return r.stdout.trim();
-  }
-  return null;
-}
 
 function runTorch(text: string, threads: number, steps: number, log: (l: string) => void): NonNullable<LMBenchRun['torch']> {
   const script = join(torchAnchorDir(), 'bench.py');
@@ -77,8 +65,8 @@ export async function benchLM(opts: LMBenchOptions = {}): Promise<LMBenchRun[]> 
   const threadsList = opts.threads ?? [Math.max(1, cpus().length)];
   const steps = opts.steps ?? 2000;
   const text = mobyDickPath();
-  const torchVersion = opts.torch === false ? null : torchAvailable();
-  if (opts.torch !== false && !torchVersion) log('torch: not installed (apt-get install -y python3-torch); reporting ours only');
+  const torch = opts.torch === false ? null : torchVersion();
+  if (opts.torch !== false && !torch) log('torch: not installed (apt-get install -y python3-torch); reporting ours only');
   if (backendName() !== 'native') log(`bench:lm: WARNING: not on the native backend (${nativeUnavailableReason() ?? 'selected explicitly'}): times are not representative`);
   log(`bench:lm: backend ${backendName()}, ${cpus().length} CPUs, ${steps} steps, text ${text}`);
   const runs: LMBenchRun[] = [];
@@ -95,7 +83,7 @@ export async function benchLM(opts: LMBenchOptions = {}): Promise<LMBenchRun[]> 
       ours: { valLoss: r.valLoss, trainLoss: r.trainLoss, wallS, tokensPerS: r.tokensPerS, backend: backendName(), evals: r.evals },
       torch: null, valLossDiff: null, wallRatio: null,
     };
-    if (torchVersion) {
+    if (torch) {
       try {
         run.torch = runTorch(text, threads, steps, log);
         run.valLossDiff = run.ours.valLoss - run.torch.valLoss;

@@ -12,6 +12,7 @@ import { cpus, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as trax from '../src/index.js';
+import { torchAnchorDir, torchVersion } from './anchor.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 // dist/bench/train.js -> the repository root is two levels up.
@@ -88,24 +89,11 @@ async function charTokensPerSec(name: OptName): Promise<number> {
   return (CHAR.batch * CHAR.len) / median(secs);
 }
 
-function anchorDir(): string {
-  return process.env['TRAX_TORCH_ANCHOR'] ?? resolve(repoRoot, '..', 'shared', 'anchors', 'torch');
-}
-
-/** The torch version, or null when neither python3 nor /usr/bin/python3 has torch. */
-function torchVersion(): string | null {
-  for (const py of ['python3', '/usr/bin/python3']) {
-    const r = spawnSync(py, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' });
-    if (r.status === 0) return r.stdout.trim();
-  }
-  return null;
-}
-
 interface TorchA { adafactor: number; adam: number }
 
 /** Runs bench.py for one task and thread count; returns its JSON result. */
 function runAnchor(args: string[], threads: number): Record<string, unknown> {
-  const script = join(anchorDir(), 'bench.py');
+  const script = join(torchAnchorDir(), 'bench.py');
   if (!existsSync(script)) throw new Error(`PyTorch anchor not found at ${script} (set TRAX_TORCH_ANCHOR)`);
   const out = mkdtempSync(join(tmpdir(), 'trax-train-anchor-'));
   const r = spawnSync('python3', [script, ...args, '--threads', String(threads), '--out', out],
@@ -141,7 +129,7 @@ export async function benchTrain(): Promise<void> {
   console.log(`\n== training speed (backend ${trax.backendName()}${trax.nativeUnavailableReason() ? `, native unavailable: ${trax.nativeUnavailableReason()}` : ''})`);
   if (!wantTorch) console.log('PyTorch comparison skipped (TRAX_BENCH_TORCH=0)');
   else if (!tv) console.log('PyTorch not installed (apt-get install python3-torch)');
-  else console.log(`PyTorch ${tv} anchor: ${join(anchorDir(), 'bench.py')}`);
+  else console.log(`PyTorch ${tv} anchor: ${join(torchAnchorDir(), 'bench.py')}`);
   const before = trax.numThreads();
   const rows: string[] = [];
   const header = `${'workload'.padEnd(34)} ${'threads'.padStart(7)} ${'ours'.padStart(10)} ${'pytorch'.padStart(10)} ${'ratio'.padStart(7)} target`;
