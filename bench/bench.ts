@@ -1,7 +1,7 @@
 // `npm run bench`: every speed figure in one run, each beside its reference
 // (js backend, numpy/OpenBLAS, PyTorch) measured in the same run.
 // TRAX_BENCH_ONLY=gemm,dispatch,layers,decode,train selects parts.
-import { backendName, nativeUnavailableReason, numThreads } from '../src/backend/index.js';
+import { backendName, nativeUnavailableReason, numThreads } from '../src/backends/index.js';
 import { cpus } from 'node:os';
 
 type Part = { name: string; module: string; fn: string };

@@ -2,12 +2,12 @@
 // cache versus re-running an eval-mode model on the whole sequence, for the
 // quick-start TransformerLM and a larger one, on the current backend.
 import { fileURLToPath } from 'node:url';
-import { backendName } from '../src/backend/index.js';
+import { backendName } from '../src/backends/index.js';
 import type { Layer } from '../src/layers/base.js';
 import { TransformerLM, type TransformerLMOptions } from '../src/models/transformer_lm.js';
 import { ShapeDtype } from '../src/shapes.js';
-import { autoregressiveSampleStream } from '../src/supervised/decoding.js';
-import * as random from '../src/tensor/random.js';
+import { autoregressiveSampleStream } from '../src/decoding/decoding.js';
+import * as random from '../src/engine/random.js';
 
 interface Case {
   label: string;

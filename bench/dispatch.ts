@@ -1,7 +1,7 @@
 // Per-op dispatch overhead: a 32-element add through the public op, on each backend.
-import { nativeUnavailableReason, setBackend } from '../src/backend/index.js';
-import * as F from '../src/tensor/index.js';
-import { tensor } from '../src/tensor/tensor.js';
+import { nativeUnavailableReason, setBackend } from '../src/backends/index.js';
+import * as F from '../src/engine/index.js';
+import { tensor } from '../src/engine/tensor.js';
 
 export function dispatchOverheadUs(): number {
   const a = tensor(Array.from({ length: 32 }, (_, i) => i));

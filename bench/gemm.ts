@@ -2,9 +2,9 @@
 // (OpenBLAS) on the same shapes as the yardstick when python3 has numpy.
 import { spawnSync } from 'node:child_process';
 import { cpus } from 'node:os';
-import { jsKernels } from '../src/backend/js.js';
-import type { Kernels } from '../src/backend/kernels.js';
-import { loadNativeKernels } from '../src/backend/native.js';
+import { jsKernels } from '../src/backends/js.js';
+import type { Kernels } from '../src/backends/kernels.js';
+import { loadNativeKernels } from '../src/backends/native.js';
 
 /** [m, n, k]: C (m x n) = A (m x k) @ B (k x n). */
 export const GEMM_SHAPES: ReadonlyArray<readonly [number, number, number]> = [

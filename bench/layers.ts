@@ -1,13 +1,13 @@
 // Decoder-block timings: forward and forward+backward of one TransformerLM
 // decoder block, on the active backend and on the js backend in the same run.
-import { backendName, setBackend, nativeUnavailableReason } from '../src/backend/index.js';
+import { backendName, setBackend, nativeUnavailableReason } from '../src/backends/index.js';
 import { DecoderBlock } from '../src/models/transformer_lm.js';
 import { Relu } from '../src/layers/activations.js';
 import { Serial } from '../src/layers/combinators.js';
 import { ShapeDtype } from '../src/shapes.js';
-import * as F from '../src/tensor/index.js';
-import * as random from '../src/tensor/random.js';
-import type { Tensor } from '../src/tensor/tensor.js';
+import * as F from '../src/engine/index.js';
+import * as random from '../src/engine/random.js';
+import type { Tensor } from '../src/engine/tensor.js';
 import type { Weights } from '../src/layers/base.js';
 
 function median(xs: number[]): number { const s = xs.slice().sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; }

@@ -15,9 +15,9 @@ import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { backendName, nativeUnavailableReason } from '../src/backend/index.js';
+import { backendName, nativeUnavailableReason } from '../src/backends/index.js';
 import { mobyDickPath } from '../src/data/text.js';
-import { trainLM, type LMEvalRecord } from '../src/supervised/lm.js';
+import { trainLM, type LMEvalRecord } from '../src/apps/lm/lm.js';
 import { torchAnchorDir, torchVersion } from './anchor.js';
 
 export interface LMBenchRun {

@@ -2,4 +2,4 @@
 // directly, so mark it executable after every build.
 const { chmodSync } = require('node:fs');
 const { join } = require('node:path');
-chmodSync(join(__dirname, '..', 'dist', 'src', 'cli', 'main.js'), 0o755);
+chmodSync(join(__dirname, '..', 'dist', 'src', 'apps', 'cli', 'main.js'), 0o755);

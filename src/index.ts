@@ -1,15 +1,15 @@
 // trax-ts: Trax's layers, models, training and decoding in TypeScript.
-import './supervised/model_io.js';
-export { backendName, setBackend, setNumThreads, numThreads, nativeUnavailableReason } from './backend/index.js';
-export { Tensor, tensor, type DType, type TensorLike, type NestedArray } from './tensor/tensor.js';
-export { grad, valueAndGrad, noGrad, stopGradient } from './tensor/tape.js';
-export * as fastmath from './tensor/index.js';
-export * as random from './tensor/random.js';
+import './io/model_io.js';
+export { backendName, setBackend, setNumThreads, numThreads, nativeUnavailableReason } from './backends/index.js';
+export { Tensor, tensor, type DType, type TensorLike, type NestedArray } from './engine/tensor.js';
+export { grad, valueAndGrad, noGrad, stopGradient } from './engine/tape.js';
+export * as fastmath from './engine/index.js';
+export * as random from './engine/random.js';
 export * as shapes from './shapes.js';
 export * as layers from './layers/index.js';
 export * as models from './models/index.js';
 export * as optimizers from './optimizers/index.js';
-export * as lr from './supervised/lr_schedules.js';
+export * as lr from './training/lr_schedules.js';
 export * as supervised from './supervised/index.js';
 export * as data from './data/index.js';
 export * as pretrained from './pretrained/index.js';

@@ -1,5 +1,5 @@
 // Shape-and-dtype signatures (trax.shapes): what init and shape inference take.
-import { Tensor, allocFor, shapeSize, type DType } from './tensor/tensor.js';
+import { Tensor, allocFor, shapeSize, type DType } from './engine/tensor.js';
 
 class ShapeDtypeImpl {
   readonly shape: readonly number[];

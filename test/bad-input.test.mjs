@@ -172,7 +172,7 @@ test('random: NaN and malformed seeds, keys, shapes and probabilities', () => {
   throwsOp(() => R.foldIn(R.key(0), NaN), 'random.foldIn', 'NaN');
 });
 
-// Known gap, outside the tensor engine: src/backend/index.ts maps any name but 'js' to native.
+// Known gap, outside the tensor engine: src/backends/index.ts maps any name but 'js' to native.
 test('setBackend rejects unknown names', () => {
   const prev = trax.backendName();
   try { assert.throws(() => trax.setBackend('gpu')); } finally { trax.setBackend(prev); }

@@ -11,14 +11,14 @@ import { gzipSync, gunzipSync } from 'node:zlib';
 import {
   readTraxCheckpoint, readTraxCheckpointSync, writeTraxCheckpoint, writeSafetensors, readSafetensors,
   writeWeightsNpyGz, readWeightsNpyGz, CheckpointError,
-} from '../dist/src/supervised/trax_checkpoint.js';
+} from '../dist/src/io/trax_checkpoint.js';
 import {
   readNpy, readNpyRecords, writeNpy, writeNpyRecords, NpyError,
-} from '../dist/src/supervised/npy.js';
-import { parseSafetensors, serializeSafetensors, SafetensorsError } from '../dist/src/supervised/safetensors.js';
-import { ndarray, ndarrayEqual, toFloat32, toInt32, DTYPES } from '../dist/src/supervised/ndarray.js';
-import { PickleError, PickledShapeDtype, isPyTuple } from '../dist/src/supervised/pickle.js';
-import { writePickle } from '../dist/src/supervised/pickle_writer.js';
+} from '../dist/src/io/npy.js';
+import { parseSafetensors, serializeSafetensors, SafetensorsError } from '../dist/src/io/safetensors.js';
+import { ndarray, ndarrayEqual, toFloat32, toInt32, DTYPES } from '../dist/src/io/ndarray.js';
+import { PickleError, PickledShapeDtype, isPyTuple } from '../dist/src/io/pickle.js';
+import { writePickle } from '../dist/src/io/pickle_writer.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const LM = join(here, 'fixtures', 'trax', 'transformerlm_copy.pkl.gz');

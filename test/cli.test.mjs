@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const MAIN = join(root, 'dist', 'src', 'cli', 'main.js');
+const MAIN = join(root, 'dist', 'src', 'apps', 'cli', 'main.js');
 const tmp = mkdtempSync(join(tmpdir(), 'trax-ts-cli-'));
 process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
 
@@ -32,7 +32,7 @@ function usage(r, pattern) {
 
 test('the bin entry points at the compiled main, which starts with a shebang', () => {
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
-  assert.equal(pkg.bin['trax-ts'], './dist/src/cli/main.js');
+  assert.equal(pkg.bin['trax-ts'], './dist/src/apps/cli/main.js');
   assert.match(readFileSync(MAIN, 'utf8'), /^#!\/usr\/bin\/env node\n/);
 });
 

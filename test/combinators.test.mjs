@@ -2,10 +2,10 @@
 // stack is bare, several are an array.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import * as F from '../dist/src/tensor/index.js';
-import { Tensor } from '../dist/src/tensor/tensor.js';
-import { valueAndGrad } from '../dist/src/tensor/tape.js';
-import * as random from '../dist/src/tensor/random.js';
+import * as F from '../dist/src/engine/index.js';
+import { Tensor } from '../dist/src/engine/tensor.js';
+import { valueAndGrad } from '../dist/src/engine/tape.js';
+import * as random from '../dist/src/engine/random.js';
 import { ShapeDtype } from '../dist/src/shapes.js';
 import {
   Serial, Parallel, Branch, Residual, Select, Dup, Drop, Swap, Fn, Add, SubtractTop, Multiply, Gate,

@@ -5,7 +5,7 @@ import { mkdtempSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
-import { Tensor } from '../dist/src/tensor/tensor.js';
+import { Tensor } from '../dist/src/engine/tensor.js';
 import * as data from '../dist/src/data/index.js';
 
 const {

@@ -4,13 +4,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { seeded } from './helpers/check.mjs';
-import * as F from '../dist/src/tensor/index.js';
-import { Tensor } from '../dist/src/tensor/tensor.js';
-import { valueAndGrad } from '../dist/src/tensor/tape.js';
-import { treeFlatten, treeUnflatten } from '../dist/src/tensor/tree.js';
-import * as random from '../dist/src/tensor/random.js';
+import * as F from '../dist/src/engine/index.js';
+import { Tensor } from '../dist/src/engine/tensor.js';
+import { valueAndGrad } from '../dist/src/engine/tape.js';
+import { treeFlatten, treeUnflatten } from '../dist/src/engine/tree.js';
+import * as random from '../dist/src/engine/random.js';
 import { ShapeDtype } from '../dist/src/shapes.js';
-import { setBackend, backendName, nativeUnavailableReason } from '../dist/src/backend/index.js';
+import { setBackend, backendName, nativeUnavailableReason } from '../dist/src/backends/index.js';
 import {
   LayerError, GET_WEIGHTS_FROM_CACHE, GET_STATE_FROM_CACHE, flattenWeightsAndState, unflattenWeightsAndState,
 } from '../dist/src/layers/base.js';

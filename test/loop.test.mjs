@@ -6,7 +6,7 @@ import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as trax from '../dist/src/index.js';
-import { readTraxCheckpointSync } from '../dist/src/supervised/trax_checkpoint.js';
+import { readTraxCheckpointSync } from '../dist/src/io/trax_checkpoint.js';
 
 const { Loop, TrainTask, EvalTask } = trax.supervised;
 const L = trax.layers;

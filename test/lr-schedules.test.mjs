@@ -3,7 +3,7 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import {
   constant, warmup, warmupAndRsqrtDecay, multifactor, MULTIFACTOR_FACTORS,
-} from '../dist/src/supervised/lr_schedules.js';
+} from '../dist/src/training/lr_schedules.js';
 
 const close = (a, b, what) => assert.ok(Math.abs(a - b) <= 1e-12 * Math.max(1, Math.abs(b)), `${what}: ${a} vs ${b}`);
 

@@ -3,10 +3,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { seeded } from './helpers/check.mjs';
-import * as F from '../dist/src/tensor/index.js';
-import { Tensor } from '../dist/src/tensor/tensor.js';
-import { valueAndGrad } from '../dist/src/tensor/tape.js';
-import { treeFlatten, treeUnflatten } from '../dist/src/tensor/tree.js';
+import * as F from '../dist/src/engine/index.js';
+import { Tensor } from '../dist/src/engine/tensor.js';
+import { valueAndGrad } from '../dist/src/engine/tape.js';
+import { treeFlatten, treeUnflatten } from '../dist/src/engine/tree.js';
 import { ShapeDtype } from '../dist/src/shapes.js';
 import { Serial } from '../dist/src/layers/combinators.js';
 import { Negate, LogSoftmax } from '../dist/src/layers/core.js';

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 
 import * as trax from '../dist/src/index.js';
-import { writePickle } from '../dist/src/supervised/pickle_writer.js';
+import { writePickle } from '../dist/src/io/pickle_writer.js';
 
 const { models, layers, supervised } = trax;
 const { ShapeDtype } = trax.shapes;

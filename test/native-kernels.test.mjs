@@ -2,8 +2,8 @@
 // on awkward sizes, for each instruction set this CPU supports.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadNativeKernels } from '../dist/src/backend/native.js';
-import { jsKernels as J } from '../dist/src/backend/js.js';
+import { loadNativeKernels } from '../dist/src/backends/native.js';
+import { jsKernels as J } from '../dist/src/backends/js.js';
 
 const loaded = loadNativeKernels();
 const N = 'kernels' in loaded ? loaded.kernels : null;

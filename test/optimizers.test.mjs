@@ -2,8 +2,8 @@
 // (reference doc section 6), on both backends.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { setBackend, nativeUnavailableReason } from '../dist/src/backend/index.js';
-import { Tensor } from '../dist/src/tensor/tensor.js';
+import { setBackend, nativeUnavailableReason } from '../dist/src/backends/index.js';
+import { Tensor } from '../dist/src/engine/tensor.js';
 import {
   Adam, AdamOptimizer, Adafactor, Momentum, RMSProp, SGD, SM3, Optimizer,
 } from '../dist/src/optimizers/index.js';

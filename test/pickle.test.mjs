@@ -9,11 +9,11 @@ import { gunzipSync } from 'node:zlib';
 
 import {
   unpickle, PickleError, isPyTuple, pyTuple, PickledShapeDtype,
-} from '../dist/src/supervised/pickle.js';
+} from '../dist/src/io/pickle.js';
 import {
   writePickle, PyFloat, PyObject, PyDefaultDict, PyGlobalRef, NumpyScalar,
-} from '../dist/src/supervised/pickle_writer.js';
-import { ndarray, ndarrayEqual, DTYPES } from '../dist/src/supervised/ndarray.js';
+} from '../dist/src/io/pickle_writer.js';
+import { ndarray, ndarrayEqual, DTYPES } from '../dist/src/io/ndarray.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const FIXTURE = join(here, 'fixtures', 'trax', 'transformerlm_copy.pkl.gz');

@@ -28,7 +28,7 @@ test('trax.pretrained lists and resolves the shipped sort model', () => {
 });
 
 test('the file is a Trax Layer.save_to_file pickle with 38 weights and the quick-start config', async () => {
-  const { readTraxCheckpointSync } = await import('../dist/src/supervised/trax_checkpoint.js');
+  const { readTraxCheckpointSync } = await import('../dist/src/io/trax_checkpoint.js');
   const ck = readTraxCheckpointSync(trax.pretrained.path('sort-transformer'));
   assert.equal(ck.flatWeights.length, 38);
   assert.deepEqual(ck.flatWeights[0].shape, [32, 32]);

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as trax from '../dist/src/index.js';
-import { readTraxCheckpointSync } from '../dist/src/supervised/trax_checkpoint.js';
+import { readTraxCheckpointSync } from '../dist/src/io/trax_checkpoint.js';
 
 const INDEX = fileURLToPath(new URL('../dist/src/index.js', import.meta.url));
 const tmp = (p) => mkdtempSync(join(tmpdir(), `trax-trainer-${p}-`));

@@ -7,7 +7,7 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import * as trax from '../dist/src/index.js';
-import { readTraxCheckpointSync } from '../dist/src/supervised/trax_checkpoint.js';
+import { readTraxCheckpointSync } from '../dist/src/io/trax_checkpoint.js';
 import { availableBackends, withBackend } from './helpers/backends.mjs';
 
 const { models, layers, supervised } = trax;

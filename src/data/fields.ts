@@ -2,7 +2,7 @@
 // (one axis) or plain nested number arrays; these helpers read their shape and
 // dtype and turn them into Tensors without caring which form came in.
 
-import { Tensor, type DType, type HostArray, type NestedArray, allocFor, castArray, shapeSize } from '../tensor/tensor.js';
+import { Tensor, type DType, type HostArray, type NestedArray, allocFor, castArray, shapeSize } from '../engine/tensor.js';
 
 /** One element of an example or batch tuple. */
 export type Field = Tensor | ArrayBufferView | NestedArray;

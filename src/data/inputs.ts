@@ -2,7 +2,7 @@
 // training and evaluation, plus the batch signature the trainer initializes
 // the model with, read from one peeked training batch.
 
-import type { DType } from '../tensor/tensor.js';
+import type { DType } from '../engine/tensor.js';
 import { type Example, type ShapeDtype, describeValue, fieldDtype, fieldShape, isField, leadingDim } from './fields.js';
 import { isAsyncIterable, isSyncIterable } from './stream.js';
 

@@ -2,7 +2,7 @@
 // stream-to-stream function, to be composed with Serial. Examples are JS
 // arrays of fields; fields the functions change come out as Tensors.
 
-import { Tensor, type DType, allocFor, castArray, shapeSize } from '../tensor/tensor.js';
+import { Tensor, type DType, allocFor, castArray, shapeSize } from '../engine/tensor.js';
 import {
   type Example, type Field, describeValue, fieldShape, fieldToTensor, formatShapeDtype, isField, padToMaxDims, shapeDtype,
 } from './fields.js';

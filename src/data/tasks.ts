@@ -2,7 +2,7 @@
 // of ready batches [x, x, w]: each row of x is [0, a1..an, 0, f(a)] and the
 // loss weights cover only the last n positions (the answer).
 
-import { Tensor } from '../tensor/tensor.js';
+import { Tensor } from '../engine/tensor.js';
 import { Rng } from './rng.js';
 
 export interface IntsTaskOptions {

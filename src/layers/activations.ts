@@ -1,8 +1,8 @@
 // Activation layers with Trax's formulas (trax/layers/activation_fns.py).
 // All are weightless Fn layers printed under Trax's names, except
 // ThresholdedLinearUnit, which learns a scalar threshold.
-import * as F from '../tensor/index.js';
-import { Tensor } from '../tensor/tensor.js';
+import * as F from '../engine/index.js';
+import { Tensor } from '../engine/tensor.js';
 import type { Signature } from '../shapes.js';
 import { Layer, type Value } from './base.js';
 import { FnLayer } from './combinators.js';

@@ -1,9 +1,9 @@
 // Attention layers (trax/layers/attention.py): heads split/merge, causal
 // dot-product attention with a predict-mode key/value cache, padding masks,
 // positional encoding and ShiftRight.
-import * as F from '../tensor/index.js';
-import { Tensor } from '../tensor/tensor.js';
-import * as random from '../tensor/random.js';
+import * as F from '../engine/index.js';
+import { Tensor } from '../engine/tensor.js';
+import * as random from '../engine/random.js';
 import { ShapeDtype, type Signature } from '../shapes.js';
 import { Layer, EMPTY, type Mode, type State, type Value, type Weights } from './base.js';
 import { Branch, FnLayer, Parallel, Select, Serial, SerialLayer, Cache } from './combinators.js';

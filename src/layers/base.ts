@@ -2,11 +2,11 @@
 // nOut results; weights and state are trees mirroring the sublayer tree.
 // Everything else (combinators, models) is built from this class.
 import { ShapeDtype, type Signature } from '../shapes.js';
-import { treeFlatten } from '../tensor/tree.js';
-import { Tensor, toTensor } from '../tensor/tensor.js';
+import { treeFlatten } from '../engine/tree.js';
+import { Tensor, toTensor } from '../engine/tensor.js';
 import { zerosLikeSignature } from '../shapes.js';
-import * as random from '../tensor/random.js';
-import type { PRNGKey } from '../tensor/random.js';
+import * as random from '../engine/random.js';
+import type { PRNGKey } from '../engine/random.js';
 
 export type Mode = 'train' | 'eval' | 'predict' | 'viz';
 

@@ -1,8 +1,8 @@
 // Combinators: layers made of layers, with Trax's data-stack semantics
 // (one value is bare, several are an array).
-import * as F from '../tensor/index.js';
-import { Tensor } from '../tensor/tensor.js';
-import { split as splitKey, foldIn } from '../tensor/random.js';
+import * as F from '../engine/index.js';
+import { Tensor } from '../engine/tensor.js';
+import { split as splitKey, foldIn } from '../engine/random.js';
 import { ShapeDtype, type Signature } from '../shapes.js';
 import { Layer, type LayerOptions, type Mode, type State, type Value, type Weights } from './base.js';
 

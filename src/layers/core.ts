@@ -1,8 +1,8 @@
 // Core layers with weights or modes: Dense, Embedding, Dropout (and the
 // weightless shape helpers that live beside them in Trax's core.py).
-import * as F from '../tensor/index.js';
-import { Tensor } from '../tensor/tensor.js';
-import * as random from '../tensor/random.js';
+import * as F from '../engine/index.js';
+import { Tensor } from '../engine/tensor.js';
+import * as random from '../engine/random.js';
 import { ShapeDtype, type Signature } from '../shapes.js';
 import { Layer, EMPTY, type Mode, type Value } from './base.js';
 import { FnLayer } from './combinators.js';

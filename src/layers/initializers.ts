@@ -1,9 +1,9 @@
 // Weight initializers with Trax's formulas (trax/layers/initializers.py).
 // An initializer maps (shape, rng) to a float32 tensor.
-import * as random from '../tensor/random.js';
-import type { PRNGKey } from '../tensor/random.js';
-import { Tensor } from '../tensor/tensor.js';
-import { mul } from '../tensor/ops.js';
+import * as random from '../engine/random.js';
+import type { PRNGKey } from '../engine/random.js';
+import { Tensor } from '../engine/tensor.js';
+import { mul } from '../engine/ops.js';
 
 export type Initializer = (shape: readonly number[], rng: PRNGKey) => Tensor;
 

@@ -2,8 +2,8 @@
 // (model_output, targets[, weights]) off the stack and returns a scalar.
 // Composite ones are named Serials with sublayersToPrint [] so they print as
 // one name, e.g. CrossEntropyLoss_in3, exactly as Trax prints them.
-import * as F from '../tensor/index.js';
-import { Tensor } from '../tensor/tensor.js';
+import * as F from '../engine/index.js';
+import { Tensor } from '../engine/tensor.js';
 import type { Layer } from './base.js';
 import { Drop, FnLayer, SerialLayer } from './combinators.js';
 import { ArgMax, LogSoftmax, Sum } from './core.js';

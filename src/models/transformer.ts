@@ -6,8 +6,8 @@ import { Branch, Cache, FnLayer, Residual, Select, Serial } from '../layers/comb
 import { Dense, Dropout, Embedding, LayerNorm, Mean } from '../layers/core.js';
 import { Attention, AttentionQKV, CausalAttention, PaddingMask, PositionalEncoding, ShiftRight } from '../layers/attention.js';
 import { Relu } from '../layers/activations.js';
-import * as F from '../tensor/index.js';
-import type { Tensor } from '../tensor/tensor.js';
+import * as F from '../engine/index.js';
+import type { Tensor } from '../engine/tensor.js';
 import { checkPositiveInt, DecoderBlock, FeedForward, type ActivationFactory } from './transformer_lm.js';
 
 const MODES: readonly Mode[] = ['train', 'eval', 'predict', 'viz'];

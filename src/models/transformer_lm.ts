@@ -4,9 +4,9 @@
 import { Layer, type Mode, type State, type Value, type Weights } from '../layers/base.js';
 import { Residual, Serial, SerialLayer } from '../layers/combinators.js';
 import { Dense, Dropout, DropoutLayer, Embedding, LayerNorm, LogSoftmax, isDenseWeights } from '../layers/core.js';
-import * as F from '../tensor/index.js';
-import * as random from '../tensor/random.js';
-import { Tensor } from '../tensor/tensor.js';
+import * as F from '../engine/index.js';
+import * as random from '../engine/random.js';
+import { Tensor } from '../engine/tensor.js';
 import { CausalAttention, PositionalEncoding, ShiftRight } from '../layers/attention.js';
 import { Relu } from '../layers/activations.js';
 

@@ -2,8 +2,8 @@
 // eps1 added to the accumulators, not to g^2). The per-weight work runs in
 // the fused backend kernel; the step-dependent scalars are computed here.
 
-import { kernels } from '../backend/index.js';
-import type { Tensor } from '../tensor/tensor.js';
+import { kernels } from '../backends/index.js';
+import type { Tensor } from '../engine/tensor.js';
 import {
   f32, makeOptimizerFactory, Optimizer, slotTensor, zeros, type OptimizerOptions, type OptParams, type Slot,
 } from './base.js';

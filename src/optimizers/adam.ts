@@ -3,8 +3,8 @@
 //   m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
 //   w <- (1 - wd) w - lr (m / (1 - b1^(t+1))) / (sqrt(v / (1 - b2^(t+1))) + eps)
 
-import { kernels } from '../backend/index.js';
-import type { Tensor } from '../tensor/tensor.js';
+import { kernels } from '../backends/index.js';
+import type { Tensor } from '../engine/tensor.js';
 import {
   f32, makeOptimizerFactory, Optimizer, slotTensor, zeros, type OptimizerOptions, type OptParams, type Slot,
 } from './base.js';

@@ -3,8 +3,8 @@
 // leaves, then a per-leaf update. Hyperparameters live in `optParams` under
 // Trax's snake_case names because checkpoints store them as `opt_params`.
 
-import { kernels } from '../backend/index.js';
-import { Tensor } from '../tensor/tensor.js';
+import { kernels } from '../backends/index.js';
+import { Tensor } from '../engine/tensor.js';
 
 /**
  * Optimizer state for one weight: a tensor, a (possibly nested) array of

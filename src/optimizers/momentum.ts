@@ -2,7 +2,7 @@
 //   v' = mass v + g;  update = nesterov ? mass v' + g : v';
 //   w <- (1 - wd) w - lr update   (weight decay not scaled by lr).
 
-import type { Tensor } from '../tensor/tensor.js';
+import type { Tensor } from '../engine/tensor.js';
 import {
   f32, makeOptimizerFactory, Optimizer, slotTensor, zeros, type OptimizerOptions, type OptParams, type Slot,
 } from './base.js';

@@ -2,7 +2,7 @@
 // w <- w - lr g / (sqrt(avg) + eps). The average starts at ONES, as in Trax,
 // so early steps are small rather than huge.
 
-import { Tensor } from '../tensor/tensor.js';
+import { Tensor } from '../engine/tensor.js';
 import {
   f32, makeOptimizerFactory, Optimizer, slotTensor, type OptimizerOptions, type OptParams, type Slot,
 } from './base.js';

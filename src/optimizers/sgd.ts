@@ -1,6 +1,6 @@
 // Plain stochastic gradient descent: no slots, w <- w - lr * g.
 
-import type { Tensor } from '../tensor/tensor.js';
+import type { Tensor } from '../engine/tensor.js';
 import { makeOptimizerFactory, Optimizer, type OptimizerOptions, type OptParams, type Slot } from './base.js';
 
 export type SGDOptions = OptimizerOptions;

@@ -5,7 +5,7 @@
 // Optional grafting (secondMomentAveraging != 1) rescales the update to the
 // norm of a plain AdaGrad-style step; momentum is EMA, heavy-ball or Nesterov.
 
-import { Tensor } from '../tensor/tensor.js';
+import { Tensor } from '../engine/tensor.js';
 import {
   f32, makeOptimizerFactory, Optimizer, slotTensor, zeros, type OptimizerOptions, type OptParams, type Slot,
 } from './base.js';

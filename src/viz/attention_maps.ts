@@ -5,8 +5,8 @@ import { interpolateBlues } from 'd3-scale-chromatic';
 import { Layer, type Mode, type Weights } from '../layers/base.js';
 import { DotProductAttentionLayer, DotProductCausalAttentionLayer } from '../layers/attention.js';
 import { ShapeDtype } from '../shapes.js';
-import { Tensor, tensor, type TensorLike } from '../tensor/tensor.js';
-import { initFromFile } from '../supervised/model_io.js';
+import { Tensor, tensor, type TensorLike } from '../engine/tensor.js';
+import { initFromFile } from '../io/model_io.js';
 import { MONO, SANS, el, svgDoc, text, title } from './svg.js';
 
 export interface AttentionMap {

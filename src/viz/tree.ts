@@ -5,7 +5,7 @@
 import { Layer, flattenWeightsAndState, isMarker, normalizeSignature } from '../layers/base.js';
 import { ParallelLayer, inputsFromStack, outputsOntoStack } from '../layers/combinators.js';
 import { ShapeDtype, type Signature } from '../shapes.js';
-import type { Tensor } from '../tensor/tensor.js';
+import type { Tensor } from '../engine/tensor.js';
 
 export type NodeKind = 'leaf' | 'serial' | 'branch' | 'parallel' | 'other';
 

@@ -1,13 +1,13 @@
 // trax-ts sample / trax-ts predict: decode from a checkpoint (Trax pickle or
 // safetensors) with a predict-mode model, as the quick-start does: prompts
 // as integers, or as text through a tokenizer (streamed as it is produced).
-import type { Layer } from '../layers/base.js';
-import { getTokenizer, type VocabType } from '../data/tokenize.js';
-import type { Tokenizer } from '../data/tokenizers/types.js';
-import { ShapeDtype } from '../shapes.js';
-import { autoregressiveSample, autoregressiveSampleStream, beamSearch } from '../supervised/decoding.js';
-import { generateText } from '../supervised/lm.js';
-import { initFromFile } from '../supervised/model_io.js';
+import type { Layer } from '../../layers/base.js';
+import { getTokenizer, type VocabType } from '../../data/tokenize.js';
+import type { Tokenizer } from '../../data/tokenizers/types.js';
+import { ShapeDtype } from '../../shapes.js';
+import { autoregressiveSample, autoregressiveSampleStream, beamSearch } from '../../decoding/decoding.js';
+import { generateText } from '../lm/lm.js';
+import { initFromFile } from '../../io/model_io.js';
 import { parseIntList, type CommandSpec, type FlagSpec, type ParsedArgs } from './args.js';
 import { MODELS, MODEL_FLAG_NAMES, QUICKSTART_CONFIG, applyModelFlags, modelFlags, resolveCheckpoint, say, type LMConfig, type ResolvedCheckpoint } from './common.js';
 

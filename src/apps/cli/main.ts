@@ -34,7 +34,7 @@ const SUMMARIES: [string, string][] = [
 ];
 
 function version(): string {
-  const pkg = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'package.json');
+  const pkg = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..', 'package.json');
   try { return (JSON.parse(readFileSync(pkg, 'utf8')) as { version: string }).version; } catch { return 'unknown'; }
 }
 

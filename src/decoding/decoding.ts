@@ -2,9 +2,9 @@
 // predict-mode model, whose key/value caches make each new token one step,
 // or from an eval-mode model re-run on the growing sequence.
 import type { Layer, State } from '../layers/base.js';
-import * as F from '../tensor/index.js';
-import * as random from '../tensor/random.js';
-import { Tensor, toTensor, type TensorLike } from '../tensor/tensor.js';
+import * as F from '../engine/index.js';
+import * as random from '../engine/random.js';
+import { Tensor, toTensor, type TensorLike } from '../engine/tensor.js';
 
 export interface SampleOptions {
   batchSize?: number;

@@ -11,16 +11,16 @@ import { Layer, flattenWeightsAndState, type State, type Value, type Weights } f
 import { Serial } from '../layers/combinators.js';
 import type { Optimizer, Slot } from '../optimizers/base.js';
 import { ShapeDtype } from '../shapes.js';
-import { withBufferScope } from '../tensor/pool.js';
-import { valueAndGrad } from '../tensor/tape.js';
-import { Tensor } from '../tensor/tensor.js';
-import * as random from '../tensor/random.js';
-import { treeFlatten, treeUnflatten, type TreeDef } from '../tensor/tree.js';
-import { writeNpyRecords } from './npy.js';
-import { PickledShapeDtype, pyTuple } from './pickle.js';
-import { pyFloat, writePickle } from './pickle_writer.js';
-import { ndToTensor, tensorToNd } from './model_io.js';
-import { CheckpointError, readTraxCheckpointSync, writeFileAtomicSync } from './trax_checkpoint.js';
+import { withBufferScope } from '../engine/pool.js';
+import { valueAndGrad } from '../engine/tape.js';
+import { Tensor } from '../engine/tensor.js';
+import * as random from '../engine/random.js';
+import { treeFlatten, treeUnflatten, type TreeDef } from '../engine/tree.js';
+import { writeNpyRecords } from '../io/npy.js';
+import { PickledShapeDtype, pyTuple } from '../io/pickle.js';
+import { pyFloat, writePickle } from '../io/pickle_writer.js';
+import { ndToTensor, tensorToNd } from '../io/model_io.js';
+import { CheckpointError, readTraxCheckpointSync, writeFileAtomicSync } from '../io/trax_checkpoint.js';
 import { checkBatch, ensureWritableDir, formatMetric, openIterator, stepLine, type AnyIterator, type LRScheduleFn } from './trainer.js';
 
 type BatchSourceLike = Iterator<unknown> | AsyncIterator<unknown> | Iterable<unknown> | AsyncIterable<unknown>;

@@ -1,8 +1,8 @@
 // Fused transformer hot paths: each is one kernel forward and one kernel
 // backward, instead of a chain of small ops (llm.c style).
-import { kernels } from '../backend/index.js';
+import { kernels } from '../backends/index.js';
 import { opError, cast, mul, collapseBroadcast } from './ops.js';
-import { Binary, Reduce } from '../backend/kernels.js';
+import { Binary, Reduce } from '../backends/kernels.js';
 import { allocF32, allocF32Raw } from './pool.js';
 import { record } from './tape.js';
 import { Tensor, toTensor, type TensorLike } from './tensor.js';

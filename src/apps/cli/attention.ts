@@ -1,8 +1,8 @@
 // trax-ts attention: run a checkpoint's model on one input and draw every
 // attention head's weights (trax.viz.captureAttention + attentionMapsSvg).
 import { writeFileSync } from 'node:fs';
-import { getTokenizer, type VocabType } from '../data/tokenize.js';
-import { attentionMapsSvg, captureAttention } from '../viz/index.js';
+import { getTokenizer, type VocabType } from '../../data/tokenize.js';
+import { attentionMapsSvg, captureAttention } from '../../viz/index.js';
 import { parseIntList, type CommandSpec, type ParsedArgs } from './args.js';
 import { MODELS, MODEL_FLAG_NAMES, QUICKSTART_CONFIG, applyModelFlags, modelFlags, resolveCheckpoint, say } from './common.js';
 

@@ -4,18 +4,18 @@
 // a progress bar and a loss sparkline.
 import { appendFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { backendName } from '../backend/index.js';
-import { Inputs } from '../data/inputs.js';
-import { copyIntsTask, reverseIntsTask, sortIntsTask, type IntsTaskOptions, type IntsBatch } from '../data/tasks.js';
-import { CrossEntropyLoss } from '../layers/metrics.js';
-import * as lr from '../supervised/lr_schedules.js';
-import * as optimizers from '../optimizers/index.js';
-import type { Optimizer } from '../optimizers/base.js';
-import { ShapeDtype } from '../shapes.js';
-import { Trainer, stepLine } from '../supervised/trainer.js';
-import { readTraxCheckpointSync } from '../supervised/trax_checkpoint.js';
-import { trainLM, type LMTrainOptions } from '../supervised/lm.js';
-import { sparkline } from '../viz/index.js';
+import { backendName } from '../../backends/index.js';
+import { Inputs } from '../../data/inputs.js';
+import { copyIntsTask, reverseIntsTask, sortIntsTask, type IntsTaskOptions, type IntsBatch } from '../../data/tasks.js';
+import { CrossEntropyLoss } from '../../layers/metrics.js';
+import * as lr from '../../training/lr_schedules.js';
+import * as optimizers from '../../optimizers/index.js';
+import type { Optimizer } from '../../optimizers/base.js';
+import { ShapeDtype } from '../../shapes.js';
+import { Trainer, stepLine } from '../../training/trainer.js';
+import { readTraxCheckpointSync } from '../../io/trax_checkpoint.js';
+import { trainLM, type LMTrainOptions } from '../lm/lm.js';
+import { sparkline } from '../../viz/index.js';
 import type { CommandSpec, ParsedArgs } from './args.js';
 import {
   MODELS, MODEL_FLAG_NAMES, QUICKSTART_CONFIG, applyModelFlags, commas, modelFlags, readRunConfig, say,

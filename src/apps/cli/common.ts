@@ -2,11 +2,11 @@
 // beside checkpoints (config.json), and finding a checkpoint and its model.
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import type { Layer, Mode } from '../layers/base.js';
-import { TransformerLM, type TransformerLMShape } from '../models/transformer_lm.js';
-import * as pretrained from '../pretrained/index.js';
-import { LM_FILE } from '../supervised/lm.js';
-import { readModelConfig } from '../supervised/model_io.js';
+import type { Layer, Mode } from '../../layers/base.js';
+import { TransformerLM, type TransformerLMShape } from '../../models/transformer_lm.js';
+import * as pretrained from '../../pretrained/index.js';
+import { LM_FILE } from '../lm/lm.js';
+import { readModelConfig } from '../../io/model_io.js';
 import { UsageError, type FlagSpec, type ParsedArgs } from './args.js';
 
 /** A TransformerLM's constructor arguments, as stored in config.json and safetensors. */

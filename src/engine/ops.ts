@@ -1,9 +1,9 @@
 // Tensor operations with broadcasting and gradients. Each differentiable op
 // computes its result through the active kernels and, only when recording,
 // registers a backward closure written in terms of other ops.
-import { kernels } from '../backend/index.js';
-import { broadcastBinary } from '../backend/js.js';
-import { Binary, Reduce, Unary } from '../backend/kernels.js';
+import { kernels } from '../backends/index.js';
+import { broadcastBinary } from '../backends/js.js';
+import { Binary, Reduce, Unary } from '../backends/kernels.js';
 import { allocF32, allocF32Raw } from './pool.js';
 import { record, recording, _setTapeHelpers } from './tape.js';
 import { Tensor, allocFor, castArray, shapeSize, toTensor, type DType, type TensorLike } from './tensor.js';

@@ -1,11 +1,11 @@
 // trax-ts show: a model's tree (Trax's printout), its weights' shapes and
 // parameter counts, for a configuration given by flags or for a checkpoint.
 import { writeFileSync } from 'node:fs';
-import type { Layer, Mode } from '../layers/base.js';
-import { ShapeDtype } from '../shapes.js';
-import { initFromFile, weightOwners } from '../supervised/model_io.js';
-import { readTraxCheckpointSync } from '../supervised/trax_checkpoint.js';
-import { formatSummary, modelDiagramSvg } from '../viz/index.js';
+import type { Layer, Mode } from '../../layers/base.js';
+import { ShapeDtype } from '../../shapes.js';
+import { initFromFile, weightOwners } from '../../io/model_io.js';
+import { readTraxCheckpointSync } from '../../io/trax_checkpoint.js';
+import { formatSummary, modelDiagramSvg } from '../../viz/index.js';
 import type { CommandSpec, ParsedArgs } from './args.js';
 import { MODELS, MODEL_FLAG_NAMES, QUICKSTART_CONFIG, applyModelFlags, commas, modelFlags, resolveCheckpoint, say, type LMConfig } from './common.js';
 

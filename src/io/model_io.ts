@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { Layer, flattenWeightsAndState, unflattenWeightsAndState, isMarker, type State, type Weights } from '../layers/base.js';
 import { ShapeDtype, type Signature } from '../shapes.js';
-import { Tensor } from '../tensor/tensor.js';
+import { Tensor } from '../engine/tensor.js';
 import { ndarray, toFloat32, toInt32, type NdArray } from './ndarray.js';
 import { PickledShapeDtype, pyTuple } from './pickle.js';
 import { writePickle } from './pickle_writer.js';

@@ -29,7 +29,7 @@ const METHODS = [
 
 let cached: { kernels: NativeKernels } | { error: string } | null = null;
 
-/** Package root: this file compiles to dist/src/backend/native.js (or runs from src/backend/). */
+/** Package root: this file compiles to dist/src/backends/native.js (or runs from src/backends/). */
 function packageRoot(): string {
   const here = dirname(fileURLToPath(import.meta.url));
   for (const up of ['../../..', '../..']) {

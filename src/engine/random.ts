@@ -3,7 +3,7 @@
 // key gives the same numbers everywhere.
 import { Tensor, shapeSize } from './tensor.js';
 import { bitsFromWords, threefryPair } from './threefry.js';
-import { kernels } from '../backend/index.js';
+import { kernels } from '../backends/index.js';
 import { allocF32Raw } from './pool.js';
 
 /** A PRNG key: two 32-bit words. */

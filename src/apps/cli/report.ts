@@ -3,9 +3,9 @@
 // trax.viz.writeReport from the directory's config, checkpoint and metrics.
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { Rng } from '../data/rng.js';
-import { loadLM } from '../supervised/lm.js';
-import { writeReport, type ReportOptions } from '../viz/index.js';
+import { Rng } from '../../data/rng.js';
+import { loadLM } from '../lm/lm.js';
+import { writeReport, type ReportOptions } from '../../viz/index.js';
 import type { CommandSpec, ParsedArgs } from './args.js';
 import { MODELS, QUICKSTART_CONFIG, readRunConfig, say, type RunConfig } from './common.js';
 import { INT_TASKS } from './train.js';
@@ -53,7 +53,7 @@ export async function run(args: ParsedArgs): Promise<number> {
   if (existsSync(join(dir, 'lm.json'))) {
     const lm = loadLM(dir);
     const cfg = lm.config;
-    const { TransformerLM } = await import('../models/transformer_lm.js');
+    const { TransformerLM } = await import('../../models/transformer_lm.js');
     opts.model = (mode) => TransformerLM({ vocabSize: cfg.vocabSize, dModel: cfg.dModel, dFF: cfg.dFF, nLayers: cfg.nLayers, nHeads: cfg.nHeads, maxLen: cfg.maxLen, dropout: cfg.dropout, mode });
     opts.tokenLabel = (id) => lm.tokenizer.decode([id]);
     if (args.has('prompt')) {

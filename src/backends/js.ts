@@ -1,7 +1,7 @@
 // Pure TypeScript kernels: the readable reference every other backend is
 // tested against, and the fallback when the native addon is unavailable.
 import { Binary, Reduce, Unary, type F32, type I32, type Kernels } from './kernels.js';
-import { bitsFromWords } from '../tensor/threefry.js';
+import { bitsFromWords } from '../engine/threefry.js';
 
 const SQRT1_2 = Math.SQRT1_2;
 
