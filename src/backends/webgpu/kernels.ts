@@ -1,0 +1,375 @@
+/// <reference types="@webgpu/types" />
+// The WebGPU kernels: the methods and argument order of Kernels
+// (src/backends/kernels.ts), over device storage (GpuStore) instead of typed
+// arrays. Every method only encodes work; nothing waits for the GPU, and
+// nothing returns a host value (sumSquares writes a one-value storage).
+import { Binary, Reduce, Unary } from '../kernels.js';
+import { GpuStore, Params, PRELUDE, Runtime, grid } from './runtime.js';
+import { checkTile, gemmSource, tileKey, type GemmTile, type GemmVariant } from './wgsl/gemm.js';
+import * as ew from './wgsl/elementwise.js';
+import * as rw from './wgsl/rows.js';
+import * as at from './wgsl/attention.js';
+import * as mi from './wgsl/misc.js';
+
+type G = GpuStore;
+const MAX_RANK = 8;
+
+/** Tiles tried by size: big GEMMs get large register blocks, small ones more workgroups. */
+export interface GemmTiles { large: GemmTile; medium: GemmTile; small: GemmTile }
+export const DEFAULT_TILES: GemmTiles = {
+  large: { bm: 128, bn: 128, bk: 8, tm: 8, tn: 8 },
+  medium: { bm: 64, bn: 64, bk: 16, tm: 4, tn: 4 },
+  small: { bm: 32, bn: 32, bk: 16, tm: 2, tn: 2 },
+};
+
+function checkRank(what: string, r: number): void {
+  if (r > MAX_RANK) throw new RangeError(`webgpu ${what}: rank ${r} is above the backend's ${MAX_RANK}`);
+}
+
+export class WebGpuKernels {
+  readonly name = 'webgpu';
+  private tiles: GemmTiles = DEFAULT_TILES;
+  private readonly p = new Params();
+  /** Workgroup count at which a GEMM uses the next larger tile (fills the GPU's cores). */
+  fillTarget: number;
+
+  constructor(readonly rt: Runtime) {
+    const env = typeof process !== 'undefined' ? process.env?.TRAX_WEBGPU_TILES : undefined;
+    if (env) this.setGemmTiles(parseTiles(env));
+    this.fillTarget = 264;
+  }
+
+  threads(): number { return 1; }
+  setThreads(_n: number): void { /* the device decides */ }
+
+  /** Sets the GEMM tile configuration (bench:gpu tries several). */
+  setGemmTiles(t: Partial<GemmTiles>): void {
+    const next = { ...this.tiles, ...t };
+    const lim = this.rt.device.limits;
+    for (const tile of [next.large, next.medium, next.small]) {
+      checkTile(tile, lim.maxComputeInvocationsPerWorkgroup, lim.maxComputeWorkgroupStorageSize);
+    }
+    this.tiles = next;
+  }
+  gemmTiles(): GemmTiles { return this.tiles; }
+
+  private params(): Params { return this.p.reset(); }
+
+  private run(key: string, code: () => string, stores: G[], params: Params | null, groups: [number, number?, number?]): void {
+    this.rt.dispatch(key, () => PRELUDE + code(), stores, params, groups);
+  }
+
+  private flat(key: string, code: () => string, stores: G[], n: number, params: Params, wg = ew.WG): void {
+    this.run(key, code, stores, params, grid(Math.ceil(n / wg)));
+  }
+
+  matmul(a: G, b: G, c: G, batch: number, m: number, n: number, k: number,
+    transA: boolean, transB: boolean, strideA: number, strideB: number, accumulate: boolean,
+    bias?: G | null, relu?: boolean, gate?: G | null, gateScale?: number): void {
+    if (bias && bias.length !== n) throw new RangeError(`matmul: bias has ${bias.length} values, n is ${n}`);
+    if (gate && gate.length !== batch * m * n) throw new RangeError(`matmul: gate has ${gate.length} values, c needs ${batch * m * n}`);
+    if (batch === 0 || m === 0 || n === 0) return;
+    const t = this.pickTile(batch, m, n);
+    const v: GemmVariant = { transA, transB, accumulate, bias: !!bias, relu: !!relu, gate: !!gate };
+    const key = `gemm/${tileKey(t)}/${+transA}${+transB}${+accumulate}${+!!bias}${+!!relu}${+!!gate}`;
+    const p = this.params().u32(m).u32(n).u32(k).u32(strideA).u32(strideB).f32(gateScale ?? 1);
+    const stores = [a, b, c];
+    if (bias) stores.push(bias);
+    if (gate) stores.push(gate);
+    if (batch > 65535) throw new RangeError(`matmul: batch ${batch} exceeds 65535`);
+    this.run(key, () => gemmSource(t, v), stores, p, [Math.ceil(n / t.bn), Math.ceil(m / t.bm), batch]);
+  }
+
+  private pickTile(batch: number, m: number, n: number): GemmTile {
+    const count = (t: GemmTile) => batch * Math.ceil(m / t.bm) * Math.ceil(n / t.bn);
+    const { large, medium, small } = this.tiles;
+    if (count(large) >= this.fillTarget) return large;
+    if (count(medium) >= this.fillTarget / 2 || (m >= 64 && n >= 64)) return medium;
+    return small;
+  }
+
+  unary(op: Unary, x: G, out: G): void {
+    const inPlace = x.buffer === out.buffer;
+    this.flat(`unary/${op}/${+inPlace}`, () => ew.unarySource(op, inPlace), inPlace ? [x] : [x, out], out.length,
+      this.params().u32(out.length));
+  }
+
+  binary(op: Binary, a: G, b: G, out: G, shape: Int32Array, aStrides: Int32Array, bStrides: Int32Array): void {
+    const r = shape.length;
+    checkRank('binary', r);
+    const n = out.length;
+    let contiguous = true, scalarB = true;
+    for (let ax = r - 1, s = 1; ax >= 0; ax--) {
+      if (aStrides[ax] !== s && shape[ax] !== 1) contiguous = false;
+      if (bStrides[ax] !== s && shape[ax] !== 1) contiguous = false;
+      if (bStrides[ax] !== 0 && shape[ax] !== 1) scalarB = false;
+      s *= shape[ax];
+    }
+    let aContig = true;
+    for (let ax = r - 1, s = 1; ax >= 0; ax--) { if (aStrides[ax] !== s && shape[ax] !== 1) aContig = false; s *= shape[ax]; }
+    const mode: 'same' | 'scalarB' | 'strided' = contiguous ? 'same' : aContig && scalarB ? 'scalarB' : 'strided';
+    const inPlace = a.buffer === out.buffer;
+    if (b.buffer === out.buffer) throw new RangeError('webgpu binary: out may alias a, not b');
+    const p = this.params().u32(n).u32(r);
+    if (mode === 'strided') {
+      for (let i = 0; i < 8; i++) p.u32(i < r ? shape[i] : 1);
+      for (let i = 0; i < 8; i++) p.u32(i < r ? aStrides[i] : 0);
+      for (let i = 0; i < 8; i++) p.u32(i < r ? bStrides[i] : 0);
+    }
+    this.flat(`binary/${op}/${mode}/${+inPlace}`, () => ew.binarySource(op, mode, inPlace),
+      inPlace ? [a, b] : [a, b, out], n, p);
+  }
+
+  reduce(op: Reduce, x: G, out: G, outer: number, n: number, inner: number): void {
+    if (inner === 1) {
+      this.run(`reduceRows/${op}`, () => rw.reduceRowsSource(op), [x, out], this.params().u32(outer).u32(n), grid(outer));
+    } else {
+      const total = outer * inner;
+      this.flat(`reduceCols/${op}`, () => rw.reduceColsSource(op), [x, out], total, this.params().u32(total).u32(n).u32(inner), 256);
+    }
+  }
+
+  softmax(x: G, out: G, rows: number, cols: number, log: boolean): void {
+    this.run(`softmax/${+log}`, () => rw.softmaxSource(log), [x, out], this.params().u32(rows).u32(cols), grid(rows));
+  }
+
+  softmaxBackward(y: G, dy: G, dx: G, rows: number, cols: number, log: boolean): void {
+    this.run(`softmaxBw/${+log}`, () => rw.softmaxBackwardSource(log), [y, dy, dx], this.params().u32(rows).u32(cols), grid(rows));
+  }
+
+  layerNorm(x: G, scale: G, bias: G, out: G, mean: G, rstd: G, rows: number, cols: number, eps: number): void {
+    this.run('layerNorm', rw.layerNormSource, [x, scale, bias, out, mean, rstd],
+      this.params().u32(rows).u32(cols).f32(eps), grid(rows));
+  }
+
+  layerNormBackward(dy: G, x: G, scale: G, mean: G, rstd: G, dx: G, dscale: G, dbias: G, rows: number, cols: number): void {
+    this.run('layerNormBw', rw.layerNormBackwardSource, [dy, x, scale, mean, rstd, dx],
+      this.params().u32(rows).u32(cols), grid(rows));
+    const chunk = Math.max(16, Math.ceil(rows / 128));
+    const chunks = Math.ceil(rows / chunk);
+    const part = this.rt.alloc(chunks * 2 * cols, 'layer-norm partial sums');
+    this.run('layerNormParamPart', rw.layerNormParamPartialSource, [dy, x, mean, rstd, part],
+      this.params().u32(rows).u32(cols).u32(chunk), [Math.ceil(cols / 256), chunks]);
+    this.run('layerNormParamFin', rw.layerNormParamFinishSource, [part, dscale, dbias],
+      this.params().u32(chunks).u32(cols), [Math.ceil(cols / 256)]);
+    this.rt.release(part);
+  }
+
+  crossEntropy(logits: G, targets: G, weights: G, loss: G, logp: G, rows: number, vocab: number): void {
+    this.run('crossEntropy', rw.crossEntropySource, [logits, targets, weights, loss, logp],
+      this.params().u32(rows).u32(vocab), grid(rows));
+  }
+
+  crossEntropyBackward(logp: G, targets: G, weights: G, dloss: G, dlogits: G, rows: number, vocab: number): void {
+    const n = rows * vocab;
+    this.flat('crossEntropyBw', rw.crossEntropyBackwardSource, [logp, targets, weights, dloss, dlogits], n,
+      this.params().u32(n).u32(vocab), 256);
+  }
+
+  private attnParams(rows: number, lq: number, lk: number, d: number, scale: number, causal: boolean, offset: number,
+    heads?: number, qs?: number, ks?: number, vs?: number, os?: number): Params {
+    const H = heads ?? 1;
+    if (!(Number.isInteger(H) && H >= 1)) throw new RangeError(`attention: heads must be a positive integer, got ${heads}`);
+    const L = { qs: qs ?? d, ks: ks ?? d, vs: vs ?? d, os: os ?? d };
+    for (const [name, st] of Object.entries(L)) {
+      if (st < H * d) throw new RangeError(`attention: ${name} ${st} is below heads*d = ${H * d}`);
+    }
+    return this.params().u32(rows).u32(lq).u32(lk).u32(d).f32(scale).u32(causal ? 1 : 0).i32(offset)
+      .u32(H).u32(L.qs).u32(L.ks).u32(L.vs).u32(L.os);
+  }
+
+  attention(q: G, k: G, v: G, out: G, probs: G, bh: number, lq: number, lk: number, d: number, scale: number,
+    causal: boolean, offset: number, dropMask: G | null, keyMask: G | null,
+    heads?: number, qs?: number, ks?: number, vs?: number, os?: number): void {
+    const p = this.attnParams(bh * lq, lq, lk, d, scale, causal, offset, heads, qs, ks, vs, os);
+    const stores = [q, k, v, out, probs];
+    if (dropMask) stores.push(dropMask);
+    if (keyMask) stores.push(keyMask);
+    this.run(`attnProbs/${+!!dropMask}${+!!keyMask}`, () => at.attentionProbsSource(!!dropMask, !!keyMask), stores, p, grid(bh * lq));
+  }
+
+  attentionBackward(dout: G, q: G, k: G, v: G, probs: G, dq: G, dk: G, dv: G, bh: number, lq: number, lk: number,
+    d: number, scale: number, dropMask: G | null, heads?: number, qs?: number, ks?: number, vs?: number, os?: number): void {
+    const ds = this.rt.alloc(bh * lq * lk, 'attention score gradients');
+    const drop = !!dropMask;
+    const p1 = this.attnParams(bh * lq, lq, lk, d, scale, false, 0, heads, qs, ks, vs, os);
+    const s1 = [dout, k, v, probs, ds, dq];
+    if (dropMask) s1.push(dropMask);
+    this.run(`attnBwRows/${+drop}`, () => at.attentionBackwardRowsSource(drop), s1, p1, grid(bh * lq));
+    const p2 = this.attnParams(bh * lk, lq, lk, d, scale, false, 0, heads, qs, ks, vs, os);
+    const s2 = [dout, q, probs, ds, dk, dv];
+    if (dropMask) s2.push(dropMask);
+    this.run(`attnBwKeys/${+drop}`, () => at.attentionBackwardKeysSource(drop), s2, p2, grid(bh * lk));
+    this.rt.release(ds);
+  }
+
+  /**
+   * Flash-style attention: like attention() without probs or dropout; lse
+   * (2*bh*lq values) receives each row's softmax max and sum for attentionFlashBackward.
+   */
+  attentionFlash(q: G, k: G, v: G, out: G, lse: G, bh: number, lq: number, lk: number, d: number, scale: number,
+    causal: boolean, offset: number, keyMask: G | null,
+    heads?: number, qs?: number, ks?: number, vs?: number, os?: number): void {
+    const slots = at.flashSlots(d);
+    const p = this.attnParams(bh * lq, lq, lk, d, scale, causal, offset, heads, qs, ks, vs, os);
+    const stores = [q, k, v, out, lse];
+    if (keyMask) stores.push(keyMask);
+    this.run(`flashFw/${slots}/${+!!keyMask}`, () => at.flashForwardSource(slots, !!keyMask), stores, p, grid(bh * lq));
+  }
+
+  attentionFlashBackward(dout: G, q: G, k: G, v: G, out: G, lse: G, dq: G, dk: G, dv: G, bh: number, lq: number,
+    lk: number, d: number, scale: number, causal: boolean, offset: number, keyMask: G | null,
+    heads?: number, qs?: number, ks?: number, vs?: number, os?: number): void {
+    const slots = at.flashSlots(d);
+    const km = !!keyMask;
+    const delta = this.rt.alloc(bh * lq, 'attention row deltas');
+    const pq = this.attnParams(bh * lq, lq, lk, d, scale, causal, offset, heads, qs, ks, vs, os);
+    this.run('flashDelta', at.flashDeltaSource, [dout, out, delta], pq, grid(bh * lq));
+    const sq = [dout, q, k, v, lse, delta, dq];
+    if (keyMask) sq.push(keyMask);
+    this.run(`flashBwQ/${slots}/${+km}`, () => at.flashBackwardQuerySource(slots, km), sq, pq, grid(bh * lq));
+    const pk = this.attnParams(bh * lk, lq, lk, d, scale, causal, offset, heads, qs, ks, vs, os);
+    const sk = [dout, q, k, v, lse, delta, dk, dv];
+    if (keyMask) sk.push(keyMask);
+    this.run(`flashBwK/${slots}/${+km}`, () => at.flashBackwardKeySource(slots, km), sk, pk, grid(bh * lk));
+    this.rt.release(delta);
+  }
+
+  gatherRows(table: G, ids: G, out: G, rows: number, cols: number): void {
+    const n = ids.length * cols;
+    this.flat('gatherRows', mi.gatherRowsSource, [table, ids, out], n, this.params().u32(n).u32(rows).u32(cols));
+  }
+
+  scatterAddRows(dout: G, ids: G, dtable: G, rows: number, cols: number): void {
+    const n = ids.length * cols;
+    this.flat('scatterAddRows', mi.scatterAddRowsSource, [dout, ids, dtable], n, this.params().u32(n).u32(rows).u32(cols));
+  }
+
+  adam(w: G, g: G, m: G, v: G, lr: number, b1: number, b2: number, eps: number, wd: number, step: number): void {
+    const t = step + 1;
+    const c1 = 1 - Math.pow(b1, t), c2 = 1 - Math.pow(b2, t);
+    const n = w.length;
+    this.flat('adam', mi.adamSource, [w, g, m, v], n,
+      this.params().u32(n).f32(lr).f32(b1).f32(b2).f32(eps).f32(wd).f32(c1).f32(c2));
+  }
+
+  adafactor(w: G, g: G, vr: G | null, vc: G | null, v: G | null, m: G | null,
+    batch: number, rows: number, cols: number, lr: number, decay: number, eps1: number,
+    eps2: number, clipThreshold: number, multiplyByParameterScale: boolean,
+    doClipping: boolean, beta1: number, wd: number): void {
+    const n = w.length;
+    const scratch = this.rt.alloc(2 + batch, 'adafactor scratch');
+    const y = this.rt.alloc(n, 'adafactor update');
+    if (multiplyByParameterScale) this.sumSquaresInto(w, scratch, 0);
+    if (vr && vc) {
+      this.flat('afRows', mi.adafactorRowsSource, [g, vr], batch * rows, this.params().u32(batch * rows).u32(cols).f32(decay));
+      this.flat('afCols', mi.adafactorColsSource, [g, vc], batch * cols,
+        this.params().u32(batch * cols).u32(rows).u32(cols).f32(decay));
+      this.flat('afRowMean', mi.adafactorRowMeanSource, [vr, scratch], batch, this.params().u32(batch).u32(rows));
+      this.flat('afFactY', mi.adafactorFactoredYSource, [g, vr, vc, scratch, y], n,
+        this.params().u32(n).u32(rows).u32(cols).f32(eps1));
+    } else if (v) {
+      this.flat('afVecY', mi.adafactorVecYSource, [g, v, y], n, this.params().u32(n).f32(decay).f32(eps1));
+    } else {
+      throw new Error('adafactor: need either (vr, vc) or v');
+    }
+    if (doClipping) this.sumSquaresInto(y, scratch, 1);
+    const flags = (multiplyByParameterScale ? 1 : 0) | (doClipping ? 2 : 0) | (m ? 4 : 0);
+    const stores = [w, y, scratch];
+    if (m) stores.push(m);
+    this.flat(`afUpdate/${+!!m}`, () => mi.adafactorUpdateSource(!!m), stores, n,
+      this.params().u32(n).f32(lr).f32(eps2).f32(clipThreshold).u32(flags).f32(beta1).f32(wd));
+    this.rt.release(y);
+    this.rt.release(scratch);
+  }
+
+  dropoutMask(k0: number, k1: number, keep: number, scale: number, out: G, x?: G | null, keepMask?: G | null): void {
+    const n = out.length;
+    if (x && x.length !== n) throw new RangeError(`dropoutMask: x has ${x.length} values, out ${n}`);
+    if (keepMask && keepMask.length !== Math.ceil(n / 4)) {
+      throw new RangeError(`dropoutMask: keepMask has ${keepMask.length} words, out needs ${Math.ceil(n / 4)}`);
+    }
+    const quads = Math.ceil(n / 4);
+    // (word >> 9) * 2^-23 < keep  <=>  (word >> 9) < ceil(keep * 2^23), exactly (keep * 2^23 is exact in doubles).
+    const th = Math.min(Math.max(Math.ceil(keep * 8388608), 0), 8388608);
+    const stores = [out];
+    if (x) stores.push(x);
+    if (keepMask) stores.push(keepMask);
+    this.flat(`dropout/${+!!x}${+!!keepMask}`, () => mi.dropoutMaskSource(!!x, !!keepMask), stores, quads,
+      this.params().u32(quads).u32(n).u32(k0).u32(k1).u32(th).f32(scale));
+  }
+
+  dropoutApply(keepMask: G, scale: number, x: G, out: G): void {
+    const n = x.length;
+    if (out.length !== n || keepMask.length !== Math.ceil(n / 4)) {
+      throw new RangeError(`dropoutApply: keepMask has ${keepMask.length} words, x ${n} and out ${out.length} values`);
+    }
+    this.flat('dropoutApply', ew.dropoutApplySource, [keepMask, x, out], n, this.params().u32(n).f32(scale));
+  }
+
+  /** Writes the sum of squares of x into out[0] (a one-value storage). */
+  sumSquares(x: G, out: G): void { this.sumSquaresInto(x, out, 0); }
+
+  private sumSquaresInto(x: G, out: G, index: number): void {
+    const groups = Math.min(256, Math.max(1, Math.ceil(x.length / 4096)));
+    const part = this.rt.alloc(groups, 'partial sums');
+    this.run('sumSqPart', rw.sumSquaresPartialSource, [x, part], this.params().u32(x.length).u32(groups), [groups]);
+    this.run('sumPartials', rw.sumPartialsSource, [part, out], this.params().u32(groups).u32(index), [1]);
+    this.rt.release(part);
+  }
+
+  permute(x: G, out: G, shape: Int32Array, perm: Int32Array): void {
+    const r = shape.length;
+    checkRank('permute', r);
+    if (perm.length !== r) throw new RangeError(`permute: perm has ${perm.length} axes, shape ${r}`);
+    const inStr: number[] = new Array(r);
+    for (let i = r - 1, s = 1; i >= 0; i--) { inStr[i] = s; s *= shape[i]; }
+    const n = out.length;
+    const p = this.params().u32(n).u32(r);
+    for (let i = 0; i < 8; i++) p.u32(i < r ? shape[perm[i]] : 1);
+    for (let i = 0; i < 8; i++) p.u32(i < r ? inStr[perm[i]] : 0);
+    this.flat('permute', ew.permuteSource, [x, out], n, p);
+  }
+
+  /** out[outOffset + sum(i*outStrides)] = x[xOffset + sum(i*xStrides)] over shape (4-byte words, any dtype). */
+  copyStrided(x: G, out: G, shape: Int32Array, xStrides: Int32Array, xOffset: number, outStrides: Int32Array, outOffset: number): void {
+    const r = shape.length;
+    checkRank('copyStrided', r);
+    let n = 1;
+    for (const d of shape) n *= d;
+    const p = this.params().u32(n).u32(r);
+    for (let i = 0; i < 8; i++) p.u32(i < r ? shape[i] : 1);
+    for (let i = 0; i < 8; i++) p.i32(i < r ? xStrides[i] : 0);
+    for (let i = 0; i < 8; i++) p.i32(i < r ? outStrides[i] : 0);
+    p.i32(xOffset).i32(outOffset);
+    this.flat('copyStrided', ew.copyStridedSource, [x, out], n, p);
+  }
+
+  /** Fills `out` with one 32-bit pattern (a float32 or int32 value). */
+  fill(out: G, value: number, dtype: 'float32' | 'int32' = 'float32'): void {
+    const bits = new Uint32Array(dtype === 'float32' ? new Float32Array([value]).buffer : new Int32Array([value]).buffer)[0];
+    this.flat('fill', ew.fillSource, [out], out.length, this.params().u32(out.length).u32(bits));
+  }
+
+  /** float32 -> int32 (truncating) or int32 -> float32. */
+  cast(x: G, out: G, to: 'float32' | 'int32'): void {
+    const toInt = to === 'int32';
+    this.flat(`cast/${+toInt}`, () => ew.castSource(toInt), [x, out], out.length, this.params().u32(out.length));
+  }
+
+  /** n raw Threefry words of key (k0, k1), as threefry.bitsFromWords. */
+  randomBits(k0: number, k1: number, out: G): void {
+    this.flat('randomBits', mi.randomBitsSource, [out], out.length, this.params().u32(out.length).u32(k0).u32(k1));
+  }
+}
+
+/** Parses "large=128x128x8/8x8,medium=64x64x16/4x4" (bench:gpu, TRAX_WEBGPU_TILES). */
+export function parseTiles(spec: string): Partial<GemmTiles> {
+  const out: Partial<GemmTiles> = {};
+  for (const part of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const m = /^(large|medium|small)=(\d+)x(\d+)x(\d+)\/(\d+)x(\d+)$/.exec(part);
+    if (!m) throw new Error(`webgpu tiles: cannot parse '${part}' (want e.g. large=128x128x8/8x8)`);
+    out[m[1] as keyof GemmTiles] = { bm: +m[2], bn: +m[3], bk: +m[4], tm: +m[5], tn: +m[6] };
+  }
+  return out;
+}

@@ -1,0 +1,384 @@
+// WebGPU kernels against the js reference kernels (the oracle), on small
+// shapes: floats within 1e-4 relative (of the output's scale), integer
+// results and dropout masks exactly. Runs on SwiftShader where chromium is
+// installed (as on CI); skips with the reason where no adapter exists.
+import { test, describe, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { jsKernels } from '../dist/src/backends/js.js';
+import { webgpu } from './helpers/webgpu.mjs';
+
+const skip = webgpu.backend ? false : webgpu.reason;
+const be = webgpu.backend;
+const K = be?.kernels;
+
+function rng(seed) {
+  let s = seed >>> 0;
+  return () => { s = (s * 1664525 + 1013904223) >>> 0; return s / 4294967296; };
+}
+function randn(n, seed, scale = 1) {
+  const r = rng(seed), out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = (r() * 2 - 1) * scale;
+  return out;
+}
+const up = (a) => be.fromHost(a);
+const get = (s, n) => be.read(s, 'float32', n);
+const geti = (s, n) => be.read(s, 'int32', n);
+
+/** |got - want| <= 1e-4 * max(1, max|want|) elementwise, with the first mismatch named. */
+function close(got, want, what, rel = 1e-4) {
+  assert.equal(got.length, want.length, `${what}: length`);
+  let scale = 1;
+  for (const v of want) if (Number.isFinite(v)) scale = Math.max(scale, Math.abs(v));
+  for (let i = 0; i < want.length; i++) {
+    const g = got[i], w = want[i];
+    if (Number.isNaN(w)) { assert.ok(Number.isNaN(g), `${what}[${i}]: got ${g}, want NaN`); continue; }
+    if (!Number.isFinite(w)) { assert.equal(g, w, `${what}[${i}]`); continue; }
+    assert.ok(Math.abs(g - w) <= rel * scale, `${what}[${i}]: got ${g}, want ${w}`);
+  }
+}
+
+describe('webgpu kernels agree with the js kernels', { skip }, () => {
+  after(() => be?.runtime.flush());
+
+  test('adapter report', () => {
+    assert.equal(be.name, 'webgpu');
+    assert.ok(be.adapter.limits.maxStorageBufferBindingSize > 0);
+    assert.ok(Array.isArray(be.adapter.features));
+  });
+
+  test('upload and read back round-trip; counted', async () => {
+    const before = be.stats();
+    const x = randn(1000, 1);
+    assert.deepEqual(await get(up(x)), x);
+    const i = new Int32Array([1, -2, 3, 2147483647, -2147483648]);
+    assert.deepEqual(await geti(up(i)), i);
+    const after = be.stats();
+    assert.equal(after.uploads - before.uploads, 2);
+    assert.equal(after.reads - before.reads, 2);
+  });
+
+  for (const [transA, transB] of [[false, false], [true, false], [false, true], [true, true]]) {
+    test(`matmul transA=${transA} transB=${transB}, batched, all shapes ragged`, async () => {
+      for (const [batch, m, n, k] of [[1, 5, 7, 3], [3, 33, 17, 40], [2, 70, 65, 19], [1, 130, 140, 9]]) {
+        const a = randn(batch * m * k, m + 1), b = randn(batch * k * n, n + 2);
+        const want = new Float32Array(batch * m * n);
+        jsKernels.matmul(a, b, want, batch, m, n, k, transA, transB, m * k, k * n, false);
+        const c = be.alloc(batch * m * n);
+        K.matmul(up(a), up(b), c, batch, m, n, k, transA, transB, m * k, k * n, false);
+        close(await get(c, batch * m * n), want, `matmul ${batch}x${m}x${n}x${k}`);
+      }
+    });
+  }
+
+  test('matmul epilogues: accumulate, bias, relu, gate with scale; broadcast A (stride 0)', async () => {
+    const batch = 2, m = 37, n = 45, k = 29;
+    const a = randn(m * k, 3), b = randn(batch * k * n, 4), c0 = randn(batch * m * n, 5);
+    const bias = randn(n, 6), gate = randn(batch * m * n, 7);
+    for (const [acc, useBias, relu, useGate] of [[true, false, false, false], [false, true, true, false], [true, true, false, true], [false, false, false, true]]) {
+      const want = c0.slice();
+      jsKernels.matmul(a, b, want, batch, m, n, k, false, false, 0, k * n, acc, useBias ? bias : null, relu, useGate ? gate : null, 1.25);
+      const c = up(c0);
+      K.matmul(up(a), up(b), c, batch, m, n, k, false, false, 0, k * n, acc, useBias ? up(bias) : null, relu, useGate ? up(gate) : null, 1.25);
+      close(await get(c, want.length), want, `matmul epilogue ${[acc, useBias, relu, useGate]}`);
+    }
+  });
+
+  test('unary ops (all codes), in place too', async () => {
+    const x = randn(777, 9, 3);
+    x[0] = 0; x[1] = -0.0001; x[2] = 25; x[3] = -25; x[4] = 1e-6;
+    const pos = Float32Array.from(x, (v) => Math.abs(v) + 0.01);
+    for (let op = 0; op <= 15; op++) {
+      const src = op === 2 || op === 4 || op === 5 ? pos : x;  // log, sqrt, rsqrt on positives
+      const want = new Float32Array(src.length);
+      jsKernels.unary(op, src, want);
+      const out = be.alloc(src.length);
+      K.unary(op, up(src), out);
+      close(await get(out), want, `unary ${op}`);
+    }
+    const s = up(x);
+    K.unary(0, s, s);
+    close(await get(s), Float32Array.from(x, (v) => -v), 'unary in place');
+  });
+
+  test('binary ops with broadcasting (same shape, scalar b, strided)', async () => {
+    const shape = Int32Array.from([3, 4, 5]);
+    const a = randn(60, 11, 2), bFull = randn(60, 12, 2), bRow = randn(5, 13, 2), bCol = randn(3, 14, 2), bOne = randn(1, 15, 2);
+    bFull[0] = a[0]; bFull[1] = a[1];  // ties for the comparisons
+    const cases = [
+      [bFull, [20, 5, 1]], [bRow, [0, 0, 1]], [bCol, [1, 0, 0]], [bOne, [0, 0, 0]],
+    ];
+    for (let op = 0; op <= 13; op++) {
+      for (const [b, bs] of cases) {
+        const bStr = Int32Array.from(bs), aStr = Int32Array.from([20, 5, 1]);
+        const aa = op === 6 ? Float32Array.from(a, (v, i) => (i % 3 === 0 ? Math.abs(v) : Math.round(v * 2))) : a;
+        const bb = op === 6 ? Float32Array.from(b, (v) => Math.round(v * 2)) : b;
+        const want = new Float32Array(60);
+        jsKernels.binary(op, aa, bb, want, shape, aStr, bStr);
+        const out = be.alloc(60);
+        K.binary(op, up(aa), up(bb), out, shape, aStr, bStr);
+        close(await get(out), want, `binary ${op} b strides ${bs}`);
+      }
+    }
+    // a broadcast over its middle axis
+    const aMid = randn(15, 16);
+    const want = new Float32Array(60);
+    jsKernels.binary(0, aMid, bFull, want, shape, Int32Array.from([5, 0, 1]), Int32Array.from([20, 5, 1]));
+    const out = be.alloc(60);
+    K.binary(0, up(aMid), up(bFull), out, shape, Int32Array.from([5, 0, 1]), Int32Array.from([20, 5, 1]));
+    close(await get(out), want, 'binary a broadcast');
+  });
+
+  test('reductions over rows and over middle axes, sum of squares', async () => {
+    const x = randn(4 * 300 * 3, 17);
+    for (let op = 0; op <= 2; op++) {
+      for (const [outer, n, inner] of [[12, 300, 1], [4, 300, 3], [1, 3600, 1]]) {
+        const want = new Float32Array(outer * inner);
+        jsKernels.reduce(op, x, want, outer, n, inner);
+        const out = be.alloc(outer * inner);
+        K.reduce(op, up(x), out, outer, n, inner);
+        close(await get(out), want, `reduce ${op} (${outer},${n},${inner})`);
+      }
+    }
+    const big = randn(100000, 18);
+    const s = be.alloc(1);
+    K.sumSquares(up(big), s);
+    close(await get(s), Float32Array.of(jsKernels.sumSquares(big)), 'sumSquares');
+  });
+
+  test('softmax, log-softmax and their backward; masked rows', async () => {
+    const rows = 6, cols = 300;
+    const x = randn(rows * cols, 19, 4), dy = randn(rows * cols, 20);
+    for (let j = 0; j < cols; j++) x[j] = -Infinity;  // a fully masked row
+    x[cols + 3] = -Infinity;
+    for (const log of [false, true]) {
+      const want = new Float32Array(rows * cols);
+      jsKernels.softmax(x, want, rows, cols, log);
+      const out = be.alloc(rows * cols);
+      K.softmax(up(x), out, rows, cols, log);
+      const got = await get(out);
+      close(got.subarray(cols), want.subarray(cols), `softmax log=${log}`);
+      const y = want.slice(cols), dyr = dy.slice(cols);
+      const wdx = new Float32Array(y.length);
+      jsKernels.softmaxBackward(y, dyr, wdx, rows - 1, cols, log);
+      const dx = be.alloc(y.length);
+      const ys = log ? Float32Array.from(y, (v) => (Number.isFinite(v) ? v : -1e30)) : y;
+      if (log) jsKernels.softmaxBackward(ys, dyr, wdx, rows - 1, cols, log);
+      K.softmaxBackward(up(ys), up(dyr), dx, rows - 1, cols, log);
+      close(await get(dx), wdx, `softmaxBackward log=${log}`);
+    }
+  });
+
+  test('layer norm and its backward (dscale, dbias accumulate)', async () => {
+    const rows = 37, cols = 70;
+    const x = randn(rows * cols, 21, 3), sc = randn(cols, 22), bi = randn(cols, 23), dy = randn(rows * cols, 24);
+    const out = new Float32Array(rows * cols), mean = new Float32Array(rows), rstd = new Float32Array(rows);
+    jsKernels.layerNorm(x, sc, bi, out, mean, rstd, rows, cols, 1e-6);
+    const go = be.alloc(rows * cols), gm = be.alloc(rows), gr = be.alloc(rows);
+    K.layerNorm(up(x), up(sc), up(bi), go, gm, gr, rows, cols, 1e-6);
+    close(await get(go), out, 'layerNorm out');
+    close(await get(gm), mean, 'layerNorm mean');
+    close(await get(gr), rstd, 'layerNorm rstd');
+    const ds0 = randn(cols, 25), db0 = randn(cols, 26);
+    const dx = new Float32Array(rows * cols), ds = ds0.slice(), db = db0.slice();
+    jsKernels.layerNormBackward(dy, x, sc, mean, rstd, dx, ds, db, rows, cols);
+    const gdx = be.alloc(rows * cols), gds = up(ds0), gdb = up(db0);
+    K.layerNormBackward(up(dy), up(x), up(sc), gm, gr, gdx, gds, gdb, rows, cols);
+    close(await get(gdx), dx, 'layerNormBackward dx');
+    close(await get(gds), ds, 'layerNormBackward dscale');
+    close(await get(gdb), db, 'layerNormBackward dbias');
+  });
+
+  test('fused cross-entropy and its backward', async () => {
+    const rows = 9, vocab = 333;
+    const logits = randn(rows * vocab, 27, 5), w = randn(rows, 28), dl = randn(rows, 29);
+    const targets = Int32Array.from({ length: rows }, (_, i) => (i * 37) % vocab);
+    const loss = new Float32Array(rows), logp = new Float32Array(rows * vocab);
+    jsKernels.crossEntropy(logits, targets, w, loss, logp, rows, vocab);
+    const gl = be.alloc(rows), gp = be.alloc(rows * vocab), gt = up(targets);
+    K.crossEntropy(up(logits), gt, up(w), gl, gp, rows, vocab);
+    close(await get(gl), loss, 'crossEntropy loss');
+    close(await get(gp), logp, 'crossEntropy logp');
+    const dx = new Float32Array(rows * vocab);
+    jsKernels.crossEntropyBackward(logp, targets, w, dl, dx, rows, vocab);
+    const gdx = be.alloc(rows * vocab);
+    K.crossEntropyBackward(gp, gt, up(w), up(dl), gdx, rows, vocab);
+    close(await get(gdx), dx, 'crossEntropyBackward');
+  });
+
+  for (const layout of [false, true]) {
+    test(`attention with probs (causal, offset, dropout, key mask) and backward; head layout ${layout}`, async () => {
+      const B = 2, H = 3, lq = 7, lk = 9, d = 5, bh = B * H;
+      const st = layout ? H * d : d;
+      const lay = layout ? [H, st, st, st, st] : [];
+      const q = randn(bh * lq * d, 30), k = randn(bh * lk * d, 31), v = randn(bh * lk * d, 32), dout = randn(bh * lq * d, 33);
+      const drop = Float32Array.from(randn(bh * lq * lk, 34), (x) => (x > -0.6 ? 1.25 : 0));
+      const km = Float32Array.from({ length: bh * lk }, (_, i) => (i % 5 === 4 ? 0 : 1));
+      for (const [causal, offset, useDrop, useKm] of [[false, 0, false, false], [true, 2, false, false], [true, 2, true, false], [false, 0, true, true], [true, -1, false, false]]) {
+        const out = new Float32Array(bh * lq * d), probs = new Float32Array(bh * lq * lk);
+        jsKernels.attention(q, k, v, out, probs, bh, lq, lk, d, 0.4, causal, offset, useDrop ? drop : null, useKm ? km : null, ...lay);
+        const gq = up(q), gk = up(k), gv = up(v), gout = be.alloc(out.length), gp = be.alloc(probs.length);
+        const gdrop = useDrop ? up(drop) : null;
+        K.attention(gq, gk, gv, gout, gp, bh, lq, lk, d, 0.4, causal, offset, gdrop, useKm ? up(km) : null, ...lay);
+        const what = `attention causal=${causal} offset=${offset} drop=${useDrop} km=${useKm}`;
+        close(await get(gout), out, `${what} out`);
+        close(await get(gp), probs, `${what} probs`);
+        const dq = new Float32Array(q.length), dk = new Float32Array(k.length), dv = new Float32Array(v.length);
+        jsKernels.attentionBackward(dout, q, k, v, probs, dq, dk, dv, bh, lq, lk, d, 0.4, useDrop ? drop : null, ...lay);
+        const gdq = be.alloc(q.length), gdk = be.alloc(k.length), gdv = be.alloc(v.length);
+        K.attentionBackward(up(dout), gq, gk, gv, gp, gdq, gdk, gdv, bh, lq, lk, d, 0.4, gdrop, ...lay);
+        close(await get(gdq), dq, `${what} dq`);
+        close(await get(gdk), dk, `${what} dk`);
+        close(await get(gdv), dv, `${what} dv`);
+        if (!useDrop) {
+          // Flash path: the same outputs and gradients without the probability matrix.
+          const fo = be.alloc(out.length), lse = be.alloc(2 * bh * lq);
+          K.attentionFlash(gq, gk, gv, fo, lse, bh, lq, lk, d, 0.4, causal, offset, useKm ? up(km) : null, ...lay);
+          close(await get(fo), out, `${what} flash out`);
+          const fq = be.alloc(q.length), fk = be.alloc(k.length), fv = be.alloc(v.length);
+          K.attentionFlashBackward(up(dout), gq, gk, gv, fo, lse, fq, fk, fv, bh, lq, lk, d, 0.4, causal, offset, useKm ? up(km) : null, ...lay);
+          close(await get(fq), dq, `${what} flash dq`);
+          close(await get(fk), dk, `${what} flash dk`);
+          close(await get(fv), dv, `${what} flash dv`);
+        }
+      }
+    });
+  }
+
+  test('flash attention with a long sequence and head size above the thread count', async () => {
+    const bh = 2, l = 150, d = 80;
+    const q = randn(bh * l * d, 40), k = randn(bh * l * d, 41), v = randn(bh * l * d, 42), dout = randn(bh * l * d, 43);
+    const out = new Float32Array(q.length), probs = new Float32Array(bh * l * l);
+    jsKernels.attention(q, k, v, out, probs, bh, l, l, d, 0.1, true, 0, null, null);
+    const dq = new Float32Array(q.length), dk = new Float32Array(k.length), dv = new Float32Array(v.length);
+    jsKernels.attentionBackward(dout, q, k, v, probs, dq, dk, dv, bh, l, l, d, 0.1, null);
+    const gq = up(q), gk = up(k), gv = up(v), fo = be.alloc(q.length), lse = be.alloc(2 * bh * l);
+    K.attentionFlash(gq, gk, gv, fo, lse, bh, l, l, d, 0.1, true, 0, null);
+    close(await get(fo), out, 'flash out');
+    const fq = be.alloc(q.length), fk = be.alloc(k.length), fv = be.alloc(v.length);
+    K.attentionFlashBackward(up(dout), gq, gk, gv, fo, lse, fq, fk, fv, bh, l, l, d, 0.1, true, 0, null);
+    close(await get(fq), dq, 'flash dq');
+    close(await get(fk), dk, 'flash dk');
+    close(await get(fv), dv, 'flash dv');
+  });
+
+  test('gather rows and scatter-add rows (repeated and out-of-range ids clip)', async () => {
+    const rows = 11, cols = 13;
+    const table = randn(rows * cols, 50), ids = Int32Array.from([3, 0, 10, 3, -4, 99, 7, 3]);
+    const want = new Float32Array(ids.length * cols);
+    jsKernels.gatherRows(table, ids, want, rows, cols);
+    const out = be.alloc(want.length), gids = up(ids);
+    K.gatherRows(up(table), gids, out, rows, cols);
+    assert.deepEqual(await get(out), want);
+    const dout = randn(ids.length * cols, 51), dt0 = randn(rows * cols, 52);
+    const dt = dt0.slice();
+    jsKernels.scatterAddRows(dout, ids, dt, rows, cols);
+    const gdt = up(dt0);
+    K.scatterAddRows(up(dout), gids, gdt, rows, cols);
+    close(await get(gdt), dt, 'scatterAddRows');
+  });
+
+  test('dropout masks are bit-identical to the js kernels (odd and even sizes, with x, keep bytes)', async () => {
+    for (const [n, keep, k0, k1] of [[1, 0.5, 1, 2], [1001, 0.9, 0x12345678, 0x9abcdef0 | 0], [4096, 0.1, 7, 0], [777, 0.75, -1, 5]]) {
+      const scale = 1 / keep;
+      const x = randn(n, n);
+      const want = new Float32Array(n), wantX = new Float32Array(n), keepBytes = new Uint8Array(n);
+      jsKernels.dropoutMask(k0, k1, keep, scale, want, null, null);
+      jsKernels.dropoutMask(k0, k1, keep, scale, wantX, x, keepBytes);
+      const out = be.alloc(n);
+      K.dropoutMask(k0, k1, keep, scale, out, null, null);
+      assert.deepEqual(await get(out), want, `mask n=${n} keep=${keep}`);
+      const outX = be.alloc(n), km = be.allocMask(n);
+      K.dropoutMask(k0, k1, keep, scale, outX, up(x), km);
+      assert.deepEqual(await get(outX), wantX, `masked x n=${n}`);
+      assert.deepEqual(await be.readBytes(km, n), keepBytes, `keep bytes n=${n}`);
+      const dy = randn(n, n + 1), wantDx = new Float32Array(n);
+      jsKernels.dropoutApply(keepBytes, scale, dy, wantDx);
+      const gdx = be.alloc(n);
+      K.dropoutApply(km, scale, up(dy), gdx);
+      assert.deepEqual(await get(gdx), wantDx, `dropoutApply n=${n}`);
+    }
+  });
+
+  test('keep threshold at a float boundary matches the double comparison', async () => {
+    // fround(0.9) < 0.9: a word exactly at fround(0.9) * 2^23 is kept by the reference.
+    const n = 5000, keep = 0.9;
+    const want = new Float32Array(n);
+    jsKernels.dropoutMask(3, 4, keep, 1, want);
+    const out = be.alloc(n);
+    K.dropoutMask(3, 4, keep, 1, out);
+    assert.deepEqual(await get(out), want);
+  });
+
+  test('adam update in place', async () => {
+    const n = 1234;
+    const w = randn(n, 60), g = randn(n, 61), m = randn(n, 62, 0.1), v = Float32Array.from(randn(n, 63), Math.abs);
+    const gw = up(w), gm = up(m), gv = up(v);
+    jsKernels.adam(w, g, m, v, 1e-3, 0.9, 0.999, 1e-8, 1e-5, 4);
+    K.adam(gw, up(g), gm, gv, 1e-3, 0.9, 0.999, 1e-8, 1e-5, 4);
+    close(await get(gw), w, 'adam w');
+    close(await get(gm), m, 'adam m');
+    close(await get(gv), v, 'adam v');
+  });
+
+  test('adafactor: factored with momentum and clipping, unfactored, batched', async () => {
+    const cases = [
+      { batch: 1, rows: 17, cols: 23, factored: true, mom: true, clip: true, mps: true },
+      { batch: 3, rows: 5, cols: 8, factored: true, mom: false, clip: false, mps: false },
+      { batch: 1, rows: 1, cols: 40, factored: false, mom: true, clip: true, mps: true },
+    ];
+    for (const c of cases) {
+      const n = c.batch * c.rows * c.cols;
+      const w = randn(n, 70), g = randn(n, 71);
+      const vr = c.factored ? Float32Array.from(randn(c.batch * c.rows, 72), Math.abs) : null;
+      const vc = c.factored ? Float32Array.from(randn(c.batch * c.cols, 73), Math.abs) : null;
+      const v = c.factored ? null : Float32Array.from(randn(n, 74), Math.abs);
+      const m = c.mom ? randn(n, 75, 0.1) : null;
+      const gw = up(w), gvr = vr && up(vr), gvc = vc && up(vc), gv = v && up(v), gm = m && up(m);
+      const args = [c.batch, c.rows, c.cols, 0.01, 0.8, 1e-30, 1e-3, 1.0, c.mps, c.clip, 0.9, 1e-4];
+      jsKernels.adafactor(w, g, vr, vc, v, m, ...args);
+      K.adafactor(gw, up(g), gvr, gvc, gv, gm, ...args);
+      const what = JSON.stringify(c);
+      close(await get(gw), w, `adafactor w ${what}`);
+      if (vr) { close(await get(gvr), vr, `adafactor vr ${what}`); close(await get(gvc), vc, `adafactor vc ${what}`); }
+      if (v) close(await get(gv), v, `adafactor v ${what}`);
+      if (m) close(await get(gm), m, `adafactor m ${what}`);
+    }
+  });
+
+  test('permute, strided copy (slice, reverse), fill, cast, random bits', async () => {
+    const shape = Int32Array.from([2, 3, 4, 5]), perm = Int32Array.from([0, 2, 1, 3]);
+    const x = randn(120, 80);
+    const want = new Float32Array(120);
+    jsKernels.permute(x, want, shape, perm);
+    const out = be.alloc(120), gx = up(x);
+    K.permute(gx, out, shape, perm);
+    assert.deepEqual(await get(out), want);
+    // x viewed (6, 20): rows 1..4 reversed, columns 2..9 -> (4, 8)
+    const cs = Int32Array.from([4, 8]);
+    const sl = be.alloc(32);
+    K.copyStrided(gx, sl, cs, Int32Array.from([-20, 1]), 4 * 20 + 2, Int32Array.from([8, 1]), 0);
+    const wantSl = new Float32Array(32);
+    for (let r = 0; r < 4; r++) for (let c = 0; c < 8; c++) wantSl[r * 8 + c] = x[(4 - r) * 20 + 2 + c];
+    assert.deepEqual(await get(sl), wantSl);
+    const f = be.alloc(7);
+    K.fill(f, -3, 'int32');
+    assert.deepEqual(await geti(f), new Int32Array(7).fill(-3));
+    const ci = be.alloc(5);
+    K.cast(up(Float32Array.of(1.7, -1.7, 0, 3e9 / 1e3, -5)), ci, 'int32');
+    assert.deepEqual(await geti(ci), Int32Array.of(1, -1, 0, 3000000, -5));
+    const cf = be.alloc(3);
+    K.cast(up(Int32Array.of(7, -8, 16777217)), cf, 'float32');
+    assert.deepEqual(await get(cf), Float32Array.of(7, -8, 16777216));
+    const { bitsFromWords } = await import('../dist/src/engine/threefry.js');
+    for (const n of [1, 8, 333]) {
+      const rb = be.alloc(n);
+      K.randomBits(11, 22, rb);
+      assert.deepEqual(new Uint32Array((await geti(rb)).buffer), bitsFromWords(11, 22, n), `bits n=${n}`);
+    }
+  });
+
+  test('tensors larger than one binding get a clear error', () => {
+    const words = Math.floor(be.maxTensorBytes / 4) + 1;
+    assert.throws(() => be.runtime.alloc(words), /maxStorageBufferBindingSize/);
+  });
+});
