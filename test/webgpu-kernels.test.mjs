@@ -277,6 +277,25 @@ describe('webgpu kernels agree with the js kernels', { skip }, () => {
     close(await get(gdt), dt, 'scatterAddRows');
   });
 
+  test('argmax over rows: first of ties, into an offset', async () => {
+    const rows = 5, cols = 700;
+    const x = randn(rows * cols, 53);
+    x[2 * cols + 10] = 9; x[2 * cols + 600] = 9;   // tie: the first wins
+    x[3 * cols + 699] = 50;
+    const want = new Int32Array(rows + 2);
+    for (let r = 0; r < rows; r++) {
+      let b = 0;
+      for (let j = 1; j < cols; j++) if (x[r * cols + j] > x[r * cols + b]) b = j;
+      want[r + 2] = b;
+    }
+    const out = be.alloc(rows + 2);
+    K.argmax(up(x), out, rows, cols, 2);
+    assert.deepEqual(await geti(out), want);
+    const g = be.alloc(2 * 3);
+    K.gatherRows(up(Float32Array.of(0, 1, 2, 10, 11, 12, 20, 21, 22)), up(Int32Array.of(9, 2, 1, 9)), g, 3, 3, 1, 2);
+    assert.deepEqual(await get(g), Float32Array.of(20, 21, 22, 10, 11, 12));
+  });
+
   test('dropout masks are bit-identical to the js kernels (odd and even sizes, with x, keep bytes)', async () => {
     for (const [n, keep, k0, k1] of [[1, 0.5, 1, 2], [1001, 0.9, 0x12345678, 0x9abcdef0 | 0], [4096, 0.1, 7, 0], [777, 0.75, -1, 5]]) {
       const scale = 1 / keep;

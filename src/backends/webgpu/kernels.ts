@@ -235,9 +235,15 @@ export class WebGpuKernels {
     this.rt.release(delta);
   }
 
-  gatherRows(table: G, ids: G, out: G, rows: number, cols: number): void {
-    const n = ids.length * cols;
-    this.flat('gatherRows', mi.gatherRowsSource, [table, ids, out], n, this.params().u32(n).u32(rows).u32(cols));
+  /** out[i, :] = table[clip(ids[idsOffset + i]), :] for i < count (default: all of ids). */
+  gatherRows(table: G, ids: G, out: G, rows: number, cols: number, idsOffset = 0, count = ids.length - idsOffset): void {
+    const n = count * cols;
+    this.flat('gatherRows', mi.gatherRowsSource, [table, ids, out], n, this.params().u32(n).u32(rows).u32(cols).u32(idsOffset));
+  }
+
+  /** out[outOffset + r] = argmax of row r of x (rows, cols), int32; the first index of the largest value. */
+  argmax(x: G, out: G, rows: number, cols: number, outOffset = 0): void {
+    this.run('argmax', rw.argmaxSource, [x, out], this.params().u32(rows).u32(cols).u32(outOffset), grid(rows));
   }
 
   scatterAddRows(dout: G, ids: G, dtable: G, rows: number, cols: number): void {

@@ -2,10 +2,10 @@
 // the fused optimizer updates.
 import { flatMain } from './elementwise.js';
 
-/** out[i, c] = table[clip(ids[i]), c] (params: n = count*cols, rows, cols). */
+/** out[i, c] = table[clip(ids[idsOffset + i]), c] (params: n = count*cols, rows, cols, idsOffset). */
 export function gatherRowsSource(): string {
   return flatMain(`let cols = pu(2u); let r = i / cols; let c = i % cols;
-  let t = u32(clamp(IDS[r], 0, i32(pu(1u)) - 1));
+  let t = u32(clamp(IDS[pu(3u) + r], 0, i32(pu(1u)) - 1));
   O[i] = T[t * cols + c];`,
   `@group(0) @binding(1) var<storage, read> T: array<f32>;
 @group(0) @binding(2) var<storage, read> IDS: array<i32>;

@@ -264,3 +264,40 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   DX[i] = v;
 }`;
 }
+
+/**
+ * Row argmax into int32 O[outOffset + row] (params: rows, cols, outOffset): the
+ * first index of the largest value, a NaN counting as largest (numpy's rule).
+ */
+export function argmaxSource(): string {
+  return `@group(0) @binding(1) var<storage, read> X: array<f32>;
+@group(0) @binding(2) var<storage, read_write> O: array<i32>;
+var<workgroup> bv: array<f32, ${RW}>;
+var<workgroup> bi: array<u32, ${RW}>;
+// a beats b: NaN first, then larger, then the smaller index.
+fn beats(va: f32, ia: u32, vb: f32, ib: u32) -> bool {
+  let na = va != va; let nb = vb != vb;
+  if (na || nb) { return na && (!nb || ia < ib); }
+  return va > vb || (va == vb && ia < ib);
+}
+@compute @workgroup_size(${RW})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
+  let row = wid.y * nwg.x + wid.x;
+  if (row >= pu(0u)) { return; }
+  let n = pu(1u); let base = row * n;
+  var v = -INF(); var idx = 0xffffffffu;
+  for (var j = li; j < n; j = j + ${RW}u) {
+    let x = X[base + j];
+    if (idx == 0xffffffffu || beats(x, j, v, idx)) { v = x; idx = j; }
+  }
+  bv[li] = v; bi[li] = idx; workgroupBarrier();
+  for (var s = ${RW / 2}u; s > 0u; s = s >> 1u) {
+    if (li < s) {
+      let oi = bi[li + s];
+      if (oi != 0xffffffffu && (bi[li] == 0xffffffffu || beats(bv[li + s], oi, bv[li], bi[li]))) { bv[li] = bv[li + s]; bi[li] = oi; }
+    }
+    workgroupBarrier();
+  }
+  if (li == 0u) { O[pu(2u) + row] = i32(bi[0]); }
+}`;
+}
