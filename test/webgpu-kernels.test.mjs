@@ -83,6 +83,16 @@ describe('webgpu kernels agree with the js kernels', { skip }, () => {
     }
   });
 
+  test('matmul with offsets into A, B and C', async () => {
+    const m = 6, n = 10, k = 7;
+    const a = randn(3 + m * k, 90), b = randn(5 + k * n, 91), c0 = randn(4 + m * n + 2, 92);
+    const want = c0.slice();
+    jsKernels.matmul(a.subarray(3), b.subarray(5), want.subarray(4, 4 + m * n), 1, m, n, k, false, false, 0, 0, true);
+    const c = up(c0);
+    K.matmul(up(a), up(b), c, 1, m, n, k, false, false, 0, 0, true, null, false, null, 1, { a: 3, b: 5, c: 4 });
+    close(await get(c), want, 'matmul offsets');
+  });
+
   test('unary ops (all codes), in place too', async () => {
     const x = randn(777, 9, 3);
     x[0] = 0; x[1] = -0.0001; x[2] = 25; x[3] = -25; x[4] = 1e-6;

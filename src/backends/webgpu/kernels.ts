@@ -22,6 +22,16 @@ export const DEFAULT_TILES: GemmTiles = {
   small: { bm: 32, bn: 32, bk: 16, tm: 2, tn: 2 },
 };
 
+/** Threads per row for a row of `cols` values: narrow rows take narrow workgroups (fewer barrier steps). */
+function rowWg(cols: number): number {
+  let wg = 32;
+  while (wg < 256 && wg * 4 < cols) wg *= 2;
+  return wg;
+}
+
+/** Threads per attention row: 32 for short rows and small heads, else 64. */
+function attnWg(lk: number, d: number): number { return lk <= 32 && d <= 32 ? 32 : 64; }
+
 function checkRank(what: string, r: number): void {
   if (r > MAX_RANK) throw new RangeError(`webgpu ${what}: rank ${r} is above the backend's ${MAX_RANK}`);
 }
@@ -63,16 +73,22 @@ export class WebGpuKernels {
     this.run(key, code, stores, params, grid(Math.ceil(n / wg)));
   }
 
+  /**
+   * Kernels.matmul, plus optional word offsets of A, B and C into their storages
+   * (row blocks of a larger matrix, rows of a KV cache); the gate is indexed like C without its offset.
+   */
   matmul(a: G, b: G, c: G, batch: number, m: number, n: number, k: number,
     transA: boolean, transB: boolean, strideA: number, strideB: number, accumulate: boolean,
-    bias?: G | null, relu?: boolean, gate?: G | null, gateScale?: number): void {
+    bias?: G | null, relu?: boolean, gate?: G | null, gateScale?: number,
+    offsets?: { a?: number; b?: number; c?: number }): void {
     if (bias && bias.length !== n) throw new RangeError(`matmul: bias has ${bias.length} values, n is ${n}`);
     if (gate && gate.length !== batch * m * n) throw new RangeError(`matmul: gate has ${gate.length} values, c needs ${batch * m * n}`);
     if (batch === 0 || m === 0 || n === 0) return;
     const t = this.pickTile(batch, m, n);
     const v: GemmVariant = { transA, transB, accumulate, bias: !!bias, relu: !!relu, gate: !!gate };
     const key = `gemm/${tileKey(t)}/${+transA}${+transB}${+accumulate}${+!!bias}${+!!relu}${+!!gate}`;
-    const p = this.params().u32(m).u32(n).u32(k).u32(strideA).u32(strideB).f32(gateScale ?? 1);
+    const p = this.params().u32(m).u32(n).u32(k).u32(strideA).u32(strideB).f32(gateScale ?? 1)
+      .u32(offsets?.a ?? 0).u32(offsets?.b ?? 0).u32(offsets?.c ?? 0);
     const stores = [a, b, c];
     if (bias) stores.push(bias);
     if (gate) stores.push(gate);
@@ -122,7 +138,8 @@ export class WebGpuKernels {
 
   reduce(op: Reduce, x: G, out: G, outer: number, n: number, inner: number): void {
     if (inner === 1) {
-      this.run(`reduceRows/${op}`, () => rw.reduceRowsSource(op), [x, out], this.params().u32(outer).u32(n), grid(outer));
+      const wg = rowWg(n);
+      this.run(`reduceRows/${op}/${wg}`, () => rw.reduceRowsSource(op, wg), [x, out], this.params().u32(outer).u32(n), grid(outer));
     } else {
       const total = outer * inner;
       this.flat(`reduceCols/${op}`, () => rw.reduceColsSource(op), [x, out], total, this.params().u32(total).u32(n).u32(inner), 256);
@@ -130,20 +147,24 @@ export class WebGpuKernels {
   }
 
   softmax(x: G, out: G, rows: number, cols: number, log: boolean): void {
-    this.run(`softmax/${+log}`, () => rw.softmaxSource(log), [x, out], this.params().u32(rows).u32(cols), grid(rows));
+    const wg = rowWg(cols);
+    this.run(`softmax/${+log}/${wg}`, () => rw.softmaxSource(log, wg), [x, out], this.params().u32(rows).u32(cols), grid(rows));
   }
 
   softmaxBackward(y: G, dy: G, dx: G, rows: number, cols: number, log: boolean): void {
-    this.run(`softmaxBw/${+log}`, () => rw.softmaxBackwardSource(log), [y, dy, dx], this.params().u32(rows).u32(cols), grid(rows));
+    const wg = rowWg(cols);
+    this.run(`softmaxBw/${+log}/${wg}`, () => rw.softmaxBackwardSource(log, wg), [y, dy, dx], this.params().u32(rows).u32(cols), grid(rows));
   }
 
   layerNorm(x: G, scale: G, bias: G, out: G, mean: G, rstd: G, rows: number, cols: number, eps: number): void {
-    this.run('layerNorm', rw.layerNormSource, [x, scale, bias, out, mean, rstd],
+    const wg = rowWg(cols);
+    this.run(`layerNorm/${wg}`, () => rw.layerNormSource(wg), [x, scale, bias, out, mean, rstd],
       this.params().u32(rows).u32(cols).f32(eps), grid(rows));
   }
 
   layerNormBackward(dy: G, x: G, scale: G, mean: G, rstd: G, dx: G, dscale: G, dbias: G, rows: number, cols: number): void {
-    this.run('layerNormBw', rw.layerNormBackwardSource, [dy, x, scale, mean, rstd, dx],
+    const wg = rowWg(cols);
+    this.run(`layerNormBw/${wg}`, () => rw.layerNormBackwardSource(wg), [dy, x, scale, mean, rstd, dx],
       this.params().u32(rows).u32(cols), grid(rows));
     const chunk = Math.max(16, Math.ceil(rows / 128));
     const chunks = Math.ceil(rows / chunk);
@@ -156,7 +177,8 @@ export class WebGpuKernels {
   }
 
   crossEntropy(logits: G, targets: G, weights: G, loss: G, logp: G, rows: number, vocab: number): void {
-    this.run('crossEntropy', rw.crossEntropySource, [logits, targets, weights, loss, logp],
+    const wg = rowWg(vocab);
+    this.run(`crossEntropy/${wg}`, () => rw.crossEntropySource(wg), [logits, targets, weights, loss, logp],
       this.params().u32(rows).u32(vocab), grid(rows));
   }
 
@@ -185,7 +207,8 @@ export class WebGpuKernels {
     const stores = [q, k, v, out, probs];
     if (dropMask) stores.push(dropMask);
     if (keyMask) stores.push(keyMask);
-    this.run(`attnProbs/${+!!dropMask}${+!!keyMask}`, () => at.attentionProbsSource(!!dropMask, !!keyMask), stores, p, grid(bh * lq));
+    const aw = attnWg(lk, d);
+    this.run(`attnProbs/${+!!dropMask}${+!!keyMask}/${aw}`, () => at.attentionProbsSource(!!dropMask, !!keyMask, aw), stores, p, grid(bh * lq));
   }
 
   attentionBackward(dout: G, q: G, k: G, v: G, probs: G, dq: G, dk: G, dv: G, bh: number, lq: number, lk: number,
@@ -195,11 +218,12 @@ export class WebGpuKernels {
     const p1 = this.attnParams(bh * lq, lq, lk, d, scale, false, 0, heads, qs, ks, vs, os);
     const s1 = [dout, k, v, probs, ds, dq];
     if (dropMask) s1.push(dropMask);
-    this.run(`attnBwRows/${+drop}`, () => at.attentionBackwardRowsSource(drop), s1, p1, grid(bh * lq));
+    const aw = attnWg(lk, d);
+    this.run(`attnBwRows/${+drop}/${aw}`, () => at.attentionBackwardRowsSource(drop, aw), s1, p1, grid(bh * lq));
     const p2 = this.attnParams(bh * lk, lq, lk, d, scale, false, 0, heads, qs, ks, vs, os);
     const s2 = [dout, q, probs, ds, dk, dv];
     if (dropMask) s2.push(dropMask);
-    this.run(`attnBwKeys/${+drop}`, () => at.attentionBackwardKeysSource(drop), s2, p2, grid(bh * lk));
+    this.run(`attnBwKeys/${+drop}/${aw}`, () => at.attentionBackwardKeysSource(drop, aw), s2, p2, grid(bh * lk));
     this.rt.release(ds);
   }
 
@@ -210,28 +234,28 @@ export class WebGpuKernels {
   attentionFlash(q: G, k: G, v: G, out: G, lse: G, bh: number, lq: number, lk: number, d: number, scale: number,
     causal: boolean, offset: number, keyMask: G | null,
     heads?: number, qs?: number, ks?: number, vs?: number, os?: number): void {
-    const slots = at.flashSlots(d);
+    const aw = attnWg(lk, d), slots = at.flashSlots(d, aw);
     const p = this.attnParams(bh * lq, lq, lk, d, scale, causal, offset, heads, qs, ks, vs, os);
     const stores = [q, k, v, out, lse];
     if (keyMask) stores.push(keyMask);
-    this.run(`flashFw/${slots}/${+!!keyMask}`, () => at.flashForwardSource(slots, !!keyMask), stores, p, grid(bh * lq));
+    this.run(`flashFw/${slots}/${+!!keyMask}/${aw}`, () => at.flashForwardSource(slots, !!keyMask, aw), stores, p, grid(bh * lq));
   }
 
   attentionFlashBackward(dout: G, q: G, k: G, v: G, out: G, lse: G, dq: G, dk: G, dv: G, bh: number, lq: number,
     lk: number, d: number, scale: number, causal: boolean, offset: number, keyMask: G | null,
     heads?: number, qs?: number, ks?: number, vs?: number, os?: number): void {
-    const slots = at.flashSlots(d);
+    const aw = attnWg(Math.max(lq, lk), d), slots = at.flashSlots(d, aw);
     const km = !!keyMask;
     const delta = this.rt.alloc(bh * lq, 'attention row deltas');
     const pq = this.attnParams(bh * lq, lq, lk, d, scale, causal, offset, heads, qs, ks, vs, os);
-    this.run('flashDelta', at.flashDeltaSource, [dout, out, delta], pq, grid(bh * lq));
+    this.run(`flashDelta/${aw}`, () => at.flashDeltaSource(aw), [dout, out, delta], pq, grid(bh * lq));
     const sq = [dout, q, k, v, lse, delta, dq];
     if (keyMask) sq.push(keyMask);
-    this.run(`flashBwQ/${slots}/${+km}`, () => at.flashBackwardQuerySource(slots, km), sq, pq, grid(bh * lq));
+    this.run(`flashBwQ/${slots}/${+km}/${aw}`, () => at.flashBackwardQuerySource(slots, km, aw), sq, pq, grid(bh * lq));
     const pk = this.attnParams(bh * lk, lq, lk, d, scale, causal, offset, heads, qs, ks, vs, os);
     const sk = [dout, q, k, v, lse, delta, dk, dv];
     if (keyMask) sk.push(keyMask);
-    this.run(`flashBwK/${slots}/${+km}`, () => at.flashBackwardKeySource(slots, km), sk, pk, grid(bh * lk));
+    this.run(`flashBwK/${slots}/${+km}/${aw}`, () => at.flashBackwardKeySource(slots, km, aw), sk, pk, grid(bh * lk));
     this.rt.release(delta);
   }
 
@@ -243,7 +267,8 @@ export class WebGpuKernels {
 
   /** out[outOffset + r] = argmax of row r of x (rows, cols), int32; the first index of the largest value. */
   argmax(x: G, out: G, rows: number, cols: number, outOffset = 0): void {
-    this.run('argmax', rw.argmaxSource, [x, out], this.params().u32(rows).u32(cols).u32(outOffset), grid(rows));
+    const wg = rowWg(cols);
+    this.run(`argmax/${wg}`, () => rw.argmaxSource(wg), [x, out], this.params().u32(rows).u32(cols).u32(outOffset), grid(rows));
   }
 
   scatterAddRows(dout: G, ids: G, dtable: G, rows: number, cols: number): void {

@@ -72,11 +72,11 @@ export function gemmSource(t: GemmTile, v: GemmVariant): string {
   for (let i = 0; i < tm; i++) {
     for (let j = 0; j < tn; j++) {
       let s = `{ let r = row0 + ty + ${i * wgy}u; let c = col0 + tx + ${j * wgx}u;
-        if (r < M && c < N) { let idx = cOff + r * N + c; var val = c${i}_${j};`;
+        if (r < M && c < N) { let rc = r * N + c; let idx = cOff + rc; var val = c${i}_${j};`;
       if (v.accumulate) s += ` val = C[idx] + val;`;
       if (v.bias) s += ` val = val + bias[c];`;
       if (v.relu) s += ` val = select(0.0, val, val > 0.0);`;
-      if (v.gate) s += ` val = select(0.0, val * gs, gate[idx] > 0.0);`;
+      if (v.gate) s += ` val = select(0.0, val * gs, gate[gOff + rc] > 0.0);`;
       s += ` C[idx] = val; } }`;
       store.push(s);
     }
@@ -94,7 +94,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
         @builtin(local_invocation_index) li: u32) {
   let M = pu(0u); let N = pu(1u); let K = pu(2u);
   let bt = wid.z;
-  let aOff = bt * pu(3u); let bOff = bt * pu(4u); let cOff = bt * M * N;
+  let aOff = pu(6u) + bt * pu(3u); let bOff = pu(7u) + bt * pu(4u); let gOff = bt * M * N; let cOff = pu(8u) + gOff;
   let gs = pf(5u);
   let row0 = wid.y * ${bm}u; let col0 = wid.x * ${bn}u;
   let tx = lid.x; let ty = lid.y;

@@ -5,11 +5,11 @@
 export const RW = 256;
 
 /** Workgroup sum / max helpers over RW threads (call from uniform control flow). */
-const REDUCE = /* wgsl */`
-var<workgroup> red: array<f32, ${RW}>;
+const reduceSrc = (wg: number) => /* wgsl */`
+var<workgroup> red: array<f32, ${wg}>;
 fn wgSum(v: f32, li: u32) -> f32 {
   red[li] = v; workgroupBarrier();
-  for (var s = ${RW / 2}u; s > 0u; s = s >> 1u) {
+  for (var s = ${wg / 2}u; s > 0u; s = s >> 1u) {
     if (li < s) { red[li] = red[li] + red[li + s]; }
     workgroupBarrier();
   }
@@ -17,7 +17,7 @@ fn wgSum(v: f32, li: u32) -> f32 {
 }
 fn wgMax(v: f32, li: u32) -> f32 {
   red[li] = v; workgroupBarrier();
-  for (var s = ${RW / 2}u; s > 0u; s = s >> 1u) {
+  for (var s = ${wg / 2}u; s > 0u; s = s >> 1u) {
     if (li < s) { let o = red[li + s]; if (o > red[li] || o != o) { red[li] = o; } }
     workgroupBarrier();
   }
@@ -25,7 +25,7 @@ fn wgMax(v: f32, li: u32) -> f32 {
 }
 fn wgMin(v: f32, li: u32) -> f32 {
   red[li] = v; workgroupBarrier();
-  for (var s = ${RW / 2}u; s > 0u; s = s >> 1u) {
+  for (var s = ${wg / 2}u; s > 0u; s = s >> 1u) {
     if (li < s) { let o = red[li + s]; if (o < red[li] || o != o) { red[li] = o; } }
     workgroupBarrier();
   }
@@ -34,11 +34,11 @@ fn wgMin(v: f32, li: u32) -> f32 {
 `;
 
 /** Entry of a row kernel: `row` is the row (grid may be 2-D), `li` the thread. */
-function rowMain(body: string, bindings: string, extra = ''): string {
+function rowMain(body: string, bindings: string, wg: number, extra = ''): string {
   return `${bindings}
-${REDUCE}
+${reduceSrc(wg)}
 ${extra}
-@compute @workgroup_size(${RW})
+@compute @workgroup_size(${wg})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
   let row = wid.y * nwg.x + wid.x;
   if (row >= pu(0u)) { return; }
@@ -49,17 +49,17 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 // The early return above depends only on the workgroup, so barriers stay in uniform control flow.
 
 /** Reduce (outer, n, 1) rows: params rows=outer, n. op: 0 sum, 1 max, 2 min. */
-export function reduceRowsSource(op: number): string {
+export function reduceRowsSource(op: number, wg = RW): string {
   const init = op === 0 ? '0.0' : op === 1 ? '(-INF())' : 'INF()';
   const comb = op === 0 ? 'acc = acc + v;' : op === 1 ? 'if (v > acc || v != v) { acc = v; }' : 'if (v < acc || v != v) { acc = v; }';
   const fin = op === 0 ? 'wgSum' : op === 1 ? 'wgMax' : 'wgMin';
   return rowMain(`let n = pu(1u); let base = row * n;
   var acc = ${init};
-  for (var j = li; j < n; j = j + ${RW}u) { let v = X[base + j]; ${comb} }
+  for (var j = li; j < n; j = j + ${wg}u) { let v = X[base + j]; ${comb} }
   let r = ${fin}(acc, li);
   if (li == 0u) { O[row] = r; }`,
   `@group(0) @binding(1) var<storage, read> X: array<f32>;
-@group(0) @binding(2) var<storage, read_write> O: array<f32>;`);
+@group(0) @binding(2) var<storage, read_write> O: array<f32>;`, wg);
 }
 
 /** Reduce (outer, n, inner) with inner > 1: one thread per output (params: total, n, inner). */
@@ -81,95 +81,95 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 }
 
 /** Sum of squares, stage 1: each workgroup strides over x (params: n, groups) into partial[wid]. */
-export function sumSquaresPartialSource(): string {
+export function sumSquaresPartialSource(wg = RW): string {
   return `@group(0) @binding(1) var<storage, read> X: array<f32>;
 @group(0) @binding(2) var<storage, read_write> O: array<f32>;
-${REDUCE}
-@compute @workgroup_size(${RW})
+${reduceSrc(wg)}
+@compute @workgroup_size(${wg})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: u32) {
   let n = pu(0u); let groups = pu(1u);
   var acc = 0.0;
-  for (var j = wid.x * ${RW}u + li; j < n; j = j + groups * ${RW}u) { let v = X[j]; acc = fma(v, v, acc); }
+  for (var j = wid.x * ${wg}u + li; j < n; j = j + groups * ${wg}u) { let v = X[j]; acc = fma(v, v, acc); }
   let r = wgSum(acc, li);
   if (li == 0u) { O[wid.x] = r; }
 }`;
 }
 
 /** Sum of partials into O[pu(1)] (params: count, outIndex); one workgroup. */
-export function sumPartialsSource(): string {
+export function sumPartialsSource(wg = RW): string {
   return `@group(0) @binding(1) var<storage, read> X: array<f32>;
 @group(0) @binding(2) var<storage, read_write> O: array<f32>;
-${REDUCE}
-@compute @workgroup_size(${RW})
+${reduceSrc(wg)}
+@compute @workgroup_size(${wg})
 fn main(@builtin(local_invocation_index) li: u32) {
   let n = pu(0u);
   var acc = 0.0;
-  for (var j = li; j < n; j = j + ${RW}u) { acc = acc + X[j]; }
+  for (var j = li; j < n; j = j + ${wg}u) { acc = acc + X[j]; }
   let r = wgSum(acc, li);
   if (li == 0u) { O[pu(1u)] = r; }
 }`;
 }
 
 /** Softmax or log-softmax over rows (params: rows, cols). */
-export function softmaxSource(log: boolean): string {
+export function softmaxSource(log: boolean, wg = RW): string {
   return rowMain(`let n = pu(1u); let base = row * n;
   var mx = (-INF());
-  for (var j = li; j < n; j = j + ${RW}u) { mx = max(mx, X[base + j]); }
+  for (var j = li; j < n; j = j + ${wg}u) { mx = max(mx, X[base + j]); }
   mx = wgMax(mx, li);
   if (mx == (-INF())) { mx = 0.0; }
   var s = 0.0;
-  for (var j = li; j < n; j = j + ${RW}u) { s = s + exp(X[base + j] - mx); }
+  for (var j = li; j < n; j = j + ${wg}u) { s = s + exp(X[base + j] - mx); }
   s = wgSum(s, li);
   ${log
-    ? 'let lse = mx + log(s);\n  for (var j = li; j < n; j = j + ' + RW + 'u) { O[base + j] = X[base + j] - lse; }'
-    : 'let inv = 1.0 / s;\n  for (var j = li; j < n; j = j + ' + RW + 'u) { O[base + j] = exp(X[base + j] - mx) * inv; }'}`,
+    ? 'let lse = mx + log(s);\n  for (var j = li; j < n; j = j + ' + wg + 'u) { O[base + j] = X[base + j] - lse; }'
+    : 'let inv = 1.0 / s;\n  for (var j = li; j < n; j = j + ' + wg + 'u) { O[base + j] = exp(X[base + j] - mx) * inv; }'}`,
   `@group(0) @binding(1) var<storage, read> X: array<f32>;
-@group(0) @binding(2) var<storage, read_write> O: array<f32>;`);
+@group(0) @binding(2) var<storage, read_write> O: array<f32>;`, wg);
 }
 
 /** Softmax backward (params: rows, cols). */
-export function softmaxBackwardSource(log: boolean): string {
+export function softmaxBackwardSource(log: boolean, wg = RW): string {
   return rowMain(`let n = pu(1u); let base = row * n;
   var s = 0.0;
-  for (var j = li; j < n; j = j + ${RW}u) { s = s + ${log ? 'DY[base + j]' : 'DY[base + j] * Y[base + j]'}; }
+  for (var j = li; j < n; j = j + ${wg}u) { s = s + ${log ? 'DY[base + j]' : 'DY[base + j] * Y[base + j]'}; }
   s = wgSum(s, li);
-  for (var j = li; j < n; j = j + ${RW}u) {
+  for (var j = li; j < n; j = j + ${wg}u) {
     ${log ? 'DX[base + j] = DY[base + j] - exp(Y[base + j]) * s;' : 'DX[base + j] = Y[base + j] * (DY[base + j] - s);'}
   }`,
   `@group(0) @binding(1) var<storage, read> Y: array<f32>;
 @group(0) @binding(2) var<storage, read> DY: array<f32>;
-@group(0) @binding(3) var<storage, read_write> DX: array<f32>;`);
+@group(0) @binding(3) var<storage, read_write> DX: array<f32>;`, wg);
 }
 
 /** Layer norm (params: rows, cols, eps). */
-export function layerNormSource(): string {
+export function layerNormSource(wg = RW): string {
   return rowMain(`let n = pu(1u); let base = row * n;
   var s = 0.0;
-  for (var j = li; j < n; j = j + ${RW}u) { s = s + X[base + j]; }
+  for (var j = li; j < n; j = j + ${wg}u) { s = s + X[base + j]; }
   let mu = wgSum(s, li) / f32(n);
   var v = 0.0;
-  for (var j = li; j < n; j = j + ${RW}u) { let d = X[base + j] - mu; v = fma(d, d, v); }
+  for (var j = li; j < n; j = j + ${wg}u) { let d = X[base + j] - mu; v = fma(d, d, v); }
   let rs = 1.0 / sqrt(wgSum(v, li) / f32(n) + pf(2u));
   if (li == 0u) { MEAN[row] = mu; RSTD[row] = rs; }
-  for (var j = li; j < n; j = j + ${RW}u) { O[base + j] = (X[base + j] - mu) * rs * SC[j] + BI[j]; }`,
+  for (var j = li; j < n; j = j + ${wg}u) { O[base + j] = (X[base + j] - mu) * rs * SC[j] + BI[j]; }`,
   `@group(0) @binding(1) var<storage, read> X: array<f32>;
 @group(0) @binding(2) var<storage, read> SC: array<f32>;
 @group(0) @binding(3) var<storage, read> BI: array<f32>;
 @group(0) @binding(4) var<storage, read_write> O: array<f32>;
 @group(0) @binding(5) var<storage, read_write> MEAN: array<f32>;
-@group(0) @binding(6) var<storage, read_write> RSTD: array<f32>;`);
+@group(0) @binding(6) var<storage, read_write> RSTD: array<f32>;`, wg);
 }
 
 /** Layer norm backward, dx part (params: rows, cols). */
-export function layerNormBackwardSource(): string {
+export function layerNormBackwardSource(wg = RW): string {
   return rowMain(`let n = pu(1u); let base = row * n; let mu = MEAN[row]; let rs = RSTD[row];
   var sg = 0.0; var sgx = 0.0;
-  for (var j = li; j < n; j = j + ${RW}u) {
+  for (var j = li; j < n; j = j + ${wg}u) {
     let xh = (X[base + j] - mu) * rs; let g = DY[base + j] * SC[j];
     sg = sg + g; sgx = fma(g, xh, sgx);
   }
   sg = wgSum(sg, li) / f32(n); sgx = wgSum(sgx, li) / f32(n);
-  for (var j = li; j < n; j = j + ${RW}u) {
+  for (var j = li; j < n; j = j + ${wg}u) {
     let xh = (X[base + j] - mu) * rs;
     DX[base + j] = rs * (DY[base + j] * SC[j] - sg - xh * sgx);
   }`,
@@ -178,7 +178,7 @@ export function layerNormBackwardSource(): string {
 @group(0) @binding(3) var<storage, read> SC: array<f32>;
 @group(0) @binding(4) var<storage, read> MEAN: array<f32>;
 @group(0) @binding(5) var<storage, read> RSTD: array<f32>;
-@group(0) @binding(6) var<storage, read_write> DX: array<f32>;`);
+@group(0) @binding(6) var<storage, read_write> DX: array<f32>;`, wg);
 }
 
 /**
@@ -224,16 +224,16 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: 
 }
 
 /** Fused log-softmax + weighted NLL (params: rows, vocab). An out-of-range target gives a NaN loss. */
-export function crossEntropySource(): string {
+export function crossEntropySource(wg = RW): string {
   return rowMain(`let n = pu(1u); let base = row * n;
   var mx = (-INF());
-  for (var j = li; j < n; j = j + ${RW}u) { mx = max(mx, X[base + j]); }
+  for (var j = li; j < n; j = j + ${wg}u) { mx = max(mx, X[base + j]); }
   mx = wgMax(mx, li);
   if (mx == (-INF())) { mx = 0.0; }
   var s = 0.0;
-  for (var j = li; j < n; j = j + ${RW}u) { s = s + exp(X[base + j] - mx); }
+  for (var j = li; j < n; j = j + ${wg}u) { s = s + exp(X[base + j] - mx); }
   let lse = mx + log(wgSum(s, li));
-  for (var j = li; j < n; j = j + ${RW}u) { LOGP[base + j] = X[base + j] - lse; }
+  for (var j = li; j < n; j = j + ${wg}u) { LOGP[base + j] = X[base + j] - lse; }
   if (li == 0u) {
     let t = T[row];
     if (t < 0 || u32(t) >= n) { LOSS[row] = NAN(); }
@@ -243,7 +243,7 @@ export function crossEntropySource(): string {
 @group(0) @binding(2) var<storage, read> T: array<i32>;
 @group(0) @binding(3) var<storage, read> W: array<f32>;
 @group(0) @binding(4) var<storage, read_write> LOSS: array<f32>;
-@group(0) @binding(5) var<storage, read_write> LOGP: array<f32>;`);
+@group(0) @binding(5) var<storage, read_write> LOGP: array<f32>;`, wg);
 }
 
 /** dlogits = dloss*w * (exp(logp) - onehot(t)), one thread per value (params: n, vocab). */
@@ -269,29 +269,29 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
  * Row argmax into int32 O[outOffset + row] (params: rows, cols, outOffset): the
  * first index of the largest value, a NaN counting as largest (numpy's rule).
  */
-export function argmaxSource(): string {
+export function argmaxSource(wg = RW): string {
   return `@group(0) @binding(1) var<storage, read> X: array<f32>;
 @group(0) @binding(2) var<storage, read_write> O: array<i32>;
-var<workgroup> bv: array<f32, ${RW}>;
-var<workgroup> bi: array<u32, ${RW}>;
+var<workgroup> bv: array<f32, ${wg}>;
+var<workgroup> bi: array<u32, ${wg}>;
 // a beats b: NaN first, then larger, then the smaller index.
 fn beats(va: f32, ia: u32, vb: f32, ib: u32) -> bool {
   let na = va != va; let nb = vb != vb;
   if (na || nb) { return na && (!nb || ia < ib); }
   return va > vb || (va == vb && ia < ib);
 }
-@compute @workgroup_size(${RW})
+@compute @workgroup_size(${wg})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
   let row = wid.y * nwg.x + wid.x;
   if (row >= pu(0u)) { return; }
   let n = pu(1u); let base = row * n;
   var v = -INF(); var idx = 0xffffffffu;
-  for (var j = li; j < n; j = j + ${RW}u) {
+  for (var j = li; j < n; j = j + ${wg}u) {
     let x = X[base + j];
     if (idx == 0xffffffffu || beats(x, j, v, idx)) { v = x; idx = j; }
   }
   bv[li] = v; bi[li] = idx; workgroupBarrier();
-  for (var s = ${RW / 2}u; s > 0u; s = s >> 1u) {
+  for (var s = ${wg / 2}u; s > 0u; s = s >> 1u) {
     if (li < s) {
       let oi = bi[li + s];
       if (oi != 0xffffffffu && (bi[li] == 0xffffffffu || beats(bv[li + s], oi, bv[li], bi[li]))) { bv[li] = bv[li + s]; bi[li] = oi; }
