@@ -6,6 +6,7 @@ import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { jsKernels } from '../dist/src/backends/js.js';
 import { webgpu } from './helpers/webgpu.mjs';
+import { parseTiles } from '../dist/src/backends/webgpu/index.js';
 
 const skip = webgpu.backend ? false : webgpu.reason;
 const be = webgpu.backend;
@@ -80,6 +81,29 @@ describe('webgpu kernels agree with the js kernels', { skip }, () => {
       const c = up(c0);
       K.matmul(up(a), up(b), c, batch, m, n, k, false, false, 0, k * n, acc, useBias ? up(bias) : null, relu, useGate ? up(gate) : null, 1.25);
       close(await get(c, want.length), want, `matmul epilogue ${[acc, useBias, relu, useGate]}`);
+    }
+  });
+
+  test('every tile configuration (scalar and vec4, with prefetch) on ragged shapes and all epilogues', async () => {
+    const saved = K.gemmTiles(), savedFill = K.fillTarget;
+    try {
+      K.fillTarget = 0;   // always the 'large' tile
+      for (const spec of ['large=128x128x8/8x8v', 'large=64x64x16/4x4v', 'large=128x64x8/8x4', 'large=64x128x16/4x8v', 'large=32x32x16/2x2']) {
+        K.setGemmTiles(parseTiles(spec));
+        for (const [transA, transB] of [[false, false], [true, true], [true, false], [false, true]]) {
+          const batch = 2, m = 131, n = 70, k = 37;
+          const a = randn(batch * m * k, 1), b = randn(batch * k * n, 2), c0 = randn(batch * m * n, 3);
+          const bias = randn(n, 4), gate = randn(batch * m * n, 5);
+          const want = c0.slice();
+          jsKernels.matmul(a, b, want, batch, m, n, k, transA, transB, m * k, k * n, true, bias, false, gate, 2);
+          const c = up(c0);
+          K.matmul(up(a), up(b), c, batch, m, n, k, transA, transB, m * k, k * n, true, up(bias), false, up(gate), 2);
+          close(await get(c), want, `${spec} trans ${transA}${transB}`);
+        }
+      }
+    } finally {
+      K.setGemmTiles(saved);
+      K.fillTarget = savedFill;
     }
   });
 

@@ -17,8 +17,8 @@ const MAX_RANK = 8;
 /** Tiles tried by size: big GEMMs get large register blocks, small ones more workgroups. */
 export interface GemmTiles { large: GemmTile; medium: GemmTile; small: GemmTile }
 export const DEFAULT_TILES: GemmTiles = {
-  large: { bm: 128, bn: 128, bk: 8, tm: 8, tn: 8 },
-  medium: { bm: 64, bn: 64, bk: 16, tm: 4, tn: 4 },
+  large: { bm: 128, bn: 128, bk: 8, tm: 8, tn: 8, vec: true },
+  medium: { bm: 64, bn: 64, bk: 16, tm: 4, tn: 4, vec: true },
   small: { bm: 32, bn: 32, bk: 16, tm: 2, tn: 2 },
 };
 
@@ -394,13 +394,13 @@ export class WebGpuKernels {
   }
 }
 
-/** Parses "large=128x128x8/8x8,medium=64x64x16/4x4" (bench:gpu, TRAX_WEBGPU_TILES). */
+/** Parses "large=128x128x8/8x8v,medium=64x64x16/4x4v" (bench:gpu, TRAX_WEBGPU_TILES; v: the vec4 variant). */
 export function parseTiles(spec: string): Partial<GemmTiles> {
   const out: Partial<GemmTiles> = {};
   for (const part of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
-    const m = /^(large|medium|small)=(\d+)x(\d+)x(\d+)\/(\d+)x(\d+)$/.exec(part);
-    if (!m) throw new Error(`webgpu tiles: cannot parse '${part}' (want e.g. large=128x128x8/8x8)`);
-    out[m[1] as keyof GemmTiles] = { bm: +m[2], bn: +m[3], bk: +m[4], tm: +m[5], tn: +m[6] };
+    const m = /^(large|medium|small)=(\d+)x(\d+)x(\d+)\/(\d+)x(\d+)(v?)$/.exec(part);
+    if (!m) throw new Error(`webgpu tiles: cannot parse '${part}' (want e.g. large=128x128x8/8x8v; v: vec4 variant)`);
+    out[m[1] as keyof GemmTiles] = { bm: +m[2], bn: +m[3], bk: +m[4], tm: +m[5], tn: +m[6], vec: m[7] === 'v' };
   }
   return out;
 }
