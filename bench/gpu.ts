@@ -54,8 +54,8 @@ async function gemm(be: WebGpuBackend): Promise<void> {
   K.setGemmTiles(best.tiles);
 }
 
-function tileStr(t: { bm: number; bn: number; bk: number; tm: number; tn: number }): string {
-  return `${t.bm}x${t.bn}x${t.bk}/${t.tm}x${t.tn}`;
+function tileStr(t: { bm: number; bn: number; bk: number; tm: number; tn: number; vec?: boolean }): string {
+  return `${t.bm}x${t.bn}x${t.bk}/${t.tm}x${t.tn}${t.vec ? 'v' : ''}`;
 }
 
 interface Batch { shifted: GpuStore; targets: GpuStore[]; weights: GpuStore[]; loss: GpuStore[] }
