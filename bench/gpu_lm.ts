@@ -187,7 +187,7 @@ export class DeviceLM {
       const [tg, wt, ls] = [targets, weights, loss].map((x) => (x as unknown as G[])[ci]);
       K.crossEntropy(logits, tg, wt, ls, logp, rows, V);
       const dloss = this.a(rows);
-      K.fill(dloss, 1 / BL);
+      K.fill(dloss, 1 / BL, false);
       K.crossEntropyBackward(logp, tg, wt, dloss, logits, rows, V);   // dlogits over the logits
       K.matmul(hf, logits, this.wout.g, 1, d, V, rows, true, false, 0, 0, r0 > 0, null, false, null, 1, { a: r0 * d });
       K.reduce(Reduce.Sum, logits, r0 > 0 ? dbTmp : this.bout.g, 1, rows, V);
@@ -197,7 +197,7 @@ export class DeviceLM {
     }
     this.free(dbTmp);
     let dh = this.a(BL * d);
-    K.fill(this.lnfS.g, 0); K.fill(this.lnfB.g, 0);
+    K.fill(this.lnfS.g, 0, false); K.fill(this.lnfB.g, 0, false);
     K.layerNormBackward(dhf, h, this.lnfS.w, meanF, rstdF, dh, this.lnfS.g, this.lnfB.g, BL, d);
     this.free(dhf, hf, meanF, rstdF, h);
     for (let l = this.blocks.length - 1; l >= 0; l--) {
@@ -217,7 +217,7 @@ export class DeviceLM {
       K.matmul(df1, b.w1.w, da2, 1, BL, d, ff, false, true, 0, 0, false);
       this.free(df1);
       const dx2 = this.a(BL * d);
-      K.fill(b.ln2s.g, 0); K.fill(b.ln2b.g, 0);
+      K.fill(b.ln2s.g, 0, false); K.fill(b.ln2b.g, 0, false);
       K.layerNormBackward(da2, s.hMid, b.ln2s.w, s.mean2, s.rstd2, dx2, b.ln2s.g, b.ln2b.g, BL, d);
       K.binary(Binary.Add, dh, dx2, dh, Int32Array.of(BL * d), Int32Array.of(1), Int32Array.of(1));
       this.free(da2, dx2);
@@ -240,7 +240,7 @@ export class DeviceLM {
       }
       this.free(dq, dk, dv);
       const dx1 = this.a(BL * d);
-      K.fill(b.ln1s.g, 0); K.fill(b.ln1b.g, 0);
+      K.fill(b.ln1s.g, 0, false); K.fill(b.ln1b.g, 0, false);
       K.layerNormBackward(da1, s.hIn, b.ln1s.w, s.mean1, s.rstd1, dx1, b.ln1s.g, b.ln1b.g, BL, d);
       K.binary(Binary.Add, dh, dx1, dh, Int32Array.of(BL * d), Int32Array.of(1), Int32Array.of(1));
       this.free(da1, dx1, s.mean1, s.rstd1, s.a1, s.q, s.k, s.v, s.probs, s.pmask, s.att, s.keepR1, s.hMid,
@@ -249,11 +249,11 @@ export class DeviceLM {
     }
     this.free(saved[0]?.hIn ?? null);
     // Positional encoding and embedding gradients.
-    K.fill(this.pos.g, 0);
+    K.fill(this.pos.g, 0, false);
     K.reduce(Reduce.Sum, dh, this.pos.g, 1, B, L * d);
     let de = dh;
     if (keepE) { de = this.a(BL * d); K.dropoutApply(keepE, 1 / keep, dh, de); }
-    K.fill(this.embed.g, 0);
+    K.fill(this.embed.g, 0, false);
     K.scatterAddRows(de, tokensShifted, this.embed.g, V, d);
     this.free(keepE, dh, de === dh ? null : de);
     // Adam (lr 1e-3, b1 0.9, b2 0.99, eps 1e-8), every parameter.
@@ -296,7 +296,7 @@ export class DeviceLM {
       }
       K.layerNorm(x, this.lnfS.w, this.lnfB.w, a, mu, rs, 1, d, 1e-6);
       K.matmul(a, this.wout.w, logits, 1, 1, V, d, false, false, 0, 0, false, this.bout.w);
-      K.argmax(logits, toks, 1, V, pos + 1);
+      K.argmaxRows(logits, toks, 1, V, pos + 1);
     }
     const out = await this.be.read(toks, 'int32');
     for (const c of caches) this.free(c.k, c.v);

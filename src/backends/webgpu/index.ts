@@ -40,8 +40,8 @@ async function create(): Promise<WebGpuBackend> {
   return {
     name: 'webgpu', onHost: false, runtime: rt, kernels, adapter: opened.report,
     maxTensorBytes: rt.maxBinding,
-    alloc(size) { const s = rt.alloc(size); kernels.fill(s, 0); return s; },
-    allocMask(n) { const s = rt.alloc(Math.ceil(n / 4), 'mask'); kernels.fill(s, 0, 'int32'); return s; },
+    alloc(size) { const s = rt.alloc(size); kernels.fill(s, 0, false); return s; },
+    allocMask(n) { const s = rt.alloc(Math.ceil(n / 4), 'mask'); kernels.fill(s, 0, true); return s; },
     fromHost(data) { return rt.upload(data); },
     async read(s, dtype, size = s.length) {
       const buf = await rt.read(s, size * 4);

@@ -10,9 +10,46 @@ import * as ew from './wgsl/elementwise.js';
 import * as rw from './wgsl/rows.js';
 import * as at from './wgsl/attention.js';
 import * as mi from './wgsl/misc.js';
+import * as da from './wgsl/data.js';
 
 type G = GpuStore;
 const MAX_RANK = 8;
+/** Parameter words from here on hold view offsets (one per storage argument). */
+const VIEW_SLOT = 48;
+
+/**
+ * Rewrites a kernel for views: storage argument i reads through its offset
+ * (pu(48 + i)), and an argument sharing a buffer with an earlier one uses
+ * that one's binding (read_write if either writes). Bindings are renumbered.
+ */
+function withViews(src: string, first: number[]): string {
+  const decl = /@group\(0\) @binding\((\d+)\) var<storage, (read|read_write)> (\w+): ([^;]+);/g;
+  const found: { binding: number; access: string; name: string; type: string; text: string }[] = [];
+  for (const m of src.matchAll(decl)) found.push({ binding: +m[1], access: m[2], name: m[3], type: m[4], text: m[0] });
+  const byBinding = new Map(found.map((f) => [f.binding, f]));
+  let out = src;
+  const kept: typeof found = [];
+  first.forEach((j, i) => {
+    const me = byBinding.get(i + 1), owner = byBinding.get(j + 1);
+    if (!me || !owner) return;
+    if (j !== i && me.access === 'read_write') owner.access = 'read_write';
+    if (j === i) kept.push(me);
+  });
+  for (const f of found) out = out.replace(f.text, `/*binding ${f.name}*/`);
+  // Two phases, so a renamed access is not offset twice.
+  first.forEach((_j, i) => {
+    const me = byBinding.get(i + 1);
+    if (me) out = out.replace(new RegExp(`(?<![\\w.])${me.name}\\[`, 'g'), `@@${i}@@[`);
+  });
+  first.forEach((j, i) => {
+    const owner = byBinding.get(j + 1);
+    if (owner) out = out.replaceAll(`@@${i}@@[`, `${owner.name}[pu(${VIEW_SLOT + i}u) + `);
+  });
+  kept.forEach((f, k) => {
+    out = out.replace(`/*binding ${f.name}*/`, `@group(0) @binding(${k + 1}) var<storage, ${f.access}> ${f.name}: ${f.type};`);
+  });
+  return out.replace(/\/\*binding \w+\*\//g, '');
+}
 
 /** Tiles tried by size: big GEMMs get large register blocks, small ones more workgroups. */
 export interface GemmTiles { large: GemmTile; medium: GemmTile; small: GemmTile }
@@ -66,7 +103,24 @@ export class WebGpuKernels {
   private params(): Params { return this.p.reset(); }
 
   private run(key: string, code: () => string, stores: G[], params: Params | null, groups: [number, number?, number?]): void {
-    this.rt.dispatch(key, () => PRELUDE + code(), stores, params, groups);
+    let views = false;
+    for (let i = 0; i < stores.length && !views; i++) {
+      if (stores[i].offset !== 0) views = true;
+      for (let j = 0; j < i; j++) if (stores[j].buffer === stores[i].buffer) views = true;
+    }
+    if (!views) { this.rt.dispatch(key, () => PRELUDE + code(), stores, params, groups); return; }
+    // Views (offsets) and storages that share a buffer: one binding per buffer, offsets from the parameter block.
+    const p = params ?? this.params();
+    if (p.n > VIEW_SLOT) throw new RangeError(`webgpu: kernel ${key} uses too many parameters for views`);
+    const first: number[] = [];
+    const bound: G[] = [];
+    stores.forEach((st, i) => {
+      const j = stores.findIndex((o) => o.buffer === st.buffer);
+      first.push(j);
+      if (j === i) bound.push(st);
+      p.u[VIEW_SLOT + i] = st.offset;
+    });
+    this.rt.dispatch(`${key}|views:${first.join(',')}`, () => PRELUDE + withViews(code(), first), bound, p, groups);
   }
 
   private flat(key: string, code: () => string, stores: G[], n: number, params: Params, wg = ew.WG): void {
@@ -265,10 +319,17 @@ export class WebGpuKernels {
     this.flat('gatherRows', mi.gatherRowsSource, [table, ids, out], n, this.params().u32(n).u32(rows).u32(cols).u32(idsOffset));
   }
 
-  /** out[outOffset + r] = argmax of row r of x (rows, cols), int32; the first index of the largest value. */
-  argmax(x: G, out: G, rows: number, cols: number, outOffset = 0): void {
+  /** out[outOffset + r] = argmax of row r of x (rows, cols), int32 (argmax's rule), for decoding into a token history. */
+  argmaxRows(x: G, out: G, rows: number, cols: number, outOffset = 0): void {
     const wg = rowWg(cols);
     this.run(`argmax/${wg}`, () => rw.argmaxSource(wg), [x, out], this.params().u32(rows).u32(cols).u32(outOffset), grid(rows));
+  }
+
+  /** x (outer, n, inner) -> out (outer, inner) int32: the first index of the maximum. */
+  argmax(x: G, out: G, outer: number, n: number, inner: number): void {
+    if (inner === 1) { this.argmaxRows(x, out, outer, n, 0); return; }
+    const total = outer * inner;
+    this.flat('argmaxCols', da.argmaxColsSource, [x, out], total, this.params().u32(total).u32(n).u32(inner));
   }
 
   scatterAddRows(dout: G, ids: G, dtable: G, rows: number, cols: number): void {
@@ -376,16 +437,99 @@ export class WebGpuKernels {
     this.flat('copyStrided', ew.copyStridedSource, [x, out], n, p);
   }
 
-  /** Fills `out` with one 32-bit pattern (a float32 or int32 value). */
-  fill(out: G, value: number, dtype: 'float32' | 'int32' = 'float32'): void {
-    const bits = new Uint32Array(dtype === 'float32' ? new Float32Array([value]).buffer : new Int32Array([value]).buffer)[0];
+  /** out[i] = value (an int32 value when int). */
+  fill(out: G, value: number, int: boolean): void {
+    const bits = int ? (value | 0) >>> 0 : new Uint32Array(new Float32Array([value]).buffer)[0];
     this.flat('fill', ew.fillSource, [out], out.length, this.params().u32(out.length).u32(bits));
   }
 
-  /** float32 -> int32 (truncating) or int32 -> float32. */
-  cast(x: G, out: G, to: 'float32' | 'int32'): void {
-    const toInt = to === 'int32';
+  /** float32 -> int32 (truncating) when toInt, else int32 -> float32. */
+  cast(x: G, out: G, toInt: boolean): void {
     this.flat(`cast/${+toInt}`, () => ew.castSource(toInt), [x, out], out.length, this.params().u32(out.length));
+  }
+
+  private stridedParams(n: number, shape: Int32Array, ...strides: Int32Array[]): Params {
+    const r = shape.length;
+    checkRank('strided op', r);
+    const p = this.params().u32(n).u32(r);
+    for (let i = 0; i < 8; i++) p.u32(i < r ? shape[i] : 1);
+    for (const st of strides) for (let i = 0; i < 8; i++) p.u32(i < r ? st[i] : 0);
+    return p;
+  }
+
+  binaryInt(op: Binary, a: G, b: G, out: G, shape: Int32Array, aStrides: Int32Array, bStrides: Int32Array, outFloat: boolean): void {
+    const n = out.length;
+    this.flat(`binaryInt/${op}/${+outFloat}`, () => da.binaryIntSource(op, outFloat), [a, b, out], n,
+      this.stridedParams(n, shape, aStrides, bStrides));
+  }
+
+  select(cond: G, a: G, b: G, out: G, shape: Int32Array, cStrides: Int32Array, aStrides: Int32Array, bStrides: Int32Array): void {
+    const n = out.length;
+    this.flat('select', da.selectSource, [cond, a, b, out], n, this.stridedParams(n, shape, cStrides, aStrides, bStrides));
+  }
+
+  gather(x: G, ids: G, out: G, outer: number, n: number, m: number, inner: number): void {
+    const total = outer * m * inner;
+    this.flat('gather', da.gatherSource, [x, ids, out], total, this.params().u32(total).u32(n).u32(m).u32(inner));
+  }
+
+  scatterAdd(updates: G, ids: G, out: G, outer: number, n: number, m: number, inner: number, int: boolean): void {
+    const total = outer * m * inner;
+    this.flat(`scatterAdd/${+int}`, () => da.scatterSource(false, int), [updates, ids, out], total,
+      this.params().u32(total).u32(n).u32(m).u32(inner));
+  }
+
+  gatherAlong(x: G, ids: G, out: G, outer: number, n: number, m: number, inner: number): void {
+    const total = outer * m * inner;
+    this.flat('gatherAlong', da.gatherAlongSource, [x, ids, out], total, this.params().u32(total).u32(n).u32(m).u32(inner));
+  }
+
+  scatterAlong(dy: G, ids: G, out: G, outer: number, n: number, m: number, inner: number): void {
+    const total = outer * m * inner;
+    this.flat('scatterAlong', () => da.scatterSource(true, false), [dy, ids, out], total,
+      this.params().u32(total).u32(n).u32(m).u32(inner));
+  }
+
+  cumsum(x: G, out: G, outer: number, n: number, inner: number, int: boolean): void {
+    const total = outer * inner;
+    this.flat(`cumsum/${+int}`, () => da.cumsumSource(int), [x, out], total, this.params().u32(total).u32(n).u32(inner));
+  }
+
+  oneHot(ids: G, out: G, count: number, depth: number): void {
+    const total = count * depth;
+    this.flat('oneHot', da.oneHotSource, [ids, out], total, this.params().u32(total).u32(depth));
+  }
+
+  randomUniform(k0: number, k1: number, out: G, minval: number, maxval: number): void {
+    this.flat('rUniform', () => da.randomSource('uniform'), [out], out.length,
+      this.params().u32(out.length).u32(k0).u32(k1).f32(minval).f32(maxval));
+  }
+
+  randomNormal(k0: number, k1: number, out: G, mean: number, stddev: number): void {
+    this.flat('rNormal', () => da.randomSource('normal'), [out], out.length,
+      this.params().u32(out.length).u32(k0).u32(k1).f32(mean).f32(stddev));
+  }
+
+  randomTruncatedNormal(k0: number, k1: number, out: G, lower: number, upper: number): void {
+    if (out.length === 0) return;
+    this.run('rTruncNormal', da.truncatedNormalSource, [out],
+      this.params().u32(out.length).u32(k0).u32(k1).f32(lower).f32(upper), [1]);
+  }
+
+  randomBernoulli(k0: number, k1: number, out: G, p: number): void {
+    // unit(w) < p  <=>  (w >> 9) < ceil(p * 2^23), exactly.
+    const th = Math.min(Math.max(Math.ceil(p * 8388608), 0), 8388608);
+    this.flat('rBernoulli', () => da.randomSource('bernoulli'), [out], out.length,
+      this.params().u32(out.length).u32(k0).u32(k1).u32(th));
+  }
+
+  randomInt(k0: number, k1: number, out: G, minval: number, maxval: number): void {
+    this.flat('rInt', () => da.randomSource('int'), [out], out.length,
+      this.params().u32(out.length).u32(k0).u32(k1).i32(minval).u32(maxval - minval));
+  }
+
+  randomGumbel(k0: number, k1: number, out: G): void {
+    this.flat('rGumbel', () => da.randomSource('gumbel'), [out], out.length, this.params().u32(out.length).u32(k0).u32(k1));
   }
 
   /** n raw Threefry words of key (k0, k1), as threefry.bitsFromWords. */

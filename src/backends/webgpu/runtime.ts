@@ -16,8 +16,19 @@ export class GpuStore {
   /** Batch number when released (pool reuse by uploads waits for a later batch). */
   releasedIn = -1;
   released = false;
-  constructor(readonly buffer: GPUBuffer, readonly length: number, readonly capacity: number) {}
+  /**
+   * offset: first word of a view into another storage's buffer (Backend.subview);
+   * views are never pooled, their base is.
+   */
+  constructor(readonly buffer: GPUBuffer, readonly length: number, readonly capacity: number,
+    readonly offset = 0, readonly isView = false) {}
   get bytes(): number { return this.length * 4; }
+  view(offset: number, length: number): GpuStore {
+    if (offset < 0 || offset + length > this.length) {
+      throw new RangeError(`webgpu subview: [${offset}, ${offset + length}) is outside a storage of ${this.length} values`);
+    }
+    return new GpuStore(this.buffer, length, this.capacity, this.offset + offset, true);
+  }
 }
 
 export interface RuntimeStats {
@@ -122,7 +133,7 @@ export class Runtime {
 
   /** Returns storage to the pool; its buffer may serve the next allocation at once (queue order keeps it safe). */
   release(s: GpuStore): void {
-    if (s.released) return;
+    if (s.released || s.isView) return;
     s.released = true;
     s.releasedIn = this.batch;
     this.live--;
@@ -221,9 +232,10 @@ export class Runtime {
     const pipeline = this.pipeline(key, code);
     const off = this.slot * SLOT;
     if (params) this.ringHost.set(params.u, off / 4);
+    else this.ringHost.fill(0, off / 4, off / 4 + 64);
     this.slot++;
     let bgKey = `${key}|${off}`;
-    for (const s of stores) bgKey += `|${s.buffer === undefined ? 0 : bufferId(s.buffer)}`;
+    for (const s of stores) bgKey += `|${bufferId(s.buffer)}`;
     let bg = this.bindGroups.get(bgKey);
     if (!bg) {
       const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: this.ring, offset: off, size: SLOT } }];

@@ -34,7 +34,7 @@ export function scatterAddRowsSource(): string {
 }
 
 /** Threefry-2x32 (20 rounds), JAX's and threefry.ts's. */
-const THREEFRY = /* wgsl */`
+export const THREEFRY = /* wgsl */`
 fn rotl(x: u32, r: u32) -> u32 { return (x << r) | (x >> (32u - r)); }
 fn threefry(k0: u32, k1: u32, x0: u32, x1: u32) -> vec2u {
   let k2 = k0 ^ k1 ^ 0x1bd11bdau;

@@ -266,38 +266,37 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 }
 
 /**
- * Row argmax into int32 O[outOffset + row] (params: rows, cols, outOffset): the
- * first index of the largest value, a NaN counting as largest (numpy's rule).
+ * Row argmax into int32 O[outOffset + row] (params: rows, cols, outOffset), the
+ * js kernel's rule: the first index of the largest value, NaNs never chosen,
+ * except that a NaN at index 0 (or a row of NaNs) gives 0.
  */
 export function argmaxSource(wg = RW): string {
   return `@group(0) @binding(1) var<storage, read> X: array<f32>;
 @group(0) @binding(2) var<storage, read_write> O: array<i32>;
 var<workgroup> bv: array<f32, ${wg}>;
 var<workgroup> bi: array<u32, ${wg}>;
-// a beats b: NaN first, then larger, then the smaller index.
-fn beats(va: f32, ia: u32, vb: f32, ib: u32) -> bool {
-  let na = va != va; let nb = vb != vb;
-  if (na || nb) { return na && (!nb || ia < ib); }
-  return va > vb || (va == vb && ia < ib);
-}
+const NONE = 0xffffffffu;
 @compute @workgroup_size(${wg})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
   let row = wid.y * nwg.x + wid.x;
   if (row >= pu(0u)) { return; }
   let n = pu(1u); let base = row * n;
-  var v = -INF(); var idx = 0xffffffffu;
+  var v = 0.0; var idx = NONE;
   for (var j = li; j < n; j = j + ${wg}u) {
     let x = X[base + j];
-    if (idx == 0xffffffffu || beats(x, j, v, idx)) { v = x; idx = j; }
+    if (x == x && (idx == NONE || x > v)) { v = x; idx = j; }
   }
   bv[li] = v; bi[li] = idx; workgroupBarrier();
   for (var s = ${wg / 2}u; s > 0u; s = s >> 1u) {
     if (li < s) {
-      let oi = bi[li + s];
-      if (oi != 0xffffffffu && (bi[li] == 0xffffffffu || beats(bv[li + s], oi, bv[li], bi[li]))) { bv[li] = bv[li + s]; bi[li] = oi; }
+      let oi = bi[li + s]; let ov = bv[li + s]; let mi = bi[li];
+      if (oi != NONE && (mi == NONE || ov > bv[li] || (ov == bv[li] && oi < mi))) { bv[li] = ov; bi[li] = oi; }
     }
     workgroupBarrier();
   }
-  if (li == 0u) { O[pu(2u) + row] = i32(bi[0]); }
+  if (li == 0u) {
+    let x0 = X[base];
+    O[pu(2u) + row] = select(i32(bi[0]), 0, bi[0] == NONE || x0 != x0);
+  }
 }`;
 }
