@@ -60,6 +60,8 @@ fn pf(i: u32) -> f32 { return bitcast<f32>(pu(i)); }
 // Infinity and NaN come from the parameter block: WGSL rejects them as constants.
 fn INF() -> f32 { return bitcast<f32>(P.v[15][3]); }
 fn NAN() -> f32 { return bitcast<f32>(P.v[15][2]); }
+// NaN tests on the bits: compilers may assume x == x for floats.
+fn isNan(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u; }
 `;
 
 const SLOT = 256;            // uniform offset alignment on every adapter

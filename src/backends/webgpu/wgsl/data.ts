@@ -34,11 +34,10 @@ export function binaryIntSource(op: Binary, outFloat: boolean): string {
     case Binary.Ge: e = 'select(0, 1, a >= b)'; break;
     default: e = '';
   }
-  // Div and Pow (and float comparisons) go through floats; the others are exact int32 with wrap-around.
-  const value = e
-    ? (outFloat ? `f32(${e})` : e)
-    : `${outFloat ? '' : 'i32'}(fop(f32(a), f32(b)))`;
-  const fop = e ? '' : `fn fop(a: f32, b: f32) -> f32 { return ${binaryExpr(op)}; }
+  // Float outputs are computed on floats (as the reference does, -0 included); int outputs are
+  // exact int32 with wrap-around, Div and Pow truncated from floats.
+  const value = outFloat ? 'fop(f32(a), f32(b))' : e || 'i32(fop(f32(a), f32(b)))';
+  const fop = `fn fop(a: f32, b: f32) -> f32 { return ${binaryExpr(op)}; }
 fn pow32(a: f32, b: f32) -> f32 {
   if (b == 0.0) { return 1.0; }
   let r = exp2(b * log2(abs(a)));

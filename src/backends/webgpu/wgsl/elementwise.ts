@@ -88,8 +88,8 @@ export function binaryExpr(op: Binary): string {
     case Binary.Sub: return 'a - b';
     case Binary.Mul: return 'a * b';
     case Binary.Div: return 'a / b';
-    case Binary.Max: return 'select(b, a, a > b || a != a)';
-    case Binary.Min: return 'select(b, a, a < b || a != a)';
+    case Binary.Max: return 'select(b, a, a > b || isNan(a))';
+    case Binary.Min: return 'select(b, a, a < b || isNan(a))';
     case Binary.Pow: return 'pow32(a, b)';
     case Binary.Eq: return 'select(0.0, 1.0, a == b)';
     case Binary.Ne: return 'select(0.0, 1.0, a != b)';

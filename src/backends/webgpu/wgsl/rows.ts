@@ -18,7 +18,7 @@ fn wgSum(v: f32, li: u32) -> f32 {
 fn wgMax(v: f32, li: u32) -> f32 {
   red[li] = v; workgroupBarrier();
   for (var s = ${wg / 2}u; s > 0u; s = s >> 1u) {
-    if (li < s) { let o = red[li + s]; if (o > red[li] || o != o) { red[li] = o; } }
+    if (li < s) { let o = red[li + s]; if (o > red[li] || isNan(o)) { red[li] = o; } }
     workgroupBarrier();
   }
   let r = red[0]; workgroupBarrier(); return r;
@@ -26,7 +26,7 @@ fn wgMax(v: f32, li: u32) -> f32 {
 fn wgMin(v: f32, li: u32) -> f32 {
   red[li] = v; workgroupBarrier();
   for (var s = ${wg / 2}u; s > 0u; s = s >> 1u) {
-    if (li < s) { let o = red[li + s]; if (o < red[li] || o != o) { red[li] = o; } }
+    if (li < s) { let o = red[li + s]; if (o < red[li] || isNan(o)) { red[li] = o; } }
     workgroupBarrier();
   }
   let r = red[0]; workgroupBarrier(); return r;
@@ -51,7 +51,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 /** Reduce (outer, n, 1) rows: params rows=outer, n. op: 0 sum, 1 max, 2 min. */
 export function reduceRowsSource(op: number, wg = RW): string {
   const init = op === 0 ? '0.0' : op === 1 ? '(-INF())' : 'INF()';
-  const comb = op === 0 ? 'acc = acc + v;' : op === 1 ? 'if (v > acc || v != v) { acc = v; }' : 'if (v < acc || v != v) { acc = v; }';
+  const comb = op === 0 ? 'acc = acc + v;' : op === 1 ? 'if (v > acc || isNan(v)) { acc = v; }' : 'if (v < acc || isNan(v)) { acc = v; }';
   const fin = op === 0 ? 'wgSum' : op === 1 ? 'wgMax' : 'wgMin';
   return rowMain(`let n = pu(1u); let base = row * n;
   var acc = ${init};
@@ -65,7 +65,7 @@ export function reduceRowsSource(op: number, wg = RW): string {
 /** Reduce (outer, n, inner) with inner > 1: one thread per output (params: total, n, inner). */
 export function reduceColsSource(op: number): string {
   const init = op === 0 ? '0.0' : op === 1 ? '-INF()' : 'INF()';
-  const comb = op === 0 ? 'acc = acc + v;' : op === 1 ? 'if (v > acc || v != v) { acc = v; }' : 'if (v < acc || v != v) { acc = v; }';
+  const comb = op === 0 ? 'acc = acc + v;' : op === 1 ? 'if (v > acc || isNan(v)) { acc = v; }' : 'if (v < acc || isNan(v)) { acc = v; }';
   return `@group(0) @binding(1) var<storage, read> X: array<f32>;
 @group(0) @binding(2) var<storage, read_write> O: array<f32>;
 @compute @workgroup_size(256)
@@ -284,7 +284,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   var v = 0.0; var idx = NONE;
   for (var j = li; j < n; j = j + ${wg}u) {
     let x = X[base + j];
-    if (x == x && (idx == NONE || x > v)) { v = x; idx = j; }
+    if (!isNan(x) && (idx == NONE || x > v)) { v = x; idx = j; }
   }
   bv[li] = v; bi[li] = idx; workgroupBarrier();
   for (var s = ${wg / 2}u; s > 0u; s = s >> 1u) {
@@ -296,7 +296,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   }
   if (li == 0u) {
     let x0 = X[base];
-    O[pu(2u) + row] = select(i32(bi[0]), 0, bi[0] == NONE || x0 != x0);
+    O[pu(2u) + row] = select(i32(bi[0]), 0, bi[0] == NONE || isNan(x0));
   }
 }`;
 }
