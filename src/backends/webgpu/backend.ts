@@ -25,15 +25,26 @@ export async function createWebGpuBackend(): Promise<EngineWebGpuBackend> {
     family: 'webgpu',
     webgpu: be,
     kernels: table as unknown as Kernels,
-    alloc(_dtype: DType, size: number, zero: boolean): Storage {
+    alloc(dtype: DType, size: number, zero: boolean): Storage {
       const s = rt.alloc(size);
+      s.dtype = dtype;
       if (zero) be.kernels.fill(s, 0, true);
       return s;
     },
     allocBytes(size: number): Storage {
-      return rt.alloc(Math.ceil(size / 4), 'byte mask');
+      const s = rt.alloc(Math.ceil(size / 4), 'byte mask');
+      s.dtype = 'bytes';
+      return s;
     },
-    fromHost(values: HostArray): Storage { return rt.upload(values); },
+    fromHost(values: HostArray): Storage {
+      const s = rt.upload(values);
+      s.dtype = values instanceof Int32Array ? 'int32' : 'float32';
+      return s;
+    },
+    dtypeOf(storage: Storage): DType | undefined {
+      const d = (storage as GpuStore).dtype;
+      return d === 'bytes' ? undefined : d;
+    },
     read(storage: Storage, dtype: DType, size: number): Promise<HostArray> {
       return be.read(storage as GpuStore, dtype, size);
     },

@@ -16,6 +16,8 @@ export class GpuStore {
   /** Batch number when released (pool reuse by uploads waits for a later batch). */
   releasedIn = -1;
   released = false;
+  /** What the engine made it for (Backend.dtypeOf). */
+  dtype: 'float32' | 'int32' | 'bytes' = 'float32';
   /**
    * offset: first word of a view into another storage's buffer (Backend.subview);
    * views are never pooled, their base is.
@@ -27,7 +29,9 @@ export class GpuStore {
     if (offset < 0 || offset + length > this.length) {
       throw new RangeError(`webgpu subview: [${offset}, ${offset + length}) is outside a storage of ${this.length} values`);
     }
-    return new GpuStore(this.buffer, length, this.capacity, this.offset + offset, true);
+    const v = new GpuStore(this.buffer, length, this.capacity, this.offset + offset, true);
+    v.dtype = this.dtype;
+    return v;
   }
 }
 

@@ -144,6 +144,20 @@ export function oneHotSource(): string {
 
 const UNIT = /* wgsl */`
 fn unitF(w: u32) -> f32 { return f32(w >> 9u) * 1.1920928955078125e-7; }
+// (sin, cos) of 2 pi u to float precision: WGSL's sin and cos may be off by 2^-11.
+// Reduced to an eighth of a turn, then Taylor polynomials.
+fn sincosTurns(u: f32) -> vec2<f32> {
+  let q = round(u * 4.0);
+  let r = (u - q * 0.25) * 6.283185307179586;
+  let r2 = r * r;
+  let s = r * (1.0 - r2 / 6.0 * (1.0 - r2 / 20.0 * (1.0 - r2 / 42.0 * (1.0 - r2 / 72.0))));
+  let c = 1.0 - r2 / 2.0 * (1.0 - r2 / 12.0 * (1.0 - r2 / 30.0 * (1.0 - r2 / 56.0)));
+  let k = i32(q) & 3;
+  if (k == 0) { return vec2<f32>(s, c); }
+  if (k == 1) { return vec2<f32>(c, -s); }
+  if (k == 2) { return vec2<f32>(-s, -c); }
+  return vec2<f32>(-c, s);
+}
 // (a * b) >> 23 for a < 2^23, exactly, through 16-bit halves.
 fn mulShift23(a: u32, b: u32) -> u32 {
   let al = a & 0xffffu; let ah = a >> 16u; let bl = b & 0xffffu; let bh = b >> 16u;
@@ -172,8 +186,8 @@ export function randomSource(kind: 'uniform' | 'bernoulli' | 'int' | 'gumbel' | 
       // Box-Muller on the pair (2p, 2p + 1) of 2*ceil(n/2) words: cos for even i, sin for odd.
       body = `let nw = pu(0u) + (pu(0u) & 1u); let p = i & ~1u;
   let u1 = 1.0 - unitF(word(pu(1u), pu(2u), nw, p)); let u2 = unitF(word(pu(1u), pu(2u), nw, p + 1u));
-  let r = sqrt(-2.0 * log(u1)); let t = 6.283185307179586 * u2;
-  O[i] = pf(3u) + pf(4u) * r * select(cos(t), sin(t), (i & 1u) == 1u);`;
+  let r = sqrt(-2.0 * log(u1)); let sc = sincosTurns(u2);
+  O[i] = pf(3u) + pf(4u) * r * select(sc.y, sc.x, (i & 1u) == 1u);`;
       break;
   }
   return THREEFRY + UNIT + flatMain(body, `@group(0) @binding(1) var<storage, read_write> O: array<${type}>;`);
@@ -210,8 +224,8 @@ fn main(@builtin(local_invocation_index) li: u32) {
       if (c < m) {
         let p = c & ~1u;
         let u1 = 1.0 - unitF(word(key.x, key.y, nw, p)); let u2 = unitF(word(key.x, key.y, nw, p + 1u));
-        let r = sqrt(-2.0 * log(u1)); let t = 6.283185307179586 * u2;
-        v = r * select(cos(t), sin(t), (c & 1u) == 1u);
+        let r = sqrt(-2.0 * log(u1)); let sc = sincosTurns(u2);
+        v = r * select(sc.y, sc.x, (c & 1u) == 1u);
         ok = select(0u, 1u, v >= lo && v <= hi);
       }
       scan[li] = ok;
