@@ -12,6 +12,8 @@
 //                               for the training runs)
 //   --g-batch 16 --g-seq 1024   model G's batch and sequence length
 //   --steps-scale 1             multiplies the timed step counts
+//   --attention probs|flash     attention path of the training runs (default: probs where the
+//                               probabilities fit one binding, else flash, which has no attention dropout)
 //   --small                     tiny shapes (checks the whole script on a CPU adapter)
 import { webgpuBackend, parseTiles, type WebGpuBackend, type GpuStore } from '../src/backends/webgpu/index.js';
 import { DeviceLM, type LMShape } from './gpu_lm.js';
@@ -87,7 +89,9 @@ async function meanLoss(be: WebGpuBackend, batch: Batch): Promise<number> {
   return s / n;
 }
 
-async function train(be: WebGpuBackend, name: string, s: LMShape, steps: number): Promise<void> {
+async function train(be: WebGpuBackend, name: string, shape: LMShape, steps: number): Promise<void> {
+  const att = arg('attention', '');
+  const s: LMShape = att === 'probs' || att === 'flash' ? { ...shape, attention: att } : shape;
   const lm = new DeviceLM(be, s);
   const batch = makeBatch(be, lm, s, 7);
   lm.trainStep(batch.shifted, batch.targets, batch.weights, batch.loss);
@@ -102,7 +106,7 @@ async function train(be: WebGpuBackend, name: string, s: LMShape, steps: number)
   const st1 = be.stats();
   const last = await meanLoss(be, batch);
   emit({
-    what: `train ${name}`, backend: 'webgpu', params: lm.paramCount, ms_per_step: +(dt * 1e3).toFixed(3),
+    what: `train ${name}`, backend: 'webgpu', attention: lm.attentionPath(), params: lm.paramCount, ms_per_step: +(dt * 1e3).toFixed(3),
     steps_per_s: +(1 / dt).toFixed(1), tokens_per_s: Math.round(s.batch * s.seq / dt),
     first_loss: +first.toFixed(4), last_loss: +last.toFixed(4),
     dispatches_per_step: Math.round((st1.dispatches - st0.dispatches) / steps),

@@ -11,6 +11,12 @@ import { Binary, Reduce } from '../src/backends/kernels.js';
 export interface LMShape {
   vocab: number; d: number; ff: number; layers: number; heads: number;
   batch: number; seq: number; dropout: number;
+  /**
+   * 'probs' keeps the attention probabilities (and applies attention dropout, as the model
+   * does); 'flash' streams keys without them and without attention dropout. Default: probs
+   * when the (batch*heads, seq, seq) matrix fits one binding, else flash.
+   */
+  attention?: 'probs' | 'flash';
 }
 
 type G = GpuStore;
@@ -90,6 +96,13 @@ export class DeviceLM {
 
   get paramCount(): number { return this.params.reduce((a, p) => a + p.n, 0); }
 
+  /** Which attention path the training step uses (see LMShape.attention). */
+  attentionPath(): 'probs' | 'flash' {
+    if (this.s.attention) return this.s.attention;
+    const { batch: B, heads: H, seq: L } = this.s;
+    return B * H * L * L * 4 <= this.be.maxTensorBytes ? 'probs' : 'flash';
+  }
+
   /** Rows of the vocabulary head per chunk: logits of one chunk fit one storage binding (and 1 GiB). */
   headRows(): number {
     const BL = this.s.batch * this.s.seq;
@@ -141,15 +154,17 @@ export class DeviceLM {
       K.matmul(s.a1, b.wq.w, s.q, 1, BL, d, d, false, false, 0, 0, false, b.bq.w);
       K.matmul(s.a1, b.wk.w, s.k, 1, BL, d, d, false, false, 0, 0, false, b.bk.w);
       K.matmul(s.a1, b.wv.w, s.v, 1, BL, d, d, false, false, 0, 0, false, b.bv.w);
-      s.probs = this.a(B * H * L * L);
+      const flash = this.attentionPath() === 'flash';
+      s.probs = this.a(flash ? 2 * B * H * L : B * H * L * L);
       s.pmask = null;
-      if (rate > 0) {
+      if (rate > 0 && !flash) {
         s.pmask = this.a(B * H * L * L);
         const [k0, k1] = this.nextKey();
         K.dropoutMask(k0, k1, keep, 1 / keep, s.pmask);
       }
       s.att = this.a(BL * d);
-      K.attention(s.q, s.k, s.v, s.att, s.probs, B * H, L, L, hd, 1 / Math.sqrt(hd), true, 0, s.pmask, null, H, d, d, d, d);
+      if (flash) K.attentionFlash(s.q, s.k, s.v, s.att, s.probs, B * H, L, L, hd, 1 / Math.sqrt(hd), true, 0, null, H, d, d, d, d);
+      else K.attention(s.q, s.k, s.v, s.att, s.probs, B * H, L, L, hd, 1 / Math.sqrt(hd), true, 0, s.pmask, null, H, d, d, d, d);
       const y = this.a(BL * d);
       K.matmul(s.att, b.wo.w, y, 1, BL, d, d, false, false, 0, 0, false, b.bo.w);
       const yd = this.a(BL * d);
@@ -230,7 +245,11 @@ export class DeviceLM {
       K.matmul(dy, b.wo.w, datt, 1, BL, d, d, false, true, 0, 0, false);
       if (dy !== dh) this.free(dy);
       const dq = this.a(BL * d), dk = this.a(BL * d), dv = this.a(BL * d);
-      K.attentionBackward(datt, s.q, s.k, s.v, s.probs, dq, dk, dv, B * H, L, L, hd, 1 / Math.sqrt(hd), s.pmask, H, d, d, d, d);
+      if (this.attentionPath() === 'flash') {
+        K.attentionFlashBackward(datt, s.q, s.k, s.v, s.att, s.probs, dq, dk, dv, B * H, L, L, hd, 1 / Math.sqrt(hd), true, 0, null, H, d, d, d, d);
+      } else {
+        K.attentionBackward(datt, s.q, s.k, s.v, s.probs, dq, dk, dv, B * H, L, L, hd, 1 / Math.sqrt(hd), s.pmask, H, d, d, d, d);
+      }
       this.free(datt);
       const da1 = this.a(BL * d);
       for (const [dz, w, bb, first] of [[dq, b.wq, b.bq, true], [dk, b.wk, b.bk, false], [dv, b.wv, b.bv, false]] as const) {
