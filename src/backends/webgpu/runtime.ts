@@ -86,7 +86,7 @@ export class Runtime {
   readonly subgroups: boolean;
   readonly debug: boolean;
   private readonly pool = new Map<number, GpuStore[]>();
-  private readonly pipelines = new Map<string, GPUComputePipeline>();
+  private readonly pipelines = new Map<string, { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout }>();
   private bindGroups = new Map<string, GPUBindGroup>();
   private readonly ring: GPUBuffer;
   private readonly ringHost = new Uint32Array(RING_SLOTS * SLOT / 4);
@@ -215,11 +215,28 @@ export class Runtime {
     await this.device.queue.onSubmittedWorkDone();
   }
 
-  pipeline(key: string, code: () => string): GPUComputePipeline {
+  /**
+   * The pipeline of a kernel, built once. Its layout is explicit: the parameter
+   * block is bound with a dynamic offset, so a bind group depends only on the
+   * storages and is reused whenever a step runs on the same (pooled) buffers.
+   */
+  pipeline(key: string, code: () => string): { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout } {
     let p = this.pipelines.get(key);
     if (!p) {
-      const module = this.device.createShaderModule({ code: code(), label: key });
-      p = this.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: key });
+      const src = code();
+      const entries: GPUBindGroupLayoutEntry[] = [
+        { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform', hasDynamicOffset: true, minBindingSize: SLOT } },
+      ];
+      for (const m of src.matchAll(/@group\(0\) @binding\((\d+)\) var<storage, (read|read_write)>/g)) {
+        entries.push({ binding: +m[1], visibility: GPUShaderStage.COMPUTE, buffer: { type: m[2] === 'read' ? 'read-only-storage' : 'storage' } });
+      }
+      const layout = this.device.createBindGroupLayout({ entries, label: key });
+      const module = this.device.createShaderModule({ code: src, label: key });
+      const pipeline = this.device.createComputePipeline({
+        layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout] }),
+        compute: { module, entryPoint: 'main' }, label: key,
+      });
+      p = { pipeline, layout };
       this.pipelines.set(key, p);
       this.counts.pipelines++;
     }
@@ -235,25 +252,25 @@ export class Runtime {
     const [gx, gy = 1, gz = 1] = groups;
     if (gx === 0 || gy === 0 || gz === 0) return;
     if (this.slot >= RING_SLOTS) this.flush();
-    const pipeline = this.pipeline(key, code);
+    const { pipeline, layout } = this.pipeline(key, code);
     const off = this.slot * SLOT;
     if (params) this.ringHost.set(params.u, off / 4);
     else this.ringHost.fill(0, off / 4, off / 4 + 64);
     this.slot++;
-    let bgKey = `${key}|${off}`;
+    let bgKey = key;
     for (const s of stores) bgKey += `|${bufferId(s.buffer)}`;
     let bg = this.bindGroups.get(bgKey);
     if (!bg) {
-      const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: this.ring, offset: off, size: SLOT } }];
+      const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: this.ring, offset: 0, size: SLOT } }];
       stores.forEach((s, i) => entries.push({ binding: i + 1, resource: { buffer: s.buffer, offset: 0, size: s.capacity } }));
-      bg = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+      bg = this.device.createBindGroup({ layout, entries });
       if (this.bindGroups.size > 20000) this.bindGroups = new Map();
       this.bindGroups.set(bgKey, bg);
       this.counts.bindGroups++;
     }
     const pass = this.beginPass();
     pass.setPipeline(pipeline);
-    pass.setBindGroup(0, bg);
+    pass.setBindGroup(0, bg, [off]);
     pass.dispatchWorkgroups(gx, gy, gz);
     this.counts.dispatches++;
   }
