@@ -561,6 +561,39 @@ describe('webgpu kernels agree with the js kernels', { skip }, () => {
     close(await get(gd), dqkv, 'attention backward on views');
   });
 
+  test('sgd, momentum (nesterov too), rmsprop, bfloat16 rounding, sm3 (diagonal, factored, grafting, momentum types)', async () => {
+    const n = 60;
+    const w = randn(n, 101), g = randn(n, 102), v = randn(n, 103, 0.1), avg = Float32Array.from(randn(n, 104), Math.abs);
+    const run = async (what, jsArgs, gpuArgs, outs) => {
+      jsKernels[what](...jsArgs);
+      K[what](...gpuArgs);
+      for (const [gs, want, name] of outs) close(await get(gs), want, `${what} ${name}`);
+    };
+    { const ww = w.slice(), gw = up(w); await run('sgd', [ww, g, 0.1], [gw, up(g), 0.1], [[gw, ww, 'w']]); }
+    for (const nest of [false, true]) {
+      const ww = w.slice(), vv = v.slice(), gw = up(w), gv = up(v);
+      await run('momentum', [ww, g, vv, 0.9, 0.05, 1e-4, nest], [gw, up(g), gv, 0.9, 0.05, 1e-4, nest], [[gw, ww, 'w'], [gv, vv, 'v']]);
+    }
+    { const ww = w.slice(), aa = avg.slice(), gw = up(w), ga = up(avg);
+      await run('rmsprop', [ww, g, aa, 0.9, 1e-8, 0.01], [gw, up(g), ga, 0.9, 1e-8, 0.01], [[gw, ww, 'w'], [ga, aa, 'avg']]); }
+    { const xx = randn(n, 105, 100); xx[0] = Infinity; const gx = up(xx); jsKernels.roundBfloat16(xx); K.roundBfloat16(gx);
+      assert.deepEqual(await get(gx), xx, 'roundBfloat16'); }
+    for (const [dims, graft, mt] of [[[60], false, 0], [[6, 10], false, 1], [[3, 4, 5], true, 2], [[6, 10], true, 0]]) {
+      const D = Int32Array.from(dims), cat = dims.length === 1 ? n : dims.reduce((a, b) => a + b, 0);
+      const v1 = Float32Array.from(randn(cat, 106), Math.abs), v2 = graft ? Float32Array.from(randn(cat, 107), Math.abs) : null;
+      const m = randn(n, 108, 0.1);
+      const ww = w.slice(), mm = m.slice(), vv1 = v1.slice(), vv2 = v2 && v2.slice();
+      const gw = up(w), gm = up(m), gv1 = up(v1), gv2 = v2 && up(v2);
+      jsKernels.sm3(ww, g, mm, vv1, vv2, D, 0.1, 1e-3, 0.9, 0.95, mt);
+      K.sm3(gw, up(g), gm, gv1, gv2, D, 0.1, 1e-3, 0.9, 0.95, mt);
+      const what = `sm3 dims ${dims} graft ${graft} momentum ${mt}`;
+      close(await get(gw), ww, `${what} w`);
+      close(await get(gm), mm, `${what} m`);
+      close(await get(gv1), vv1, `${what} v1`);
+      if (gv2) close(await get(gv2), vv2, `${what} v2`);
+    }
+  });
+
   test('tensors larger than one binding get a clear error', () => {
     const words = Math.floor(be.maxTensorBytes / 4) + 1;
     assert.throws(() => be.runtime.alloc(words), /maxStorageBufferBindingSize/);

@@ -11,6 +11,7 @@ import * as rw from './wgsl/rows.js';
 import * as at from './wgsl/attention.js';
 import * as mi from './wgsl/misc.js';
 import * as da from './wgsl/data.js';
+import * as op from './wgsl/optim.js';
 
 type G = GpuStore;
 const MAX_RANK = 8;
@@ -373,6 +374,51 @@ export class WebGpuKernels {
       this.params().u32(n).f32(lr).f32(eps2).f32(clipThreshold).u32(flags).f32(beta1).f32(wd));
     this.rt.release(y);
     this.rt.release(scratch);
+  }
+
+  sgd(w: G, g: G, lr: number): void {
+    this.flat('sgd', op.sgdSource, [w, g], w.length, this.params().u32(w.length).f32(lr));
+  }
+
+  momentum(w: G, g: G, v: G, mass: number, lr: number, wd: number, nesterov: boolean): void {
+    this.flat('momentum', op.momentumSource, [w, g, v], w.length,
+      this.params().u32(w.length).f32(mass).f32(lr).f32(wd).u32(nesterov ? 1 : 0));
+  }
+
+  rmsprop(w: G, g: G, avg: G, gamma: number, eps: number, lr: number): void {
+    this.flat('rmsprop', op.rmspropSource, [w, g, avg], w.length, this.params().u32(w.length).f32(gamma).f32(eps).f32(lr));
+  }
+
+  roundBfloat16(x: G): void {
+    this.flat('roundBf16', op.roundBfloat16Source, [x], x.length, this.params().u32(x.length));
+  }
+
+  sm3(w: G, g: G, m: G | null, v1: G, v2: G | null, dims: Int32Array, lr: number, wd: number, beta1: number,
+    beta2: number, momentumType: number): void {
+    const n = w.length, rank = dims.length;
+    checkRank('sm3', rank);
+    const graft = v2 !== null;
+    const head = (): Params => {
+      const p = this.params().u32(n).u32(rank);
+      for (let i = 0; i < 8; i++) p.u32(i < rank ? dims[i] : 1);
+      for (let i = 0, off = 0; i < 8; i++) { p.u32(off); if (i < rank) off += dims[i]; }
+      return p;
+    };
+    const tmp = this.rt.alloc(4 * n, 'sm3 scratch'), sums = this.rt.alloc(2, 'sm3 sums');
+    this.flat(`sm3a/${+graft}`, () => op.sm3PassOneSource(graft), [g, v1, v2 ?? v1, tmp], n, head().f32(beta2).u32(+graft));
+    if (graft) {
+      this.sumSquaresInto(tmp.view(n, n), sums, 0);
+      this.sumSquaresInto(tmp.view(3 * n, n), sums, 1);
+    }
+    const u = [w, tmp, sums];
+    if (m) u.push(m);
+    this.flat(`sm3b/${+!!m}`, () => op.sm3UpdateSource(!!m), u, n,
+      head().f32(lr).f32(wd).f32(beta1).u32(momentumType).u32(+graft).u32(+!!m));
+    const entries = rank <= 1 ? n : dims.reduce((a, b) => a + b, 0);
+    this.flat('sm3c', op.sm3AccumulatorsSource, [tmp, v1], entries, head().u32(entries).u32(0));
+    if (v2) this.flat('sm3c', op.sm3AccumulatorsSource, [tmp, v2], entries, head().u32(entries).u32(2));
+    this.rt.release(tmp);
+    this.rt.release(sums);
   }
 
   dropoutMask(k0: number, k1: number, keep: number, scale: number, out: G, x?: G | null, keepMask?: G | null): void {
