@@ -5,6 +5,11 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { webgpu } from './helpers/webgpu.mjs';
 import * as trax from '../dist/src/index.js';
+import { spawnSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 const skip = webgpu.backend ? false : webgpu.reason;
 const F = trax.fastmath;
@@ -120,5 +125,16 @@ describe('the engine on the webgpu backend', { skip }, () => {
     const before = trax.memory().liveBuffers;
     for (let i = 0; i < 20; i++) trax.tidy(() => F.sum(F.matmul(F.exp(w), w))).dispose();
     assert.equal(trax.memory().liveBuffers, before);
+  });
+
+  test('the pre-trained sort model decodes [3, 9, 14, 15] on webgpu, token for token as on the CPU', () => {
+    const cli = join(root, 'dist/src/apps/cli/main.js');
+    const args = [cli, 'predict', '--checkpoint', join(root, 'pretrained/sort-transformer.pkl.gz'), '--prompt', '0,15,9,14,3,0'];
+    const cpu = spawnSync(process.execPath, [...args, '--backend', 'js'], { encoding: 'utf8' });
+    const gpu = spawnSync(process.execPath, [...args, '--backend', 'webgpu'], { encoding: 'utf8', env: { ...process.env } });
+    assert.equal(gpu.status, 0, gpu.stderr);
+    const last = (r) => r.stdout.trim().split('\n').pop();
+    assert.match(last(gpu), /^\[3, 9, 14, 15,/);
+    assert.equal(last(gpu), last(cpu));
   });
 });
