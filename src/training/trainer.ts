@@ -411,31 +411,31 @@ export class Trainer {
     await this.ready;
     await this.replayStreams();
     this.log('');
-    const t0 = performance.now();
     try {
+      const t0 = performance.now();
       for (let i = 0; i < nSteps; i++) {
         await yieldToEventLoop();
         signal?.throwIfAborted();
         this.trainStepOn(await this.nextTrainBatch());
       }
-      if (nEvalSteps > 0) signal?.throwIfAborted();
+      const secs = (performance.now() - t0) / 1000;
+      this.log(stepLine(this._step, `Ran ${nSteps} train steps in ${secs.toFixed(2)} secs`));
+      this.recordHistory('train', 'training/learning_rate', this.lrSchedule(this._step));
+      if (Number.isFinite(this.lastLoss)) this.recordHistory('train', 'training/loss', this.lastLoss);
+      if (nEvalSteps > 0) await this.evaluate(nEvalSteps, { signal });
     } catch (e) {
+      // Stopped on request: keep what was trained.
       if (signal?.aborted && e === signal.reason && this.shouldSave && this.outputDir) this.saveState();
       throw e;
     }
-    const secs = (performance.now() - t0) / 1000;
-    this.log(stepLine(this._step, `Ran ${nSteps} train steps in ${secs.toFixed(2)} secs`));
-    this.recordHistory('train', 'training/learning_rate', this.lrSchedule(this._step));
-    if (Number.isFinite(this.lastLoss)) this.recordHistory('train', 'training/loss', this.lastLoss);
-    if (nEvalSteps > 0) await this.evaluate(nEvalSteps);
     if (this.shouldSave && this.outputDir) this.saveState();
   }
 
-  private async evalOn(it: AnyIterator, counter: keyof Counters, nSteps: number, where: string): Promise<Record<string, number>> {
+  private async evalOn(it: AnyIterator, counter: keyof Counters, nSteps: number, where: string, signal?: AbortSignal): Promise<Record<string, number>> {
     const rng = random.foldIn(this.baseKey, 0x6576616c);
     const { means } = await evaluateMetrics({
       model: this.modelEval, weights: this.weightsTree(), state: this.modelState,
-      metrics: this.metricNames.map((n) => this.metrics[n]), nBatches: nSteps, rng: () => rng, carryState: false,
+      metrics: this.metricNames.map((n) => this.metrics[n]), nBatches: nSteps, rng: () => rng, carryState: false, signal,
       nextBatch: async () => {
         const r = await it.next();
         if (r.done) throw new Error(`Trainer: the ${where} stream ended during evaluation`);
@@ -449,7 +449,7 @@ export class Trainer {
   }
 
   /** Evaluates every metric on nEvalSteps batches of the train and eval streams. */
-  async evaluate(nEvalSteps: number): Promise<Record<string, Record<string, number>>> {
+  async evaluate(nEvalSteps: number, opts: { signal?: AbortSignal } = {}): Promise<Record<string, Record<string, number>>> {
     await this.ready;
     await this.replayStreams();
     this.log(stepLine(this._step, 'Evaluation'));
@@ -457,7 +457,7 @@ export class Trainer {
     const results: Record<string, Record<string, number>> = {};
     const trainIt = this.trainEvalIterator();
     for (const [prefix, it, counter] of [['train', trainIt, 'trainEval'], ['eval', this.evalIterator(), 'eval']] as const) {
-      const vals = await this.evalOn(it, counter, nEvalSteps, prefix);
+      const vals = await this.evalOn(it, counter, nEvalSteps, prefix, opts.signal);
       results[prefix] = vals;
       for (const name of this.metricNames) {
         this.log(stepLine(this._step, `${prefix.padEnd(5)} ${name.padStart(width)} | ${formatMetric(vals[name])}`));

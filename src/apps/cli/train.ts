@@ -2,7 +2,7 @@
 // or a text corpus, with Trax's Trainer: its log lines at each evaluation,
 // its checkpoint (resumed when the output directory already has one), plus
 // a progress bar and a loss sparkline.
-import { appendFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { backendName } from '../../backends/index.js';
 import { Inputs } from '../../data/inputs.js';
@@ -14,13 +14,14 @@ import type { Optimizer } from '../../optimizers/base.js';
 import { ShapeDtype } from '../../shapes.js';
 import { Trainer, stepLine } from '../../training/trainer.js';
 import { readTraxCheckpointSync } from '../../io/trax_checkpoint.js';
-import { trainLM, type LMTrainOptions } from '../lm/lm.js';
+import { LM_FILE, loadLM, trainLM, type LMConfig as LMRunConfig, type LMTrainOptions } from '../lm/lm.js';
 import { sparkline } from '../../viz/index.js';
 import type { CommandSpec, ParsedArgs } from './args.js';
 import {
   MODELS, MODEL_FLAG_NAMES, QUICKSTART_CONFIG, applyModelFlags, commas, modelFlags, readRunConfig, say,
   type LMConfig, type RunConfig,
 } from './common.js';
+import { INTERRUPTED_EXIT, onInterrupt } from './interrupt.js';
 import { Progress, formatDuration } from './progress.js';
 
 export const INT_TASKS: Record<string, { make: (b: number, o: IntsTaskOptions) => Generator<IntsBatch, never, undefined>; what: string }> = {
@@ -202,11 +203,10 @@ export async function run(args: ParsedArgs): Promise<number> {
   const t0 = performance.now();
   let segStart = performance.now(), segSteps = 0;
   const metricsFile = join(dir, 'metrics.jsonl');
-  let stopping = false;
-  const onSignal = (): void => { stopping = true; };
-  process.once('SIGINT', onSignal);
+  const interrupt = onInterrupt();
+  const stopping = (): boolean => interrupt.signal.aborted;
   try {
-    while (trainer.step < steps && !stopping) {
+    while (trainer.step < steps && !stopping()) {
       const loss = await trainer.trainStep();
       losses.push(loss);
       segSteps++;
@@ -218,18 +218,24 @@ export async function run(args: ParsedArgs): Promise<number> {
         for (const [metric, value] of [['training/loss', loss], ['training/learning_rate', schedule(step)]] as const) {
           appendFileSync(metricsFile, JSON.stringify({ step, mode: 'train', metric, value }) + '\n');
         }
-        if (evalSteps > 0) await trainer.evaluate(evalSteps);
+        if (evalSteps > 0) {
+          try {
+            await trainer.evaluate(evalSteps, { signal: interrupt.signal });
+          } catch (e) {
+            if (e !== interrupt.signal.reason) throw e;
+          }
+        }
         trainer.saveState();
         segStart = performance.now();
         segSteps = 0;
       }
     }
-    if (stopping) {
+    if (stopping()) {
       trainer.saveState();
       log(`Interrupted: saved step ${trainer.step} to ${ckpt}; run the same command again to resume.`);
     }
   } finally {
-    process.removeListener('SIGINT', onSignal);
+    interrupt.dispose();
     progress?.done();
   }
   const secs = (performance.now() - t0) / 1000;
@@ -244,7 +250,16 @@ export async function run(args: ParsedArgs): Promise<number> {
   if (losses.length > 1) say(`loss ${losses[0].toFixed(3)} ${sparkline(losses, { width: 40 })} ${losses[losses.length - 1].toFixed(3)}`);
   say(`Checkpoint: ${ckpt}${args.bool('safetensors') ? ` (and model.safetensors)` : ''}`);
   say(`Next: trax-ts predict --checkpoint ${dir} --prompt ${examplePrompt(cfg)}`);
-  return stopping ? 130 : 0;
+  return stopping() ? INTERRUPTED_EXIT : 0;
+}
+
+/** The configuration trainLM recorded in dir/lm.json, if any. */
+function readLMConfigFile(dir: string): LMRunConfig | undefined {
+  try {
+    return (JSON.parse(readFileSync(join(dir, LM_FILE), 'utf8')) as { config?: LMRunConfig }).config;
+  } catch {
+    return undefined;
+  }
 }
 
 function examplePrompt(cfg: RunConfig): string {
@@ -286,9 +301,51 @@ async function trainText(args: ParsedArgs): Promise<number> {
   if (args.has('sample-prompt')) opts.samplePrompt = args.str('sample-prompt');
   if (args.bool('quiet')) opts.sampleLength = 0;
   say(`trax-ts train: language model on ${args.has('text') ? args.str('text') : 'the moby-dick corpus'} (${tokenizer} tokens), backend ${backendName()}; output dir ${dir}`);
+  // The bar starts with the first step, once the corpus is tokenized and the
+  // model is built or resumed (evaluation lines print above it).
+  let progress: Progress | null = null;
+  const log = (line: string): void => (progress ? progress.println(line) : say(line));
+  opts.log = log;
+  let firstStep = -1;
+  if (!args.bool('quiet')) {
+    opts.onStep = (step, loss) => {
+      if (!progress) {
+        firstStep = step - 1;
+        const stored = readLMConfigFile(dir);
+        progress = new Progress({
+          total: opts.steps ?? stored?.steps ?? step, start: firstStep, every: args.num('log-every'),
+          tokensPerStep: (stored?.batchSize ?? 1) * (stored?.seqLen ?? 1),
+        });
+      }
+      progress.update(step, loss);
+    };
+  }
+  const interrupt = onInterrupt();
+  opts.signal = interrupt.signal;
   const t0 = performance.now();
-  const result = await trainLM(opts);
+  let result;
+  try {
+    result = await trainLM(opts);
+  } catch (e) {
+    if (e !== interrupt.signal.reason) throw e;
+    (progress as Progress | null)?.done();
+    const saved = existsSync(join(dir, 'model.pkl.gz')) ? readTraxCheckpointSync(join(dir, 'model.pkl.gz')).step : null;
+    say(saved === null ? 'Interrupted before the first step: nothing to save.'
+      : `Interrupted: saved step ${saved} to ${join(dir, 'model.pkl.gz')}; run the same command again to resume.`);
+    return INTERRUPTED_EXIT;
+  } finally {
+    interrupt.dispose();
+  }
+  (progress as Progress | null)?.done();
+  progress = null;
   const secs = (performance.now() - t0) / 1000;
+  if (args.bool('safetensors')) {
+    const { model, config } = loadLM(dir);
+    model.saveToFile(join(dir, 'model.safetensors'), {
+      weightsOnly: true, inputSignature: new ShapeDtype([1, 1], 'int32'),
+      config: { model: 'TransformerLM', vocabSize: config.vocabSize, dModel: config.dModel, dFF: config.dFF, nLayers: config.nLayers, nHeads: config.nHeads, maxLen: config.maxLen, dropout: config.dropout },
+    });
+  }
   say('');
   say(`Done: step ${result.step}, validation loss ${result.valLoss.toFixed(4)} (${result.valBpc.toFixed(3)} bits/char), ` +
     `${commas(result.params)} weights, ${formatDuration(secs)}${result.resumed ? ' (resumed)' : ''}.`);
@@ -296,6 +353,7 @@ async function trainText(args: ParsedArgs): Promise<number> {
     const v = result.evals.map((e) => e.valLoss);
     say(`validation loss ${v[0].toFixed(3)} ${sparkline(v, { width: 40 })} ${v[v.length - 1].toFixed(3)}`);
   }
+  say(`Checkpoint: ${join(dir, 'model.pkl.gz')}${args.bool('safetensors') ? ' (and model.safetensors)' : ''}, vocabulary ${join(dir, 'lm.json')}`);
   say(`Next: trax-ts sample --checkpoint ${dir} --prompt "Call me" --length 500 --temperature 0.8 --top-k 40 --seed 1`);
   return 0;
 }
