@@ -3,21 +3,20 @@
 import { jsKernels } from './js.js';
 import type { Kernels } from './kernels.js';
 import { loadNativeKernels } from './native.js';
+import { BackendConfigError, checkBackendEnv } from './env.js';
 
 let active: Kernels | null = null;
 let nativeError: string | null = null;
 
 function choose(): Kernels {
+  checkBackendEnv();
   const forced = (process.env.TRAX_BACKEND ?? '').trim().toLowerCase();
-  if (forced && forced !== 'native' && forced !== 'js') {
-    throw new Error(`TRAX_BACKEND must be 'native' or 'js', got '${process.env.TRAX_BACKEND}'`);
-  }
   if (forced === 'js') return jsKernels;
   const loaded = loadNativeKernels();
   if ('kernels' in loaded) return loaded.kernels;
   nativeError = loaded.error;
   if (forced === 'native') {
-    throw new Error(`TRAX_BACKEND=native but the native addon is unavailable: ${loaded.error}`);
+    throw new BackendConfigError(`TRAX_BACKEND=native but the native addon is unavailable: ${loaded.error}`);
   }
   process.emitWarning(
     `trax-ts: native CPU addon unavailable (${loaded.error}); using the much slower pure TypeScript backend. ` +
@@ -56,5 +55,5 @@ export function nativeUnavailableReason(): string | null {
 export function setNumThreads(n: number): void { kernels().setThreads(n); }
 export function numThreads(): number { return kernels().threads(); }
 
-export { jsKernels };
+export { jsKernels, BackendConfigError, checkBackendEnv };
 export type { Kernels };

@@ -1,5 +1,7 @@
-// Loads the C++ kernels (build/Release/trax_native.node, built by
-// scripts/build-addon.cjs at install time). The addon's functions take the
+// Loads the C++ kernels: build/Release/trax_native.node when it was built
+// from source (scripts/build-addon.cjs), else the N-API binary shipped for
+// this platform in prebuilds/<platform>-<arch>/ (node-gyp-build's layout; one
+// binary serves every Node version). The addon's functions take the
 // Kernels arguments as-is, so they are installed directly as the methods: no
 // wrapper closure or per-call allocation on the hot path.
 // Environment: TRAX_NUM_THREADS sets the initial thread count (default: all
@@ -7,8 +9,8 @@
 // CPU supports; TRAX_SKIP_NATIVE=1 disables the addon.
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { PACKAGE_ROOT } from '../package_root.js';
 import type { Kernels } from './kernels.js';
 
 /** Native kernels plus introspection of the instruction set in use. */
@@ -29,28 +31,28 @@ const METHODS = [
 
 let cached: { kernels: NativeKernels } | { error: string } | null = null;
 
-/** Package root: this file compiles to dist/src/backends/native.js (or runs from src/backends/). */
-function packageRoot(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  for (const up of ['../../..', '../..']) {
-    const root = join(here, up);
-    if (existsSync(join(root, 'package.json'))) return root;
-  }
-  return join(here, '../../..');
+/** Where the addon may be, in the order tried: a local build, then the shipped binary for this platform. */
+export function addonCandidates(root = PACKAGE_ROOT): string[] {
+  const dir = join(root, 'prebuilds', `${process.platform}-${process.arch}`);
+  const libc = process.platform !== 'linux' ? [] : existsSync('/etc/alpine-release') ? ['node.napi.musl.node'] : ['node.napi.glibc.node'];
+  return [join(root, 'build', 'Release', 'trax_native.node'), ...[...libc, 'node.napi.node'].map((f) => join(dir, f))];
 }
 
 function load(): { kernels: NativeKernels } | { error: string } {
   if (process.env.TRAX_SKIP_NATIVE === '1') return { error: 'disabled by TRAX_SKIP_NATIVE=1' };
-  const file = join(packageRoot(), 'build', 'Release', 'trax_native.node');
-  if (!existsSync(file)) return { error: `${file} not found (the addon was not built)` };
+  const candidates = addonCandidates();
+  const file = candidates.find((f) => existsSync(f));
+  if (!file) {
+    return { error: `no native addon for ${process.platform}-${process.arch} (no ${candidates.join(' or ')}); build it with \`npm rebuild trax-ts\`` };
+  }
   let addon: Addon;
   try {
-    addon = createRequire(import.meta.url)(file) as Addon;
+    addon = createRequire(join(PACKAGE_ROOT, 'package.json'))(file) as Addon;
   } catch (e) {
     return { error: `failed to load ${file}: ${(e as Error).message}` };
   }
   for (const m of METHODS) {
-    if (typeof addon[m] !== 'function') return { error: `${file} lacks ${m}(); rebuild it (npm run install)` };
+    if (typeof addon[m] !== 'function') return { error: `${file} lacks ${m}(); rebuild it (npm rebuild trax-ts)` };
   }
   const kernels = { name: 'native' } as { name: string } & Record<string, unknown>;
   for (const m of METHODS) kernels[m] = addon[m];

@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { getTokenizer, type VocabType } from '../../data/tokenize.js';
 import { attentionMapsSvg, captureAttention } from '../../viz/index.js';
 import { parseIntList, type CommandSpec, type ParsedArgs } from './args.js';
-import { MODELS, MODEL_FLAG_NAMES, QUICKSTART_CONFIG, applyModelFlags, modelFlags, resolveCheckpoint, say } from './common.js';
+import { MODELS, MODEL_FLAG_NAMES, QUICKSTART_CONFIG, applyModelFlags, checkOutputFile, modelFlags, resolveCheckpoint, say } from './common.js';
 
 export const spec: CommandSpec = {
   name: 'attention',
@@ -26,6 +26,7 @@ export const spec: CommandSpec = {
 };
 
 export async function run(args: ParsedArgs): Promise<number> {
+  checkOutputFile(args, 'svg', args.str('svg')!);
   const ck = resolveCheckpoint(args.need('checkpoint'), 'attention');
   if (ck.lmDir) args.fail('attention maps of trainLM directories are not supported yet; give a reverse/sort/copy checkpoint');
   const text = args.need('input', '(token ids like 0,3,14,15,9,0, or text with --tokenizer)');

@@ -1,6 +1,7 @@
 // What the commands share: the model registry, the run configuration kept
 // beside checkpoints (config.json), and finding a checkpoint and its model.
 import { existsSync, readFileSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { basename, dirname, join } from 'node:path';
 import type { Layer, Mode } from '../../layers/base.js';
 import { TransformerLM, type TransformerLMShape } from '../../models/transformer_lm.js';
@@ -170,4 +171,23 @@ export function say(line = ''): void {
 /** 93088 -> "93,088". */
 export function commas(n: number): string {
   return n.toLocaleString('en-US');
+}
+
+/** Fails with a one-line usage error unless `file` can be created: its folder exists and it is not a folder itself. */
+export function checkOutputFile(args: ParsedArgs, flag: string, file: string): void {
+  const dir = dirname(resolve(file));
+  if (!existsSync(dir)) args.fail(`--${flag} ${file}: folder ${dir} does not exist`);
+  if (!isDir(dir)) args.fail(`--${flag} ${file}: ${dir} is a file, not a folder`);
+  if (isDir(file)) args.fail(`--${flag} ${file} is a folder; give a file name`);
+}
+
+/** Fails with a one-line usage error when `dir` exists but is not a folder (or sits below a file). */
+export function checkOutputDir(args: ParsedArgs, flag: string, dir: string): void {
+  for (let d = resolve(dir); ; d = dirname(d)) {
+    if (existsSync(d)) {
+      if (!isDir(d)) args.fail(d === resolve(dir) ? `--${flag} ${dir} is a file, not a folder` : `--${flag} ${dir}: ${d} is a file, not a folder`);
+      return;
+    }
+    if (dirname(d) === d) return;
+  }
 }

@@ -18,7 +18,7 @@ import { LM_FILE, loadLM, trainLM, type LMConfig as LMRunConfig, type LMTrainOpt
 import { sparkline } from '../../viz/index.js';
 import type { CommandSpec, ParsedArgs } from './args.js';
 import {
-  MODELS, MODEL_FLAG_NAMES, QUICKSTART_CONFIG, applyModelFlags, commas, modelFlags, readRunConfig, say,
+  MODELS, MODEL_FLAG_NAMES, QUICKSTART_CONFIG, applyModelFlags, checkOutputDir, commas, modelFlags, readRunConfig, say,
   type LMConfig, type RunConfig,
 } from './common.js';
 import { INTERRUPTED_EXIT, onInterrupt } from './interrupt.js';
@@ -148,6 +148,7 @@ function runConfigFrom(args: ParsedArgs, stored: RunConfig | undefined): RunConf
 export async function run(args: ParsedArgs): Promise<number> {
   if (args.str('task') === 'lm' || args.has('text') || args.has('corpus')) return trainText(args);
   for (const f of ['tokenizer', 'seq-len', 'sample-prompt']) if (args.has(f)) args.fail(`--${f} applies to --task lm only`);
+  checkOutputDir(args, 'output-dir', args.str('output-dir')!);
   const dir = resolve(args.str('output-dir')!);
   const ckpt = join(dir, 'model.pkl.gz');
   if (args.bool('fresh')) {
@@ -280,6 +281,7 @@ async function trainText(args: ParsedArgs): Promise<number> {
   for (const f of ['warmup-steps', 'clip-grad-norm', 'model']) if (args.has(f)) args.fail(`--${f} does not apply to --task lm`);
   const tokenizer = (args.str('tokenizer') ?? 'char') as LMTrainOptions['tokenizer'];
   if (tokenizer === 'char' && args.has('vocab-size')) args.fail('--vocab-size sets subword/bpe vocabularies; a char vocabulary is the text\'s characters');
+  checkOutputDir(args, 'output-dir', args.str('output-dir')!);
   const dir = resolve(args.str('output-dir')!);
   if (args.bool('fresh')) {
     for (const f of ['model.pkl.gz', 'lm.json', 'metrics.jsonl']) rmSync(join(dir, f), { force: true });
