@@ -16,11 +16,13 @@ fs.writeFileSync(path.join(out, 'package.json'), JSON.stringify({ type: 'commonj
 
 const rootFile = path.join(out, 'package_root.js');
 const src = fs.readFileSync(rootFile, 'utf8');
-if (!src.includes('import.meta.url')) {
+const cjsUrl = 'require("node:url").pathToFileURL(__filename).href';
+// An incremental tsc run leaves an unchanged file as this script left it.
+if (!src.includes('import.meta.url') && !src.includes(cjsUrl)) {
   console.error(`build-cjs: ${rootFile} no longer reads import.meta.url; update scripts/build-cjs.cjs`);
   process.exit(1);
 }
-fs.writeFileSync(rootFile, src.replace(/import\.meta\.url/g, 'require("node:url").pathToFileURL(__filename).href'));
+fs.writeFileSync(rootFile, src.replace(/import\.meta\.url/g, cjsUrl));
 
 // Anything else that reads import.meta would fail to parse as CommonJS.
 const bad = [];

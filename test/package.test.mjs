@@ -41,6 +41,8 @@ function runtimeDeps() {
 let tarball = null;
 
 test('npm pack: the tarball has the builds, the corpus and the prebuilt addon, and no bench or example builds', { timeout: 600_000 }, () => {
+  // The CommonJS build too (plain tsc runs leave dist/cjs as it was); fast when up to date.
+  run(process.execPath, [join(root, 'scripts', 'build.cjs')], root);
   if (prebuiltHere) run(process.execPath, [join(root, 'scripts', 'prebuild.cjs')], root);
   // Scripts off: dist/ is what this test run built; prepack just ran above.
   const out = run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', tmp], root);
