@@ -143,7 +143,9 @@ export function resolveCheckpoint(arg: string, command: string): ResolvedCheckpo
   }
   if (isDir(arg)) {
     if (existsSync(join(arg, LM_FILE))) {
-      return { file: join(arg, 'model.pkl.gz'), model: 'TransformerLM', config: undefined, source: `language model in ${arg}`, lmDir: arg };
+      const file = join(arg, 'model.pkl.gz');
+      if (!existsSync(file)) throw new UsageError(`--checkpoint: ${arg} has ${LM_FILE} but no model.pkl.gz yet (train it first)`, command);
+      return { file, model: 'TransformerLM', config: readLMShape(arg), source: `language model in ${arg}`, lmDir: arg };
     }
     const run = readRunConfig(arg);
     const candidates = ['model.pkl.gz', 'model.safetensors'].map((f) => join(arg, f));
@@ -161,6 +163,29 @@ export function resolveCheckpoint(arg: string, command: string): ResolvedCheckpo
   }
   const run = readRunConfig(dirname(arg));
   return { file: arg, model: run?.model ?? 'TransformerLM', config: run?.config, run, source: arg, answerLength: run?.length };
+}
+
+/** The model shape a language-model folder's lm.json records (written by trainLM). */
+export function readLMShape(dir: string): LMConfig {
+  const p = join(dir, LM_FILE);
+  let c: Partial<LMConfig> | undefined;
+  try {
+    c = (JSON.parse(readFileSync(p, 'utf8')) as { config?: Partial<LMConfig> }).config;
+  } catch (e) {
+    throw new Error(`${p} is not valid JSON: ${(e as Error).message}`);
+  }
+  const shape = asLMConfig(c);
+  if (!shape) throw new Error(`${p} has no model configuration ("config" with vocabSize, dModel, ...)`);
+  const { vocabSize, dModel, dFF, nLayers, nHeads, maxLen, dropout } = shape;
+  return { vocabSize, dModel, dFF, nLayers, nHeads, maxLen, dropout };
+}
+
+/** What a run folder holds, from its config.json or lm.json: a toy-task model, a language model, or neither. */
+export function runKind(dir: string): { kind: 'lm' } | { kind: 'task'; run: RunConfig | undefined } | { kind: 'none' } {
+  if (existsSync(join(dir, LM_FILE))) return { kind: 'lm' };
+  const run = readRunConfig(dir);
+  if (run) return run.task === 'lm' ? { kind: 'lm' } : { kind: 'task', run };
+  return existsSync(join(dir, 'model.pkl.gz')) ? { kind: 'task', run: undefined } : { kind: 'none' };
 }
 
 /** Prints to stdout without the trailing-newline bookkeeping of console.log. */
@@ -190,4 +215,9 @@ export function checkOutputDir(args: ParsedArgs, flag: string, dir: string): voi
     }
     if (dirname(d) === d) return;
   }
+}
+
+/** A token as an axis label: whitespace made visible (space ␣, newline ↵, tab →). */
+export function visibleToken(text: string): string {
+  return text.replace(/ /g, '␣').replace(/\n/g, '↵').replace(/\t/g, '→').replace(/\r/g, '␍');
 }

@@ -92,10 +92,10 @@ function tokenizerFor(args: ParsedArgs, ck: ResolvedCheckpoint): Tokenizer | nul
 export async function run(args: ParsedArgs): Promise<number> {
   const command = args.command;
   const ckArg = args.need('checkpoint', `(e.g. trax-ts ${command} --checkpoint sort-transformer --prompt 0,3,14,15,9,0)`);
+  const ck = resolveCheckpoint(ckArg, command);
   if (command === 'predict' && !args.has('prompt')) {
     args.fail('--prompt is required: the tokens to continue (e.g. --prompt 0,3,14,15,9,0, or text for a language model)');
   }
-  const ck = resolveCheckpoint(ckArg, command);
   const maxLength = args.num('length') ?? args.num('max-length') ?? ck.answerLength ?? 100;
   const temperature = args.num('temperature')!;
   const beams = args.num('beam-size')!;

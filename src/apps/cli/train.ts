@@ -18,7 +18,7 @@ import { LM_FILE, loadLM, trainLM, type LMConfig as LMRunConfig, type LMTrainOpt
 import { sparkline } from '../../viz/index.js';
 import type { CommandSpec, ParsedArgs } from './args.js';
 import {
-  MODELS, MODEL_FLAG_NAMES, QUICKSTART_CONFIG, applyModelFlags, checkOutputDir, commas, modelFlags, readRunConfig, say,
+  MODELS, MODEL_FLAG_NAMES, QUICKSTART_CONFIG, applyModelFlags, checkOutputDir, commas, runKind, modelFlags, readRunConfig, say,
   type LMConfig, type RunConfig,
 } from './common.js';
 import { INTERRUPTED_EXIT, onInterrupt } from './interrupt.js';
@@ -154,9 +154,9 @@ export async function run(args: ParsedArgs): Promise<number> {
   if (args.bool('fresh')) {
     for (const f of ['model.pkl.gz', 'model.safetensors', 'metrics.jsonl', 'config.json']) rmSync(join(dir, f), { force: true });
   }
+  if (runKind(dir).kind === 'lm') args.fail(`${dir} holds a language model (--task lm); train it with --task lm or use another --output-dir`);
   const resuming = existsSync(ckpt);
   const stored = resuming ? readRunConfig(dir) : undefined;
-  if (stored && stored.task === 'lm') args.fail(`${dir} holds a language model (--task lm); train it with --task lm or use another --output-dir`);
   const cfg = runConfigFrom(args, stored);
   const steps = args.num('steps')!;
   const evalEvery = args.num('eval-every')!;
@@ -283,8 +283,12 @@ async function trainText(args: ParsedArgs): Promise<number> {
   if (tokenizer === 'char' && args.has('vocab-size')) args.fail('--vocab-size sets subword/bpe vocabularies; a char vocabulary is the text\'s characters');
   checkOutputDir(args, 'output-dir', args.str('output-dir')!);
   const dir = resolve(args.str('output-dir')!);
+  const kind = runKind(dir);
+  if (kind.kind === 'task' && !args.bool('fresh')) {
+    args.fail(`${dir} holds a ${kind.run?.task ?? 'reverse/sort/copy'}-task model, not a language model; use another --output-dir (or --fresh to replace it)`);
+  }
   if (args.bool('fresh')) {
-    for (const f of ['model.pkl.gz', 'lm.json', 'metrics.jsonl']) rmSync(join(dir, f), { force: true });
+    for (const f of ['model.pkl.gz', 'lm.json', 'metrics.jsonl', 'lm_evals.jsonl', 'model.safetensors', 'config.json']) rmSync(join(dir, f), { force: true });
   }
   const opts: LMTrainOptions = {
     ...(args.has('text') ? { text: args.str('text') } : { corpus: 'moby-dick' as const }),
