@@ -92,31 +92,44 @@ function build(hash) {
   return true;
 }
 
-/** Builds if needed; returns the addon in use, or null. */
-function main(argv) {
-  if (process.env.TRAX_SKIP_NATIVE === '1') {
-    console.log('trax-ts: TRAX_SKIP_NATIVE=1, not building the native addon (pure TypeScript backend will be used).');
-    return null;
-  }
-  const force = argv.includes('--force') || process.env.TRAX_BUILD_FROM_SOURCE === '1';
+/**
+ * What install should do: 'skip' (TRAX_SKIP_NATIVE), 'up-to-date' (the local
+ * build matches), 'prebuilt' (the shipped binary matches and loads) or 'build'.
+ */
+function plan(argv, env = process.env) {
+  if (env.TRAX_SKIP_NATIVE === '1') return { action: 'skip', file: null };
   const hash = sourcesHash();
-  if (!force) {
-    const stamp = readJson(stampFile);
-    if (stamp && stamp.sources === hash && stamp.modules === process.versions.modules && fs.existsSync(out)) {
-      console.log(`trax-ts: native addon ${path.relative(root, out)} is up to date`);
-      return out;
-    }
-    const shipped = readJson(path.join(root, 'prebuilds', 'sources.json'));
-    const pre = prebuiltCandidates().find((f) => fs.existsSync(f));
-    if (pre && shipped && shipped.sources === hash && !fs.existsSync(out) && loads(pre)) {
-      console.log(`trax-ts: using the prebuilt native addon ${path.relative(root, pre)}`);
-      return pre;
-    }
+  if (argv.includes('--force') || env.TRAX_BUILD_FROM_SOURCE === '1') return { action: 'build', file: out, hash };
+  const stamp = readJson(stampFile);
+  if (stamp && stamp.sources === hash && stamp.modules === process.versions.modules && fs.existsSync(out)) {
+    return { action: 'up-to-date', file: out, hash };
   }
-  return build(hash) ? out : null;
+  const shipped = readJson(path.join(root, 'prebuilds', 'sources.json'));
+  const pre = prebuiltCandidates().find((f) => fs.existsSync(f));
+  // The loader prefers build/Release, so a stale local build must be replaced, not skipped.
+  if (pre && shipped && shipped.sources === hash && !fs.existsSync(out) && loads(pre)) return { action: 'prebuilt', file: pre, hash };
+  return { action: 'build', file: out, hash };
 }
 
-module.exports = { sourcesHash, prebuiltCandidates, main };
+/** Builds if needed; returns the addon in use, or null. */
+function main(argv) {
+  const p = plan(argv);
+  switch (p.action) {
+    case 'skip':
+      console.log('trax-ts: TRAX_SKIP_NATIVE=1, not building the native addon (pure TypeScript backend will be used).');
+      return null;
+    case 'up-to-date':
+      console.log(`trax-ts: native addon ${path.relative(root, p.file)} is up to date`);
+      return p.file;
+    case 'prebuilt':
+      console.log(`trax-ts: using the prebuilt native addon ${path.relative(root, p.file)}`);
+      return p.file;
+    default:
+      return build(p.hash) ? out : null;
+  }
+}
+
+module.exports = { sourcesHash, prebuiltCandidates, plan, main };
 
 if (require.main === module) {
   try {
