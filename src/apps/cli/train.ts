@@ -2,7 +2,7 @@
 // or a text corpus, with Trax's Trainer: its log lines at each evaluation,
 // its checkpoint (resumed when the output directory already has one), plus
 // a progress bar and a loss sparkline.
-import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { backendName } from '../../backends/index.js';
 import { Inputs } from '../../data/inputs.js';
@@ -13,6 +13,7 @@ import * as optimizers from '../../optimizers/index.js';
 import type { Optimizer } from '../../optimizers/base.js';
 import { ShapeDtype } from '../../shapes.js';
 import { Trainer, stepLine } from '../../training/trainer.js';
+import { MetricsWriter } from '../../training/metrics_writer.js';
 import { readTraxCheckpointSync } from '../../io/trax_checkpoint.js';
 import { LM_FILE, loadLM, trainLM, type LMConfig as LMRunConfig, type LMTrainOptions } from '../lm/lm.js';
 import { sparkline } from '../../viz/index.js';
@@ -203,7 +204,7 @@ export async function run(args: ParsedArgs): Promise<number> {
   const losses: number[] = [];
   const t0 = performance.now();
   let segStart = performance.now(), segSteps = 0;
-  const metricsFile = join(dir, 'metrics.jsonl');
+  const metrics = new MetricsWriter(dir);
   const interrupt = onInterrupt();
   const stopping = (): boolean => interrupt.signal.aborted;
   try {
@@ -217,7 +218,7 @@ export async function run(args: ParsedArgs): Promise<number> {
         log('');
         log(stepLine(step, `Ran ${segSteps} train steps in ${((performance.now() - segStart) / 1000).toFixed(2)} secs`));
         for (const [metric, value] of [['training/loss', loss], ['training/learning_rate', schedule(step)]] as const) {
-          appendFileSync(metricsFile, JSON.stringify({ step, mode: 'train', metric, value }) + '\n');
+          metrics.record(step, 'train', metric, value);
         }
         if (evalSteps > 0) {
           try {
