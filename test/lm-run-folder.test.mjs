@@ -43,6 +43,11 @@ test('show builds the model lm.json records and loads its weights', () => {
   assert.match(out, /dModel=16, dFF=32, nLayers=1, nHeads=4/);
   assert.match(out, /weights: language model in .*, step 4/);
   assert.match(out, new RegExp(`Total number of trainable weights: ${nParams.toLocaleString('en-US')} in`));
+  for (const f of ['model.pkl.gz', 'model.safetensors']) {
+    const file = join(lmDir, f);
+    if (f === 'model.safetensors') ok(cli('train', '--task', 'lm', '--text', join(tmp, 'text.txt'), '--output-dir', lmDir, '--steps', '4', '--seed', '0', '-q'));
+    assert.match(ok(cli('show', '--checkpoint', file, '--no-tree', '--no-weights')), /dModel=16, dFF=32, nLayers=1, nHeads=4/, f);
+  }
 });
 
 test('attention reads --input as text with the folder\'s tokenizer; long inputs fit and label every n-th token', () => {

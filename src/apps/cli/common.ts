@@ -156,13 +156,13 @@ export function resolveCheckpoint(arg: string, command: string): ResolvedCheckpo
   if (arg.endsWith('.safetensors')) {
     const stored = readModelConfig(arg) as { model?: string } | undefined;
     const run = readRunConfig(dirname(arg));
-    return { file: arg, model: stored?.model ?? run?.model ?? 'TransformerLM', config: asLMConfig(stored) ?? run?.config, run, source: arg, answerLength: run?.length };
+    return { file: arg, model: stored?.model ?? run?.model ?? 'TransformerLM', config: asLMConfig(stored) ?? run?.config ?? lmShapeBeside(arg), run, source: arg, answerLength: run?.length };
   }
   if (!/\.pkl(\.gz)?$/.test(arg)) {
     throw new UsageError(`--checkpoint: ${arg} is neither a Trax pickle (.pkl.gz) nor safetensors (.safetensors)`, command);
   }
   const run = readRunConfig(dirname(arg));
-  return { file: arg, model: run?.model ?? 'TransformerLM', config: run?.config, run, source: arg, answerLength: run?.length };
+  return { file: arg, model: run?.model ?? 'TransformerLM', config: run?.config ?? lmShapeBeside(arg), run, source: arg, answerLength: run?.length };
 }
 
 /** The model shape a language-model folder's lm.json records (written by trainLM). */
@@ -178,6 +178,11 @@ export function readLMShape(dir: string): LMConfig {
   if (!shape) throw new Error(`${p} has no model configuration ("config" with vocabSize, dModel, ...)`);
   const { vocabSize, dModel, dFF, nLayers, nHeads, maxLen, dropout } = shape;
   return { vocabSize, dModel, dFF, nLayers, nHeads, maxLen, dropout };
+}
+
+/** The model shape of a language-model folder a checkpoint file sits in, if it does. */
+function lmShapeBeside(file: string): LMConfig | undefined {
+  return existsSync(join(dirname(file), LM_FILE)) ? readLMShape(dirname(file)) : undefined;
 }
 
 /** What a run folder holds, from its config.json or lm.json: a toy-task model, a language model, or neither. */
