@@ -17,9 +17,17 @@ const nextTurn: () => Promise<void> = typeof setImmediate === 'function'
   ? () => new Promise((resolve) => setImmediate(resolve))
   : () => new Promise((resolve) => setTimeout(resolve, 0));
 
+let turns = 0, turnMs = 0;
+
+/** Turns taken and milliseconds spent in them since the process started (bench/yield.ts reads them). */
+export function yieldStats(): { turns: number; ms: number } { return { turns, ms: turnMs }; }
+
 /** Returns at once unless YIELD_EVERY_MS have passed since the last turn; then waits for one. */
 export async function yieldToEventLoop(): Promise<void> {
-  if (performance.now() - last < every) return;
+  const t0 = performance.now();
+  if (t0 - last < every) return;
   await nextTurn();
   last = performance.now();
+  turns++;
+  turnMs += last - t0;
 }
