@@ -2,7 +2,7 @@
 // inputs and every metric layer on its outputs plus the batch's remaining
 // fields, averaged over a number of batches.
 import type { Layer, State, Value, Weights } from '../layers/base.js';
-import { withBufferScope } from '../engine/pool.js';
+import { disposeReplaced, withBufferScope } from '../engine/pool.js';
 import type { PRNGKey } from '../engine/random.js';
 import type { Tensor } from '../engine/tensor.js';
 import { yieldToEventLoop } from './yield.js';
@@ -33,17 +33,20 @@ export async function evaluateMetrics(o: EvaluateOptions): Promise<{ means: numb
     const batch = await o.nextBatch(b);
     const rng = o.rng(b);
     const x: Value = nIn === 1 ? batch[0] : batch.slice(0, nIn);
-    // Pooled buffers per batch: only the metric values and the model state leave the scope.
-    const newState = withBufferScope(() => {
+    // Pooled buffers per batch: only the metric values and the model state
+    // leave the scope; the values are read (from any backend) after it.
+    const { values, state: newState } = withBufferScope(() => {
       const [y, s] = o.model.pureFn(x, o.weights, state, rng);
       const stack = [...(Array.isArray(y) ? y as Tensor[] : [y as Tensor]), ...batch.slice(nIn)];
-      o.metrics.forEach((m, k) => {
+      const values = o.metrics.map((m) => {
         const args = stack.slice(0, m.nIn);
-        const [v] = m.pureFn(args.length === 1 ? args[0] : args, m.weights, m.state, rng);
-        sums[k] += (v as Tensor).buf[0];
+        return m.pureFn(args.length === 1 ? args[0] : args, m.weights, m.state, rng)[0] as Tensor;
       });
-      return s;
+      return { values, state: s };
     });
+    for (let k = 0; k < values.length; k++) sums[k] += (await values[k].data())[0];
+    // A metric may hand back a tensor it was given (or share one): free only what nothing else holds.
+    disposeReplaced(values, newState, [batch, o.weights, state]);
     if (o.carryState) state = newState;
   }
   return { means: sums.map((s) => s / o.nBatches), state };

@@ -46,7 +46,7 @@ export function trainStep(m: TrainStepModel, s: TrainState, batch: Tensor[], rng
       const [out, st] = m.withLoss.pureFn(batch, [m.weightsTree(flat), m.lossWeights], [modelState, m.lossState], rng);
       return [out as Tensor, st] as [Tensor, State];
     }, { hasAux: true })(s.flatWeights);
-    const lossValue = loss.buf[0];
+    const lossValue = loss.item();
     if (!Number.isFinite(lossValue)) {
       throw new Error(`${m.lossLabel} became ${lossValue} at step ${step}; lower the learning rate or check the data`);
     }

@@ -10,7 +10,9 @@ import { Negate } from '../layers/core.js';
 import { Accuracy, CrossEntropyLoss, SequenceAccuracy, SumOfWeights } from '../layers/metrics.js';
 import type { Optimizer, Slot } from '../optimizers/base.js';
 import { ShapeDtype } from '../shapes.js';
+import { disposeReplaced } from '../engine/pool.js';
 import { Tensor } from '../engine/tensor.js';
+import { reshape } from '../engine/ops.js';
 import * as random from '../engine/random.js';
 import { treeUnflatten, treeFlatten } from '../engine/tree.js';
 import { fieldToTensor } from '../data/fields.js';
@@ -321,14 +323,14 @@ export class Trainer {
       if (t.size !== this.flatWeights[i].size) {
         throw new Error(`Trainer: weight ${i} in ${path} has shape [${a.shape}], the model expects [${this.flatWeights[i].shape}]`);
       }
-      return new Tensor(t.buf, this.flatWeights[i].shape, t.dtype);
+      return reshape(t, this.flatWeights[i].shape);
     });
     this._step = ck.step ?? 0;
     // Slots: same nested structure as treeInit gives, refilled in order.
     const slotLeaves = treeFlatten<unknown>(ck.slots, (x) => isNdArray(x)).leaves.filter(isNdArray);
     const { leaves: want, def } = treeFlatten<Tensor>(this.slots);
     if (slotLeaves.length === want.length) {
-      this.slots = treeUnflatten(def, slotLeaves.map((a, i) => new Tensor(ndToTensor(a, want[i]).buf, want[i].shape, want[i].dtype))) as Slot[];
+      this.slots = treeUnflatten(def, slotLeaves.map((a, i) => reshape(ndToTensor(a, want[i]), want[i].shape))) as Slot[];
     } else {
       throw new Error(`Trainer: ${path} has ${slotLeaves.length} optimizer slot arrays, the ${this.optimizer.name} optimizer needs ${want.length}`);
     }
@@ -376,11 +378,14 @@ export class Trainer {
       withLoss: this.modelWithLoss, weightsTree: (flat) => this.weightsTree(flat),
       lossWeights: this.lossWeights, lossState: this.lossState, optimizer: this.optimizer, lossLabel: 'Trainer: loss',
     };
+    const before = [this.flatWeights, this.slots, this.modelState];
     const { loss, state } = trainStep(stepModel, { flatWeights: this.flatWeights, slots: this.slots, modelState: this.modelState },
       batch, random.foldIn(this.baseKey, this._step), this.lrSchedule(this._step), this._step);
     this.flatWeights = state.flatWeights;
     this.slots = state.slots;
     this.modelState = state.modelState;
+    // The weights, slots and state the step replaced are handed back.
+    disposeReplaced(before, [this.flatWeights, this.slots, this.modelState]);
     this._step++;
     this.lastLoss = loss;
     if (this.checkpointsAt.has(this._step) && this.shouldSave && this.outputDir) {

@@ -11,7 +11,9 @@ import { Layer, flattenWeightsAndState, type State, type Weights } from '../laye
 import { Serial } from '../layers/combinators.js';
 import type { Optimizer, Slot } from '../optimizers/base.js';
 import { ShapeDtype } from '../shapes.js';
+import { disposeReplaced } from '../engine/pool.js';
 import { Tensor } from '../engine/tensor.js';
+import { reshape } from '../engine/ops.js';
 import * as random from '../engine/random.js';
 import { treeFlatten, treeUnflatten, type TreeDef } from '../engine/tree.js';
 import { writeNpyRecords } from '../io/npy.js';
@@ -377,7 +379,7 @@ export class Loop {
       const want = this.flatWeights[i];
       const t = ndToTensor(a, want);
       if (t.size !== want.size) throw new Error(`Loop: weight ${i} in ${path} has shape [${a.shape}], the model expects [${want.shape}]`);
-      return new Tensor(t.buf, want.shape, want.dtype);
+      return reshape(t, want.shape);
     });
     this._step = ck.step ?? 0;
     // Loop layout: one list of flattened slot arrays per task (opt_slots{i}).
@@ -392,7 +394,7 @@ export class Loop {
         }
         return treeUnflatten(def, stored.map((a, i) => {
           const t = ndToTensor(a as never, want[i]);
-          return new Tensor(t.buf, want[i].shape, want[i].dtype);
+          return reshape(t, want[i].shape);
         })) as Slot[];
       });
     }
@@ -466,6 +468,7 @@ export class Loop {
     const step = this._step;
     const batch = await this.nextBatch(task.labeledData, `TrainTask ${taskIndex}'s labeledData`);
     const def = this.weightsDef!;
+    const before = [this.flatWeights, this.slots, this.modelState];
     const { loss, state } = trainStep({
       withLoss: this.withLoss[taskIndex], weightsTree: (flat) => treeUnflatten(def, flat) as Weights,
       lossWeights: this.lossWeights[taskIndex], lossState: this.lossStates[taskIndex], optimizer: task.optimizer,
@@ -475,6 +478,8 @@ export class Loop {
     this.flatWeights = state.flatWeights;
     this.slots[taskIndex] = state.slots;
     this.modelState = state.modelState;
+    // The weights, slots and state the step replaced are handed back.
+    disposeReplaced(before, [this.flatWeights, this.slots, this.modelState]);
     return loss;
   }
 

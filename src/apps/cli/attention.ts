@@ -43,7 +43,7 @@ export async function run(args: ParsedArgs): Promise<number> {
   const bad = ids.find((t) => t < 0 || t >= config.vocabSize);
   if (bad !== undefined) args.fail(`--input token ${bad} is outside the model's vocabulary (0..${config.vocabSize - 1})`);
   // The model is built in 'viz' mode, which records the attention probabilities.
-  const maps = captureAttention((mode) => entry.build(config, mode), [ids], { checkpoint: ck.file });
+  const maps = await captureAttention((mode) => entry.build(config, mode), [ids], { checkpoint: ck.file });
   const out = args.str('svg')!;
   writeFileSync(out, attentionMapsSvg(maps, {
     title: `${modelName} attention, ${ck.source}`,
@@ -54,7 +54,7 @@ export async function run(args: ParsedArgs): Promise<number> {
 }
 
 /** A language-model folder: --input is text, read with the folder's own tokenizer. */
-function lmAttention(args: ParsedArgs, dir: string, file: string): number {
+async function lmAttention(args: ParsedArgs, dir: string, file: string): Promise<number> {
   for (const f of ['tokenizer', 'vocab-file', ...MODEL_FLAG_NAMES]) {
     if (args.has(f)) args.fail(`--${f} does not apply to a language-model folder (${dir} records its tokenizer and model in ${LM_FILE})`);
   }
@@ -68,7 +68,7 @@ function lmAttention(args: ParsedArgs, dir: string, file: string): number {
   const build = (mode: Mode) => TransformerLM({
     vocabSize: cfg.vocabSize, dModel: cfg.dModel, dFF: cfg.dFF, nLayers: cfg.nLayers, nHeads: cfg.nHeads, maxLen: cfg.maxLen, dropout: cfg.dropout, mode,
   });
-  const maps = captureAttention(build, [ids], { checkpoint: file });
+  const maps = await captureAttention(build, [ids], { checkpoint: file });
   const out = args.str('svg')!;
   writeFileSync(out, attentionMapsSvg(maps, {
     title: `TransformerLM attention, language model in ${dir}`,
