@@ -8,10 +8,14 @@ const fs = require('node:fs');
 const path = require('node:path');
 
 const out = path.resolve(__dirname, '..', 'dist', 'cjs');
-if (!fs.existsSync(path.join(out, 'index.js'))) {
-  console.error(`build-cjs: ${out}/index.js is missing; run tsc -p tsconfig.cjs.json first`);
+if (!fs.existsSync(path.join(out, 'api.js'))) {
+  console.error(`build-cjs: ${out}/api.js is missing; run tsc -p tsconfig.cjs.json first`);
   process.exit(1);
 }
+// src/index.ts awaits TRAX_BACKEND=webgpu's device at the top level, which CommonJS
+// cannot; require('trax-ts') gets the same API (select webgpu with await setBackend).
+fs.writeFileSync(path.join(out, 'index.js'), "'use strict';\nmodule.exports = require('./api.js');\n");
+fs.writeFileSync(path.join(out, 'index.d.ts'), "export * from './api.js';\n");
 fs.writeFileSync(path.join(out, 'package.json'), JSON.stringify({ type: 'commonjs' }) + '\n');
 
 const rootFile = path.join(out, 'package_root.js');
