@@ -74,7 +74,7 @@ export class Tensor {
   get ndim(): number { return this.shape.length; }
 
   /** A copy of the values on the host (a download on device backends). */
-  data(): Promise<HostArray> {
+  async data(): Promise<HostArray> {
     this.checkLive('data()');
     return this.backend.read(this.storage, this.dtype, this.size);
   }
@@ -99,8 +99,9 @@ export class Tensor {
 
   /**
    * Hands the storage back to its backend now instead of when its scope ends
-   * (or, on the CPU backends, when it is garbage collected). Tensors made by
-   * reshape share storage: dispose only the last one in use.
+   * (on the CPU backends: leaves it to the garbage collector, and the values
+   * stay readable). Tensors made by reshape share storage: dispose only the
+   * last one in use.
    */
   dispose(): void {
     if (this._disposed) return;
@@ -109,8 +110,11 @@ export class Tensor {
   }
   get isDisposed(): boolean { return this._disposed; }
 
+  // On the CPU backends a disposed tensor's values stay readable (the
+  // garbage collector owns them, nothing reuses them); a device backend has
+  // freed them.
   private checkLive(what: string): void {
-    if (this._disposed) throw new Error(`${what}: tensor of shape [${this.shape}] was disposed`);
+    if (this._disposed && !this.backend.onHost) throw new Error(`${what}: tensor of shape [${this.shape}] was disposed`);
   }
   private checkHost(what: string): void {
     this.checkLive(what);
