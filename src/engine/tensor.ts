@@ -33,8 +33,8 @@ export class Tensor {
   private _disposed = false;
 
   /**
-   * Wraps storage of the given backend (default: the active one). A host
-   * typed array is accepted on any backend: the CPU backends adopt it, a
+   * A tensor over `storage` of `backend`. Without a backend, storage is a
+   * host typed array for the active backend: the CPU backends adopt it, a
    * device backend uploads it.
    */
   constructor(storage: Storage | HostArray, shape: readonly number[], dtype?: DType, backend?: Backend) {
@@ -59,7 +59,7 @@ export class Tensor {
       if (size !== storage.length) {
         throw new RangeError(`Tensor: shape [${shape.join(', ')}] needs ${size} values, storage has ${storage.length}`);
       }
-      if (!b.onHost) st = upload(storage, b);
+      if (!b.onHost && backend === undefined) st = upload(storage, b);
     }
     this.id = nextId++;
     this.storage = st;
@@ -98,10 +98,10 @@ export class Tensor {
   }
 
   /**
-   * Hands the storage back to its backend now instead of when its scope ends
-   * (on the CPU backends: leaves it to the garbage collector, and the values
-   * stay readable). Tensors made by reshape share storage: dispose only the
-   * last one in use.
+   * Hands a device backend's storage back now instead of when its scope
+   * ends. On the CPU backends the garbage collector owns storage outside
+   * scopes, so this only marks the tensor (its values stay readable).
+   * Tensors made by reshape share storage: dispose only the last one in use.
    */
   dispose(): void {
     if (this._disposed) return;
@@ -129,6 +129,11 @@ export class Tensor {
   }
 
   [Symbol.for('nodejs.util.inspect.custom')](): string { return this.toString(); }
+}
+
+/** A tensor over storage the engine just made on the active backend (no upload, whatever the storage is). */
+export function fromStorage(storage: Storage, shape: readonly number[], dtype: DType): Tensor {
+  return new Tensor(storage, shape, dtype, activeBackend());
 }
 
 function toNested(buf: HostArray, shape: readonly number[]): NestedArray {
