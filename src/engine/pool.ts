@@ -150,6 +150,8 @@ export function tidy<T>(fn: () => T): T {
  * nesting of arrays and plain objects.
  */
 export function disposeReplaced(previous: unknown, current: unknown, keep: unknown = null): void {
+  // On the CPU backends there is nothing to hand back (see releaseStorage).
+  if (activeBackend().onHost) return;
   const held = new Set<unknown>();
   collectStorages(current, held);
   collectStorages(keep, held);
