@@ -141,6 +141,9 @@ test('values of a tensor on a device backend are read with await data(); sync re
   assert.throws(() => t.item(), /3 values/);
   assert.throws(() => new trax.Tensor(wrap(Float32Array.of(1)), [], 'float32', device).item(), /fakedevice backend/);
   assert.match(String(t), /Tensor\(<on fakedevice>, shape=\[3\], dtype=float32\)/);
+  const u = new trax.Tensor(wrap(Float32Array.of(1)), [1], 'float32', device);
+  u.dispose();
+  await assert.rejects(u.data(), /was disposed/);
   // Ops on the CPU backends do not silently read another family's storage.
   assert.throws(() => trax.fastmath.add(t, 1), /on the fakedevice backend but ops run on/);
 });

@@ -78,6 +78,17 @@ export function kernels(): Kernels {
   return activeKernels ?? backend().kernels;
 }
 
+/**
+ * Runs fn with every kernel call going to `table` instead of the active
+ * backend's (a tracer records the kernel sequence this way); restores the
+ * backend's table after, even if fn throws.
+ */
+export function withKernelTable<T>(table: Kernels, fn: () => T): T {
+  const saved = activeKernels;
+  activeKernels = table;
+  try { return fn(); } finally { activeKernels = saved; }
+}
+
 /** Name of the backend in use: 'native', 'js', or a registered one. */
 export function backendName(): string {
   return backend().name;

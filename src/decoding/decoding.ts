@@ -148,7 +148,9 @@ export async function* autoregressiveSampleStream(model: Layer, inputs?: TensorL
   const batchSize = opts.batchSize ?? (inputs && !(inputs instanceof Tensor) && Array.isArray(inputs) ? (inputs as unknown[]).length : 1);
   const temperature = opts.temperature ?? 1.0;
   const startId = opts.startId ?? 0;
-  const x = asIntInputs(inputs, batchSize);
+  // Made in a scope: on a device backend its uploads are handed back at the
+  // end (the caller's own tensor never is).
+  const x = withBufferScope(() => asIntInputs(inputs, batchSize));
   let rng = keyFrom(opts.seed);
   const start = F.full([batchSize, 1], startId, 'int32');
   const savedState = model.state;
@@ -166,8 +168,10 @@ export async function* autoregressiveSampleStream(model: Layer, inputs?: TensorL
         const len = seq[0].length;
         const padded = new Int32Array(batchSize * (len + 1));
         seq.forEach((s, r) => padded.set(s, r * (len + 1)));
-        const cur = new Tensor(padded, [batchSize, len + 1], 'int32');
-        const logp = steps.run(() => lastLogProbs(modelOutput(encDec ? model.apply([x!, cur]) : model.apply(cur)), len));
+        const logp = steps.run(() => {
+          const cur = new Tensor(padded, [batchSize, len + 1], 'int32');
+          return lastLogProbs(modelOutput(encDec ? model.apply([x!, cur]) : model.apply(cur)), len);
+        });
         const [k1, k2] = random.split(rng);
         rng = k1;
         const sample = await logSoftmaxSample(logp, temperature, k2, opts);
@@ -180,11 +184,12 @@ export async function* autoregressiveSampleStream(model: Layer, inputs?: TensorL
         yield sample;
       }
     }
-    let cur = x && !encDec ? null : start;
+    // The previous step's samples: uploaded inside the next step's scope.
+    let last: Int32Array | null = null;
     for (;;) {
-      const input = cur;
+      const prev = last;
       const logp = steps.run(() => {
-        const c = input ?? F.concat([start, x!], 1);
+        const c = prev ? new Tensor(prev, [batchSize, 1], 'int32') : x && !encDec ? F.concat([start, x], 1) : start;
         return lastLogProbs(modelOutput(encDec ? model.apply([x!, c]) : model.apply(c)));
       });
       const [k1, k2] = random.split(rng);
@@ -192,12 +197,13 @@ export async function* autoregressiveSampleStream(model: Layer, inputs?: TensorL
       const sample = await logSoftmaxSample(logp, temperature, k2, opts);
       logp.dispose();
       yield sample;
-      cur = new Tensor(sample, [batchSize, 1], 'int32');
+      last = sample;
     }
   } finally {
     model.state = savedState as State;
     steps.finish();
     start.dispose();
+    disposeReplaced(x, inputs);
     resetCaches(model);
   }
 }

@@ -33,8 +33,8 @@ export class Tensor {
   private _disposed = false;
 
   /**
-   * Wraps storage of the given backend (default: the active one). A host
-   * typed array is accepted on any backend: the CPU backends adopt it, a
+   * A tensor over `storage` of `backend`. Without a backend, storage is a
+   * host typed array for the active backend: the CPU backends adopt it, a
    * device backend uploads it.
    */
   constructor(storage: Storage | HostArray, shape: readonly number[], dtype?: DType, backend?: Backend) {
@@ -60,7 +60,7 @@ export class Tensor {
       if (size !== storage.length) {
         throw new RangeError(`Tensor: shape [${shape.join(', ')}] needs ${size} values, storage has ${storage.length}`);
       }
-      if (!b.onHost) st = upload(storage, b);
+      if (!b.onHost && backend === undefined) st = upload(storage, b);
     }
     this.id = nextId++;
     this.storage = st;
@@ -75,7 +75,7 @@ export class Tensor {
   get ndim(): number { return this.shape.length; }
 
   /** A copy of the values on the host (a download on device backends). */
-  data(): Promise<HostArray> {
+  async data(): Promise<HostArray> {
     this.checkLive('data()');
     return this.backend.read(this.storage, this.dtype, this.size);
   }
@@ -99,9 +99,10 @@ export class Tensor {
   }
 
   /**
-   * Hands the storage back to its backend now instead of when its scope ends
-   * (or, on the CPU backends, when it is garbage collected). Tensors made by
-   * reshape share storage: dispose only the last one in use.
+   * Hands a device backend's storage back now instead of when its scope
+   * ends. On the CPU backends the garbage collector owns storage outside
+   * scopes, so this only marks the tensor (its values stay readable).
+   * Tensors made by reshape share storage: dispose only the last one in use.
    */
   dispose(): void {
     if (this._disposed) return;
@@ -110,8 +111,11 @@ export class Tensor {
   }
   get isDisposed(): boolean { return this._disposed; }
 
+  // On the CPU backends a disposed tensor's values stay readable (the
+  // garbage collector owns them, nothing reuses them); a device backend has
+  // freed them.
   private checkLive(what: string): void {
-    if (this._disposed) throw new Error(`${what}: tensor of shape [${this.shape}] was disposed`);
+    if (this._disposed && !this.backend.onHost) throw new Error(`${what}: tensor of shape [${this.shape}] was disposed`);
   }
   private checkHost(what: string): void {
     this.checkLive(what);
@@ -126,6 +130,11 @@ export class Tensor {
   }
 
   [Symbol.for('nodejs.util.inspect.custom')](): string { return this.toString(); }
+}
+
+/** A tensor over storage the engine just made on the active backend (no upload, whatever the storage is). */
+export function fromStorage(storage: Storage, shape: readonly number[], dtype: DType): Tensor {
+  return new Tensor(storage, shape, dtype, activeBackend());
 }
 
 function toNested(buf: HostArray, shape: readonly number[]): NestedArray {
