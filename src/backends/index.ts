@@ -6,6 +6,17 @@ import { loadNativeKernels } from './native.js';
 
 let active: Kernels | null = null;
 let nativeError: string | null = null;
+// While fastmath.jit traces a function, every kernel call goes through its
+// recorder (which forwards to the active kernels).
+let override: Kernels | null = null;
+
+/** Routes kernel calls through k until called with null (jit tracing). */
+export function _setKernelOverride(k: Kernels | null): void { override = k; }
+
+/** The kernels of the selected backend, never the tracing recorder. */
+export function baseKernels(): Kernels {
+  return active ?? (active = choose());
+}
 
 function choose(): Kernels {
   const forced = (process.env.TRAX_BACKEND ?? '').trim().toLowerCase();
@@ -28,12 +39,12 @@ function choose(): Kernels {
 
 /** The kernels all ops use. */
 export function kernels(): Kernels {
-  return active ?? (active = choose());
+  return override ?? active ?? (active = choose());
 }
 
 /** Name of the backend in use: 'native' or 'js'. */
 export function backendName(): string {
-  return kernels().name;
+  return baseKernels().name;
 }
 
 /** Switch backend at run time (tests compare backends this way). */

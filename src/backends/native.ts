@@ -54,6 +54,11 @@ function load(): { kernels: NativeKernels } | { error: string } {
   }
   const kernels = { name: 'native' } as { name: string } & Record<string, unknown>;
   for (const m of METHODS) kernels[m] = addon[m];
+  // The plan executor (fastmath.jit replays); an older build may lack it.
+  for (const m of ['planCreate', 'planRun']) {
+    const f = (addon as unknown as Record<string, unknown>)[m];
+    if (typeof f === 'function') kernels[m] = f;
+  }
   return { kernels: kernels as unknown as NativeKernels };
 }
 

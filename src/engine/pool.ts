@@ -8,12 +8,19 @@ import { Tensor } from './tensor.js';
 const pool = new Map<number, Float32Array[]>();
 let active: Float32Array[] | null = null;
 let pooledFloats = 0;
+/** Called with every buffer handed out while set (jit tracing notes where buffers are made). */
+export const allocWatch: { hook: ((b: Float32Array) => void) | null } = { hook: null };
 // An upper bound on what the pool may hold (1 GiB of floats); in practice it
 // holds one training step's intermediates, replaced after every step.
 const MAX_POOLED_FLOATS = 256 * 1024 * 1024;
 
 /** A zero-filled float32 buffer; pooled inside a buffer scope. */
 export function allocF32(n: number): Float32Array {
+  if (allocWatch.hook !== null) { const b = allocF32Inner(n); allocWatch.hook(b); return b; }
+  return allocF32Inner(n);
+}
+
+function allocF32Inner(n: number): Float32Array {
   if (active === null) return new Float32Array(n);
   const list = pool.get(n);
   let b = list?.pop();
@@ -24,6 +31,11 @@ export function allocF32(n: number): Float32Array {
 
 /** Like allocF32 but not zeroed: for outputs a kernel overwrites entirely. */
 export function allocF32Raw(n: number): Float32Array {
+  if (allocWatch.hook !== null) { const b = allocF32RawInner(n); allocWatch.hook(b); return b; }
+  return allocF32RawInner(n);
+}
+
+function allocF32RawInner(n: number): Float32Array {
   if (active === null) return new Float32Array(n);
   const list = pool.get(n);
   let b = list?.pop();

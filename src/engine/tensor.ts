@@ -14,6 +14,9 @@ import { allocF32 } from './pool.js';
 
 let nextId = 1;
 
+/** Set while fastmath.jit traces: a read of values on the host cannot be traced. */
+export const hostReadWatch: { hook: ((what: string) => void) | null } = { hook: null };
+
 export class Tensor {
   readonly id: number;
   readonly shape: readonly number[];
@@ -52,12 +55,19 @@ export class Tensor {
   /** Values as a typed array (async so a device backend can fit behind it). */
   async data(): Promise<HostArray> { return this.dataSync(); }
   /** Synchronous copy of the values (CPU backends only). */
-  dataSync(): HostArray { return this.buf.slice(); }
+  dataSync(): HostArray {
+    if (hostReadWatch.hook) hostReadWatch.hook('dataSync');
+    return this.buf.slice();
+  }
   /** Values as nested arrays. */
   async array(): Promise<NestedArray> { return this.arraySync(); }
-  arraySync(): NestedArray { return toNested(this.buf, this.shape); }
+  arraySync(): NestedArray {
+    if (hostReadWatch.hook) hostReadWatch.hook('arraySync');
+    return toNested(this.buf, this.shape);
+  }
   /** The value of a one-element tensor. */
   item(): number {
+    if (hostReadWatch.hook) hostReadWatch.hook('item');
     if (this.size !== 1) throw new Error(`item(): tensor of shape [${this.shape}] has ${this.size} values, not 1`);
     return this.buf[0];
   }

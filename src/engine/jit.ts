@@ -1,0 +1,553 @@
+// fastmath.jit: trace a pure function of tensors once per input signature,
+// then replay the recorded kernel calls on preallocated buffers.
+//
+// Tracing hooks the kernel boundary: while the function runs eagerly, every
+// kernel call goes through a recorder that notes the kernel, which buffers it
+// reads and writes, and its scalar attributes. The function runs traced
+// twice (its first two calls, both eager and exact); comparing the two
+// recordings tells which attributes follow the inputs (numbers passed in,
+// words of keys derived from key inputs) and proves that nothing else read
+// on the host changes between calls. From the third call on, the recorded
+// plan is replayed: on the native backend in one addon call, elsewhere by a
+// loop over the backend's kernels. Replay runs the same kernels on the same
+// arguments as eager execution, so its results are bit-identical.
+import { baseKernels, _setKernelOverride } from '../backends/index.js';
+import type { Kernels } from '../backends/kernels.js';
+import { allocWatch } from './pool.js';
+import { keyWatch, split as splitKey, foldIn as foldInKey, type PRNGKey } from './random.js';
+import { Tensor, allocFor, hostReadWatch, type DType } from './tensor.js';
+import { treeFlatten, treeUnflatten, type TreeDef } from './tree.js';
+import { planFor, type Dyn, type Plan, type PlanArg, type PlanBuffer, type PlanStep } from './plan.js';
+
+/** A function that cannot be traced, or a traced function called wrongly. */
+export class JitError extends Error {
+  constructor(message: string) { super(message); this.name = 'JitError'; }
+}
+
+// ------------------------------------------------------------ kernel roles
+// How each kernel uses its arguments: r read, w overwritten, a read and
+// written (accumulated or updated in place), m host metadata (small int
+// arrays: shapes, strides, permutations), s scalar attribute.
+type Role = 'r' | 'w' | 'a' | 'm' | 's';
+const ROLES: Record<string, Role[]> = {
+  matmul: 'r r w s s s s s s s s s r s r s'.split(' ') as Role[],
+  unary: 's r w'.split(' ') as Role[],
+  binary: 's r r w m m m'.split(' ') as Role[],
+  reduce: 's r w s s s'.split(' ') as Role[],
+  softmax: 'r w s s s'.split(' ') as Role[],
+  softmaxBackward: 'r r w s s s'.split(' ') as Role[],
+  layerNorm: 'r r r w w w s s s'.split(' ') as Role[],
+  layerNormBackward: 'r r r r r w a a s s'.split(' ') as Role[],
+  crossEntropy: 'r r r w w s s'.split(' ') as Role[],
+  crossEntropyBackward: 'r r r r w s s'.split(' ') as Role[],
+  attention: 'r r r w w s s s s s s s r r s s s s s'.split(' ') as Role[],
+  attentionBackward: 'r r r r r w w w s s s s s r s s s s s'.split(' ') as Role[],
+  gatherRows: 'r r w s s'.split(' ') as Role[],
+  scatterAddRows: 'r r a s s'.split(' ') as Role[],
+  adam: 'a r a a s s s s s s'.split(' ') as Role[],
+  adafactor: 'a r a a a a s s s s s s s s s s s s'.split(' ') as Role[],
+  dropoutMask: 's s s s w r w'.split(' ') as Role[],
+  dropoutApply: 'r s r w'.split(' ') as Role[],
+  permute: 'r w m m'.split(' ') as Role[],
+};
+/** The kernels a plan may contain, in the order of their ids in a serialised plan. */
+export const PLAN_KERNELS = Object.keys(ROLES);
+
+function roleOf(name: string, args: readonly unknown[], i: number): Role {
+  const r = ROLES[name][i] ?? 's';
+  // matmul's output is accumulated into when `accumulate` (argument 11) is set.
+  if (name === 'matmul' && i === 2 && args[11]) return 'a';
+  return r;
+}
+
+// ------------------------------------------------------------ call sites
+
+const INTERNAL = /[\\/](engine[\\/]jit|engine[\\/]plan|engine[\\/]pool|backends[\\/])[^\\/]*\.[jt]s/;
+const ENGINE = /[\\/]engine[\\/][^\\/]*\.[jt]s/;
+
+/** "`op` (engine file:line), called from file:line" for the current stack. */
+function site(): string {
+  const lines = (new Error().stack ?? '').split('\n').slice(1).map((l) => l.trim()).filter((l) => l.startsWith('at '));
+  const frames = lines.filter((l) => !INTERNAL.test(l));
+  if (frames.length === 0) return 'an unknown place';
+  const op = frames[0];
+  const user = frames.find((l) => !ENGINE.test(l));
+  const name = /^at (?:new )?([\w$.<>]+) \(/.exec(op)?.[1] ?? 'anonymous';
+  const loc = (l: string): string => (/\((.*)\)$/.exec(l)?.[1] ?? l.slice(3)).replace(/^file:\/\//, '');
+  const opName = name.split('.').pop()!;
+  return user && user !== op ? `\`${opName}\` at ${loc(op)}, called from ${loc(user)}` : `\`${opName}\` at ${loc(op)}`;
+}
+
+// ------------------------------------------------------------ traces
+
+type Elem = 0 | 1 | 2; // float32, int32, uint8
+function elemOf(a: ArrayBufferView): Elem | -1 {
+  if (a instanceof Float32Array) return 0;
+  if (a instanceof Int32Array) return 1;
+  if (a instanceof Uint8Array) return 2;
+  return -1;
+}
+
+/** One argument of a recorded call. */
+type TArg =
+  | { k: 'lit'; v: number | boolean | null | undefined }
+  | { k: 'meta'; v: Int32Array }
+  | { k: 'buf'; id: number; off: number; len: number; ty: Elem };
+
+interface TCall { name: string; args: TArg[]; site: string }
+
+interface TBuf {
+  id: number;
+  /** Storage: the input leaf it belongs to, or its own ArrayBuffer. */
+  leaf: number;
+  ab: ArrayBuffer | null;
+  bytes: number;
+  /** Where the buffer was allocated, if during the trace. */
+  born: string | null;
+  /** First use by a kernel: a read means its contents were made on the host. */
+  first: 'r' | 'w';
+  firstSite: string;
+  /** Contents at the first read, for buffers filled on the host. */
+  snap: Uint8Array | null;
+  written: boolean;
+}
+
+interface KeyNode { kind: 'in' | 'split' | 'fold'; leaf: number; parent: number; n: number; i: number; data: number; w0: number; w1: number }
+
+/** What a traced call returned, leaf by leaf. */
+type TOut =
+  | { k: 'tensor'; src: TArg; shape: number[]; dtype: DType }
+  | { k: 'value'; v: unknown };
+
+interface Trace {
+  calls: TCall[];
+  bufs: TBuf[];
+  keys: KeyNode[];
+  outs: TOut[];
+  outDef: TreeDef;
+  /** Numeric inputs by leaf index (others undefined). */
+  nums: (number | undefined)[];
+}
+
+interface Leaf { kind: 'tensor' | 'num' | 'key' | 'static'; value: unknown }
+
+function classify(x: unknown): Leaf {
+  if (x instanceof Tensor) return { kind: 'tensor', value: x };
+  if (typeof x === 'number') return { kind: 'num', value: x };
+  if (x instanceof Uint32Array && x.length === 2) return { kind: 'key', value: x };
+  if (x === null || x === undefined || typeof x === 'boolean' || typeof x === 'string') return { kind: 'static', value: x };
+  throw new JitError(`jit: unsupported argument leaf of type ${(x as object)?.constructor?.name ?? typeof x}; ` +
+    'pass tensors, numbers, PRNG keys, booleans or strings (close over anything else)');
+}
+
+function isArgLeaf(x: unknown): boolean {
+  return x instanceof Tensor || (x instanceof Uint32Array && x.length === 2);
+}
+
+function bytesOf(v: ArrayBufferView): Uint8Array {
+  return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function isZero(a: Uint8Array): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== 0) return false;
+  return true;
+}
+
+/** Runs fn eagerly with every kernel call, allocation, key derivation and host read watched. */
+function traceRun(name: string, fn: (...a: unknown[]) => unknown, args: unknown[], leaves: Leaf[]): { result: unknown; trace: Trace } {
+  const real = baseKernels();
+  const calls: TCall[] = [];
+  const bufs: TBuf[] = [];
+  const byAb = new Map<ArrayBuffer, TBuf>();
+  const leafBufs: (TBuf | null)[] = leaves.map(() => null);
+  const born = new Map<ArrayBuffer, string>();
+  const keys: KeyNode[] = [];
+  const keyIds = new Map<PRNGKey, number>();
+  // Input tensors: where their storage lies, to map kernel arguments to them.
+  const inputs: { leaf: number; ab: ArrayBuffer; start: number; end: number }[] = [];
+  leaves.forEach((l, i) => {
+    if (l.kind === 'tensor') {
+      const b = (l.value as Tensor).buf;
+      inputs.push({ leaf: i, ab: b.buffer as ArrayBuffer, start: b.byteOffset, end: b.byteOffset + b.byteLength });
+    } else if (l.kind === 'key') {
+      const k = l.value as PRNGKey;
+      keyIds.set(k, keys.length);
+      keys.push({ kind: 'in', leaf: i, parent: -1, n: 0, i: 0, data: 0, w0: k[0], w1: k[1] });
+    }
+  });
+
+  const bufArg = (v: ArrayBufferView, role: Role, where: string): TArg => {
+    const ty = elemOf(v);
+    if (ty < 0) throw new JitError(`jit: ${name}: unsupported storage ${v.constructor.name} passed to a kernel by ${where}`);
+    const ab = v.buffer as ArrayBuffer;
+    let b: TBuf | undefined;
+    let off = v.byteOffset;
+    const inp = inputs.find((x) => x.ab === ab && v.byteOffset >= x.start && v.byteOffset + v.byteLength <= x.end);
+    if (inp) {
+      off -= inp.start;
+      b = leafBufs[inp.leaf] ?? undefined;
+      if (!b) {
+        b = { id: bufs.length, leaf: inp.leaf, ab: null, bytes: inp.end - inp.start, born: null, first: 'r', firstSite: where, snap: null, written: false };
+        bufs.push(b);
+        leafBufs[inp.leaf] = b;
+      }
+    } else {
+      b = byAb.get(ab);
+      if (!b) {
+        const first = role === 'w' ? 'w' : 'r';
+        b = {
+          id: bufs.length, leaf: -1, ab, bytes: ab.byteLength, born: born.get(ab) ?? null, first, firstSite: where,
+          // A buffer read before any kernel wrote it was filled on the host: keep what it held.
+          snap: first === 'r' ? new Uint8Array(ab.slice(0)) : null, written: false,
+        };
+        bufs.push(b);
+        byAb.set(ab, b);
+      }
+    }
+    if (role !== 'r') b.written = true;
+    return { k: 'buf', id: b.id, off, len: (v as Float32Array).length, ty: ty as Elem };
+  };
+
+  const recorder = { name: real.name } as Record<string, unknown>;
+  for (const k of Object.keys(real) as (keyof Kernels)[]) {
+    const f = real[k];
+    if (typeof f === 'function') recorder[k] = f;
+  }
+  for (const kname of PLAN_KERNELS) {
+    const f = (real as unknown as Record<string, (...a: unknown[]) => unknown>)[kname];
+    recorder[kname] = (...a: unknown[]): unknown => {
+      const where = site();
+      const targs: TArg[] = a.map((v, i) => {
+        const role = roleOf(kname, a, i);
+        if (ArrayBuffer.isView(v)) {
+          if (role === 'm') return { k: 'meta', v: Int32Array.from(v as Int32Array) };
+          if (role === 's') throw new JitError(`jit: ${name}: kernel ${kname} got an array as argument ${i} (${where})`);
+          return bufArg(v, role, where);
+        }
+        if (v !== null && v !== undefined && typeof v !== 'number' && typeof v !== 'boolean') {
+          throw new JitError(`jit: ${name}: kernel ${kname} got a ${typeof v} as argument ${i} (${where})`);
+        }
+        return { k: 'lit', v: v as number | boolean | null | undefined };
+      });
+      calls.push({ name: kname, args: targs, site: where });
+      return f.apply(real, a);
+    };
+  }
+  recorder['sumSquares'] = (): never => {
+    throw new JitError(`jit: ${name} cannot be traced: sumSquares returns a value to the host, at ${site()}`);
+  };
+
+  const savedAlloc = allocWatch.hook, savedRead = hostReadWatch.hook, savedKey = keyWatch.hook;
+  allocWatch.hook = (b) => { if (!born.has(b.buffer as ArrayBuffer)) born.set(b.buffer as ArrayBuffer, site()); };
+  hostReadWatch.hook = (what) => {
+    throw new JitError(`jit: ${name} cannot be traced: it reads tensor values on the host (${what}) in ${site()}; ` +
+      'return the tensor from the function instead, or call it without jit');
+  };
+  keyWatch.hook = {
+    split(parent, n, out) {
+      const p = keyIds.get(parent);
+      if (p === undefined) return;
+      out.forEach((k, i) => { keyIds.set(k, keys.length); keys.push({ kind: 'split', leaf: -1, parent: p, n, i, data: 0, w0: k[0], w1: k[1] }); });
+    },
+    foldIn(parent, data, out) {
+      const p = keyIds.get(parent);
+      if (p === undefined) return;
+      keyIds.set(out, keys.length);
+      keys.push({ kind: 'fold', leaf: -1, parent: p, n: 0, i: 0, data, w0: out[0], w1: out[1] });
+    },
+  };
+  _setKernelOverride(recorder as unknown as Kernels);
+  let result: unknown;
+  try {
+    result = fn(...args);
+  } finally {
+    _setKernelOverride(null);
+    allocWatch.hook = savedAlloc; hostReadWatch.hook = savedRead; keyWatch.hook = savedKey;
+  }
+  const { leaves: outLeaves, def: outDef } = treeFlatten<unknown>(result, (x) => x instanceof Tensor);
+  const outs: TOut[] = outLeaves.map((x) => {
+    if (!(x instanceof Tensor)) return { k: 'value', v: x };
+    const src = bufArg(x.buf, 'r', `the result of ${name}`);
+    return { k: 'tensor', src, shape: x.shape.slice(), dtype: x.dtype };
+  });
+  const nums = leaves.map((l) => (l.kind === 'num' ? l.value as number : undefined));
+  return { result, trace: { calls, bufs, keys, outs, outDef, nums } };
+}
+
+// ------------------------------------------------------------ comparing two traces
+
+
+function sameLit(a: unknown, b: unknown): boolean {
+  return a === b || (typeof a === 'number' && typeof b === 'number' && Number.isNaN(a) && Number.isNaN(b));
+}
+
+interface Verified { plan: Plan; staticNums: Map<number, number>; staticKeys: Map<number, [number, number]> }
+
+/**
+ * Compares traces A and B of the same signature and builds the plan, or
+ * throws a JitError naming the kernel and call site where they disagree.
+ */
+function verify(name: string, A: Trace, B: Trace, leaves: Leaf[]): Verified {
+  const fail = (msg: string): never => { throw new JitError(`jit: ${name} cannot be traced: ${msg}`); };
+  const n = Math.min(A.calls.length, B.calls.length);
+  for (let i = 0; i < n; i++) {
+    if (A.calls[i].name !== B.calls[i].name || A.calls[i].args.length !== B.calls[i].args.length) {
+      fail(`the kernels it runs differ between calls (kernel ${i}: ${A.calls[i].name} from ${A.calls[i].site}, ` +
+        `then ${B.calls[i].name} from ${B.calls[i].site}); it branches on values read on the host`);
+    }
+  }
+  if (A.calls.length !== B.calls.length) {
+    const extra = A.calls.length > B.calls.length ? A.calls[n] : B.calls[n];
+    fail(`it ran ${A.calls.length} kernels, then ${B.calls.length} (first difference: ${extra.name} from ${extra.site}); ` +
+      'it branches on values read on the host');
+  }
+  if (A.bufs.length !== B.bufs.length) fail('its buffers differ between calls');
+  // Key derivations must match in structure; their data may follow numeric inputs.
+  if (A.keys.length !== B.keys.length) fail('it derives a different number of random keys on each call');
+  const keyData: (Dyn | null)[] = [];
+  for (let i = 0; i < A.keys.length; i++) {
+    const a = A.keys[i], b = B.keys[i];
+    if (a.kind !== b.kind || a.parent !== b.parent || a.n !== b.n || a.i !== b.i || a.leaf !== b.leaf) {
+      fail('it derives random keys differently on each call');
+    }
+    keyData.push(null);
+    if (a.kind === 'fold' && a.data !== b.data) {
+      const leaf = A.nums.findIndex((v, j) => v === a.data && B.nums[j] === b.data);
+      if (leaf < 0) fail(`random.foldIn gets data computed on the host that changes between calls (${a.data}, then ${b.data})`);
+      keyData[i] = { k: 'num', leaf };
+    }
+  }
+  const staticNums = new Map<number, number>();
+  const staticKeys = new Map<number, [number, number]>();
+  leaves.forEach((l, i) => {
+    if (l.kind === 'num' && A.nums[i] === B.nums[i]) staticNums.set(i, A.nums[i]!);
+  });
+  for (const k of A.keys) {
+    if (k.kind === 'in') {
+      const kb = B.keys.find((x) => x.kind === 'in' && x.leaf === k.leaf)!;
+      if (k.w0 === kb.w0 && k.w1 === kb.w1) staticKeys.set(k.leaf, [k.w0, k.w1]);
+    }
+  }
+  const bindScalar = (va: unknown, vb: unknown, where: string): Dyn => {
+    if (typeof va === 'number' && typeof vb === 'number') {
+      const leaf = A.nums.findIndex((v, j) => v === va && B.nums[j] === vb);
+      if (leaf >= 0) return { k: 'num', leaf };
+      for (let j = 0; j < A.keys.length; j++) {
+        const a = A.keys[j], b = B.keys[j];
+        if (a.w0 === va && b.w0 === vb) return { k: 'key', node: j, word: 0 };
+        if (a.w1 === va && b.w1 === vb) return { k: 'key', node: j, word: 1 };
+      }
+    }
+    return fail(`${where} is computed on the host and changes between calls (${String(va)}, then ${String(vb)}); ` +
+      'only tensors, PRNG keys and numbers passed to the function may vary');
+  };
+
+  // Buffers: inputs, buffers kept from outside (same storage both times),
+  // buffers written by kernels (plan temporaries) and buffers filled on the
+  // host, which must hold the same bytes both times (constants).
+  const pbufs: PlanBuffer[] = [];
+  for (let i = 0; i < A.bufs.length; i++) {
+    const a = A.bufs[i], b = B.bufs[i];
+    if (a.leaf !== b.leaf || a.bytes !== b.bytes) fail(`buffer ${i} differs between calls (first used by ${a.firstSite})`);
+    if (a.leaf >= 0) { pbufs.push({ kind: 'input', leaf: a.leaf, bytes: a.bytes }); continue; }
+    if (a.ab === b.ab && a.born === null && b.born === null) {
+      pbufs.push({ kind: 'external', bytes: a.bytes, storage: a.ab! });
+      continue;
+    }
+    if (a.first !== b.first) fail(`buffer ${i} is first read by ${a.firstSite} on one call and written on the other`);
+    if (a.first === 'w') { pbufs.push({ kind: 'temp', bytes: a.bytes }); continue; }
+    if (!sameBytes(a.snap!, b.snap!)) {
+      // A tensor filled with a number passed in (x * lr makes one): refilled from that input at each run.
+      const fill = fillSource(a.snap!, b.snap!, A.nums, B.nums);
+      if (fill) { pbufs.push({ kind: 'fill', bytes: a.bytes, from: fill.leaf, ty: fill.ty }); continue; }
+      const made = a.born ? ` (made by ${a.born})` : '';
+      fail(`the values read by ${a.firstSite} were computed on the host${made} and change between calls; ` +
+        'only kernel-backed ops can be traced');
+    }
+    pbufs.push({ kind: 'const', bytes: a.bytes, init: isZero(a.snap!) ? null : a.snap!, reset: a.written });
+  }
+
+  const steps: PlanStep[] = A.calls.map((ca, ci) => {
+    const cb = B.calls[ci];
+    const args: PlanArg[] = ca.args.map((x, ai) => {
+      const y = cb.args[ai];
+      const where = `argument ${ai} of kernel ${ca.name} (called by ${ca.site})`;
+      if (x.k !== y.k) return fail(`${where} changes kind between calls`);
+      if (x.k === 'buf' && y.k === 'buf') {
+        if (x.id !== y.id || x.off !== y.off || x.len !== y.len || x.ty !== y.ty) fail(`${where} uses different storage on each call`);
+        return { k: 'buf', buf: x.id, off: x.off, len: x.len, ty: x.ty };
+      }
+      if (x.k === 'meta' && y.k === 'meta') {
+        if (!sameBytes(bytesOf(x.v), bytesOf(y.v))) fail(`${where} (shape metadata) changes between calls`);
+        return { k: 'meta', v: x.v };
+      }
+      const va = (x as { v: unknown }).v, vb = (y as { v: unknown }).v;
+      if (sameLit(va, vb)) return { k: 'lit', v: va as number | boolean | null | undefined };
+      return { k: 'dyn', src: bindScalar(va, vb, where) };
+    });
+    return { kernel: ca.name, args, site: ca.site };
+  });
+
+  // Outputs.
+  if (A.outs.length !== B.outs.length || JSON.stringify(A.outDef) !== JSON.stringify(B.outDef)) fail('its result has a different structure on each call');
+  const outs = A.outs.map((o, i) => {
+    const p = B.outs[i];
+    if (o.k === 'value' || p.k === 'value') {
+      if (o.k !== p.k || !sameLit((o as { v: unknown }).v, (p as { v: unknown }).v)) {
+        fail(`result leaf ${i} is a host value that changes between calls; return tensors`);
+      }
+      return { k: 'value' as const, v: (o as { v: unknown }).v };
+    }
+    const s = o.src as Extract<TArg, { k: 'buf' }>, t = p.src as Extract<TArg, { k: 'buf' }>;
+    if (s.id !== t.id || s.off !== t.off || s.len !== t.len || o.dtype !== p.dtype || o.shape.join() !== p.shape.join()) {
+      fail(`result leaf ${i} comes from different storage on each call`);
+    }
+    return { k: 'tensor' as const, buf: s.id, off: s.off, len: s.len, ty: s.ty, shape: o.shape, dtype: o.dtype };
+  });
+  const plan: Plan = { bufs: pbufs, steps, keys: A.keys.map((k, i) => ({ kind: k.kind, leaf: k.leaf, parent: k.parent, n: k.n, i: k.i, data: k.data, dataFrom: keyData[i] })), outs, outDef: A.outDef };
+  return { plan, staticNums, staticKeys };
+}
+
+/** If both snapshots hold one repeated value equal to a numeric input in both traces, that input. */
+function fillSource(a: Uint8Array, b: Uint8Array, numsA: (number | undefined)[], numsB: (number | undefined)[]):
+  { leaf: number; ty: 0 | 1 } | null {
+  if (a.length % 4 !== 0 || a.length === 0) return null;
+  for (const ty of [0, 1] as const) {
+    const va = uniform(a, ty), vb = uniform(b, ty);
+    if (va === null || vb === null) continue;
+    const conv = ty === 0 ? Math.fround : (x: number) => (Number.isInteger(x) ? x | 0 : NaN);
+    const leaf = numsA.findIndex((x, j) => x !== undefined && Object.is(conv(x), va) && numsB[j] !== undefined && Object.is(conv(numsB[j]!), vb));
+    if (leaf >= 0) return { leaf, ty };
+  }
+  return null;
+}
+
+function uniform(bytes: Uint8Array, ty: 0 | 1): number | null {
+  const v = ty === 0 ? new Float32Array(bytes.slice().buffer) : new Int32Array(bytes.slice().buffer);
+  for (let i = 1; i < v.length; i++) if (!Object.is(v[i], v[0])) return null;
+  return v[0];
+}
+
+// ------------------------------------------------------------ replay
+
+/** Per-call values of the dynamic scalars: numeric inputs and derived key words. */
+function keyWords(plan: Plan, leaves: Leaf[]): Uint32Array[] {
+  const words: Uint32Array[] = new Array(plan.keys.length);
+  for (let i = 0; i < plan.keys.length; i++) {
+    const k = plan.keys[i];
+    if (k.kind === 'in') { words[i] = leaves[k.leaf].value as Uint32Array; continue; }
+    const parent = words[k.parent];
+    if (k.kind === 'split') words[i] = splitKey(parent, k.n)[k.i];
+    else words[i] = foldInKey(parent, k.dataFrom ? leaves[(k.dataFrom as { leaf: number }).leaf].value as number : k.data);
+  }
+  return words;
+}
+
+// ------------------------------------------------------------ the public wrapper
+
+export interface JitOptions {
+  /** Name used in error messages (default: the function's name). */
+  name?: string;
+}
+
+interface Entry {
+  /** The first trace, kept to verify later ones against. */
+  first: Trace | null;
+  ready: Verified | null;
+  failed: JitError | null;
+}
+
+export interface JitFunction<A extends unknown[], R> {
+  (...args: A): R;
+  /** Number of replays done (for tests and benchmarks). */
+  readonly replays: number;
+  /** Number of input signatures seen. */
+  readonly signatures: number;
+}
+
+/**
+ * fastmath.jit(fn): fn must be a pure function of tensors (and numbers, PRNG
+ * keys, booleans, strings) returning a tree of tensors. The first two calls
+ * per signature run fn eagerly while recording its kernels; later calls
+ * replay the recording. Numbers and keys passed in may change from call to
+ * call; everything fn computes from them must go through tensor ops.
+ */
+export function jit<A extends unknown[], R>(fn: (...args: A) => R, opts: JitOptions = {}): JitFunction<A, R> {
+  if (typeof fn !== 'function') throw new TypeError('jit: expected a function');
+  const name = opts.name ?? (fn.name || 'the function');
+  const cache = new Map<string, Entry>();
+  let replays = 0;
+  const wrapped = (...args: A): R => {
+    const { leaves: raw, def } = treeFlatten<unknown>(args, isArgLeaf);
+    const leaves = raw.map(classify);
+    const sig = signatureOf(def, leaves);
+    let e = cache.get(sig);
+    if (!e) { e = { first: null, ready: null, failed: null }; cache.set(sig, e); }
+    if (e.failed) throw e.failed;
+    if (e.ready && staticsHold(e.ready, leaves)) {
+      replays++;
+      return replay(e.ready.plan, leaves) as R;
+    }
+    const { result, trace } = traceRun(name, fn as (...a: unknown[]) => unknown, args, leaves);
+    if (e.first === null) { e.first = trace; return result as R; }
+    try {
+      e.ready = verify(name, e.first, trace, leaves);
+    } catch (err) {
+      if (err instanceof JitError) e.failed = err;
+      throw err;
+    }
+    return result as R;
+  };
+  Object.defineProperty(wrapped, 'replays', { get: () => replays });
+  Object.defineProperty(wrapped, 'signatures', { get: () => cache.size });
+  return wrapped as unknown as JitFunction<A, R>;
+}
+
+function signatureOf(def: TreeDef, leaves: Leaf[]): string {
+  const parts = leaves.map((l) => {
+    switch (l.kind) {
+      case 'tensor': { const t = l.value as Tensor; return `${t.dtype}[${t.shape.join(',')}]`; }
+      case 'num': return 'n';
+      case 'key': return 'k';
+      default: return `=${typeof l.value}:${String(l.value)}`;
+    }
+  });
+  return `${JSON.stringify(def)}|${parts.join(';')}`;
+}
+
+/** Numbers and keys that were equal in both traces are baked in: a new value needs a new trace. */
+function staticsHold(v: Verified, leaves: Leaf[]): boolean {
+  for (const [leaf, value] of v.staticNums) if (leaves[leaf].value !== value) return false;
+  for (const [leaf, [w0, w1]] of v.staticKeys) {
+    const k = leaves[leaf].value as Uint32Array;
+    if (k[0] !== w0 || k[1] !== w1) return false;
+  }
+  return true;
+}
+
+function replay(plan: Plan, leaves: Leaf[]): unknown {
+  const kern = baseKernels();
+  const exec = planFor(plan, kern);
+  const keyVals = plan.keys.length ? keyWords(plan, leaves) : [];
+  const inputs = leaves.map((l) => (l.kind === 'tensor' ? (l.value as Tensor).buf : null));
+  exec.run(inputs, (d) => (d.k === 'num' ? leaves[d.leaf].value as number : keyVals[d.node][d.word]));
+  const outs = plan.outs.map((o) => {
+    if (o.k === 'value') return o.v;
+    const view = exec.view(o.buf, o.off, o.len, o.ty, inputs);
+    const pb = plan.bufs[o.buf];
+    if (pb.kind === 'input' || pb.kind === 'external') return new Tensor(view as Float32Array | Int32Array, o.shape, o.dtype);
+    // Plan buffers are reused by the next replay: hand out a copy.
+    const copy = allocFor(o.dtype, o.len);
+    copy.set(view as Float32Array | Int32Array);
+    return new Tensor(copy, o.shape, o.dtype);
+  });
+  return treeUnflatten(plan.outDef, outs);
+}
+
+export type { Plan };
