@@ -1,7 +1,7 @@
 // Fused transformer hot paths: each is one kernel forward and one kernel
 // backward, instead of a chain of small ops (llm.c style).
 import { kernels } from '../backends/index.js';
-import { opError, cast, mul, collapseBroadcast } from './ops.js';
+import { opError, cast, mul, collapseBroadcast, copyRun } from './ops.js';
 import { Binary, Reduce } from '../backends/kernels.js';
 import { allocF32, allocF32Raw } from './pool.js';
 import { record } from './tape.js';
@@ -304,7 +304,7 @@ export function causalSelfAttention(xl: TensorLike, wq: Tensor, bq: Tensor, wk: 
   if (drop && drop.length !== bh * l * l) throw opError('causalSelfAttention', `dropMask must have ${bh * l * l} values`, x, dropMask!);
   // (3, dIn, d) stacked, then (dIn, 3, d): the kernel [Wq | Wk | Wv].
   const stacked = allocF32Raw(3 * dIn * d), wcat = allocF32Raw(3 * dIn * d), bcat = allocF32Raw(d3);
-  for (let i = 0; i < 3; i++) { stacked.set(f32(ws[i]), i * dIn * d); bcat.set(f32(bs[i]), i * d); }
+  for (let i = 0; i < 3; i++) { copyRun(f32(ws[i]), 0, stacked, i * dIn * d, dIn * d); copyRun(f32(bs[i]), 0, bcat, i * d, d); }
   STACK_SHAPE[0] = 3; STACK_SHAPE[1] = dIn; STACK_SHAPE[2] = d;
   K().permute(stacked, wcat, STACK_SHAPE, SWAP01);
   const xb = f32(x);
@@ -331,8 +331,8 @@ export function causalSelfAttention(xl: TensorLike, wq: Tensor, bq: Tensor, wk: 
     const grads: Tensor[] = [new Tensor(dx, x.shape)];
     for (let i = 0; i < 3; i++) {
       const dw = allocF32Raw(dIn * d), db = allocF32Raw(d);
-      dw.set(dstack.subarray(i * dIn * d, (i + 1) * dIn * d));
-      db.set(dbcat.subarray(i * d, (i + 1) * d));
+      copyRun(dstack, i * dIn * d, dw, 0, dIn * d);
+      copyRun(dbcat, i * d, db, 0, d);
       grads.push(new Tensor(dw, ws[i].shape), new Tensor(db, bs[i].shape));
     }
     return grads;

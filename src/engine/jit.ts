@@ -19,6 +19,20 @@ import { Tensor, allocFor, hostReadWatch, type DType } from './tensor.js';
 import { treeFlatten, treeUnflatten, type TreeDef } from './tree.js';
 import { planFor, type Dyn, type Plan, type PlanArg, type PlanBuffer, type PlanStep } from './plan.js';
 
+/** Set while tracing: notes host scalars computed from a numeric input. */
+const derivedWatch: { hook: ((value: number, input: number, f: (x: number) => number) => void) | null } = { hook: null };
+
+/**
+ * f(input), for a host scalar (a kernel attribute) computed from a number
+ * that may be an input of a traced function, such as the step: a replay
+ * recomputes f from that input instead of reusing the traced value.
+ */
+export function derivedScalar(input: number, f: (x: number) => number): number {
+  const v = f(input);
+  if (derivedWatch.hook) derivedWatch.hook(v, input, f);
+  return v;
+}
+
 /** A function that cannot be traced, or a traced function called wrongly. */
 export class JitError extends Error {
   constructor(message: string) { super(message); this.name = 'JitError'; }
@@ -62,20 +76,30 @@ function roleOf(name: string, args: readonly unknown[], i: number): Role {
 
 // ------------------------------------------------------------ call sites
 
-const INTERNAL = /[\\/](engine[\\/]jit|engine[\\/]plan|engine[\\/]pool|backends[\\/])[^\\/]*\.[jt]s/;
+const INTERNAL = /[\\/](engine[\\/]jit|engine[\\/]plan|engine[\\/]pool|engine[\\/]tensor|backends[\\/])[^\\/]*\.[jt]s/;
 const ENGINE = /[\\/]engine[\\/][^\\/]*\.[jt]s/;
 
-/** "`op` (engine file:line), called from file:line" for the current stack. */
+/**
+ * "`op` at engine file:line, called from file:line" for the current stack:
+ * the outermost engine function (the op the caller used) and the caller's line.
+ */
 function site(): string {
   const lines = (new Error().stack ?? '').split('\n').slice(1).map((l) => l.trim()).filter((l) => l.startsWith('at '));
   const frames = lines.filter((l) => !INTERNAL.test(l));
   if (frames.length === 0) return 'an unknown place';
-  const op = frames[0];
-  const user = frames.find((l) => !ENGINE.test(l));
-  const name = /^at (?:new )?([\w$.<>]+) \(/.exec(op)?.[1] ?? 'anonymous';
+  const u = frames.findIndex((l) => !ENGINE.test(l));
+  const nameOf = (l: string): string | null => {
+    const n = /^at (?:new )?([\w$.<>]+) \(/.exec(l)?.[1];
+    return n ? n.split('.').pop()! : null;
+  };
+  const engine = u < 0 ? frames : frames.slice(0, u);
+  // The outermost named engine frame: the public op rather than its helpers.
+  let op = engine.length ? engine[engine.length - 1] : frames[0];
+  for (let i = engine.length - 1; i >= 0; i--) if (nameOf(engine[i])) { op = engine[i]; break; }
   const loc = (l: string): string => (/\((.*)\)$/.exec(l)?.[1] ?? l.slice(3)).replace(/^file:\/\//, '');
-  const opName = name.split('.').pop()!;
-  return user && user !== op ? `\`${opName}\` at ${loc(op)}, called from ${loc(user)}` : `\`${opName}\` at ${loc(op)}`;
+  const user = u >= 0 ? frames[u] : null;
+  const name = nameOf(op) ?? 'anonymous';
+  return user && user !== op ? `\`${name}\` at ${loc(op)}, called from ${loc(user)}` : `\`${name}\` at ${loc(op)}`;
 }
 
 // ------------------------------------------------------------ traces
@@ -127,6 +151,7 @@ interface Trace {
   outDef: TreeDef;
   /** Numeric inputs by leaf index (others undefined). */
   nums: (number | undefined)[];
+  derived: { value: number; input: number; f: (x: number) => number }[];
 }
 
 interface Leaf { kind: 'tensor' | 'num' | 'key' | 'static'; value: unknown }
@@ -138,10 +163,6 @@ function classify(x: unknown): Leaf {
   if (x === null || x === undefined || typeof x === 'boolean' || typeof x === 'string') return { kind: 'static', value: x };
   throw new JitError(`jit: unsupported argument leaf of type ${(x as object)?.constructor?.name ?? typeof x}; ` +
     'pass tensors, numbers, PRNG keys, booleans or strings (close over anything else)');
-}
-
-function isArgLeaf(x: unknown): boolean {
-  return x instanceof Tensor || (x instanceof Uint32Array && x.length === 2);
 }
 
 function bytesOf(v: ArrayBufferView): Uint8Array {
@@ -160,7 +181,8 @@ function isZero(a: Uint8Array): boolean {
 }
 
 /** Runs fn eagerly with every kernel call, allocation, key derivation and host read watched. */
-function traceRun(name: string, fn: (...a: unknown[]) => unknown, args: unknown[], leaves: Leaf[]): { result: unknown; trace: Trace } {
+function traceRun(name: string, fn: (...a: unknown[]) => unknown, args: unknown[], leaves: Leaf[]):
+  { result: unknown; trace: Trace; problem: JitError | null } {
   const real = baseKernels();
   const calls: TCall[] = [];
   const bufs: TBuf[] = [];
@@ -239,15 +261,20 @@ function traceRun(name: string, fn: (...a: unknown[]) => unknown, args: unknown[
       return f.apply(real, a);
     };
   }
-  recorder['sumSquares'] = (): never => {
-    throw new JitError(`jit: ${name} cannot be traced: sumSquares returns a value to the host, at ${site()}`);
+  // Problems are noted, not thrown, so the eager call completes (a caller may fall back to it).
+  let problem: JitError | null = null;
+  const note = (msg: string): void => { problem ??= new JitError(`jit: ${name} cannot be traced: ${msg}`); };
+  recorder['sumSquares'] = (x: Float32Array): number => {
+    note(`sumSquares returns a value to the host, in ${site()}`);
+    return real.sumSquares(x);
   };
 
-  const savedAlloc = allocWatch.hook, savedRead = hostReadWatch.hook, savedKey = keyWatch.hook;
+  const derived: Trace['derived'] = [];
+  const savedAlloc = allocWatch.hook, savedRead = hostReadWatch.hook, savedKey = keyWatch.hook, savedDerived = derivedWatch.hook;
+  derivedWatch.hook = (value, input, f) => { derived.push({ value, input, f }); };
   allocWatch.hook = (b) => { if (!born.has(b.buffer as ArrayBuffer)) born.set(b.buffer as ArrayBuffer, site()); };
   hostReadWatch.hook = (what) => {
-    throw new JitError(`jit: ${name} cannot be traced: it reads tensor values on the host (${what}) in ${site()}; ` +
-      'return the tensor from the function instead, or call it without jit');
+    note(`it reads tensor values on the host (${what}) in ${site()}; return the tensor from the function instead, or call it without jit`);
   };
   keyWatch.hook = {
     split(parent, n, out) {
@@ -268,7 +295,7 @@ function traceRun(name: string, fn: (...a: unknown[]) => unknown, args: unknown[
     result = fn(...args);
   } finally {
     _setKernelOverride(null);
-    allocWatch.hook = savedAlloc; hostReadWatch.hook = savedRead; keyWatch.hook = savedKey;
+    allocWatch.hook = savedAlloc; hostReadWatch.hook = savedRead; keyWatch.hook = savedKey; derivedWatch.hook = savedDerived;
   }
   const { leaves: outLeaves, def: outDef } = treeFlatten<unknown>(result, (x) => x instanceof Tensor);
   const outs: TOut[] = outLeaves.map((x) => {
@@ -277,7 +304,7 @@ function traceRun(name: string, fn: (...a: unknown[]) => unknown, args: unknown[
     return { k: 'tensor', src, shape: x.shape.slice(), dtype: x.dtype };
   });
   const nums = leaves.map((l) => (l.kind === 'num' ? l.value as number : undefined));
-  return { result, trace: { calls, bufs, keys, outs, outDef, nums } };
+  return { result, trace: { calls, bufs, keys, outs, outDef, nums, derived }, problem };
 }
 
 // ------------------------------------------------------------ comparing two traces
@@ -342,6 +369,12 @@ function verify(name: string, A: Trace, B: Trace, leaves: Leaf[]): Verified {
         const a = A.keys[j], b = B.keys[j];
         if (a.w0 === va && b.w0 === vb) return { k: 'key', node: j, word: 0 };
         if (a.w1 === va && b.w1 === vb) return { k: 'key', node: j, word: 1 };
+      }
+      for (let j = 0; j < Math.min(A.derived.length, B.derived.length); j++) {
+        const a = A.derived[j], b = B.derived[j];
+        if (!Object.is(a.value, va) || !Object.is(b.value, vb)) continue;
+        const leaf = A.nums.findIndex((v, i) => v === a.input && B.nums[i] === b.input);
+        if (leaf >= 0) return { k: 'fn', leaf, f: a.f };
       }
     }
     return fail(`${where} is computed on the host and changes between calls (${String(va)}, then ${String(vb)}); ` +
@@ -439,12 +472,17 @@ function uniform(bytes: Uint8Array, ty: 0 | 1): number | null {
 /** Per-call values of the dynamic scalars: numeric inputs and derived key words. */
 function keyWords(plan: Plan, leaves: Leaf[]): Uint32Array[] {
   const words: Uint32Array[] = new Array(plan.keys.length);
+  // Each parent is split once, however many of its children are used.
+  const splits = new Map<number, PRNGKey[]>();
   for (let i = 0; i < plan.keys.length; i++) {
     const k = plan.keys[i];
     if (k.kind === 'in') { words[i] = leaves[k.leaf].value as Uint32Array; continue; }
     const parent = words[k.parent];
-    if (k.kind === 'split') words[i] = splitKey(parent, k.n)[k.i];
-    else words[i] = foldInKey(parent, k.dataFrom ? leaves[(k.dataFrom as { leaf: number }).leaf].value as number : k.data);
+    if (k.kind === 'split') {
+      let sp = splits.get(k.parent);
+      if (!sp || sp.length !== k.n) { sp = splitKey(parent, k.n); splits.set(k.parent, sp); }
+      words[i] = sp[k.i];
+    } else words[i] = foldInKey(parent, k.dataFrom ? leaves[(k.dataFrom as { leaf: number }).leaf].value as number : k.data);
   }
   return words;
 }
@@ -454,6 +492,11 @@ function keyWords(plan: Plan, leaves: Leaf[]): Uint32Array[] {
 export interface JitOptions {
   /** Name used in error messages (default: the function's name). */
   name?: string;
+  /**
+   * Called instead of throwing when the function cannot be traced; that call's
+   * eager result is returned and later calls with the same signature run eagerly.
+   */
+  onUntraceable?: (err: JitError) => void;
 }
 
 interface Entry {
@@ -461,6 +504,8 @@ interface Entry {
   first: Trace | null;
   ready: Verified | null;
   failed: JitError | null;
+  /** Runs eagerly (the function proved untraceable and the caller asked to fall back). */
+  eager: boolean;
 }
 
 export interface JitFunction<A extends unknown[], R> {
@@ -484,22 +529,31 @@ export function jit<A extends unknown[], R>(fn: (...args: A) => R, opts: JitOpti
   const cache = new Map<string, Entry>();
   let replays = 0;
   const wrapped = (...args: A): R => {
-    const { leaves: raw, def } = treeFlatten<unknown>(args, isArgLeaf);
-    const leaves = raw.map(classify);
-    const sig = signatureOf(def, leaves);
+    const leaves: Leaf[] = [];
+    const sig = flattenArgs(args, leaves);
     let e = cache.get(sig);
-    if (!e) { e = { first: null, ready: null, failed: null }; cache.set(sig, e); }
+    if (!e) { e = { first: null, ready: null, failed: null, eager: false }; cache.set(sig, e); }
+    if (e.eager) return fn(...args);
     if (e.failed) throw e.failed;
     if (e.ready && staticsHold(e.ready, leaves)) {
       replays++;
       return replay(e.ready.plan, leaves) as R;
     }
-    const { result, trace } = traceRun(name, fn as (...a: unknown[]) => unknown, args, leaves);
-    if (e.first === null) { e.first = trace; return result as R; }
-    try {
-      e.ready = verify(name, e.first, trace, leaves);
-    } catch (err) {
-      if (err instanceof JitError) e.failed = err;
+    const { result, trace, problem } = traceRun(name, fn as (...a: unknown[]) => unknown, args, leaves);
+    let err = problem;
+    if (!err && e.first === null) { e.first = trace; return result as R; }
+    if (!err) {
+      try {
+        e.ready = verify(name, e.first!, trace, leaves);
+      } catch (x) {
+        if (!(x instanceof JitError)) throw x;
+        err = x;
+      }
+    }
+    if (err) {
+      e.first = null; e.ready = null;
+      if (opts.onUntraceable) { e.eager = true; opts.onUntraceable(err); return result as R; }
+      e.failed = err;
       throw err;
     }
     return result as R;
@@ -509,16 +563,32 @@ export function jit<A extends unknown[], R>(fn: (...args: A) => R, opts: JitOpti
   return wrapped as unknown as JitFunction<A, R>;
 }
 
-function signatureOf(def: TreeDef, leaves: Leaf[]): string {
-  const parts = leaves.map((l) => {
-    switch (l.kind) {
-      case 'tensor': { const t = l.value as Tensor; return `${t.dtype}[${t.shape.join(',')}]`; }
-      case 'num': return 'n';
-      case 'key': return 'k';
-      default: return `=${typeof l.value}:${String(l.value)}`;
-    }
-  });
-  return `${JSON.stringify(def)}|${parts.join(';')}`;
+/**
+ * Flattens the arguments (depth first, object keys sorted, as treeFlatten
+ * does) into leaves and returns the signature: the tree's structure with
+ * each tensor's dtype and shape, and each static leaf's value.
+ */
+function flattenArgs(node: unknown, leaves: Leaf[]): string {
+  if (node instanceof Tensor) {
+    leaves.push({ kind: 'tensor', value: node });
+    return `${node.dtype === 'float32' ? 'f' : 'i'}${node.shape.join(',')};`;
+  }
+  if (typeof node === 'number') { leaves.push({ kind: 'num', value: node }); return 'n;'; }
+  if (node instanceof Uint32Array && node.length === 2) { leaves.push({ kind: 'key', value: node }); return 'k;'; }
+  if (Array.isArray(node)) {
+    let s = '[';
+    for (const x of node) s += flattenArgs(x, leaves);
+    return s + ']';
+  }
+  if (node === null || node === undefined) return '_;';
+  if (typeof node === 'object' && Object.getPrototypeOf(node) === Object.prototype) {
+    let s = '{';
+    for (const k of Object.keys(node).sort()) s += `${JSON.stringify(k)}:${flattenArgs((node as Record<string, unknown>)[k], leaves)}`;
+    return s + '}';
+  }
+  const l = classify(node);
+  leaves.push(l);
+  return `=${typeof l.value}:${String(l.value)};`;
 }
 
 /** Numbers and keys that were equal in both traces are baked in: a new value needs a new trace. */
@@ -536,7 +606,8 @@ function replay(plan: Plan, leaves: Leaf[]): unknown {
   const exec = planFor(plan, kern);
   const keyVals = plan.keys.length ? keyWords(plan, leaves) : [];
   const inputs = leaves.map((l) => (l.kind === 'tensor' ? (l.value as Tensor).buf : null));
-  exec.run(inputs, (d) => (d.k === 'num' ? leaves[d.leaf].value as number : keyVals[d.node][d.word]));
+  exec.run(inputs, (d) => (d.k === 'num' ? leaves[d.leaf].value as number
+    : d.k === 'key' ? keyVals[d.node][d.word] : d.f(leaves[d.leaf].value as number)));
   const outs = plan.outs.map((o) => {
     if (o.k === 'value') return o.v;
     const view = exec.view(o.buf, o.off, o.len, o.ty, inputs);

@@ -4,7 +4,7 @@
 import { kernels } from '../backends/index.js';
 import { broadcastBinary } from '../backends/js.js';
 import { Binary, Reduce, Unary } from '../backends/kernels.js';
-import { allocF32, allocF32Raw } from './pool.js';
+import { allocF32, allocF32Raw, tracing } from './pool.js';
 import { record, recording, _setTapeHelpers } from './tape.js';
 import { Tensor, allocFor, castArray, shapeSize, toTensor, type DType, type TensorLike } from './tensor.js';
 
@@ -42,6 +42,21 @@ function checkShape(shape: readonly number[], op: string): void {
 
 function checkDtype(dtype: unknown, op: string): void {
   if (dtype !== 'float32' && dtype !== 'int32') throw new TypeError(`${op}: unsupported dtype '${String(dtype)}' (use 'float32' or 'int32')`);
+}
+
+const COPY_SHAPE = new Int32Array(1), COPY_PERM = new Int32Array(1);
+
+/**
+ * dst[dstOff .. dstOff+n) = src[srcOff .. srcOff+n). While fastmath.jit
+ * traces, the copy runs as a kernel (a one-axis permute of 4-byte values,
+ * an exact copy) so the trace contains it; otherwise a plain host copy.
+ */
+export function copyRun(src: Float32Array | Int32Array, srcOff: number, dst: Float32Array | Int32Array, dstOff: number, n: number): void {
+  if (n === 0) return;
+  if (!tracing()) { dst.set(src.subarray(srcOff, srcOff + n), dstOff); return; }
+  const f = (a: Float32Array | Int32Array, off: number): Float32Array => new Float32Array(a.buffer, a.byteOffset + 4 * off, n);
+  COPY_SHAPE[0] = n;
+  K().permute(f(src, srcOff), f(dst, dstOff), COPY_SHAPE, COPY_PERM);
 }
 
 // ---------------------------------------------------------------- creation
@@ -139,7 +154,7 @@ function smallBinary(op: Binary, a: Float32Array, b: Float32Array, out: Float32A
 
 function binaryRaw(op: Binary, a: Tensor, b: Tensor, name: string, outDtype?: DType): Tensor {
   if (a.dtype === 'float32' && b.dtype === 'float32' && a.size === b.size && a.size <= SMALL_BINARY
-    && op <= Binary.Div && sameShape(a.shape, b.shape)) {
+    && op <= Binary.Div && sameShape(a.shape, b.shape) && !tracing()) {
     const out = allocF32Raw(a.size);
     smallBinary(op, a.buf as Float32Array, b.buf as Float32Array, out);
     return new Tensor(out, a.shape, 'float32');
@@ -197,7 +212,7 @@ export function collapseBroadcast(shape: readonly number[], as: readonly number[
 }
 
 function binOp(op: Binary, name: string) {
-  return (al: TensorLike, bl: TensorLike): Tensor => {
+  return named(name, (al: TensorLike, bl: TensorLike): Tensor => {
     const a = toTensor(al, name), b = toTensor(bl, name);
     const out = binaryRaw(op, a, b, name);
     if (!recording([a, b])) return out;
@@ -223,7 +238,7 @@ function binOp(op: Binary, name: string) {
         default: return [null, null];
       }
     });
-  };
+  });
 }
 
 export const add = binOp(Binary.Add, 'add');
@@ -235,7 +250,13 @@ export const minimum = binOp(Binary.Min, 'minimum');
 export const pow = binOp(Binary.Pow, 'pow');
 
 function cmpOp(op: Binary, name: string) {
-  return (al: TensorLike, bl: TensorLike): Tensor => binaryRaw(op, toTensor(al, name), toTensor(bl, name), name, 'float32');
+  return named(name, (al: TensorLike, bl: TensorLike): Tensor => binaryRaw(op, toTensor(al, name), toTensor(bl, name), name, 'float32'));
+}
+
+/** Names a generated op function, so stack traces (and jit's errors) show the op. */
+function named<T extends Function>(name: string, f: T): T {
+  Object.defineProperty(f, 'name', { value: name });
+  return f;
 }
 /** Comparisons give float32 1/0 masks. */
 export const equal = cmpOp(Binary.Eq, 'equal');
@@ -253,7 +274,7 @@ function unaryRaw(op: Unary, x: Tensor): Tensor {
 }
 
 function unOp(op: Unary, name: string, deriv: (x: Tensor, y: Tensor, dy: Tensor) => Tensor) {
-  return (xl: TensorLike): Tensor => {
+  return named(name, (xl: TensorLike): Tensor => {
     const x = toTensor(xl, name);
     if (op === Unary.Neg && x.dtype === 'int32') {
       const o = new Int32Array(x.size);
@@ -263,7 +284,7 @@ function unOp(op: Unary, name: string, deriv: (x: Tensor, y: Tensor, dy: Tensor)
     const y = unaryRaw(op, x);
     if (!recording([x])) return y;
     return record(y, [x], (dy) => [deriv(x, y, dy)]);
-  };
+  });
 }
 
 const SQRT_2_PI = Math.sqrt(2 / Math.PI);
@@ -472,7 +493,7 @@ export function slice(xl: TensorLike, begin: readonly number[], size?: readonly 
   for (let o = 0; o < out.length; o += last) {
     let off = 0;
     for (let i = 0; i <= k; i++) off += (b[i] + idx[i]) * str[i];
-    out.set(x.buf.subarray(off, off + last), o);
+    copyRun(x.buf, off, out, o, last);
     for (let ax = k - 1; ax >= 0; ax--) { if (++idx[ax] < s[ax]) break; idx[ax] = 0; }
   }
   const res = new Tensor(out, s, x.dtype);
@@ -510,7 +531,7 @@ export function pad(xl: TensorLike, pads: readonly (readonly [number, number])[]
   for (let i = 0; i < x.size; i += last) {
     let off = 0;
     for (let a = 0; a < r; a++) off += (idx[a] + pads[a][0]) * ostr[a];
-    out.set(x.buf.subarray(i, i + last), off);
+    copyRun(x.buf, i, out, off, last);
     for (let ax = r - 2; ax >= 0; ax--) { if (++idx[ax] < x.shape[ax]) break; idx[ax] = 0; }
   }
   const res = new Tensor(out, s, x.dtype);
@@ -538,7 +559,7 @@ export function concat(xsl: readonly TensorLike[], axis = -1): Tensor {
   for (const x0 of xs) {
     const x = x0.dtype === dt ? x0 : cast(x0, dt);
     const rowIn = x.shape[a] * inner;
-    for (let o = 0; o < outer; o++) out.set(x.buf.subarray(o * rowIn, (o + 1) * rowIn), o * rowOut + off);
+    for (let o = 0; o < outer; o++) copyRun(x.buf, o * rowIn, out, o * rowOut + off, rowIn);
     off += rowIn;
   }
   const res = new Tensor(out, shape, dt);
@@ -667,7 +688,7 @@ export function reverse(xl: TensorLike, axis: number): Tensor {
   const outer = shapeSize(x.shape.slice(0, a)), n = x.shape[a], inner = shapeSize(x.shape.slice(a + 1));
   const out = allocFor(x.dtype, x.size);
   for (let o = 0; o < outer; o++) for (let j = 0; j < n; j++) {
-    out.set(x.buf.subarray((o * n + j) * inner, (o * n + j + 1) * inner), (o * n + (n - 1 - j)) * inner);
+    copyRun(x.buf, (o * n + j) * inner, out, (o * n + (n - 1 - j)) * inner, inner);
   }
   const res = new Tensor(out, x.shape, x.dtype);
   return record(res, [x], (dy) => [reverse(dy, a)]);
@@ -717,7 +738,7 @@ export function take(xl: TensorLike, indicesl: TensorLike, axis = 0, mode: 'rais
   } else {
     for (let o = 0; o < outer; o++) for (let i = 0; i < ids.length; i++) {
       const r = Math.min(Math.max(ids[i], 0), n - 1);
-      out.set(x.buf.subarray((o * n + r) * inner, (o * n + r + 1) * inner), (o * ids.length + i) * inner);
+      copyRun(x.buf, (o * n + r) * inner, out, (o * ids.length + i) * inner, inner);
     }
   }
   const res = new Tensor(out, shape, x.dtype);
@@ -783,11 +804,28 @@ export function oneHot(indicesl: TensorLike, n: number): Tensor {
   const idx = toTensor(indicesl, 'oneHot');
   if (!Number.isInteger(n) || n < 0) throw new RangeError(`oneHot: depth must be a non-negative integer, got ${n}`);
   const out = allocF32(idx.size * n);
+  if (tracing() && idx.dtype === 'int32' && n > 0) {
+    // Traced: rows of the identity gathered by a kernel (ids are clamped there,
+    // so a replay gives a one-hot row, not zeros, for an out-of-range id).
+    K().gatherRows(identity(n), idx.buf as Int32Array, out, n, n);
+    return new Tensor(out, [...idx.shape, n]);
+  }
   for (let i = 0; i < idx.size; i++) {
     const v = idx.buf[i];
     if (v >= 0 && v < n && Number.isInteger(v)) out[i * n + v] = 1;
   }
   return new Tensor(out, [...idx.shape, n]);
+}
+
+const identities = new Map<number, Float32Array>();
+function identity(n: number): Float32Array {
+  let t = identities.get(n);
+  if (!t) {
+    t = new Float32Array(n * n);
+    for (let i = 0; i < n; i++) t[i * n + i] = 1;
+    if (n <= 4096) identities.set(n, t);
+  }
+  return t;
 }
 
 // ---------------------------------------------------------------- matmul

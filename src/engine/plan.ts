@@ -10,7 +10,9 @@ import type { HostArray, DType } from './tensor.js';
 import type { TreeDef } from './tree.js';
 
 /** A scalar attribute's source at replay: a numeric input, or one word of a derived key. */
-export type Dyn = { k: 'num'; leaf: number } | { k: 'key'; node: number; word: 0 | 1 };
+export type Dyn = { k: 'num'; leaf: number } | { k: 'key'; node: number; word: 0 | 1 }
+  /** f(numeric input): a host scalar derived from an input (derivedScalar). */
+  | { k: 'fn'; leaf: number; f: (x: number) => number };
 
 export type PlanBuffer =
   | { kind: 'input'; leaf: number; bytes: number }
@@ -181,7 +183,7 @@ function nativeExecutor(plan: Plan, api: NativePlanApi): Executor {
   const lits: number[] = [];
   const meta: number[] = [];
   const slots: Dyn[] = [];
-  const slotKey = new Map<string, number>();
+  const slotKey = new Map<unknown, number>();
   const inputLeaves: number[] = [];
   const inputSlot = new Map<number, number>();
   const big = (v: number): boolean => !(v >= 0 && v <= 0x7fffffff);
@@ -198,7 +200,7 @@ function nativeExecutor(plan: Plan, api: NativePlanApi): Executor {
           break;
         case 'meta': code.push(6, meta.length, a.v.length); meta.push(...a.v); break;
         case 'dyn': {
-          const key = JSON.stringify(a.src);
+          const key: unknown = a.src.k === 'fn' ? a.src : JSON.stringify(a.src);
           let slot = slotKey.get(key);
           if (slot === undefined) { slot = slots.length; slots.push(a.src); slotKey.set(key, slot); }
           code.push(3, slot);

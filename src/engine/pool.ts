@@ -14,6 +14,9 @@ export const allocWatch: { hook: ((b: Float32Array) => void) | null } = { hook: 
 // holds one training step's intermediates, replaced after every step.
 const MAX_POOLED_FLOATS = 256 * 1024 * 1024;
 
+/** True while fastmath.jit traces a function. */
+export function tracing(): boolean { return allocWatch.hook !== null; }
+
 /** A zero-filled float32 buffer; pooled inside a buffer scope. */
 export function allocF32(n: number): Float32Array {
   if (allocWatch.hook !== null) { const b = allocF32Inner(n); allocWatch.hook(b); return b; }

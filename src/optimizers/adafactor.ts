@@ -3,7 +3,8 @@
 // the fused backend kernel; the step-dependent scalars are computed here.
 
 import { kernels } from '../backends/index.js';
-import type { Tensor } from '../engine/tensor.js';
+import { hostReadWatch, type Tensor } from '../engine/tensor.js';
+import { derivedScalar } from '../engine/jit.js';
 import {
   f32, makeOptimizerFactory, Optimizer, slotTensor, zeros, type OptimizerOptions, type OptParams, type Slot,
 } from './base.js';
@@ -31,6 +32,8 @@ export interface AdafactorOptions extends OptimizerOptions {
 
 /** Rounds float32 values to the nearest bfloat16 (ties to even), in place. */
 function roundToBfloat16(x: Float32Array): void {
+  // A host pass over the momentum: a traced step cannot contain it.
+  if (hostReadWatch.hook) hostReadWatch.hook('Adafactor momentum rounding to bfloat16');
   const u = new Uint32Array(x.buffer, x.byteOffset, x.length);
   for (let i = 0; i < u.length; i++) {
     const b = u[i];
@@ -86,8 +89,10 @@ export class AdafactorOptimizer extends Optimizer {
     shape: readonly number[], p: OptParams): void {
     const n = p.weight_decay_n_steps;
     // weight_decay_n_steps < 1 means "always decay".
-    const wd = n < 1 ? p.weight_decay_rate : p.weight_decay_rate * Math.max(n - step, 0) / Math.max(n, 0);
-    const decay = 1 - Math.pow(step + 1, -p.decay_rate);
+    // Functions of the step, so a traced training step recomputes them for each step it replays.
+    const rate = p.weight_decay_rate, decayRate = p.decay_rate;
+    const wd = n < 1 ? rate : derivedScalar(step, (t) => rate * Math.max(n - t, 0) / Math.max(n, 0));
+    const decay = derivedScalar(step, (t) => 1 - Math.pow(t + 1, -decayRate));
     const m = this.doMomentum ? f32(slotTensor(this.name, slot, Array.isArray(slot) ? slot.length - 1 : 0)) : null;
     let vr: Float32Array | null = null, vc: Float32Array | null = null, v: Float32Array | null = null;
     let batch = 1, rows = 1, cols = w.length;

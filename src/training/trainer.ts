@@ -11,6 +11,7 @@ import { Accuracy, CrossEntropyLoss, SequenceAccuracy, SumOfWeights } from '../l
 import type { Optimizer, Slot } from '../optimizers/base.js';
 import { ShapeDtype } from '../shapes.js';
 import { valueAndGrad } from '../engine/tape.js';
+import { jit, type JitFunction } from '../engine/jit.js';
 import { withBufferScope } from '../engine/pool.js';
 import { Tensor } from '../engine/tensor.js';
 import * as random from '../engine/random.js';
@@ -23,6 +24,8 @@ import { readTraxCheckpointSync, trainerLibDict, writeFileAtomicSync } from '../
 import { isNdArray } from '../io/ndarray.js';
 
 export type ModelFn = (mode: Mode) => Layer;
+type TrainStepFn = (flat: Tensor[], slots: Slot[], batch: Tensor[], modelState: State, lossState: State,
+  rng: random.PRNGKey, lr: number, step: number) => [Tensor, Tensor[], Slot[], State];
 export type LRScheduleFn = (step: number) => number;
 type OptimizerCtor = ((opts: { learning_rate: number }) => Optimizer) | (new (opts: { learning_rate: number }) => Optimizer);
 
@@ -51,6 +54,12 @@ export interface TrainerOptions {
   checkpointLowest?: string | null;
   /** Where log lines go (default: console.log). */
   log?: (line: string) => void;
+  /**
+   * Replay the training step through fastmath.jit (default true): traced on
+   * its first two steps, then one recorded kernel sequence per step. A model
+   * that cannot be traced trains eagerly, with a warning saying why.
+   */
+  jit?: boolean;
 }
 
 /** Trax 1.3.4's default metrics, evaluated in sorted key order. */
@@ -171,6 +180,7 @@ export class Trainer {
   private restoredCounters: Counters | null = null;
   private ready: Promise<void>;
   private lastLoss = NaN;
+  private readonly stepFn: TrainStepFn;
 
   constructor(opts: TrainerOptions) {
     const modelFn: ModelFn = typeof opts.model === 'function' && !(opts.model instanceof Layer)
@@ -208,7 +218,32 @@ export class Trainer {
     this.checkpointHighest = opts.checkpointHighest ?? null;
     this.checkpointLowest = opts.checkpointLowest ?? null;
     if (this.outputDir) ensureWritableDir(this.outputDir, 'Trainer');
+    const pure: TrainStepFn = (flat, slots, batch, modelState, lossState, rng, lr, step) =>
+      this.pureStep(flat, slots, batch, modelState, lossState, rng, lr, step);
+    this.stepFn = opts.jit === false ? pure : jit(pure, {
+      name: 'the training step',
+      onUntraceable: (e) => process.emitWarning(`Trainer: training without jit: ${e.message}`, { code: 'TRAX_JIT_FALLBACK' }),
+    });
     this.ready = this.reset();
+  }
+
+  /** Whether the training step now replays a recorded plan. */
+  get stepReplays(): number { return (this.stepFn as Partial<JitFunction<unknown[], unknown>>).replays ?? 0; }
+
+  /**
+   * One training step as a pure function of the weights, slots, batch,
+   * states, key, learning rate and step number: what fastmath.jit traces.
+   */
+  private pureStep(flat: Tensor[], slots: Slot[], batch: Tensor[], modelState: State, lossState: State,
+    rng: random.PRNGKey, lr: number, step: number): [Tensor, Tensor[], Slot[], State] {
+    const modelWithLoss = this.modelWithLoss, lossWeights = this.lossWeights;
+    const [[loss, newState], grads] = valueAndGrad((fw: Tensor[]) => {
+      const w = this.weightsTree(fw);
+      const [out, s] = modelWithLoss.pureFn(batch, [w, lossWeights], [modelState, lossState], rng);
+      return [out as Tensor, s] as [Tensor, State];
+    }, { hasAux: true })(flat);
+    const upd = this.optimizer.treeUpdate(step, grads as Tensor[], flat, slots, { learning_rate: lr });
+    return [loss, upd.weights, upd.slots, (newState as State[])[0]];
   }
 
   /** The current step (number of updates done). */
@@ -382,22 +417,14 @@ export class Trainer {
 
   private trainStepInScope(batch: Tensor[]): number {
     const rng = random.foldIn(this.baseKey, this._step);
-    const modelWithLoss = this.modelWithLoss;
-    const modelState = this.modelState, lossState = this.lossState, lossWeights = this.lossWeights;
-    const [[loss, newState], grads] = valueAndGrad((flat: Tensor[]) => {
-      const w = this.weightsTree(flat);
-      const [out, s] = modelWithLoss.pureFn(batch, [w, lossWeights], [modelState, lossState], rng);
-      return [out as Tensor, s] as [Tensor, State];
-    }, { hasAux: true })(this.flatWeights);
+    const lr = this.lrSchedule(this._step);
+    const [loss, weights, slots, ms] = this.stepFn(this.flatWeights, this.slots, batch, this.modelState, this.lossState, rng, lr, this._step);
     const lossValue = loss.buf[0];
     if (!Number.isFinite(lossValue)) {
       throw new Error(`Trainer: loss became ${lossValue} at step ${this._step}; lower the learning rate or check the data`);
     }
-    const lr = this.lrSchedule(this._step);
-    const { weights, slots } = this.optimizer.treeUpdate(this._step, grads as Tensor[], this.flatWeights, this.slots, { learning_rate: lr });
     this.flatWeights = weights;
     this.slots = slots;
-    const [ms] = newState as State[];
     this.modelState = ms;
     this._step++;
     this.lastLoss = lossValue;
