@@ -15,7 +15,7 @@ import { baseKernels, _setKernelOverride } from '../backends/index.js';
 import type { Kernels } from '../backends/kernels.js';
 import { allocWatch } from './pool.js';
 import { keyWatch, split as splitKey, foldIn as foldInKey, type PRNGKey } from './random.js';
-import { Tensor, allocFor, hostReadWatch, type DType } from './tensor.js';
+import { Tensor, hostReadWatch, type DType } from './tensor.js';
 import { treeFlatten, treeUnflatten, type TreeDef } from './tree.js';
 import { planFor, type Dyn, type Plan, type PlanArg, type PlanBuffer, type PlanStep } from './plan.js';
 
@@ -613,8 +613,9 @@ function replay(plan: Plan, leaves: Leaf[]): unknown {
     const view = exec.view(o.buf, o.off, o.len, o.ty, inputs);
     const pb = plan.bufs[o.buf];
     if (pb.kind === 'input' || pb.kind === 'external') return new Tensor(view as Float32Array | Int32Array, o.shape, o.dtype);
-    // Plan buffers are reused by the next replay: hand out a copy.
-    const copy = allocFor(o.dtype, o.len);
+    // Plan buffers are reused by the next replay: hand out a copy (not pooled,
+    // as the caller may keep it beyond any buffer scope).
+    const copy = o.dtype === 'float32' ? new Float32Array(o.len) : new Int32Array(o.len);
     copy.set(view as Float32Array | Int32Array);
     return new Tensor(copy, o.shape, o.dtype);
   });

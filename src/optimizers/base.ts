@@ -5,6 +5,7 @@
 
 import { kernels } from '../backends/index.js';
 import { Tensor } from '../engine/tensor.js';
+import { copyRun } from '../engine/ops.js';
 
 /**
  * Optimizer state for one weight: a tensor, a (possibly nested) array of
@@ -68,8 +69,17 @@ function isTensor(x: unknown): x is Tensor {
 
 /** Deep copy of a slot with fresh buffers. */
 export function cloneSlot(slot: Slot): Slot {
-  if (isTensor(slot)) return new Tensor(slot.buf.slice(), slot.shape, slot.dtype);
+  if (isTensor(slot)) return copyOf(slot);
   return slot.map(cloneSlot);
+}
+
+/** A copy in a fresh buffer (a kernel copy while fastmath.jit traces). */
+function copyOf(t: Tensor): Tensor {
+  if (t.dtype !== 'float32') return new Tensor(t.buf.slice(), t.shape, t.dtype);
+  // Not pooled: the copy outlives any buffer scope it is made in.
+  const out = new Float32Array(t.size);
+  copyRun(t.buf, 0, out, 0, t.size);
+  return new Tensor(out, t.shape, t.dtype);
 }
 
 /** A float32 zero tensor of the given shape. */
@@ -214,7 +224,7 @@ export abstract class Optimizer {
       throw new TypeError(`${this.name}: gradient of shape [${grad.shape}] (${grad.dtype}) does not match ` +
         `weight of shape [${weight.shape}]`);
     }
-    const w = this.inPlace ? weight : new Tensor(weight.buf.slice(), weight.shape);
+    const w = this.inPlace ? weight : copyOf(weight);
     const s = this.inPlace ? slot : cloneSlot(slot);
     this.updateInPlace(step, grad.buf, f32(w), s, weight.shape, p);
     return { weight: w, slot: s };

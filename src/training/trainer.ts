@@ -412,7 +412,7 @@ export class Trainer {
   trainStepOn(batch: Tensor[]): number {
     // Every intermediate of the step is recycled when it ends; only the new
     // model state outlives it (weights and slots are updated in place).
-    return withBufferScope(() => this.trainStepInScope(batch), () => this.modelState);
+    return withBufferScope(() => this.trainStepInScope(batch), () => [this.flatWeights, this.slots, this.modelState]);
   }
 
   private trainStepInScope(batch: Tensor[]): number {

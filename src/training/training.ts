@@ -13,6 +13,7 @@ import type { Optimizer, Slot } from '../optimizers/base.js';
 import { ShapeDtype } from '../shapes.js';
 import { withBufferScope } from '../engine/pool.js';
 import { valueAndGrad } from '../engine/tape.js';
+import { jit } from '../engine/jit.js';
 import { Tensor } from '../engine/tensor.js';
 import * as random from '../engine/random.js';
 import { treeFlatten, treeUnflatten, type TreeDef } from '../engine/tree.js';
@@ -170,7 +171,15 @@ export interface LoopOptions {
   log?: (line: string) => void;
   /** Append {step, mode, metric, value} lines to outputDir/metrics.jsonl (default true). */
   writeMetrics?: boolean;
+  /**
+   * Replay each task's training step through fastmath.jit (default true). A
+   * model that cannot be traced trains eagerly, with a warning saying why.
+   */
+  jit?: boolean;
 }
+
+type LoopStepFn = (flat: Tensor[], slots: Slot[], batch: Tensor[], modelState: State, lossState: State,
+  rng: random.PRNGKey, lr: number, step: number) => [Tensor, Tensor[], Slot[], State];
 
 /** Trax's _at_step_1_and_every_nth_step. */
 function atStep1AndEvery(period: number | null): StepPredicate {
@@ -209,6 +218,7 @@ export class Loop {
   private readonly rjustLen: number;
   private readonly sources = new Map<unknown, Source>();
   private readonly ready: Promise<void>;
+  private readonly stepFns: LoopStepFn[];
 
   private _step = 0;
   private flatWeights: Tensor[] = [];
@@ -251,6 +261,13 @@ export class Loop {
       if (!this.sources.has(t.labeledData)) this.sources.set(t.labeledData, { it: null, data: t.labeledData, consumed: 0, pending: [] });
     }
     if (this.outputDir) ensureWritableDir(this.outputDir, 'Loop');
+    this.stepFns = this.tasks.map((_, ti) => {
+      const pure: LoopStepFn = (flat, slots, batch, ms, ls, rng, lr, step) => this.pureStep(ti, flat, slots, batch, ms, ls, rng, lr, step);
+      return opts.jit === false ? pure : jit(pure, {
+        name: `the training step of TrainTask ${ti}`,
+        onUntraceable: (e) => process.emitWarning(`Loop: training without jit: ${e.message}`, { code: 'TRAX_JIT_FALLBACK' }),
+      });
+    });
     this.ready = this.initialize();
     // Errors are reported by run(); this only keeps them from being "unhandled" meanwhile.
     this.ready.catch(() => undefined);
@@ -461,23 +478,31 @@ export class Loop {
 
   private stepOn(task: TrainTaskImpl, taskIndex: number, step: number, lr: number, batch: Tensor[]): number {
     const rng = random.foldIn(this.baseKey, step);
-    const wl = this.withLoss[taskIndex];
-    const def = this.weightsDef!;
-    const modelState = this.modelState, lossWeights = this.lossWeights[taskIndex], lossState = this.lossStates[taskIndex];
-    const [[loss, newState], grads] = valueAndGrad((flat: Tensor[]) => {
-      const w = treeUnflatten(def, flat) as Weights;
-      const [out, s] = wl.pureFn(batch, [w, lossWeights], [modelState, lossState], rng);
-      return [out as Tensor, s] as [Tensor, State];
-    }, { hasAux: true })(this.flatWeights);
+    const [loss, weights, slots, state] = this.stepFns[taskIndex](this.flatWeights, this.slots[taskIndex], batch,
+      this.modelState, this.lossStates[taskIndex], rng, lr, step);
     const lossValue = loss.buf[0];
     if (!Number.isFinite(lossValue)) {
       throw new Error(`Loop: ${task.lossName} became ${lossValue} at step ${step}; lower the learning rate or check the data`);
     }
-    const { weights, slots } = task.optimizer.treeUpdate(step, grads as Tensor[], this.flatWeights, this.slots[taskIndex], { learning_rate: lr });
     this.flatWeights = weights;
     this.slots[taskIndex] = slots;
-    this.modelState = (newState as State[])[0];
+    this.modelState = state;
     return lossValue;
+  }
+
+  /** One training step of task ti as a pure function (what fastmath.jit traces). */
+  private pureStep(ti: number, flat: Tensor[], slots: Slot[], batch: Tensor[], modelState: State, lossState: State,
+    rng: random.PRNGKey, lr: number, step: number): [Tensor, Tensor[], Slot[], State] {
+    const wl = this.withLoss[ti];
+    const def = this.weightsDef!;
+    const lossWeights = this.lossWeights[ti];
+    const [[loss, newState], grads] = valueAndGrad((fw: Tensor[]) => {
+      const w = treeUnflatten(def, fw) as Weights;
+      const [out, s] = wl.pureFn(batch, [w, lossWeights], [modelState, lossState], rng);
+      return [out as Tensor, s] as [Tensor, State];
+    }, { hasAux: true })(flat);
+    const upd = this.tasks[ti].optimizer.treeUpdate(step, grads as Tensor[], flat, slots, { learning_rate: lr });
+    return [loss, upd.weights, upd.slots, (newState as State[])[0]];
   }
 
   private logStep(msg: string): void {
