@@ -20,13 +20,22 @@ namespace {
 enum Kernel {
   kMatmul, kUnary, kBinary, kReduce, kSoftmax, kSoftmaxBw, kLayerNorm, kLayerNormBw, kCrossEntropy,
   kCrossEntropyBw, kAttention, kAttentionBw, kGatherRows, kScatterAddRows, kAdam, kAdafactor, kDropoutMask,
-  kDropoutApply, kPermute, kKernelCount
+  kDropoutApply, kPermute, kSumSquares, kFill, kCopyStrided, kCast, kOneHot, kKernelCount
 };
 static const char* const kNames[] = {
   "matmul", "unary", "binary", "reduce", "softmax", "softmaxBackward", "layerNorm", "layerNormBackward",
   "crossEntropy", "crossEntropyBackward", "attention", "attentionBackward", "gatherRows", "scatterAddRows",
-  "adam", "adafactor", "dropoutMask", "dropoutApply", "permute",
+  "adam", "adafactor", "dropoutMask", "dropoutApply", "permute", "sumSquares", "fill", "copyStrided", "cast", "oneHot",
 };
+
+// JavaScript's ToInt32 (what storing a number into an Int32Array does).
+int32_t to_int32(double d) {
+  if (!std::isfinite(d)) return 0;
+  double t = std::trunc(d);
+  double m = std::fmod(t, 4294967296.0);
+  if (m < 0) m += 4294967296.0;
+  return (int32_t)(uint32_t)m;
+}
 
 enum Tag { tNull = 0, tNum = 1, tBool = 2, tDyn = 3, tBuf = 4, tInput = 5, tMeta = 6 };
 
@@ -224,6 +233,76 @@ const char* run_step(const KernelTable* T, int kernel, const Val* v, int n, char
       permute(F(0), F(1), v[2].meta, v[3].meta, rank, total);
       return nullptr;
     }
+    // The kernels below are the TypeScript ones (src/backends/js.ts) in C++,
+    // element for element, so a replay needs no call back into JavaScript.
+    case kSumSquares: {
+      long nx = len4(0);
+      F(1)[0] = (float)(nx ? T->sumsq(F(0), nx) : 0.0);
+      return nullptr;
+    }
+    case kFill: {
+      long nout = len4(0);
+      if (B(2)) {
+        int32_t iv = to_int32(N(1));
+        int32_t* o = reinterpret_cast<int32_t*>(v[0].ptr);
+        for (long i = 0; i < nout; ++i) o[i] = iv;
+      } else {
+        float fv = (float)N(1);
+        float* o = F(0);
+        for (long i = 0; i < nout; ++i) o[i] = fv;
+      }
+      return nullptr;
+    }
+    case kCopyStrided: {
+      // 4-byte elements of either dtype, copied as bits.
+      const uint32_t* x = reinterpret_cast<const uint32_t*>(v[0].ptr);
+      uint32_t* out = reinterpret_cast<uint32_t*>(v[1].ptr);
+      const int32_t *shape = v[2].meta, *xs = v[3].meta, *os = v[5].meta;
+      const long r = v[2].bytes;
+      long total = 1;
+      for (long d = 0; d < r; ++d) total *= shape[d];
+      if (total == 0) return nullptr;
+      long px = L(4), po = L(6);
+      if (r == 0) { out[po] = x[px]; return nullptr; }
+      const long last = shape[r - 1], sx = xs[r - 1], so = os[r - 1];
+      long idx[64] = {0};
+      for (long o = 0; o < total; o += last) {
+        if (sx == 1 && so == 1) std::memcpy(out + po, x + px, sizeof(uint32_t) * last);
+        else for (long j = 0, a = px, b = po; j < last; ++j, a += sx, b += so) out[b] = x[a];
+        for (long ax = r - 2; ax >= 0; --ax) {
+          idx[ax]++;
+          px += xs[ax]; po += os[ax];
+          if (idx[ax] < shape[ax]) break;
+          px -= (long)xs[ax] * shape[ax]; po -= (long)os[ax] * shape[ax];
+          idx[ax] = 0;
+        }
+      }
+      return nullptr;
+    }
+    case kCast: {
+      long nout = len4(1);
+      if (B(2)) {
+        const float* x = F(0);
+        int32_t* o = reinterpret_cast<int32_t*>(v[1].ptr);
+        for (long i = 0; i < nout; ++i) o[i] = to_int32((double)x[i]);
+      } else {
+        const int32_t* x = I(0);
+        float* o = F(1);
+        for (long i = 0; i < nout; ++i) o[i] = (float)x[i];
+      }
+      return nullptr;
+    }
+    case kOneHot: {
+      const float* ids = F(0);
+      float* out = F(1);
+      const long count = L(2), depth = L(3);
+      std::memset(out, 0, sizeof(float) * count * depth);
+      for (long i = 0; i < count; ++i) {
+        const double x = ids[i];
+        if (x >= 0 && x < depth && x == std::floor(x)) out[i * depth + (long)x] = 1;
+      }
+      return nullptr;
+    }
   }
   return "unknown kernel";
 }
@@ -315,7 +394,7 @@ napi_value PlanCreate(napi_env env, napi_callback_info info) {
           if (pc_ + 2 > ncode) return bad("truncated metadata");
           g.idx = code[pc_]; g.bytes = code[pc_ + 1];
           pc_ += 2;
-          if (g.idx < 0 || g.bytes < 0 || g.bytes > 16 || g.idx + g.bytes > (long)P->meta.size()) return bad("metadata range");
+          if (g.idx < 0 || g.bytes < 0 || g.bytes > 64 || g.idx + g.bytes > (long)P->meta.size()) return bad("metadata range");
           break;
         default: return bad("argument tag");
       }

@@ -11,8 +11,10 @@
 // plan is replayed: on the native backend in one addon call, elsewhere by a
 // loop over the backend's kernels. Replay runs the same kernels on the same
 // arguments as eager execution, so its results are bit-identical.
-import { baseKernels, _setKernelOverride } from '../backends/index.js';
+import { backend as activeBackend, _setKernelOverride } from '../backends/index.js';
 import type { Kernels } from '../backends/kernels.js';
+import type { HostArray } from '../backends/backend.js';
+import { KERNELS, KERNEL_NAMES } from './registry.js';
 import { allocWatch } from './pool.js';
 import { keyWatch, split as splitKey, foldIn as foldInKey, type PRNGKey } from './random.js';
 import { Tensor, hostReadWatch, type DType } from './tensor.js';
@@ -39,33 +41,25 @@ export class JitError extends Error {
 }
 
 // ------------------------------------------------------------ kernel roles
-// How each kernel uses its arguments: r read, w overwritten, a read and
-// written (accumulated or updated in place), m host metadata (small int
-// arrays: shapes, strides, permutations), s scalar attribute.
+// How each kernel uses its arguments, from the registry's declarations:
+// r read, w overwritten, a read and written (accumulated into or updated in
+// place), m host metadata (shapes, strides, permutations), s scalar.
 type Role = 'r' | 'w' | 'a' | 'm' | 's';
-const ROLES: Record<string, Role[]> = {
-  matmul: 'r r w s s s s s s s s s r s r s'.split(' ') as Role[],
-  unary: 's r w'.split(' ') as Role[],
-  binary: 's r r w m m m'.split(' ') as Role[],
-  reduce: 's r w s s s'.split(' ') as Role[],
-  softmax: 'r w s s s'.split(' ') as Role[],
-  softmaxBackward: 'r r w s s s'.split(' ') as Role[],
-  layerNorm: 'r r r w w w s s s'.split(' ') as Role[],
-  layerNormBackward: 'r r r r r w a a s s'.split(' ') as Role[],
-  crossEntropy: 'r r r w w s s'.split(' ') as Role[],
-  crossEntropyBackward: 'r r r r w s s'.split(' ') as Role[],
-  attention: 'r r r w w s s s s s s s r r s s s s s'.split(' ') as Role[],
-  attentionBackward: 'r r r r r w w w s s s s s r s s s s s'.split(' ') as Role[],
-  gatherRows: 'r r w s s'.split(' ') as Role[],
-  scatterAddRows: 'r r a s s'.split(' ') as Role[],
-  adam: 'a r a a s s s s s s'.split(' ') as Role[],
-  adafactor: 'a r a a a a s s s s s s s s s s s s'.split(' ') as Role[],
-  dropoutMask: 's s s s w r w'.split(' ') as Role[],
-  dropoutApply: 'r s r w'.split(' ') as Role[],
-  permute: 'r w m m'.split(' ') as Role[],
+// Outputs that kernels add into or update in place rather than overwrite.
+const ACCUMULATED: Record<string, string[]> = {
+  layerNormBackward: ['dscale', 'dbias'],
+  scatterAddRows: ['dtable'],
+  scatterAdd: ['out'],
+  scatterAlong: ['out'],
+  adam: ['w', 'm', 'v'],
+  adafactor: ['w', 'vr', 'vc', 'v', 'm'],
 };
-/** The kernels a plan may contain, in the order of their ids in a serialised plan. */
-export const PLAN_KERNELS = Object.keys(ROLES);
+const ROLES: Record<string, Role[]> = Object.fromEntries(KERNEL_NAMES.map((n) => [n, KERNELS[n].args.map((a): Role => {
+  if (a.kind === 'M') return 'm';
+  if (a.kind === 'number' || a.kind === 'boolean') return 's';
+  if (!a.output) return 'r';
+  return ACCUMULATED[n]?.includes(a.name) ? 'a' : 'w';
+})]));
 
 function roleOf(name: string, args: readonly unknown[], i: number): Role {
   const r = ROLES[name][i] ?? 's';
@@ -76,8 +70,8 @@ function roleOf(name: string, args: readonly unknown[], i: number): Role {
 
 // ------------------------------------------------------------ call sites
 
-const INTERNAL = /[\\/](engine[\\/]jit|engine[\\/]plan|engine[\\/]pool|engine[\\/]tensor|backends[\\/])[^\\/]*\.[jt]s/;
-const ENGINE = /[\\/]engine[\\/][^\\/]*\.[jt]s/;
+const INTERNAL = /[\\/]src[\\/](engine[\\/](jit|plan|pool|tensor)\.[jt]s|backends[\\/])/;
+const ENGINE = /[\\/]src[\\/]engine[\\/]/;
 
 /**
  * "`op` at engine file:line, called from file:line" for the current stack:
@@ -183,7 +177,7 @@ function isZero(a: Uint8Array): boolean {
 /** Runs fn eagerly with every kernel call, allocation, key derivation and host read watched. */
 function traceRun(name: string, fn: (...a: unknown[]) => unknown, args: unknown[], leaves: Leaf[]):
   { result: unknown; trace: Trace; problem: JitError | null } {
-  const real = baseKernels();
+  const real = activeBackend().kernels;
   const calls: TCall[] = [];
   const bufs: TBuf[] = [];
   const byAb = new Map<ArrayBuffer, TBuf>();
@@ -195,7 +189,7 @@ function traceRun(name: string, fn: (...a: unknown[]) => unknown, args: unknown[
   const inputs: { leaf: number; ab: ArrayBuffer; start: number; end: number }[] = [];
   leaves.forEach((l, i) => {
     if (l.kind === 'tensor') {
-      const b = (l.value as Tensor).buf;
+      const b = (l.value as Tensor).storage as HostArray;
       inputs.push({ leaf: i, ab: b.buffer as ArrayBuffer, start: b.byteOffset, end: b.byteOffset + b.byteLength });
     } else if (l.kind === 'key') {
       const k = l.value as PRNGKey;
@@ -236,12 +230,12 @@ function traceRun(name: string, fn: (...a: unknown[]) => unknown, args: unknown[
     return { k: 'buf', id: b.id, off, len: (v as Float32Array).length, ty: ty as Elem };
   };
 
-  const recorder = { name: real.name } as Record<string, unknown>;
+  const recorder = {} as Record<string, unknown>;
   for (const k of Object.keys(real) as (keyof Kernels)[]) {
     const f = real[k];
     if (typeof f === 'function') recorder[k] = f;
   }
-  for (const kname of PLAN_KERNELS) {
+  for (const kname of KERNEL_NAMES) {
     const f = (real as unknown as Record<string, (...a: unknown[]) => unknown>)[kname];
     recorder[kname] = (...a: unknown[]): unknown => {
       const where = site();
@@ -264,15 +258,15 @@ function traceRun(name: string, fn: (...a: unknown[]) => unknown, args: unknown[
   // Problems are noted, not thrown, so the eager call completes (a caller may fall back to it).
   let problem: JitError | null = null;
   const note = (msg: string): void => { problem ??= new JitError(`jit: ${name} cannot be traced: ${msg}`); };
-  recorder['sumSquares'] = (x: Float32Array): number => {
-    note(`sumSquares returns a value to the host, in ${site()}`);
-    return real.sumSquares(x);
-  };
+
 
   const derived: Trace['derived'] = [];
   const savedAlloc = allocWatch.hook, savedRead = hostReadWatch.hook, savedKey = keyWatch.hook, savedDerived = derivedWatch.hook;
   derivedWatch.hook = (value, input, f) => { derived.push({ value, input, f }); };
-  allocWatch.hook = (b) => { if (!born.has(b.buffer as ArrayBuffer)) born.set(b.buffer as ArrayBuffer, site()); };
+  allocWatch.hook = (st) => {
+    const ab = (st as ArrayBufferView).buffer as ArrayBuffer;
+    if (!born.has(ab)) born.set(ab, site());
+  };
   hostReadWatch.hook = (what) => {
     note(`it reads tensor values on the host (${what}) in ${site()}; return the tensor from the function instead, or call it without jit`);
   };
@@ -300,7 +294,7 @@ function traceRun(name: string, fn: (...a: unknown[]) => unknown, args: unknown[
   const { leaves: outLeaves, def: outDef } = treeFlatten<unknown>(result, (x) => x instanceof Tensor);
   const outs: TOut[] = outLeaves.map((x) => {
     if (!(x instanceof Tensor)) return { k: 'value', v: x };
-    const src = bufArg(x.buf, 'r', `the result of ${name}`);
+    const src = bufArg(x.storage as HostArray, 'r', `the result of ${name}`);
     return { k: 'tensor', src, shape: x.shape.slice(), dtype: x.dtype };
   });
   const nums = leaves.map((l) => (l.kind === 'num' ? l.value as number : undefined));
@@ -534,6 +528,8 @@ export function jit<A extends unknown[], R>(fn: (...args: A) => R, opts: JitOpti
     let e = cache.get(sig);
     if (!e) { e = { first: null, ready: null, failed: null, eager: false }; cache.set(sig, e); }
     if (e.eager) return fn(...args);
+    // Tracing identifies host storage; other backends run the function eagerly.
+    if (!activeBackend().onHost) return fn(...args);
     if (e.failed) throw e.failed;
     if (e.ready && staticsHold(e.ready, leaves)) {
       replays++;
@@ -602,10 +598,9 @@ function staticsHold(v: Verified, leaves: Leaf[]): boolean {
 }
 
 function replay(plan: Plan, leaves: Leaf[]): unknown {
-  const kern = baseKernels();
-  const exec = planFor(plan, kern);
+  const exec = planFor(plan, activeBackend());
   const keyVals = plan.keys.length ? keyWords(plan, leaves) : [];
-  const inputs = leaves.map((l) => (l.kind === 'tensor' ? (l.value as Tensor).buf : null));
+  const inputs = leaves.map((l) => (l.kind === 'tensor' ? (l.value as Tensor).storage as HostArray : null));
   exec.run(inputs, (d) => (d.k === 'num' ? leaves[d.leaf].value as number
     : d.k === 'key' ? keyVals[d.node][d.word] : d.f(leaves[d.leaf].value as number)));
   const outs = plan.outs.map((o) => {

@@ -5,6 +5,7 @@
 // attributes either literal or taken per call from the inputs. The host
 // executor loops over the backend's kernels; the native one hands the whole
 // plan to the addon once and then runs it in one call per replay.
+import type { Backend, PlanExecutorApi } from '../backends/backend.js';
 import type { Kernels } from '../backends/kernels.js';
 import type { HostArray, DType } from './tensor.js';
 import type { TreeDef } from './tree.js';
@@ -62,24 +63,17 @@ function makeView(ab: ArrayBuffer, off: number, len: number, ty: 0 | 1 | 2): Arr
   return new CTORS[ty](ab, off, len);
 }
 
-/** Native plan entry points of the addon, when it has them. */
-interface NativePlanApi {
-  planCreate(code: Int32Array, lits: Float64Array, meta: Int32Array, bufs: (Uint8Array | null)[], nInputs: number, nScalars: number): object;
-  planRun(plan: object, inputs: HostArray[], scalars: Float64Array): void;
-}
+const executors = new WeakMap<Plan, Map<Backend, Executor>>();
 
-const executors = new WeakMap<Plan, Map<Kernels, Executor>>();
-
-/** The executor of plan on the given kernels (made once, then reused). */
-export function planFor(plan: Plan, kern: Kernels): Executor {
+/** The executor of plan on a backend (made once, then reused). */
+export function planFor(plan: Plan, backend: Backend): Executor {
   let m = executors.get(plan);
   if (!m) { m = new Map(); executors.set(plan, m); }
-  let e = m.get(kern);
+  let e = m.get(backend);
   if (!e) {
-    const api = kern as unknown as Partial<NativePlanApi>;
-    e = typeof api.planCreate === 'function' && typeof api.planRun === 'function' && process.env.TRAX_JIT_NATIVE !== '0'
-      ? nativeExecutor(plan, api as NativePlanApi) : hostExecutor(plan, kern);
-    m.set(kern, e);
+    const api = backend.planExecutor;
+    e = api && process.env.TRAX_JIT_NATIVE !== '0' ? segmentedExecutor(plan, backend.kernels, api) : hostExecutor(plan, backend.kernels);
+    m.set(backend, e);
   }
   return e;
 }
@@ -123,13 +117,17 @@ function inputView(x: HostArray, off: number, len: number, ty: 0 | 1 | 2): Array
   return makeView(x.buffer as ArrayBuffer, x.byteOffset + off, len, ty);
 }
 
-/** Loops over the steps, calling the backend's kernels (any backend). */
-function hostExecutor(plan: Plan, kern: Kernels): Executor {
-  const { store, resets, fills } = storageOf(plan);
+type Scalar = (d: Dyn) => number;
+type Store = (ArrayBuffer | null)[];
+/** A run of steps: given this call's inputs and scalars, runs them. */
+type Segment = (inputs: readonly (HostArray | null)[], scalar: Scalar) => void;
+
+/** Steps [from, to) as calls of the backend's kernels. */
+function hostSegment(plan: Plan, kern: Kernels, store: Store, from: number, to: number): Segment {
   type Patch = { pos: number; leaf: number; off: number; len: number; ty: 0 | 1 | 2 } | { pos: number; dyn: Dyn };
-  const steps = plan.steps.map((s) => {
+  const steps = plan.steps.slice(from, to).map((s) => {
     const fn = (kern as unknown as Record<string, (...a: unknown[]) => unknown>)[s.kernel];
-    if (typeof fn !== 'function') throw new Error(`jit: the ${kern.name} backend has no kernel ${s.kernel}`);
+    if (typeof fn !== 'function') throw new Error(`jit: the backend has no kernel ${s.kernel}`);
     const args: unknown[] = [];
     const patches: Patch[] = [];
     s.args.forEach((a, pos) => {
@@ -147,50 +145,31 @@ function hostExecutor(plan: Plan, kern: Kernels): Executor {
     });
     return { fn, args, patches };
   });
-  return {
-    run(inputs, scalar) {
-      applyResets(resets, fills, scalar);
-      for (const s of steps) {
-        for (const p of s.patches) {
-          s.args[p.pos] = 'dyn' in p ? scalar(p.dyn) : inputView(inputs[p.leaf]!, p.off, p.len, p.ty);
-        }
-        s.fn.apply(kern, s.args);
+  return (inputs, scalar) => {
+    for (const s of steps) {
+      for (const p of s.patches) {
+        s.args[p.pos] = 'dyn' in p ? scalar(p.dyn) : inputView(inputs[p.leaf]!, p.off, p.len, p.ty);
       }
-    },
-    view(buf, off, len, ty, inputs) {
-      const b = plan.bufs[buf];
-      if (b.kind === 'input') return inputView(inputs[b.leaf]!, off, len, ty);
-      return makeView(store[buf]!, off, len, ty);
-    },
+      s.fn.apply(kern, s.args);
+    }
   };
 }
 
-// Serialised form for the addon (native/plan.cc reads it):
+// Serialised form for a backend's plan executor (native/plan.cc reads it):
 //   code: per step [kernelId, nArgs, then per argument a tag and its payload]
 //     0 null | 1 number (index into lits) | 2 boolean (0/1) | 3 dynamic scalar (slot)
-//     4 buffer (buffer, byte offset, length) | 5 input (input slot, byte offset, length)
+//     4 buffer (buffer, byte offset, byte length) | 5 input (input slot, byte offset, byte length)
 //     6 metadata (offset into meta, length)
-// Kernel ids are positions in NATIVE_KERNELS.
-export const NATIVE_KERNELS = [
-  'matmul', 'unary', 'binary', 'reduce', 'softmax', 'softmaxBackward', 'layerNorm', 'layerNormBackward',
-  'crossEntropy', 'crossEntropyBackward', 'attention', 'attentionBackward', 'gatherRows', 'scatterAddRows',
-  'adam', 'adafactor', 'dropoutMask', 'dropoutApply', 'permute',
-];
-
-function nativeExecutor(plan: Plan, api: NativePlanApi): Executor {
-  const { store, resets, fills } = storageOf(plan);
-  const code: number[] = [];
-  const lits: number[] = [];
-  const meta: number[] = [];
+//   kernel ids are positions in the executor's kernel list.
+function executorSegment(plan: Plan, api: PlanExecutorApi, store: Store, from: number, to: number): Segment | null {
+  const code: number[] = [], lits: number[] = [], meta: number[] = [];
   const slots: Dyn[] = [];
   const slotKey = new Map<unknown, number>();
   const inputLeaves: number[] = [];
   const inputSlot = new Map<number, number>();
   const big = (v: number): boolean => !(v >= 0 && v <= 0x7fffffff);
-  for (const s of plan.steps) {
-    const id = NATIVE_KERNELS.indexOf(s.kernel);
-    if (id < 0) return fallback(plan, api, `kernel ${s.kernel} has no native plan form`);
-    code.push(id, s.args.length);
+  for (const s of plan.steps.slice(from, to)) {
+    code.push(api.kernels.indexOf(s.kernel), s.args.length);
     for (const a of s.args) {
       switch (a.k) {
         case 'lit':
@@ -207,28 +186,35 @@ function nativeExecutor(plan: Plan, api: NativePlanApi): Executor {
           break;
         }
         case 'buf': {
-          if (big(a.off) || big(a.len)) return fallback(plan, api, 'a buffer is too large for the native plan');
+          const bytes = a.len * [4, 4, 1][a.ty];
+          if (big(a.off) || big(bytes)) return null;
           const b = plan.bufs[a.buf];
           if (b.kind === 'input') {
             let slot = inputSlot.get(b.leaf);
             if (slot === undefined) { slot = inputLeaves.length; inputLeaves.push(b.leaf); inputSlot.set(b.leaf, slot); }
-            code.push(5, slot, a.off, a.len * [4, 4, 1][a.ty]);
-          } else code.push(4, a.buf, a.off, a.len * [4, 4, 1][a.ty]);
+            code.push(5, slot, a.off, bytes);
+          } else code.push(4, a.buf, a.off, bytes);
           break;
         }
       }
     }
   }
-  const handle = api.planCreate(Int32Array.from(code), Float64Array.from(lits), Int32Array.from(meta),
+  const handle = api.create(Int32Array.from(code), Float64Array.from(lits), Int32Array.from(meta),
     store.map((ab) => (ab ? new Uint8Array(ab) : null)), inputLeaves.length, slots.length);
   const ins: HostArray[] = new Array(inputLeaves.length);
   const scalars = new Float64Array(slots.length);
+  return (inputs, scalar) => {
+    for (let i = 0; i < inputLeaves.length; i++) ins[i] = inputs[inputLeaves[i]]!;
+    for (let i = 0; i < slots.length; i++) scalars[i] = scalar(slots[i]);
+    api.run(handle, ins, scalars);
+  };
+}
+
+function executor(plan: Plan, store: Store, resets: [Uint8Array, Uint8Array | null][], fills: Fill[], segments: Segment[]): Executor {
   return {
     run(inputs, scalar) {
       applyResets(resets, fills, scalar);
-      for (let i = 0; i < inputLeaves.length; i++) ins[i] = inputs[inputLeaves[i]]!;
-      for (let i = 0; i < slots.length; i++) scalars[i] = scalar(slots[i]);
-      api.planRun(handle, ins, scalars);
+      for (const seg of segments) seg(inputs, scalar);
     },
     view(buf, off, len, ty, inputs) {
       const b = plan.bufs[buf];
@@ -238,6 +224,29 @@ function nativeExecutor(plan: Plan, api: NativePlanApi): Executor {
   };
 }
 
-function fallback(plan: Plan, api: NativePlanApi, _why: string): Executor {
-  return hostExecutor(plan, api as unknown as Kernels);
+/** Loops over the steps, calling the backend's kernels (any backend). */
+function hostExecutor(plan: Plan, kern: Kernels): Executor {
+  const { store, resets, fills } = storageOf(plan);
+  return executor(plan, store, resets, fills, [hostSegment(plan, kern, store, 0, plan.steps.length)]);
+}
+
+/**
+ * Runs of steps the backend's plan executor implements go to it, one call
+ * per run (the whole plan when it implements every kernel in it); the
+ * steps between run as kernel calls.
+ */
+function segmentedExecutor(plan: Plan, kern: Kernels, api: PlanExecutorApi): Executor {
+  const { store, resets, fills } = storageOf(plan);
+  const segments: Segment[] = [];
+  let i = 0;
+  const n = plan.steps.length;
+  while (i < n) {
+    const native = api.kernels.includes(plan.steps[i].kernel);
+    let j = i + 1;
+    while (j < n && api.kernels.includes(plan.steps[j].kernel) === native) j++;
+    const seg = native ? executorSegment(plan, api, store, i, j) : null;
+    segments.push(seg ?? hostSegment(plan, kern, store, i, j));
+    i = j;
+  }
+  return executor(plan, store, resets, fills, segments);
 }

@@ -5,7 +5,6 @@
 
 import { kernels } from '../backends/index.js';
 import { Tensor } from '../engine/tensor.js';
-import { copyRun } from '../engine/ops.js';
 
 /**
  * Optimizer state for one weight: a tensor, a (possibly nested) array of
@@ -73,14 +72,15 @@ export function cloneSlot(slot: Slot): Slot {
   return slot.map(cloneSlot);
 }
 
-/** A copy in a fresh buffer (a kernel copy while fastmath.jit traces). */
+/** A copy in a fresh buffer, made by a kernel (so a traced step contains it). */
 function copyOf(t: Tensor): Tensor {
-  if (t.dtype !== 'float32') return new Tensor(t.buf.slice(), t.shape, t.dtype);
   // Not pooled: the copy outlives any buffer scope it is made in.
-  const out = new Float32Array(t.size);
-  copyRun(t.buf, 0, out, 0, t.size);
+  const out = t.dtype === 'float32' ? new Float32Array(t.size) : new Int32Array(t.size);
+  COPY_SHAPE[0] = t.size;
+  kernels().copyStrided(t.buf, out, COPY_SHAPE, UNIT, 0, UNIT, 0);
   return new Tensor(out, t.shape, t.dtype);
 }
+const COPY_SHAPE = new Int32Array(1), UNIT = Int32Array.of(1);
 
 /** A float32 zero tensor of the given shape. */
 export function zeros(shape: readonly number[]): Tensor {
@@ -103,7 +103,7 @@ export function f32(t: Tensor): Float32Array {
 }
 
 function sumSquares(t: Tensor): number {
-  if (t.buf instanceof Float32Array) return kernels().sumSquares(t.buf);
+  if (t.buf instanceof Float32Array) { const o = new Float32Array(1); kernels().sumSquares(t.buf, o); return o[0]; }
   let s = 0;
   for (let i = 0; i < t.buf.length; i++) s += t.buf[i] * t.buf[i];
   return s;
