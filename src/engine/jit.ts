@@ -491,6 +491,12 @@ export interface JitOptions {
    * eager result is returned and later calls with the same signature run eagerly.
    */
   onUntraceable?: (err: JitError) => void;
+  /**
+   * Memory the plans of new signatures may take (temporaries and constants,
+   * in bytes; default 1 GiB). Once spent, calls with new signatures run
+   * eagerly, untraced; known signatures still replay.
+   */
+  maxPlanBytes?: number;
 }
 
 interface Entry {
@@ -522,11 +528,38 @@ export function jit<A extends unknown[], R>(fn: (...args: A) => R, opts: JitOpti
   const name = opts.name ?? (fn.name || 'the function');
   const cache = new Map<string, Entry>();
   let replays = 0;
+  let lastSig = '';
+  let planBytes = 0;
+  const budget = opts.maxPlanBytes ?? 1024 * 1024 * 1024;
+  let lastShape: LeafShape[] | null = null;
+  let lastStruct: number[] = [];
   const wrapped = (...args: A): R => {
     const leaves: Leaf[] = [];
-    const sig = flattenArgs(args, leaves);
+    // Most calls repeat the last signature: check the leaves against it
+    // without building the signature string.
+    let sig: string;
+    const struct: number[] = [];
+    if (lastShape !== null && collectLeaves(args, leaves, struct) && sameShapes(leaves, lastShape) && sameNumbers(struct, lastStruct)) sig = lastSig;
+    else {
+      leaves.length = 0;
+      try {
+        sig = flattenArgs(args, leaves);
+      } catch (err) {
+        if (!(err instanceof JitError) || !opts.onUntraceable) throw err;
+        opts.onUntraceable(err);
+        return fn(...args);
+      }
+      lastSig = sig;
+      lastShape = shapesOf(leaves);
+      const st: number[] = [];
+      lastStruct = collectLeaves(args, [], st) ? st : [NaN];
+    }
     let e = cache.get(sig);
-    if (!e) { e = { first: null, ready: null, failed: null, eager: false }; cache.set(sig, e); }
+    if (!e) {
+      if (planBytes >= budget) return fn(...args);
+      e = { first: null, ready: null, failed: null, eager: false };
+      cache.set(sig, e);
+    }
     if (e.eager) return fn(...args);
     // Tracing identifies host storage; other backends run the function eagerly.
     if (!activeBackend().onHost) return fn(...args);
@@ -541,6 +574,9 @@ export function jit<A extends unknown[], R>(fn: (...args: A) => R, opts: JitOpti
     if (!err) {
       try {
         e.ready = verify(name, e.first!, trace, leaves);
+        planBytes += e.ready.plan.bufs.reduce((n, b) => n + (b.kind === 'input' || b.kind === 'external' ? 0 : b.bytes), 0);
+        // Keep of the first trace only what a later verification compares.
+        for (const b of e.first!.bufs) if (b.born !== null) b.ab = null;
       } catch (x) {
         if (!(x instanceof JitError)) throw x;
         err = x;
@@ -585,6 +621,56 @@ function flattenArgs(node: unknown, leaves: Leaf[]): string {
   const l = classify(node);
   leaves.push(l);
   return `=${typeof l.value}:${String(l.value)};`;
+}
+
+/** What the signature says about one leaf: its kind, and a tensor's dtype and shape or a static value. */
+type LeafShape = { kind: Leaf['kind']; dtype?: DType; shape?: readonly number[]; value?: unknown };
+
+function shapesOf(leaves: Leaf[]): LeafShape[] {
+  return leaves.map((l) => l.kind === 'tensor'
+    ? { kind: 'tensor', dtype: (l.value as Tensor).dtype, shape: (l.value as Tensor).shape.slice() }
+    : l.kind === 'static' ? { kind: 'static', value: l.value } : { kind: l.kind });
+}
+
+function sameNumbers(a: number[], b: number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function sameShapes(leaves: Leaf[], want: LeafShape[]): boolean {
+  if (leaves.length !== want.length) return false;
+  for (let i = 0; i < leaves.length; i++) {
+    const l = leaves[i], w = want[i];
+    if (l.kind !== w.kind) return false;
+    if (l.kind === 'tensor') {
+      const t = l.value as Tensor;
+      if (t.dtype !== w.dtype || t.shape.length !== w.shape!.length) return false;
+      for (let j = 0; j < t.shape.length; j++) if (t.shape[j] !== w.shape![j]) return false;
+    } else if (l.kind === 'static' && l.value !== w.value) return false;
+  }
+  return true;
+}
+
+/**
+ * The leaves of the arguments in flattenArgs' order, or false for a tree
+ * it cannot walk quickly (objects with several keys, whose order it sorts):
+ * then the full signature is built.
+ */
+function collectLeaves(node: unknown, leaves: Leaf[], struct: number[]): boolean {
+  if (node instanceof Tensor) { leaves.push({ kind: 'tensor', value: node }); return true; }
+  if (typeof node === 'number') { leaves.push({ kind: 'num', value: node }); return true; }
+  if (node instanceof Uint32Array && node.length === 2) { leaves.push({ kind: 'key', value: node }); return true; }
+  if (Array.isArray(node)) {
+    // The array's length and where it ends, so nesting is part of the comparison.
+    struct.push(node.length);
+    for (const x of node) if (!collectLeaves(x, leaves, struct)) return false;
+    struct.push(-1);
+    return true;
+  }
+  if (node === null || node === undefined) { struct.push(-2); return true; }
+  if (typeof node === 'boolean' || typeof node === 'string') { leaves.push({ kind: 'static', value: node }); return true; }
+  return false;
 }
 
 /** Numbers and keys that were equal in both traces are baked in: a new value needs a new trace. */

@@ -76,11 +76,8 @@ export class DotProductCausalAttentionLayer extends Layer {
       throw new Error(`predict-mode attention cache is full: ${idx} + ${l} positions exceed maxInferenceLength ${maxLen}`);
     }
     // Append in place: the cache tensors are owned by this layer's state.
-    const kb = kBuf.buf as Float32Array, vb = vBuf.buf as Float32Array;
-    for (let h = 0; h < bh; h++) {
-      kb.set((k.buf as Float32Array).subarray(h * l * dh, (h + 1) * l * dh), (h * maxLen + idx) * dh);
-      vb.set((v.buf as Float32Array).subarray(h * l * dh, (h + 1) * l * dh), (h * maxLen + idx) * dh);
-    }
+    F.writeSlice(kBuf, k, 1, idx);
+    F.writeSlice(vBuf, v, 1, idx);
     const n = idx + l;
     const kk = n === maxLen ? kBuf : F.sliceAxis(kBuf, 1, 0, n);
     const vv = n === maxLen ? vBuf : F.sliceAxis(vBuf, 1, 0, n);

@@ -29,6 +29,23 @@ export function copyInto(x: Tensor, out: Storage, shape: readonly number[], xStr
   K().copyStrided(s32(x), out as Float32Array, Int32Array.from(dims), Int32Array.from(xs), xOff, Int32Array.from(os), oOff);
 }
 
+/**
+ * Writes x into `into` along axis, from index start, in place: for storage
+ * the caller owns, such as a predict-mode key/value cache. A kernel copy, so
+ * a traced decode step contains it. Not differentiable.
+ */
+export function writeSlice(into: Tensor, x: Tensor, axis: number, start: number): void {
+  const a = normAxis(axis, into.rank, 'writeSlice');
+  if (x.rank !== into.rank || x.dtype !== into.dtype || x.shape.some((d, i) => i !== a && d !== into.shape[i])) {
+    throw opError('writeSlice', `x must match the target on every axis but ${axis}, with the same dtype`, into, x);
+  }
+  if (!Number.isInteger(start) || start < 0 || start + x.shape[a] > into.shape[a]) {
+    throw opError('writeSlice', `rows [${start}, ${start + x.shape[a]}) do not fit axis ${axis} of size ${into.shape[a]}`, into, x);
+  }
+  const os = stridesOf(into.shape);
+  copyInto(x, into.storage, x.shape, stridesOf(x.shape), 0, os, start * os[a]);
+}
+
 // ---------------------------------------------------------------- views
 
 export function reshape(xl: TensorLike, shape: readonly number[]): Tensor {
