@@ -26,8 +26,8 @@ export interface SampleOptions {
   seed?: number | random.PRNGKey;
   /**
    * Replay the predict-mode step through fastmath.jit (default true): one
-   * recorded kernel sequence per cache position, replayed from the third
-   * decode that reaches it.
+   * recorded kernel sequence per cache position, traced on the second and
+   * third decodes that reach it and replayed from the fourth.
    */
   jit?: boolean;
 }
@@ -111,7 +111,7 @@ function decodeStep(model: Layer): DecodeStep {
       const [out, s] = model.pureFn(cur, weights, state, null);
       return [lastLogProbs(modelOutput(out)), s];
     };
-    f = jit(pure, { name: 'the decode step', maxPlanBytes: 256 * 1024 * 1024, onUntraceable: (e) => { if (process.env.TRAX_JIT_DEBUG) console.error(e.message); } });
+    f = jit(pure, { name: 'the decode step', maxPlanBytes: 256 * 1024 * 1024, traceAfter: 1, onUntraceable: (e) => { if (process.env.TRAX_JIT_DEBUG) console.error(e.message); } });
     decodeSteps.set(model, f);
   }
   return f;
@@ -189,7 +189,7 @@ export async function* autoregressiveSampleStream(model: Layer, inputs?: TensorL
       let logp: Tensor;
       if (step) {
         // One recorded kernel sequence per cache position (the positions are in
-        // the signature), replayed from the third decode that reaches it.
+        // the signature): a decode done once is never traced.
         const [lp, s] = step(cur, model.weights, model.state, positionsOf(model.state));
         model.state = s;
         logp = lp;

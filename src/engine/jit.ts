@@ -77,8 +77,8 @@ const ENGINE = /[\\/]src[\\/]engine[\\/]/;
  * "`op` at engine file:line, called from file:line" for the current stack:
  * the outermost engine function (the op the caller used) and the caller's line.
  */
-function site(): string {
-  const lines = (new Error().stack ?? '').split('\n').slice(1).map((l) => l.trim()).filter((l) => l.startsWith('at '));
+function describeStack(stack: string): string {
+  const lines = stack.split('\n').slice(1).map((l) => l.trim()).filter((l) => l.startsWith('at '));
   const frames = lines.filter((l) => !INTERNAL.test(l));
   if (frames.length === 0) return 'an unknown place';
   const u = frames.findIndex((l) => !ENGINE.test(l));
@@ -96,6 +96,18 @@ function site(): string {
   return user && user !== op ? `\`${name}\` at ${loc(op)}, called from ${loc(user)}` : `\`${name}\` at ${loc(op)}`;
 }
 
+/**
+ * Where a kernel was called or a buffer made: the stack is captured now and
+ * formatted only if an error message needs it (tracing stays cheap).
+ */
+class Site {
+  private readonly err = new Error();
+  private text: string | null = null;
+  toString(): string { return this.text ??= describeStack(this.err.stack ?? ''); }
+}
+
+function site(): Site { return new Site(); }
+
 // ------------------------------------------------------------ traces
 
 type Elem = 0 | 1 | 2; // float32, int32, uint8
@@ -112,7 +124,7 @@ type TArg =
   | { k: 'meta'; v: Int32Array }
   | { k: 'buf'; id: number; off: number; len: number; ty: Elem };
 
-interface TCall { name: string; args: TArg[]; site: string }
+interface TCall { name: string; args: TArg[]; site: Site }
 
 interface TBuf {
   id: number;
@@ -121,10 +133,10 @@ interface TBuf {
   ab: ArrayBuffer | null;
   bytes: number;
   /** Where the buffer was allocated, if during the trace. */
-  born: string | null;
+  born: Site | null;
   /** First use by a kernel: a read means its contents were made on the host. */
   first: 'r' | 'w';
-  firstSite: string;
+  firstSite: Site | string;
   /** Contents at the first read, for buffers filled on the host. */
   snap: Uint8Array | null;
   written: boolean;
@@ -182,7 +194,7 @@ function traceRun(name: string, fn: (...a: unknown[]) => unknown, args: unknown[
   const bufs: TBuf[] = [];
   const byAb = new Map<ArrayBuffer, TBuf>();
   const leafBufs: (TBuf | null)[] = leaves.map(() => null);
-  const born = new Map<ArrayBuffer, string>();
+  const born = new Map<ArrayBuffer, Site>();
   const keys: KeyNode[] = [];
   const keyIds = new Map<PRNGKey, number>();
   // Input tensors: where their storage lies, to map kernel arguments to them.
@@ -198,7 +210,7 @@ function traceRun(name: string, fn: (...a: unknown[]) => unknown, args: unknown[
     }
   });
 
-  const bufArg = (v: ArrayBufferView, role: Role, where: string): TArg => {
+  const bufArg = (v: ArrayBufferView, role: Role, where: Site | string): TArg => {
     const ty = elemOf(v);
     if (ty < 0) throw new JitError(`jit: ${name}: unsupported storage ${v.constructor.name} passed to a kernel by ${where}`);
     const ab = v.buffer as ArrayBuffer;
@@ -497,6 +509,11 @@ export interface JitOptions {
    * eagerly, untraced; known signatures still replay.
    */
   maxPlanBytes?: number;
+  /**
+   * Calls per signature that run eagerly, untraced, before tracing starts
+   * (default 0): a signature used once then never pays for tracing.
+   */
+  traceAfter?: number;
 }
 
 interface Entry {
@@ -506,6 +523,8 @@ interface Entry {
   failed: JitError | null;
   /** Runs eagerly (the function proved untraceable and the caller asked to fall back). */
   eager: boolean;
+  /** Untraced calls so far (see traceAfter). */
+  seen: number;
 }
 
 export interface JitFunction<A extends unknown[], R> {
@@ -531,6 +550,7 @@ export function jit<A extends unknown[], R>(fn: (...args: A) => R, opts: JitOpti
   let lastSig = '';
   let planBytes = 0;
   const budget = opts.maxPlanBytes ?? 1024 * 1024 * 1024;
+  const traceAfter = opts.traceAfter ?? 0;
   let lastShape: LeafShape[] | null = null;
   let lastStruct: number[] = [];
   const wrapped = (...args: A): R => {
@@ -557,9 +577,10 @@ export function jit<A extends unknown[], R>(fn: (...args: A) => R, opts: JitOpti
     let e = cache.get(sig);
     if (!e) {
       if (planBytes >= budget) return fn(...args);
-      e = { first: null, ready: null, failed: null, eager: false };
+      e = { first: null, ready: null, failed: null, eager: false, seen: 0 };
       cache.set(sig, e);
     }
+    if (e.seen < traceAfter) { e.seen++; return fn(...args); }
     if (e.eager) return fn(...args);
     // Tracing identifies host storage; other backends run the function eagerly.
     if (!activeBackend().onHost) return fn(...args);

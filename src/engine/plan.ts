@@ -31,7 +31,8 @@ export type PlanArg =
   | { k: 'buf'; buf: number; off: number; len: number; ty: 0 | 1 | 2 }
   | { k: 'dyn'; src: Dyn };
 
-export interface PlanStep { kernel: string; args: PlanArg[]; site: string }
+/** site: where the traced call was made (formatted on demand for messages). */
+export interface PlanStep { kernel: string; args: PlanArg[]; site: { toString(): string } }
 
 export interface PlanKey {
   kind: 'in' | 'split' | 'fold';
