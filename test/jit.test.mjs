@@ -82,7 +82,7 @@ describeBackends('fastmath.jit', (backend) => {
   test('a value computed on the host that changes between calls names the kernel op that reads it', () => {
     // The mask is made from values read on the host, so it differs with the data.
     const f = F.jit(function hostOp(x) {
-      const mask = trax.tensor(Array.from(x.dataSync ? x.buf : [], (v) => (v > 0 ? 1 : 0)));
+      const mask = trax.tensor(Array.from(x.storage, (v) => (v > 0 ? 1 : 0)));
       return F.exp(F.mul(x, mask));
     });
     f(R.normal(R.key(1), [8]));

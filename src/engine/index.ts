@@ -7,7 +7,7 @@ export {
   opError, zeros, ones, full, zerosLike, onesLike, scalar, arange, tril, cast, broadcastShapes, sumTo, collapseBroadcast,
   add, sub, mul, div, maximum, minimum, pow, equal, notEqual, less, lessEqual, greater, greaterEqual, clip,
   neg, exp, log, tanh, sqrt, rsqrt, relu, sigmoid, abs, square, reciprocal, softplus, erf, gelu, fastGelu, where,
-  reshape, expandDims, squeeze, broadcastTo, transpose, swapAxes, slice, sliceAxis, pad, concat, stack, split, reverse, writeSlice,
+  reshape, expandDims, squeeze, broadcastTo, transpose, swapAxes, slice, sliceAxis, pad, concat, stack, split, reverse,
   sum, mean, max, min, argmax, logSumExp, cumsum, take, scatterAdd, takeAlongAxis, oneHot, matmul,
 } from './ops.js';
 export {

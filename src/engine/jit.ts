@@ -53,6 +53,11 @@ const ACCUMULATED: Record<string, string[]> = {
   scatterAlong: ['out'],
   adam: ['w', 'm', 'v'],
   adafactor: ['w', 'vr', 'vc', 'v', 'm'],
+  sgd: ['w'],
+  momentum: ['w', 'v'],
+  rmsprop: ['w', 'avg'],
+  sm3: ['w', 'm', 'v1', 'v2'],
+  roundBfloat16: ['x'],
 };
 const ROLES: Record<string, Role[]> = Object.fromEntries(KERNEL_NAMES.map((n) => [n, KERNELS[n].args.map((a): Role => {
   if (a.kind === 'M') return 'm';

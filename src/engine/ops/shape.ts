@@ -29,23 +29,6 @@ export function copyInto(x: Tensor, out: Storage, shape: readonly number[], xStr
   K().copyStrided(s32(x), out as Float32Array, Int32Array.from(dims), Int32Array.from(xs), xOff, Int32Array.from(os), oOff);
 }
 
-/**
- * Writes x into `into` along axis, from index start, in place: for storage
- * the caller owns, such as a predict-mode key/value cache. A kernel copy, so
- * a traced decode step contains it. Not differentiable.
- */
-export function writeSlice(into: Tensor, x: Tensor, axis: number, start: number): void {
-  const a = normAxis(axis, into.rank, 'writeSlice');
-  if (x.rank !== into.rank || x.dtype !== into.dtype || x.shape.some((d, i) => i !== a && d !== into.shape[i])) {
-    throw opError('writeSlice', `x must match the target on every axis but ${axis}, with the same dtype`, into, x);
-  }
-  if (!Number.isInteger(start) || start < 0 || start + x.shape[a] > into.shape[a]) {
-    throw opError('writeSlice', `rows [${start}, ${start + x.shape[a]}) do not fit axis ${axis} of size ${into.shape[a]}`, into, x);
-  }
-  const os = stridesOf(into.shape);
-  copyInto(x, into.storage, x.shape, stridesOf(x.shape), 0, os, start * os[a]);
-}
-
 // ---------------------------------------------------------------- views
 
 export function reshape(xl: TensorLike, shape: readonly number[]): Tensor {
@@ -265,4 +248,29 @@ export function reverse(xl: TensorLike, axis: number): Tensor {
   copyInto(x, out, x.shape, xs, (x.shape[a] - 1) * str[a], str, 0);
   const res = new Tensor(out, x.shape, x.dtype);
   return record(res, [x], (dy) => [reverse(dy, a)]);
+}
+
+/**
+ * Writes src into dst's storage at `begin` (dst[begin + i] = src[i] on every
+ * axis), in place and outside autodiff: for buffers the caller owns, such as
+ * a predict-mode attention cache.
+ */
+export function assignInPlace(dst: Tensor, srcl: TensorLike, begin: readonly number[]): void {
+  const src0 = toTensor(srcl, 'assignInPlace');
+  const src = src0.dtype === dst.dtype ? src0 : cast(src0, dst.dtype);
+  if (src.rank !== dst.rank || begin.length !== dst.rank
+    || src.shape.some((d, i) => !Number.isInteger(begin[i]) || begin[i] < 0 || begin[i] + d > dst.shape[i])) {
+    throw opError('assignInPlace', `a [${src.shape}] block at [${begin}] does not fit`, dst, src);
+  }
+  const str = stridesOf(dst.shape);
+  let off = 0;
+  for (let i = 0; i < dst.rank; i++) off += begin[i] * str[i];
+  copyInto(src, dst.storage, src.shape, stridesOf(src.shape), 0, str, off);
+}
+
+/** A copy of t in fresh storage (no gradient). */
+export function clone(t: Tensor): Tensor {
+  const out = allocStorage(t.dtype, t.size, false);
+  copyInto(t, out, [t.size], [1], 0, [1], 0);
+  return new Tensor(out, t.shape, t.dtype);
 }
