@@ -40,7 +40,8 @@ function build(config: TransformerLMOptions, mode: 'predict' | 'eval'): Layer {
 async function timeDecode(model: Layer, tokens: number, evalMode: boolean): Promise<{ n: number; ms: number; tokens: number[] }> {
   const out: number[] = [];
   const t0 = performance.now();
-  for await (const s of autoregressiveSampleStream(model, PROMPT, { temperature: 0, evalMode })) {
+  // Without jit: this section compares the cache with re-running, eagerly (jit rows are below).
+  for await (const s of autoregressiveSampleStream(model, PROMPT, { temperature: 0, evalMode, jit: false })) {
     out.push(s[0]);
     if (out.length >= tokens || performance.now() - t0 > TIME_BUDGET_MS) break;
   }
@@ -53,7 +54,7 @@ function rate(n: number, ms: number): string {
 
 /** Prints greedy decoding tokens/s with and without the predict-mode cache. */
 export async function benchDecode(): Promise<void> {
-  console.log(`greedy decoding, batch 1, random init, backend: ${backendName()}`);
+  console.log(`greedy decoding, batch 1, random init, backend: ${backendName()} (eager steps; the jit rows are in the PyTorch comparison)`);
   for (const c of CASES) {
     console.log(`  ${c.label}, ${c.tokens} tokens`);
     const predictModel = build(c.config, 'predict');

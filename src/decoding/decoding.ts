@@ -141,7 +141,7 @@ function decodeStep(model: Layer): DecodeStep {
       const [out, s] = model.pureFn(cur, weights, state, null);
       return [lastLogProbs(modelOutput(out)), s];
     };
-    f = jit(pure, { name: 'the decode step', maxPlanBytes: 256 * 1024 * 1024, traceAfter: 1, onUntraceable: (e) => { if (process.env.TRAX_JIT_DEBUG) console.error(e.message); } });
+    f = jit(pure, { name: 'the decode step', maxPlanBytes: 512 * 1024 * 1024, traceAfter: 1, onUntraceable: (e) => { if (process.env.TRAX_JIT_DEBUG) console.error(e.message); } });
     decodeSteps.set(model, f);
   }
   return f;
