@@ -16,6 +16,12 @@ const ready = new Map<string, Backend>();
 let active: Backend | null = null;
 let activeKernels: Kernels | null = null;
 let nativeError: string | null = null;
+// While fastmath.jit traces a function, every kernel call goes through its
+// recorder (which forwards to the active kernels).
+let override: Kernels | null = null;
+
+/** Routes kernel calls through k until called with null (jit tracing). */
+export function _setKernelOverride(k: Kernels | null): void { override = k; }
 
 function checked(b: Backend): Backend {
   checkKernels(b.name, b.kernels);
@@ -75,7 +81,7 @@ export function backend(): Backend {
 
 /** The active backend's kernels (the engine's dispatch table). */
 export function kernels(): Kernels {
-  return activeKernels ?? backend().kernels;
+  return override ?? activeKernels ?? backend().kernels;
 }
 
 /**

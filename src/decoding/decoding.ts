@@ -1,10 +1,12 @@
 // Decoding (trax/supervised/decoding.py): sampling token by token from a
 // predict-mode model, whose key/value caches make each new token one step,
 // or from an eval-mode model re-run on the growing sequence.
-import type { Layer, State } from '../layers/base.js';
+import type { Layer, State, Weights } from '../layers/base.js';
+import { jit, type JitFunction } from '../engine/jit.js';
+import { backend } from '../backends/index.js';
 import * as F from '../engine/index.js';
 import * as random from '../engine/random.js';
-import { Tensor, toTensor, type TensorLike } from '../engine/tensor.js';
+import { Tensor, peekScalar, toTensor, type TensorLike } from '../engine/tensor.js';
 import { disposeReplaced, withBufferScope } from '../engine/pool.js';
 import { clone } from '../engine/ops/shape.js';
 
@@ -24,6 +26,12 @@ export interface SampleOptions {
   topP?: number;
   /** Seed (or key) for sampling; Trax uses numpy's global RNG. */
   seed?: number | random.PRNGKey;
+  /**
+   * Replay the predict-mode step through fastmath.jit (default true): one
+   * recorded kernel sequence per cache position, traced on the second and
+   * third decodes that reach it and replayed from the fourth.
+   */
+  jit?: boolean;
 }
 
 function asIntInputs(inputs: TensorLike | null | undefined, batchSize: number): Tensor | null {
@@ -122,6 +130,34 @@ function modelOutput(out: unknown): Tensor {
   return t;
 }
 
+type DecodeStep = JitFunction<[Tensor, Weights, State, string], [Tensor, State]>;
+const decodeSteps = new WeakMap<Layer, DecodeStep>();
+
+/** The predict-mode model's step (tokens -> last log-probs, new state) through fastmath.jit. */
+function decodeStep(model: Layer): DecodeStep {
+  let f = decodeSteps.get(model);
+  if (!f) {
+    const pure = (cur: Tensor, weights: Weights, state: State, _positions: string): [Tensor, State] => {
+      const [out, s] = model.pureFn(cur, weights, state, null);
+      return [lastLogProbs(modelOutput(out)), s];
+    };
+    f = jit(pure, { name: 'the decode step', maxPlanBytes: 512 * 1024 * 1024, traceAfter: 1, onUntraceable: (e) => { if (process.env.TRAX_JIT_DEBUG) console.error(e.message); } });
+    decodeSteps.set(model, f);
+  }
+  return f;
+}
+
+/** The predict-mode counters in a state (cache positions), as a signature tag. */
+function positionsOf(state: unknown): string {
+  const out: number[] = [];
+  const walk = (s: unknown): void => {
+    if (s instanceof Tensor) { if (s.dtype === 'int32' && s.size === 1) out.push(peekScalar(s) ?? NaN); return; }
+    if (Array.isArray(s)) for (const x of s) walk(x);
+  };
+  walk(state);
+  return out.join(',');
+}
+
 /**
  * Forgets the outputs held by Cache layers (the encoder of an encoder-decoder
  * model in predict mode, and its cross-attention K/V). The cached value is
@@ -186,10 +222,18 @@ export async function* autoregressiveSampleStream(model: Layer, inputs?: TensorL
     }
     // The previous step's samples: uploaded inside the next step's scope.
     let last: Int32Array | null = null;
+    const step = encDec || opts.jit === false || !backend().onHost ? null : decodeStep(model);
     for (;;) {
       const prev = last;
       const logp = steps.run(() => {
         const c = prev ? new Tensor(prev, [batchSize, 1], 'int32') : x && !encDec ? F.concat([start, x], 1) : start;
+        if (step) {
+          // One recorded kernel sequence per cache position (the positions are
+          // in the signature): a decode done once is never traced.
+          const [lp, s] = step(c, model.weights, model.state, positionsOf(model.state));
+          model.state = s;
+          return lp;
+        }
         return lastLogProbs(modelOutput(encDec ? model.apply([x!, c]) : model.apply(c)));
       });
       const [k1, k2] = random.split(rng);

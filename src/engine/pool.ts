@@ -12,6 +12,12 @@ import { Tensor } from './tensor.js';
 interface Scope { backend: Backend; storages: Storage[] }
 
 let active: Scope | null = null;
+
+/** Called with every storage handed out while set (jit tracing notes where buffers are made). */
+export const allocWatch: { hook: ((s: Storage) => void) | null } = { hook: null };
+
+/** True while fastmath.jit traces a function. */
+export function tracing(): boolean { return allocWatch.hook !== null; }
 // Storages allocated through the engine and not yet handed back: those that
 // open scopes hold, plus, on a device backend, those outside any scope. On
 // the CPU backends storage outside scopes belongs to the garbage collector,
@@ -31,6 +37,7 @@ export function allocStorage(dtype: 'float32' | 'int32', n: number, zero = true)
   const b = activeBackend();
   const s = b.alloc(dtype, n, zero, active !== null);
   track(s, b);
+  if (allocWatch.hook !== null) allocWatch.hook(s);
   return s;
 }
 
@@ -54,6 +61,7 @@ export function allocBytes(n: number): Uint8Array {
   const b = activeBackend();
   const s = b.allocBytes(n, active !== null);
   track(s, b);
+  if (allocWatch.hook !== null) allocWatch.hook(s);
   return s as Uint8Array;
 }
 

@@ -17,6 +17,9 @@ export type TensorLike = Tensor | NestedArray | HostArray | ArrayLike<number>;
 
 let nextId = 1;
 
+/** Set while fastmath.jit traces: a read of values on the host cannot be traced. */
+export const hostReadWatch: { hook: ((what: string) => void) | null } = { hook: null };
+
 export class Tensor {
   readonly id: number;
   readonly shape: readonly number[];
@@ -76,11 +79,13 @@ export class Tensor {
 
   /** A copy of the values on the host (a download on device backends). */
   async data(): Promise<HostArray> {
+    if (hostReadWatch.hook) hostReadWatch.hook('data');
     this.checkLive('data()');
     return this.backend.read(this.storage, this.dtype, this.size);
   }
   /** Synchronous copy of the values (host backends only). */
   dataSync(): HostArray {
+    if (hostReadWatch.hook) hostReadWatch.hook('dataSync');
     this.checkHost('dataSync()');
     return this.backend.readSync!(this.storage, this.dtype, this.size);
   }
@@ -88,12 +93,14 @@ export class Tensor {
   async array(): Promise<NestedArray> { return toNested(await this.data(), this.shape); }
   /** Values as nested arrays, synchronously (host backends only). */
   arraySync(): NestedArray {
+    if (hostReadWatch.hook) hostReadWatch.hook('arraySync');
     this.checkHost('arraySync()');
     return toNested(this.storage as HostArray, this.shape);
   }
   /** The value of a one-element tensor (host backends only; else `(await t.data())[0]`). */
   item(): number {
     if (this.size !== 1) throw new Error(`item(): tensor of shape [${this.shape}] has ${this.size} values, not 1`);
+    if (hostReadWatch.hook) hostReadWatch.hook('item');
     this.checkHost('item()');
     return (this.storage as HostArray)[0];
   }

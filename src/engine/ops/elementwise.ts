@@ -123,8 +123,14 @@ export function binaryRaw(op: Binary, a: Tensor, b: Tensor, name: string, outDty
   return fromStorage(out, shape, 'float32');
 }
 
+/** Names a generated op function, so stack traces (and jit's errors) show the op. */
+function named<T extends (...a: never[]) => unknown>(name: string, f: T): T {
+  Object.defineProperty(f, 'name', { value: name });
+  return f;
+}
+
 function binOp(op: Binary, name: string) {
-  return (al: TensorLike, bl: TensorLike): Tensor => {
+  return named(name, (al: TensorLike, bl: TensorLike): Tensor => {
     const a = toTensor(al, name), b = toTensor(bl, name);
     const out = binaryRaw(op, a, b, name);
     if (!recording([a, b])) return out;
@@ -150,7 +156,7 @@ function binOp(op: Binary, name: string) {
         default: return [null, null];
       }
     });
-  };
+  });
 }
 
 export const add = binOp(Binary.Add, 'add');
@@ -162,7 +168,7 @@ export const minimum = binOp(Binary.Min, 'minimum');
 export const pow = binOp(Binary.Pow, 'pow');
 
 function cmpOp(op: Binary, name: string) {
-  return (al: TensorLike, bl: TensorLike): Tensor => binaryRaw(op, toTensor(al, name), toTensor(bl, name), name, 'float32');
+  return named(name, (al: TensorLike, bl: TensorLike): Tensor => binaryRaw(op, toTensor(al, name), toTensor(bl, name), name, 'float32'));
 }
 /** Comparisons give float32 1/0 masks. */
 export const equal = cmpOp(Binary.Eq, 'equal');
@@ -186,7 +192,7 @@ export function unaryRaw(op: Unary, x: Tensor): Tensor {
 }
 
 function unOp(op: Unary, name: string, deriv: (x: Tensor, y: Tensor, dy: Tensor) => Tensor) {
-  return (xl: TensorLike): Tensor => {
+  return named(name, (xl: TensorLike): Tensor => {
     const x = toTensor(xl, name);
     if (op === Unary.Neg && x.dtype === 'int32') {
       const zero = new Tensor(new Int32Array(1), [], 'int32');
@@ -195,7 +201,7 @@ function unOp(op: Unary, name: string, deriv: (x: Tensor, y: Tensor, dy: Tensor)
     const y = unaryRaw(op, x);
     if (!recording([x])) return y;
     return record(y, [x], (dy) => [deriv(x, y, dy)]);
-  };
+  });
 }
 
 const SQRT_2_PI = Math.sqrt(2 / Math.PI);

@@ -10,6 +10,11 @@ import { K } from './util.js';
 /** A PRNG key: two 32-bit words. */
 export type PRNGKey = Uint32Array;
 
+/** Set while fastmath.jit traces: it follows keys derived from the traced function's key inputs. */
+export const keyWatch: {
+  hook: null | { split(parent: PRNGKey, n: number, out: PRNGKey[]): void; foldIn(parent: PRNGKey, data: number, out: PRNGKey): void };
+} = { hook: null };
+
 /** Threefry-2x32 of (x0, x1) under key (k0, k1); writes both words into out[o], out[o+1]. */
 export function threefry2x32(k0: number, k1: number, x0: number, x1: number, out: Uint32Array, o: number): void {
   threefryPair(k0, k1, x0, x1, out, o);
@@ -39,6 +44,7 @@ export function split(k: PRNGKey, n = 2): PRNGKey[] {
   const flat = bits(k, 2 * n);
   const out: PRNGKey[] = [];
   for (let i = 0; i < n; i++) out.push(new Uint32Array([flat[2 * i], flat[2 * i + 1]]));
+  if (keyWatch.hook) keyWatch.hook.split(k, n, out);
   return out;
 }
 
@@ -48,6 +54,7 @@ export function foldIn(k: PRNGKey, data: number): PRNGKey {
   if (typeof data !== 'number' || !Number.isInteger(data)) throw new TypeError(`random.foldIn: data must be an integer, got ${String(data)}`);
   const out = new Uint32Array(2);
   threefry2x32(k[0], k[1], 0, data >>> 0, out, 0);
+  if (keyWatch.hook) keyWatch.hook.foldIn(k, data, out);
   return out;
 }
 
