@@ -130,10 +130,12 @@ async function main(): Promise<void> {
     let d = 0;
     for (let j = 0; j < a.length; j++) d += (a[j] - b[j]) ** 2;
     const rel = Math.sqrt(d) / Math.max(1e-30, stats(b).norm);
-    worst = Math.max(worst, rel);
+    // Attention key biases get no gradient in exact arithmetic (a per-query constant leaves the
+    // softmax unchanged); both sides give float noise near 1e-9 there, so they are left out.
+    if (stats(b).norm > 1e-6) worst = Math.max(worst, rel);
     console.log(`  grad ${String(i).padStart(2)} [${g0[i].shape}]: |g| ours ${stats(a).norm.toExponential(4)} torch ${stats(b).norm.toExponential(4)} rel diff ${rel.toExponential(2)}`);
   }
-  console.log(`largest relative gradient difference: ${worst.toExponential(2)}`);
+  console.log(`largest relative gradient difference (weights with |g| > 1e-6): ${worst.toExponential(2)}`);
 
   const opt = new AdamOptimizer({ learning_rate: 1e-3, b1: 0.9, b2: 0.99, eps: 1e-8, weightDecayRate: 0, inPlace: true });
   opt.computeStats = false;
