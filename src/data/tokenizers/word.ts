@@ -10,9 +10,11 @@ export const WORD_UNK = '<unk>';
 
 // A word, a line break, or any other single non-space character.
 const TOKEN_RE = /[\p{L}\p{N}\p{M}_]+(?:['’][\p{L}\p{N}\p{M}_]+)*|\n|[^\s]/gu;
-// No space before these, nor after the openers.
-const CLOSERS = new Set(['.', ',', ';', ':', '!', '?', ')', ']', '}', '%', '’', '”', '»', '…']);
-const OPENERS = new Set(['(', '[', '{', '“', '‘', '«', '$', '#', '¿', '¡']);
+// No space before these, nor after the openers; joiners (hyphens, dashes,
+// slashes) stick to both neighbours, as in "sperm-whale" and "air—it".
+const JOINERS = ['-', '—', '/'];
+const CLOSERS = new Set(['.', ',', ';', ':', '!', '?', ')', ']', '}', '%', '’', '”', '»', '…', ...JOINERS]);
+const OPENERS = new Set(['(', '[', '{', '“', '‘', '«', '$', '#', '¿', '¡', ...JOINERS]);
 
 export interface WordVocabJSON {
   /** The tokens in id order; tokens[0] is the unknown token. */
@@ -90,7 +92,8 @@ export class WordTokenizer {
 
   /**
    * Text from ids: tokens joined by single spaces, except after a line break
-   * or an opening mark and before closing punctuation; straight double quotes
+   * or an opening mark, before closing punctuation and around hyphens, dashes
+   * and slashes; straight double quotes
    * alternate between opening and closing within a line. The unknown token
    * prints as <unk>.
    */
