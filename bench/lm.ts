@@ -212,7 +212,8 @@ export function report(runs: LMBenchRun[], textName: string, steps: number): str
     out.push(`${textName}, ${steps} steps, ${threads} thread${threads > 1 ? 's' : ''}, ${rs.length} seed${rs.length > 1 ? 's' : ''}: ` +
       `mean gap ${signed(m)} (sd ${sd(gaps).toFixed(4)}, range ${signed(Math.min(...gaps))} .. ${signed(Math.max(...gaps))}) ` +
       `${Math.abs(m) <= 0.02 ? 'ok' : 'MISS'} (target |mean| <= 0.02); largest ${signed(worst)} ${Math.abs(worst) <= 0.05 ? 'ok' : 'MISS'} (target <= 0.05); ` +
-      `wall ratio ${mean(ratios).toFixed(2)}x (range ${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)}) ${mean(ratios) <= 0.5 ? 'ok' : 'MISS'} (target <= 0.5)`);
+      `wall ratio ${mean(ratios).toFixed(2)}x (range ${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)})` +
+      (threads >= 2 ? ` ${mean(ratios) <= 0.5 ? 'ok' : 'MISS'} (target <= 0.5 on 2 threads)` : ' (reported; the target is for 2 threads)'));
   }
   return out;
 }
