@@ -62,7 +62,7 @@ function main(): void {
   const weights = [mw, (w0 as Weights[])[1]] as Weights;
   const loss = (batches: LMBatch[]): number => {
     let s = 0;
-    for (const b of batches) s += withBufferScope(() => ((model.pureFn(b, weights, s0, random.key(0))[0]) as Tensor).buf[0], () => null);
+    for (const b of batches) s += withBufferScope(() => ((model.pureFn(b, weights, s0, random.key(0))[0]) as Tensor).dataSync()[0], () => null);
     return s / batches.length;
   };
   const ref = loss(lmFixedBatches(val, { seqLen: T, batchSize: B, seed: 999_999, nBatches: large }));

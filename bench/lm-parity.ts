@@ -94,7 +94,7 @@ async function main(): Promise<void> {
       const [out, s] = withLoss.pureFn([x, x, bw], [treeOf(f), lossW], state, random.key(0));
       return [out as Tensor, s];
     }, { hasAux: true })(weights);
-    return [(loss as Tensor).buf[0], g];
+    return [(loss as Tensor).dataSync()[0], g];
   };
   const evalModel = TransformerLM({ vocabSize: vocab, dModel: 128, dFF: 512, nLayers: 4, nHeads: 4, dropout: 0, mode: 'eval' });
   const evalWithLoss = Serial(evalModel, CrossEntropyLoss());
@@ -105,7 +105,7 @@ async function main(): Promise<void> {
     for (let i = 0; i < n; i++) {
       const x = batchAt(valNd, i);
       const [out] = evalWithLoss.pureFn([x, x, bw], [treeOf(weights), (ew0 as Weights[])[1]], es0, random.key(0));
-      s += (out as Tensor).buf[0];
+      s += (out as Tensor).dataSync()[0];
     }
     return s / n;
   };
@@ -113,7 +113,7 @@ async function main(): Promise<void> {
   // trainLM's own windows (lmWindows) must be the anchor's, batch for batch.
   const ids = splitIds(CharVocab.fromText(loadText(text)).encode(loadText(text)));
   const same = (ours: Tensor[], nd: typeof batchesNd, n: number): boolean =>
-    ours.length === n && ours.every((t, i) => (t.buf as Int32Array).every((v, j) => v === (batchAt(nd, i).buf as Int32Array)[j]));
+    ours.length === n && ours.every((t, i) => (t.dataSync() as Int32Array).every((v, j) => v === (batchAt(nd, i).dataSync() as Int32Array)[j]));
   if (steps > 0) {
     const ourTrain = lmFixedBatches(ids.train, { seqLen: T, batchSize: B, seed, nBatches: steps }).map((b) => b[0]);
     const ourVal = lmFixedBatches(ids.validation, { seqLen: T, batchSize: B, seed: 1000, nBatches: valNd.shape[0] }).map((b) => b[0]);
@@ -126,7 +126,7 @@ async function main(): Promise<void> {
   console.log(`batch 0 loss: trax-ts ${l0.toFixed(6)}  torch ${ref.losses[0]?.toFixed(6)}`);
   let worst = 0;
   for (let i = 0; i < g0.length; i++) {
-    const a = g0[i].buf as Float32Array, b = grads[i].data as Float32Array;
+    const a = g0[i].dataSync() as Float32Array, b = grads[i].data as Float32Array;
     let d = 0;
     for (let j = 0; j < a.length; j++) d += (a[j] - b[j]) ** 2;
     const rel = Math.sqrt(d) / Math.max(1e-30, stats(b).norm);

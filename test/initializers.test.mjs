@@ -54,7 +54,7 @@ for (const version of ['master', '1.3.4']) {
     const next = (shape) => {
       const t = flat[i++];
       assert.deepEqual([...t.shape], shape, `weight ${i - 1} shape`);
-      return Float32Array.from(t.buf);
+      return Float32Array.from(t.dataSync());
     };
     const dense = (name, din, dout) => {
       checkDist(`${name} kernel`, next([din, dout]), Math.sqrt(2 / (din + dout)), 'uniform');
@@ -94,7 +94,7 @@ test('initial weights differ between layers and seeds (independent draws)', () =
     for (let k = 0; k < x.length; k++) { sxy += x[k] * y[k]; sxx += x[k] ** 2; syy += y[k] ** 2; }
     return sxy / Math.sqrt(sxx * syy);
   };
-  assert.ok(Math.abs(corr(a[4].buf, a[20].buf)) < 0.05);
-  assert.ok(Math.abs(corr(a[4].buf, b[4].buf)) < 0.05);
-  assert.ok(Math.abs(corr(a[0].buf, b[0].buf)) < 0.05);
+  assert.ok(Math.abs(corr(a[4].dataSync(), a[20].dataSync())) < 0.05);
+  assert.ok(Math.abs(corr(a[4].dataSync(), b[4].dataSync())) < 0.05);
+  assert.ok(Math.abs(corr(a[0].dataSync(), b[0].dataSync())) < 0.05);
 });

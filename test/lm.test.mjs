@@ -191,10 +191,10 @@ test('lm: embeddingInit 1.3.4 gives the embedding N(0, 1) and is kept on resume'
   assert.equal(f.config.embeddingInit, '1.3.4');
   // The checkpoint's embedding (after one small step) still has std about 1, not sqrt(1/dModel).
   const emb = trax.layers.flattenWeightsAndState(trax.supervised.loadLM(e).model.weights, [])[0][0];
-  const std = Math.sqrt(Array.from(emb.buf).reduce((a, v) => a + v * v, 0) / emb.size);
+  const std = Math.sqrt(Array.from(emb.dataSync()).reduce((a, v) => a + v * v, 0) / emb.size);
   assert.ok(Math.abs(std - 1) < 0.15, `embedding std ${std}`);
   const m = trax.layers.flattenWeightsAndState(trax.supervised.loadLM(out).model.weights, [])[0][0];
-  const mstd = Math.sqrt(Array.from(m.buf).reduce((a, v) => a + v * v, 0) / m.size);
+  const mstd = Math.sqrt(Array.from(m.dataSync()).reduce((a, v) => a + v * v, 0) / m.size);
   assert.ok(mstd < 0.5, `master-initialized embedding std ${mstd} (sqrt(1/32) = 0.18 at the start)`);
   await assert.rejects(trainLM({ outputDir: e, embeddingInit: 'master', steps: 2, log: quiet }), /embeddingInit "1.3.4".*embeddingInit "master"/s);
   const r = await trainLM({ outputDir: e, steps: 2, log: quiet });

