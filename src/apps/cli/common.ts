@@ -6,7 +6,7 @@ import type { Layer, Mode } from '../../layers/base.js';
 import { TransformerLM, type TransformerLMShape } from '../../models/transformer_lm.js';
 import * as pretrained from '../../pretrained/index.js';
 import { LM_FILE } from '../lm/lm.js';
-import { readModelConfig } from '../../io/model_io.js';
+import { readModelConfig, fileWeightSummary } from '../../io/model_io.js';
 import { UsageError, type FlagSpec, type ParsedArgs } from './args.js';
 
 /** A TransformerLM's constructor arguments, as stored in config.json and safetensors. */
@@ -98,6 +98,8 @@ export function readRunConfig(dir: string): RunConfig | undefined {
     throw new Error(`${p} is not valid JSON: ${(e as Error).message}`);
   }
   if (!c || typeof c !== 'object' || typeof c.config !== 'object') throw new Error(`${p} is not a trax-ts run configuration`);
+  if (!modelEntry(c.model)) throw new Error(`${p}: field model ${JSON.stringify(c.model)} is not a model this command line can build (known: ${MODEL_NAMES.join(', ')})`);
+  c.config = checkLMConfig(c.config, p, 'config');
   return c;
 }
 
@@ -118,11 +120,74 @@ function isDir(p: string): boolean {
   try { return statSync(p).isDirectory(); } catch { return false; }
 }
 
-function asLMConfig(x: unknown): LMConfig | undefined {
-  if (!x || typeof x !== 'object') return undefined;
+/** Bounds on stored configuration values: far above any model this CLI trains, far below what would exhaust memory. */
+const CONFIG_BOUNDS: Record<keyof LMConfig, [number, number, boolean]> = {
+  vocabSize: [1, 2 ** 24, true], dModel: [1, 2 ** 16, true], dFF: [1, 2 ** 18, true], nLayers: [0, 1024, true],
+  nHeads: [1, 4096, true], maxLen: [1, 2 ** 20, true], dropout: [0, 0.99, false],
+};
+
+/** A registered model's entry, looked up as an own property (so 'constructor' or '__proto__' name nothing). */
+export function modelEntry(name: unknown): ModelEntry | undefined {
+  return typeof name === 'string' && Object.prototype.hasOwnProperty.call(MODELS, name) ? MODELS[name] : undefined;
+}
+
+/**
+ * A stored model configuration, checked before anything is built from it:
+ * known keys only, each a number within bounds, with an error naming the
+ * file and the field.
+ */
+export function checkLMConfig(x: unknown, file: string, field = 'config'): LMConfig {
+  if (!x || typeof x !== 'object' || Array.isArray(x)) throw new Error(`${file}: ${field} is not an object`);
   const o = x as Record<string, unknown>;
-  if (typeof o['vocabSize'] !== 'number') return undefined;
-  return { ...QUICKSTART_CONFIG, ...(o as Partial<LMConfig>) };
+  const out: Record<string, number> = { ...QUICKSTART_CONFIG };
+  for (const [k, v] of Object.entries(o)) {
+    if (k === 'model') continue;
+    if (!Object.prototype.hasOwnProperty.call(CONFIG_BOUNDS, k)) throw new Error(`${file}: ${field}.${k} is not a model setting (known: model, ${Object.keys(CONFIG_BOUNDS).join(', ')})`);
+    const [lo, hi, int] = CONFIG_BOUNDS[k as keyof LMConfig];
+    if (typeof v !== 'number' || !(v >= lo && v <= hi) || (int && !Number.isInteger(v))) {
+      throw new Error(`${file}: ${field}.${k} is ${JSON.stringify(v)}, expected ${int ? 'an integer' : 'a number'} in [${lo}, ${hi}]`);
+    }
+    out[k] = v;
+  }
+  const c = out as unknown as LMConfig;
+  if (c.dModel % c.nHeads !== 0) throw new Error(`${file}: ${field}.dModel ${c.dModel} is not divisible by ${field}.nHeads ${c.nHeads}`);
+  return c;
+}
+
+/** TransformerLM's weight arrays and values for a configuration (checked against a file before building). */
+export function lmWeightCounts(c: LMConfig): { arrays: number; values: number; embedding: number } {
+  const d = c.dModel, f = c.dFF;
+  const block = 2 * d + 4 * (d * d + d) + 2 * d + d * f + f + f * d + d;
+  return {
+    arrays: 6 + 16 * c.nLayers,
+    values: c.vocabSize * d + c.maxLen * d + c.nLayers * block + 2 * d + d * c.vocabSize + c.vocabSize,
+    embedding: c.vocabSize * d,
+  };
+}
+
+/**
+ * Checks a configuration against the weights actually in a checkpoint file:
+ * the number of arrays, the embedding's size, and no more values than the
+ * file holds. Throws naming the file and the field that disagrees.
+ */
+export function checkConfigAgainstFile(c: LMConfig, file: string, source: string): void {
+  const w = fileWeightSummary(file);
+  const want = lmWeightCounts(c);
+  if (w.arrays !== want.arrays) {
+    throw new Error(`${source}: config (nLayers ${c.nLayers}) needs ${want.arrays} weight arrays, but ${file} holds ${w.arrays}`);
+  }
+  if (w.first !== want.embedding) {
+    throw new Error(`${source}: config (vocabSize ${c.vocabSize}, dModel ${c.dModel}) needs an embedding of ${want.embedding} values, but ${file} starts with ${w.first}`);
+  }
+  if (want.values > w.values) {
+    throw new Error(`${source}: config needs ${want.values} weight values, but ${file} holds only ${w.values}`);
+  }
+}
+
+function asLMConfig(x: unknown, file: string): LMConfig | undefined {
+  if (!x || typeof x !== 'object') return undefined;
+  if (typeof (x as Record<string, unknown>)['vocabSize'] !== 'number') return undefined;
+  return checkLMConfig(x, file);
 }
 
 /**
@@ -148,17 +213,24 @@ export function resolveCheckpoint(arg: string, command: string): ResolvedCheckpo
     const candidates = ['model.pkl.gz', 'model.safetensors'].map((f) => join(arg, f));
     const file = candidates.find((f) => existsSync(f));
     if (!file) throw new UsageError(`--checkpoint: ${arg} holds no model.pkl.gz or model.safetensors`, command);
+    if (run) checkConfigAgainstFile(run.config, file, join(arg, 'config.json'));
     return { file, model: run?.model ?? 'TransformerLM', config: run?.config, run, source: `${basename(file)} in ${arg}`, answerLength: run?.length };
   }
   if (arg.endsWith('.safetensors')) {
-    const stored = readModelConfig(arg) as { model?: string } | undefined;
+    const stored = readModelConfig(arg) as { model?: unknown } | undefined;
+    if (stored !== undefined && stored.model !== undefined && !modelEntry(stored.model)) {
+      throw new Error(`${arg}: metadata config.model ${JSON.stringify(stored.model)} is not a model this command line can build (known: ${MODEL_NAMES.join(', ')})`);
+    }
     const run = readRunConfig(dirname(arg));
-    return { file: arg, model: stored?.model ?? run?.model ?? 'TransformerLM', config: asLMConfig(stored) ?? run?.config, run, source: arg, answerLength: run?.length };
+    const config = asLMConfig(stored, arg) ?? run?.config;
+    if (config) checkConfigAgainstFile(config, arg, stored !== undefined ? `${arg} (metadata config)` : join(dirname(arg), 'config.json'));
+    return { file: arg, model: (stored?.model as string | undefined) ?? run?.model ?? 'TransformerLM', config, run, source: arg, answerLength: run?.length };
   }
   if (!/\.pkl(\.gz)?$/.test(arg)) {
     throw new UsageError(`--checkpoint: ${arg} is neither a Trax pickle (.pkl.gz) nor safetensors (.safetensors)`, command);
   }
   const run = readRunConfig(dirname(arg));
+  if (run) checkConfigAgainstFile(run.config, arg, join(dirname(arg), 'config.json'));
   return { file: arg, model: run?.model ?? 'TransformerLM', config: run?.config, run, source: arg, answerLength: run?.length };
 }
 

@@ -7,7 +7,7 @@ import { Rng } from '../../data/rng.js';
 import { loadLM } from '../lm/lm.js';
 import { writeReport, type ReportOptions } from '../../viz/index.js';
 import type { CommandSpec, ParsedArgs } from './args.js';
-import { MODELS, QUICKSTART_CONFIG, readRunConfig, say, type RunConfig } from './common.js';
+import { QUICKSTART_CONFIG, readRunConfig, say, type RunConfig, modelEntry } from './common.js';
 import { INT_TASKS } from './train.js';
 
 export const spec: CommandSpec = {
@@ -64,7 +64,7 @@ export async function run(args: ParsedArgs): Promise<number> {
   } else {
     const runCfg = readRunConfig(dir);
     if (args.has('prompt')) args.fail('--prompt applies to language-model directories; reverse/sort/copy reports decode fresh task examples (--samples)');
-    const entry = MODELS[runCfg?.model ?? 'TransformerLM'];
+    const entry = modelEntry(runCfg?.model ?? 'TransformerLM')!;
     const config = runCfg?.config ?? QUICKSTART_CONFIG;
     opts.model = (mode) => entry.build(config, mode);
     if (runCfg) {

@@ -18,7 +18,7 @@ import { trainLM, type LMTrainOptions } from '../lm/lm.js';
 import { sparkline } from '../../viz/index.js';
 import type { CommandSpec, ParsedArgs } from './args.js';
 import {
-  MODELS, MODEL_FLAG_NAMES, QUICKSTART_CONFIG, applyModelFlags, commas, modelFlags, readRunConfig, say,
+  modelEntry, MODEL_FLAG_NAMES, QUICKSTART_CONFIG, applyModelFlags, commas, modelFlags, readRunConfig, say,
   type LMConfig, type RunConfig,
 } from './common.js';
 import { Progress, formatDuration } from './progress.js';
@@ -167,7 +167,7 @@ export async function run(args: ParsedArgs): Promise<number> {
 
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
-  const entry = MODELS[cfg.model];
+  const entry = modelEntry(cfg.model)!;
   const taskOpts = { length: cfg.length, vocab: cfg.config.vocabSize };
   const inputs = Inputs(
     () => task.make(cfg.batchSize, { ...taskOpts, seed: cfg.seed }),
