@@ -60,6 +60,8 @@ export interface TraxCheckpoint {
 }
 
 function gunzipChecked(data: Uint8Array, path: string, maxBytes: number): Uint8Array {
+  // An uncompressed pickle (protocol 2+ starts with PROTO) is read as it is.
+  if (data.length >= 2 && data[0] === 0x80 && !path.endsWith('.gz')) return data;
   if (data.length < 2 || data[0] !== 0x1f || data[1] !== 0x8b) {
     throw new CheckpointError(`not gzip: ${path} does not start with the gzip magic bytes (expected a gzip-compressed Trax checkpoint)`);
   }
@@ -368,7 +370,13 @@ export async function writeSafetensors(
 }
 
 export async function readSafetensors(path: string): Promise<SafetensorsCheckpoint> {
-  const { tensors, metadata } = parseSafetensors(await fsp.readFile(path));
+  let parsed: ReturnType<typeof parseSafetensors>;
+  try {
+    parsed = parseSafetensors(await fsp.readFile(path));
+  } catch (e) {
+    throw new CheckpointError(`${path}: ${(e as Error).message}`);
+  }
+  const { tensors, metadata } = parsed;
   let config: unknown = undefined;
   if (metadata['config'] !== undefined) {
     try {

@@ -87,11 +87,16 @@ export class SubwordTextEncoder implements Tokenizer {
     const enc = new SubwordTextEncoder();
     enc.initSubtokens(subtokens);
     enc.initAlphabet(subtokens);
+    enc.checkComplete();
     return enc;
   }
 
   static load(path: string): SubwordTextEncoder {
-    return SubwordTextEncoder.fromVocabText(readFileSync(path, 'utf8'));
+    try {
+      return SubwordTextEncoder.fromVocabText(readFileSync(path, 'utf8'));
+    } catch (e) {
+      throw new Error(`${path}: ${(e as Error).message}`);
+    }
   }
 
   /** Vocab file text in upstream's format (single quotes, one per line). */
@@ -189,6 +194,19 @@ export class SubwordTextEncoder implements Tokenizer {
       if (s) this.subtokenToId.set(s, i + reserved.length);
     });
     this.cache.clear();
+  }
+
+  /**
+   * Every alphabet character needs a one-character subtoken, or encode
+   * could not make progress (upstream asserts at encode time; a loaded
+   * vocabulary is refused here instead).
+   */
+  private checkComplete(): void {
+    for (const c of this.alphabet) {
+      if (!this.subtokenToId.has(c)) {
+        throw new Error(`SubwordTextEncoder: the vocabulary is incomplete: no subtoken for the character ${JSON.stringify(c)}`);
+      }
+    }
   }
 
   private initAlphabet(tokens: Iterable<string>): void {
