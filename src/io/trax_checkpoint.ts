@@ -10,7 +10,8 @@
  *    beside it; optimizer slots in `model.opt_slots{i}.npy.gz`.
  *  - layer (Layer.save_to_file): {flat_weights, flat_state?, input_signature}.
  *
- * Files are written atomically: to `path + '._tmp_'`, fsync'd, then renamed.
+ * Files are written atomically: to a temp file unique to the process and
+ * write (`path.<pid>-<n>._tmp_`), fsync'd, then renamed.
  */
 
 import * as fs from 'node:fs';
@@ -23,6 +24,7 @@ import { PickleError, PickledShapeDtype, isPyTuple, pyTuple, unpickle } from './
 import { PyDefaultDict, PyFloat, PyGlobalRef, PyObject, writePickle } from './pickle_writer.js';
 import { type TensorEntries, parseSafetensors, serializeSafetensors } from './safetensors.js';
 import { type LoadLimits, checkAcyclic, countTree, limitError, maxBytesFor } from './limits.js';
+import { writeFileAtomic, writeFileAtomicSync } from './run_folder.js';
 
 export class CheckpointError extends Error {
   constructor(message: string) {
@@ -282,30 +284,8 @@ export function trainerLibDict(c: TraxCheckpointInput): Record<string, unknown> 
   };
 }
 
-/** Writes `data` to `path` atomically: temp file, fsync, rename. */
-export async function writeFileAtomic(path: string, data: Uint8Array): Promise<void> {
-  const tmp = path + '._tmp_';
-  const fh = await fsp.open(tmp, 'w');
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await fsp.rename(tmp, path);
-}
-
-export function writeFileAtomicSync(path: string, data: Uint8Array): void {
-  const tmp = path + '._tmp_';
-  const fd = fs.openSync(tmp, 'w');
-  try {
-    fs.writeSync(fd, data);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, path);
-}
+/** Atomic writes (unique temp file, chunked, fsync, rename): see run_folder.ts. */
+export { writeFileAtomic, writeFileAtomicSync };
 
 export interface WriteCheckpointOptions {
   format?: 'trainer_lib';

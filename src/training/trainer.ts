@@ -21,6 +21,8 @@ import { writePickle } from '../io/pickle_writer.js';
 import { ndToTensor, tensorToNd } from '../io/model_io.js';
 import { readTraxCheckpointSync, trainerLibDict, writeFileAtomicSync } from '../io/trax_checkpoint.js';
 import { isNdArray } from '../io/ndarray.js';
+import { lockRunFolder, trimMetrics } from '../io/run_folder.js';
+import { checkDataCounters } from './resume.js';
 
 export type ModelFn = (mode: Mode) => Layer;
 export type LRScheduleFn = (step: number) => number;
@@ -51,6 +53,8 @@ export interface TrainerOptions {
   checkpointLowest?: string | null;
   /** Where log lines go (default: console.log). */
   log?: (line: string) => void;
+  /** JSON-able run settings stored in each checkpoint (the CLI's config.json, recoverable from the checkpoint). */
+  runConfig?: unknown;
 }
 
 /** Trax 1.3.4's default metrics, evaluated in sorted key order. */
@@ -171,6 +175,7 @@ export class Trainer {
   private restoredCounters: Counters | null = null;
   private ready: Promise<void>;
   private lastLoss = NaN;
+  private readonly runConfig: unknown;
 
   constructor(opts: TrainerOptions) {
     const modelFn: ModelFn = typeof opts.model === 'function' && !(opts.model instanceof Layer)
@@ -207,7 +212,11 @@ export class Trainer {
     this.baseKey = random.key(this.seed);
     this.checkpointHighest = opts.checkpointHighest ?? null;
     this.checkpointLowest = opts.checkpointLowest ?? null;
-    if (this.outputDir) ensureWritableDir(this.outputDir, 'Trainer');
+    if (this.outputDir) {
+      ensureWritableDir(this.outputDir, 'Trainer');
+      lockRunFolder(this.outputDir, 'Trainer');
+    }
+    this.runConfig = opts.runConfig;
     this.ready = this.reset();
   }
 
@@ -337,8 +346,9 @@ export class Trainer {
         for (const [k, v] of Object.entries(metrics)) this.history[mode][k] = v.map(([s, x]) => [Number(s), Number(x)]);
       }
     }
-    const extra = ck.raw['trax_ts'] as { data_counters?: Counters; seed?: number } | undefined;
-    this.restoredCounters = extra?.data_counters ?? null;
+    const extra = ck.raw['trax_ts'] as { data_counters?: unknown; seed?: number } | undefined;
+    this.restoredCounters = checkDataCounters(extra?.data_counters, this._step, path);
+    if (this.outputDir) trimMetrics(this.outputDir, this._step);
   }
 
   /** Replays the streams to where the saved run left them (exact resume). */
@@ -521,7 +531,7 @@ export class Trainer {
       history: { _values: this.history },
       inputSignature: this.batchSig!.map((s) => ({ shape: s.shape, dtype: s.dtype })),
     });
-    dict['trax_ts'] = { data_counters: { ...this.counters }, seed: this.seed, version: 1 };
+    dict['trax_ts'] = { data_counters: { ...this.counters }, seed: this.seed, version: 1, ...(this.runConfig !== undefined ? { run_config: this.runConfig } : {}) };
     writeFileAtomicSync(path, gzipSync(writePickle(dict), { level: 2 }));
   }
 

@@ -21,6 +21,8 @@ import { PickledShapeDtype, pyTuple } from '../io/pickle.js';
 import { pyFloat, writePickle } from '../io/pickle_writer.js';
 import { ndToTensor, tensorToNd } from '../io/model_io.js';
 import { CheckpointError, readTraxCheckpointSync, writeFileAtomicSync } from '../io/trax_checkpoint.js';
+import { lockRunFolder, trimMetrics } from '../io/run_folder.js';
+import { checkCounterList } from './resume.js';
 import { checkBatch, ensureWritableDir, formatMetric, openIterator, stepLine, type AnyIterator, type LRScheduleFn } from './trainer.js';
 
 type BatchSourceLike = Iterator<unknown> | AsyncIterator<unknown> | Iterable<unknown> | AsyncIterable<unknown>;
@@ -250,7 +252,10 @@ export class Loop {
     for (const t of [...this.tasks, ...this.evalTasks]) {
       if (!this.sources.has(t.labeledData)) this.sources.set(t.labeledData, { it: null, data: t.labeledData, consumed: 0, pending: [] });
     }
-    if (this.outputDir) ensureWritableDir(this.outputDir, 'Loop');
+    if (this.outputDir) {
+      ensureWritableDir(this.outputDir, 'Loop');
+      lockRunFolder(this.outputDir, 'Loop');
+    }
     this.ready = this.initialize();
     // Errors are reported by run(); this only keeps them from being "unhandled" meanwhile.
     this.ready.catch(() => undefined);
@@ -401,8 +406,9 @@ export class Loop {
         for (const [k, v] of Object.entries(metrics)) this.history[mode][k] = v.map(([s, x]) => [Number(s), Number(x)]);
       }
     }
-    // Replay the data streams to where the saved run was.
-    const counters = extra?.data_counters;
+    // Replay the data streams to where the saved run was (bounded counters).
+    const counters = checkCounterList(extra?.data_counters, this._step, path);
+    if (this.outputDir) trimMetrics(this.outputDir, this._step);
     if (counters) {
       const srcs = [...this.sources.values()];
       for (let i = 0; i < srcs.length && i < counters.length; i++) {

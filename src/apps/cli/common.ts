@@ -7,6 +7,7 @@ import { TransformerLM, type TransformerLMShape } from '../../models/transformer
 import * as pretrained from '../../pretrained/index.js';
 import { LM_FILE } from '../lm/lm.js';
 import { readModelConfig, fileWeightSummary } from '../../io/model_io.js';
+import { readTraxCheckpointSync } from '../../io/trax_checkpoint.js';
 import { UsageError, type FlagSpec, type ParsedArgs } from './args.js';
 
 /** A TransformerLM's constructor arguments, as stored in config.json and safetensors. */
@@ -88,19 +89,46 @@ export interface RunConfig {
   vocabFile?: string;
 }
 
+/**
+ * DIR/config.json, checked. When it is missing, empty or not JSON (a crash
+ * while it was written by an older version) but DIR/model.pkl.gz carries the
+ * run configuration, that one is used, with a warning.
+ */
 export function readRunConfig(dir: string): RunConfig | undefined {
   const p = join(dir, 'config.json');
-  if (!existsSync(p)) return undefined;
-  let c: RunConfig;
-  try {
-    c = JSON.parse(readFileSync(p, 'utf8')) as RunConfig;
-  } catch (e) {
-    throw new Error(`${p} is not valid JSON: ${(e as Error).message}`);
+  let c: RunConfig | undefined;
+  let problem: string | null = null;
+  if (!existsSync(p)) problem = 'missing';
+  else {
+    try {
+      c = JSON.parse(readFileSync(p, 'utf8')) as RunConfig;
+    } catch (e) {
+      problem = `not valid JSON: ${(e as Error).message}`;
+    }
+  }
+  if (problem !== null) {
+    const stored = runConfigFromCheckpoint(join(dir, 'model.pkl.gz'));
+    if (stored === undefined) {
+      if (problem === 'missing') return undefined;
+      throw new Error(`${p} is ${problem}`);
+    }
+    process.stderr.write(`warning: ${p} is ${problem}; using the run configuration stored in model.pkl.gz\n`);
+    c = stored as RunConfig;
   }
   if (!c || typeof c !== 'object' || typeof c.config !== 'object') throw new Error(`${p} is not a trax-ts run configuration`);
   if (!modelEntry(c.model)) throw new Error(`${p}: field model ${JSON.stringify(c.model)} is not a model this command line can build (known: ${MODEL_NAMES.join(', ')})`);
   c.config = checkLMConfig(c.config, p, 'config');
   return c;
+}
+
+/** The run configuration a trax-ts train checkpoint carries (trax_ts.run_config), if any. */
+function runConfigFromCheckpoint(ckpt: string): unknown {
+  if (!existsSync(ckpt)) return undefined;
+  try {
+    return (readTraxCheckpointSync(ckpt).raw['trax_ts'] as { run_config?: unknown } | undefined)?.run_config;
+  } catch {
+    return undefined;
+  }
 }
 
 /** A checkpoint to load, the model it belongs to, and where that came from. */

@@ -2,7 +2,7 @@
 // or a text corpus, with Trax's Trainer: its log lines at each evaluation,
 // its checkpoint (resumed when the output directory already has one), plus
 // a progress bar and a loss sparkline.
-import { appendFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { backendName } from '../../backends/index.js';
 import { Inputs } from '../../data/inputs.js';
@@ -14,6 +14,7 @@ import type { Optimizer } from '../../optimizers/base.js';
 import { ShapeDtype } from '../../shapes.js';
 import { Trainer, stepLine } from '../../training/trainer.js';
 import { readTraxCheckpointSync } from '../../io/trax_checkpoint.js';
+import { lockRunFolder, writeFileAtomicSync } from '../../io/run_folder.js';
 import { trainLM, type LMTrainOptions } from '../lm/lm.js';
 import { sparkline } from '../../viz/index.js';
 import type { CommandSpec, ParsedArgs } from './args.js';
@@ -149,6 +150,8 @@ export async function run(args: ParsedArgs): Promise<number> {
   for (const f of ['tokenizer', 'seq-len', 'sample-prompt']) if (args.has(f)) args.fail(`--${f} applies to --task lm only`);
   const dir = resolve(args.str('output-dir')!);
   const ckpt = join(dir, 'model.pkl.gz');
+  // One writer per folder, from before anything in it is removed or written.
+  lockRunFolder(dir, 'trax-ts train');
   if (args.bool('fresh')) {
     for (const f of ['model.pkl.gz', 'model.safetensors', 'metrics.jsonl', 'config.json']) rmSync(join(dir, f), { force: true });
   }
@@ -166,7 +169,7 @@ export async function run(args: ParsedArgs): Promise<number> {
   const startStep = resuming ? (readTraxCheckpointSync(ckpt).step ?? 0) : 0;
 
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
+  writeFileAtomicSync(join(dir, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
   const entry = modelEntry(cfg.model)!;
   const taskOpts = { length: cfg.length, vocab: cfg.config.vocabSize };
   const inputs = Inputs(
@@ -197,6 +200,7 @@ export async function run(args: ParsedArgs): Promise<number> {
     outputDir: dir,
     randomSeed: cfg.seed,
     log,
+    runConfig: cfg,
   });
   const losses: number[] = [];
   const t0 = performance.now();
@@ -266,6 +270,7 @@ async function trainText(args: ParsedArgs): Promise<number> {
   const tokenizer = (args.str('tokenizer') ?? 'char') as LMTrainOptions['tokenizer'];
   if (tokenizer === 'char' && args.has('vocab-size')) args.fail('--vocab-size sets subword/bpe vocabularies; a char vocabulary is the text\'s characters');
   const dir = resolve(args.str('output-dir')!);
+  lockRunFolder(dir, 'trax-ts train');
   if (args.bool('fresh')) {
     for (const f of ['model.pkl.gz', 'lm.json', 'metrics.jsonl']) rmSync(join(dir, f), { force: true });
   }

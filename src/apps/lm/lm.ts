@@ -23,6 +23,7 @@ import { autoregressiveSampleStream } from '../../decoding/decoding.js';
 import { initFromFile } from '../../io/model_io.js';
 import { Trainer } from '../../training/trainer.js';
 import { readTraxCheckpointSync, writeFileAtomicSync } from '../../io/trax_checkpoint.js';
+import { lockRunFolder } from '../../io/run_folder.js';
 
 export type LMTokenizerKind = 'char' | 'subword' | 'bpe';
 export type LMOptimizerKind = 'adam' | 'adafactor';
@@ -367,6 +368,7 @@ export async function trainLM(opts: LMTrainOptions = {}): Promise<LMTrainResult>
 
   if (outputDir && !storedFile) {
     mkdirSync(outputDir, { recursive: true });
+    lockRunFolder(outputDir, 'trainLM');
     const f: LMFile = {
       format: 'trax-ts-lm', version: 1, config: cfg, vocab: tok.vocabData(),
       data: { source, chars: Array.from(text).length, sha256: digest, trainTokens: trainIds.length, validationTokens: valIds.length },
