@@ -6,6 +6,7 @@ import { Binary, Reduce } from '../backends/kernels.js';
 import { allocF32, allocF32Raw } from './pool.js';
 import { record } from './tape.js';
 import { Tensor, toTensor, type TensorLike } from './tensor.js';
+import { checkIds, checkOffset } from './guards.js';
 
 const K = kernels;
 function f32(t: Tensor): Float32Array { return (t.dtype === 'float32' ? t : cast(t, 'float32')).buf as Float32Array; }
@@ -16,6 +17,11 @@ export function layerNorm(xl: TensorLike, scalel: TensorLike, biasl: TensorLike,
   const cols = x.shape[x.rank - 1];
   if (x.rank === 0 || scale.size !== cols || bias.size !== cols) {
     throw opError('layerNorm', `scale and bias must have ${cols} values (the last axis)`, x, scale, bias);
+  }
+  // Rule for every backend: no values in, no values out (0 columns or 0 rows).
+  if (x.size === 0) {
+    return record(new Tensor(new Float32Array(0), x.shape), [x, scale, bias],
+      () => [new Tensor(new Float32Array(0), x.shape), new Tensor(new Float32Array(cols), scale.shape), new Tensor(new Float32Array(cols), bias.shape)]);
   }
   const rows = x.size / cols;
   const out = allocF32Raw(x.size), mu = allocF32Raw(rows), rs = allocF32Raw(rows);
@@ -42,16 +48,8 @@ export function softmaxCrossEntropy(logitsl: TensorLike, targetsl: TensorLike, w
   if (targets.size !== rows || targets.rank !== logits.rank - 1 || targets.shape.some((d, i) => d !== logits.shape[i])) {
     throw opError('softmaxCrossEntropy', 'targets must match logits without the last axis', logits, targets);
   }
-  if (targets.dtype !== 'int32') {
-    // Float targets must hold integers; truncating 1.5 or NaN would train on the wrong class.
-    for (const t of targets.buf) {
-      if (!Number.isInteger(t)) throw opError('softmaxCrossEntropy', `targets must be integers, got ${t}`, logits, targets);
-    }
-  }
-  const tgt = targets.dtype === 'int32' ? targets.buf as Int32Array : Int32Array.from(targets.buf);
-  for (let i = 0; i < tgt.length; i++) {
-    if (tgt[i] < 0 || tgt[i] >= vocab) throw opError('softmaxCrossEntropy', `target ${tgt[i]} is out of range [0, ${vocab})`, logits, targets);
-  }
+  // Integers in [0, vocab), checked before any int32 conversion (truncating 1.5, NaN or 2**32 would train on the wrong class).
+  const tgt = checkIds(targets.buf, vocab, false, (msg) => opError('softmaxCrossEntropy', msg.replace(/^ids/, 'targets').replace(/^id /, 'target '), logits, targets));
   let w: Float32Array;
   let weights: Tensor | null = null;
   if (weightsl === undefined) w = allocF32(rows).fill(1);
@@ -107,7 +105,12 @@ export function dotProductAttention(ql: TensorLike, kl: TensorLike, vl: TensorLi
   const dv = v.shape[2];
   if (dv !== d) throw opError('attention', 'value depth must equal query depth', q, k, v);
   const scale = 1 / Math.sqrt(d);
-  const causal = opts.causal ?? false, offset = opts.offset ?? 0;
+  const causal = opts.causal ?? false, offset = checkOffset(opts.offset ?? 0, (msg) => opError('attention', msg, q, k, v));
+  // Rule for every backend: attention over no keys gives zeros (an empty weighted sum), with zero gradients.
+  if (lk === 0 || bh * lq * d === 0) {
+    const zero = (t: Tensor) => new Tensor(new Float32Array(t.size), t.shape);
+    return record(new Tensor(new Float32Array(bh * lq * d), [bh, lq, d]), [q, k, v], () => [zero(q), zero(k), zero(v)]);
+  }
   const drop = opts.dropMask ? f32(opts.dropMask) : null;
   if (drop && drop.length !== bh * lq * lk) throw opError('attention', `dropMask must have ${bh * lq * lk} values`, q, k, opts.dropMask!);
   const km = opts.keyMask ? f32(opts.keyMask) : null;
@@ -142,16 +145,16 @@ export function dotProductAttention(ql: TensorLike, kl: TensorLike, vl: TensorLi
   });
 }
 
-/** Embedding lookup with Trax's clipping of out-of-range ids. */
-export function embeddingLookup(tablel: TensorLike, idsl: TensorLike): Tensor {
+/**
+ * Embedding lookup. Out-of-range ids are an error naming the id; mode 'clip'
+ * gives them the nearest row instead (Trax's behaviour). A table without rows
+ * takes no ids.
+ */
+export function embeddingLookup(tablel: TensorLike, idsl: TensorLike, mode: 'raise' | 'clip' = 'raise'): Tensor {
   const table = toTensor(tablel, 'embedding'), ids = toTensor(idsl, 'embedding');
   if (table.rank !== 2) throw opError('embedding', 'table must be 2-D (vocab, depth)', table);
-  if (ids.dtype !== 'int32') {
-    // Out-of-range ids are clipped (as in Trax), but a fractional or NaN id is a bug upstream.
-    for (const v of ids.buf) if (!Number.isInteger(v)) throw opError('embedding', `ids must be integers, got ${v}`, table, ids);
-  }
   const [rows, cols] = table.shape;
-  const idb = ids.dtype === 'int32' ? ids.buf as Int32Array : Int32Array.from(ids.buf, (x) => Math.trunc(x));
+  const idb = checkIds(ids.buf, rows, mode === 'clip', (msg) => opError('embedding', msg, table, ids));
   const out = allocF32Raw(idb.length * cols);
   K().gatherRows(f32(table), idb, out, rows, cols);
   const y = new Tensor(out, [...ids.shape, cols]);

@@ -7,6 +7,7 @@ import { Binary, Reduce, Unary } from '../backends/kernels.js';
 import { allocF32, allocF32Raw } from './pool.js';
 import { record, recording, _setTapeHelpers } from './tape.js';
 import { Tensor, allocFor, castArray, shapeSize, toTensor, type DType, type TensorLike } from './tensor.js';
+import { checkIds } from './guards.js';
 
 const K = kernels;
 
@@ -18,7 +19,6 @@ export function opError(op: string, msg: string, ...tensors: { shape: readonly n
 }
 
 function f32(t: Tensor): Float32Array { return t.buf as Float32Array; }
-function i32(t: Tensor): Int32Array { return t.buf as Int32Array; }
 
 function normAxis(axis: number, rank: number, op: string): number {
   if (!Number.isInteger(axis)) throw new TypeError(`${op}: axis must be an integer, got ${axis}`);
@@ -684,19 +684,8 @@ export function tril(n: number, m = n, k = 0): Tensor {
 }
 
 function checkIndices(idx: Tensor, size: number, op: string, x: Tensor, clipMode: boolean): Int32Array {
-  if (idx.dtype !== 'int32') {
-    for (let i = 0; i < idx.size; i++) {
-      if (!Number.isInteger(idx.buf[i])) throw opError(op, `indices must be integers, got ${idx.buf[i]}`, x, idx);
-    }
-  }
-  const ids = idx.dtype === 'int32' ? i32(idx) : Int32Array.from(idx.buf);
-  if (!clipMode) {
-    for (let i = 0; i < ids.length; i++) {
-      const v = ids[i];
-      if (v < 0 || v >= size) throw opError(op, `index ${v} is out of range [0, ${size})`, x, idx);
-    }
-  }
-  return ids;
+  // On the values as given: converting to int32 first would wrap 2**32 to row 0.
+  return checkIds(idx.buf, size, clipMode, (msg) => opError(op, msg.replace(/^id /, 'index '), x, idx));
 }
 
 /**

@@ -11,6 +11,7 @@ export type NestedArray = number | boolean | NestedArray[] | readonly NestedArra
 export type TensorLike = Tensor | NestedArray | HostArray | ArrayLike<number>;
 
 import { allocF32 } from './pool.js';
+import { checkStorage, toInt32Checked } from './guards.js';
 
 let nextId = 1;
 
@@ -122,7 +123,7 @@ function describe(v: unknown): string {
   return typeof v === 'object' ? (v as object).constructor?.name ?? 'object' : typeof v;
 }
 
-function flattenInto(v: unknown, shape: number[], axis: number, out: HostArray, pos: { i: number }, op: string): void {
+function flattenInto(v: unknown, shape: number[], axis: number, out: HostArray | Float64Array, pos: { i: number }, op: string): void {
   if (axis === shape.length) {
     if (typeof v === 'number') out[pos.i++] = v;
     else if (typeof v === 'boolean') out[pos.i++] = v ? 1 : 0;
@@ -161,16 +162,21 @@ export function tensor(values: TensorLike, opts: TensorOptions = {}): Tensor {
   const dtype: DType = opts.dtype ?? (values instanceof Int32Array ? 'int32' : 'float32');
   let buf: HostArray;
   let shape: number[];
+  // int32 from other numbers: out-of-range or non-finite values are an error, not a wrap-around.
+  const exact = dtype === 'int32' && !(values instanceof Int32Array) && !(values instanceof Int16Array) &&
+    !(values instanceof Int8Array) && !(values instanceof Uint16Array) && !(values instanceof Uint8Array);
   if (isView && opts.shape) {
     const src = values as unknown as ArrayLike<number>;
-    buf = allocFor(dtype, src.length);
-    for (let i = 0; i < src.length; i++) buf[i] = src[i];
+    buf = exact ? toInt32Checked(src, 'tensor') : allocFor(dtype, src.length);
+    if (!exact) for (let i = 0; i < src.length; i++) buf[i] = src[i];
     shape = opts.shape.slice();
   } else {
     shape = inferShape(values, 'tensor');
-    buf = allocFor(dtype, shapeSize(shape));
-    if (shape.length === 0) buf[0] = typeof values === 'boolean' ? (values ? 1 : 0) : (values as number);
-    else flattenInto(values, shape, 0, buf, { i: 0 }, 'tensor');
+    const n = shapeSize(shape);
+    const fill = exact ? new Float64Array(n) : allocFor(dtype, n);
+    if (shape.length === 0) fill[0] = typeof values === 'boolean' ? (values ? 1 : 0) : (values as number);
+    else flattenInto(values, shape, 0, fill, { i: 0 }, 'tensor');
+    buf = exact ? toInt32Checked(fill, 'tensor') : fill as HostArray;
     if (opts.shape) {
       if (shapeSize(opts.shape) !== buf.length) {
         throw new RangeError(`tensor: ${buf.length} values cannot take shape [${opts.shape.join(', ')}]`);
@@ -184,14 +190,15 @@ export function tensor(values: TensorLike, opts: TensorOptions = {}): Tensor {
 export function castArray(buf: HostArray, dtype: DType): HostArray {
   if (dtype === 'float32') return buf instanceof Float32Array ? buf.slice() : Float32Array.from(buf);
   if (buf instanceof Int32Array) return buf.slice();
-  const out = new Int32Array(buf.length);
-  for (let i = 0; i < buf.length; i++) out[i] = Math.trunc(buf[i]);
-  return out;
+  return toInt32Checked(buf, 'cast to int32');
 }
 
 /** Converts a tensor-like to a tensor; used by every public op. */
 export function toTensor(x: TensorLike, op = 'op', dtype?: DType): Tensor {
-  if (x instanceof Tensor) return x;
+  if (x instanceof Tensor) {
+    checkStorage(x, op);
+    return x;
+  }
   if (typeof x === 'number' || typeof x === 'boolean') return tensor(x, { dtype: dtype ?? 'float32' });
   if (x instanceof Int32Array || x instanceof Float32Array) return new Tensor(x, [x.length]);
   if (Array.isArray(x) || ArrayBuffer.isView(x)) {
