@@ -1,5 +1,20 @@
-// Checks on what a checkpoint says about where its data streams stood, so a
-// forged or corrupt file cannot make a resume replay billions of batches.
+// Checks on what a resumed checkpoint may hold: its size is bounded by the
+// model being resumed, and what it says about where its data streams stood
+// cannot make a resume replay billions of batches.
+import { statSync } from 'node:fs';
+import { type LoadLimits, maxBytesFor } from '../io/limits.js';
+
+/**
+ * Load limits for resuming a model with these weights: the weights and up to
+ * three optimizer copies of them (Adam's two slots, plus slack), whatever the
+ * file's compression.
+ */
+export function expectedLoadLimits(path: string, weights: readonly { size: number }[]): LoadLimits {
+  const bytes = weights.reduce((a, w) => a + 4 * w.size, 0);
+  let fileSize = 0;
+  try { fileSize = statSync(path).size; } catch { /* reported by the read */ }
+  return { maxBytes: maxBytesFor(fileSize, {}, 4 * bytes + 2 ** 20) };
+}
 
 export interface DataCounters { train: number; eval: number; trainEval: number }
 

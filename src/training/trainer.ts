@@ -22,7 +22,7 @@ import { ndToTensor, tensorToNd } from '../io/model_io.js';
 import { readTraxCheckpointSync, trainerLibDict, writeFileAtomicSync } from '../io/trax_checkpoint.js';
 import { isNdArray } from '../io/ndarray.js';
 import { lockRunFolder, trimMetrics } from '../io/run_folder.js';
-import { checkDataCounters } from './resume.js';
+import { checkDataCounters, expectedLoadLimits } from './resume.js';
 
 export type ModelFn = (mode: Mode) => Layer;
 export type LRScheduleFn = (step: number) => number;
@@ -317,7 +317,7 @@ export class Trainer {
   }
 
   private restore(path: string): void {
-    const ck = readTraxCheckpointSync(path);
+    const ck = readTraxCheckpointSync(path, expectedLoadLimits(path, this.flatWeights));
     if (ck.flatWeights.length !== this.flatWeights.length) {
       throw new Error(`Trainer: ${path} has ${ck.flatWeights.length} weights but the model has ${this.flatWeights.length}; ` +
         'point outputDir at a fresh directory or delete model.pkl.gz to start over');

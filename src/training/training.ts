@@ -22,7 +22,7 @@ import { pyFloat, writePickle } from '../io/pickle_writer.js';
 import { ndToTensor, tensorToNd } from '../io/model_io.js';
 import { CheckpointError, readTraxCheckpointSync, writeFileAtomicSync } from '../io/trax_checkpoint.js';
 import { lockRunFolder, trimMetrics } from '../io/run_folder.js';
-import { checkCounterList } from './resume.js';
+import { checkCounterList, expectedLoadLimits } from './resume.js';
 import { checkBatch, ensureWritableDir, formatMetric, openIterator, stepLine, type AnyIterator, type LRScheduleFn } from './trainer.js';
 
 type BatchSourceLike = Iterator<unknown> | AsyncIterator<unknown> | Iterable<unknown> | AsyncIterable<unknown>;
@@ -358,7 +358,7 @@ export class Loop {
   private async restore(path: string): Promise<void> {
     let ck;
     try {
-      ck = readTraxCheckpointSync(path);
+      ck = readTraxCheckpointSync(path, expectedLoadLimits(path, this.flatWeights));
     } catch (e) {
       throw new Error(`Loop: cannot resume from ${path}: ${(e as Error).message}`);
     }

@@ -69,6 +69,8 @@ export class SubwordTextEncoder implements Tokenizer {
   private maxSubtokenLen = 0;
   private alphabet = new Set<string>();
   private cache = new Map<string, number[]>();
+  /** The vocabulary file, named in encode errors. */
+  private source = '';
 
   /** Parses the vocab file text: one subtoken per line, optionally in '…' or "…". */
   static fromVocabText(text: string): SubwordTextEncoder {
@@ -87,16 +89,18 @@ export class SubwordTextEncoder implements Tokenizer {
     const enc = new SubwordTextEncoder();
     enc.initSubtokens(subtokens);
     enc.initAlphabet(subtokens);
-    enc.checkComplete();
     return enc;
   }
 
   static load(path: string): SubwordTextEncoder {
+    let enc: SubwordTextEncoder;
     try {
-      return SubwordTextEncoder.fromVocabText(readFileSync(path, 'utf8'));
+      enc = SubwordTextEncoder.fromVocabText(readFileSync(path, 'utf8'));
     } catch (e) {
       throw new Error(`${path}: ${(e as Error).message}`);
     }
+    enc.source = path;
+    return enc;
   }
 
   /** Vocab file text in upstream's format (single quotes, one per line). */
@@ -178,7 +182,7 @@ export class SubwordTextEncoder implements Tokenizer {
       }
       if (!found) {
         // Upstream asserts here: the vocab lacks a single-character subtoken for this alphabet character.
-        throw new Error(`SubwordTextEncoder: no subtoken matches ${JSON.stringify(cps.slice(start).join(''))}; the vocabulary is incomplete`);
+        throw new Error(`SubwordTextEncoder${this.source ? ` (${this.source})` : ''}: no subtoken matches ${JSON.stringify(cps.slice(start).join(''))}; the vocabulary is incomplete`);
       }
     }
     return out;
@@ -194,19 +198,6 @@ export class SubwordTextEncoder implements Tokenizer {
       if (s) this.subtokenToId.set(s, i + reserved.length);
     });
     this.cache.clear();
-  }
-
-  /**
-   * Every alphabet character needs a one-character subtoken, or encode
-   * could not make progress (upstream asserts at encode time; a loaded
-   * vocabulary is refused here instead).
-   */
-  private checkComplete(): void {
-    for (const c of this.alphabet) {
-      if (!this.subtokenToId.has(c)) {
-        throw new Error(`SubwordTextEncoder: the vocabulary is incomplete: no subtoken for the character ${JSON.stringify(c)}`);
-      }
-    }
   }
 
   private initAlphabet(tokens: Iterable<string>): void {
