@@ -150,9 +150,12 @@ export function initFromFile(model: Layer, path: string, opts: InitFromFileOptio
   if (opts.maxBytes !== undefined) limits.maxBytes = opts.maxBytes;
   else if (model.weights !== undefined && !isMarker(model.weights)) {
     // A model that already has weights says how much a checkpoint for it can hold.
-    let expected = 0;
-    try { for (const o of weightOwners(model)) expected += 4 * o.tensor.size; } catch { expected = 0; }
-    if (expected > 0) limits.maxBytes = maxBytesFor(fileSize(path), {}, 4 * expected + 2 ** 20);
+    let expected = 0, arrays = 0;
+    try { for (const o of weightOwners(model)) { expected += 4 * o.tensor.size; arrays++; } } catch { expected = 0; }
+    if (expected > 0) {
+      limits.maxBytes = maxBytesFor(fileSize(path), {}, 4 * expected + 2 ** 20);
+      limits.maxLeaves = Math.max(10_000, 4 * arrays);
+    }
   }
   const { weights: flatNd, state: flatStateRaw, signature } = readFlat(path, limits);
   const values = flatNd.reduce((a, w) => a + w.data.length, 0);

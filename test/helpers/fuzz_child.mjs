@@ -60,6 +60,8 @@ function run(kind, path, i) {
 }
 
 const [mode, ...rest] = process.argv.slice(2);
+// Without arguments (the test runner loading every file under test/), there is nothing to do.
+if (mode !== 'files' && mode !== 'fuzz') process.exit(0);
 if (mode === 'files') {
   for (let i = 1; i < rest.length; i += 2) run(rest[i - 1], rest[i], (i - 1) / 2);
 } else {
