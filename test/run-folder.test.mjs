@@ -199,3 +199,22 @@ test('kill -9 at random moments (start-up and saves included) always leaves a fo
   assert.ok(seen.has(`${STEPS} train training/loss`));
   assert.deepEqual(readdirSync(dir).filter((f) => f.endsWith('._tmp_') || f.startsWith('.lock')), []);
 });
+
+test('item 5: a run folder whose config.json does not fit its checkpoint is refused before any model is built', () => {
+  const dir = join(work, 'badconfig');
+  let r = cli(['train', ...TINY, '--steps', '1', '--eval-every', '1', '--output-dir', dir]);
+  assert.equal(r.status, 0, r.stderr);
+  const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+  for (const [key, value, re] of [['nLayers', 1000, /needs 16006 weight arrays/], ['dModel', 65536, /needs an embedding of 524288 values/], ['nLayers', 100000, /config\.nLayers is 100000/]]) {
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...cfg, config: { ...cfg.config, [key]: value, nHeads: 1 } }));
+    for (const args of [['train', ...TINY.filter((a, i, all) => !['--n-layers', '--d-model', '--n-heads'].includes(a) && !['--n-layers', '--d-model', '--n-heads'].includes(all[i - 1])), '--steps', '2', '--output-dir', dir],
+      ['predict', '--checkpoint', dir, '--prompt', '0,1,2,0'], ['report', dir]]) {
+      const t0 = performance.now();
+      r = cli(args);
+      assert.notEqual(r.status, 0, `${args[0]} accepted ${key} ${value}`);
+      assert.match(r.stderr, re, `${args[0]}: ${r.stderr}`);
+      assert.ok(r.stderr.includes('config.json'), r.stderr);
+      assert.ok(performance.now() - t0 < 30000);
+    }
+  }
+});

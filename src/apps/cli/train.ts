@@ -19,7 +19,7 @@ import { trainLM, type LMTrainOptions } from '../lm/lm.js';
 import { sparkline } from '../../viz/index.js';
 import type { CommandSpec, ParsedArgs } from './args.js';
 import {
-  modelEntry, MODEL_FLAG_NAMES, QUICKSTART_CONFIG, applyModelFlags, commas, modelFlags, readRunConfig, say,
+  checkConfigAgainstFile, modelEntry, MODEL_FLAG_NAMES, QUICKSTART_CONFIG, applyModelFlags, commas, modelFlags, readRunConfig, say,
   type LMConfig, type RunConfig,
 } from './common.js';
 import { Progress, formatDuration } from './progress.js';
@@ -157,6 +157,8 @@ export async function run(args: ParsedArgs): Promise<number> {
   }
   const resuming = existsSync(ckpt);
   const stored = resuming ? readRunConfig(dir) : undefined;
+  // A stored configuration must fit the checkpoint before a model is built from it.
+  if (stored) checkConfigAgainstFile(stored.config, ckpt, join(dir, 'config.json'));
   if (stored && stored.task === 'lm') args.fail(`${dir} holds a language model (--task lm); train it with --task lm or use another --output-dir`);
   const cfg = runConfigFrom(args, stored);
   const steps = args.num('steps')!;
