@@ -218,3 +218,22 @@ test('item 5: a run folder whose config.json does not fit its checkpoint is refu
     }
   }
 });
+
+test('item 5: a language-model folder whose lm.json does not fit its weights is refused before any model is built', () => {
+  const dir = join(work, 'lm');
+  const text = join(work, 'text.txt');
+  writeFileSync(text, 'the cat sat on the mat. '.repeat(40));
+  let r = cli(['train', '--task', 'lm', '--text', text, '--steps', '1', '--eval-every', '1', '--eval-steps', '1', '--seq-len', '8', '--batch-size', '2',
+    '--d-model', '8', '--d-ff', '16', '--n-layers', '1', '--n-heads', '2', '--max-len', '16', '--quiet', '--output-dir', dir]);
+  assert.equal(r.status, 0, r.stderr);
+  const f = JSON.parse(readFileSync(join(dir, 'lm.json'), 'utf8'));
+  for (const [key, value, re] of [['nLayers', 1000, /config\.nLayers 1000 does not fit/], ['maxLen', 1e9, /config\.maxLen 1000000000 does not fit/]]) {
+    writeFileSync(join(dir, 'lm.json'), JSON.stringify({ ...f, config: { ...f.config, [key]: value } }));
+    const t0 = performance.now();
+    r = cli(['sample', '--checkpoint', dir, '--prompt', 'the', '--length', '4', '--seed', '1']);
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, re);
+    assert.ok(r.stderr.includes('lm.json'), r.stderr);
+    assert.ok(performance.now() - t0 < 30000);
+  }
+});

@@ -564,6 +564,16 @@ export function loadLM(dir: string, weightsFile = LM_WEIGHTS): LoadedLM {
     throw new Error(`Vocabulary mismatch: the model in ${wpath} has an embedding for ${emb.shape[0]} tokens, ` +
       `but the ${cfg.tokenizer} vocabulary in ${where} has ${cfg.vocabSize}; the weights and lm.json come from different runs`);
   }
+  // The rest of lm.json must fit the weights too, before a model is built from it.
+  const arrays = ck.flatWeights.length, values = ck.flatWeights.reduce((a, w) => a + w.data.length, 0);
+  if (!Number.isInteger(cfg.nLayers) || cfg.nLayers < 0 || 6 + 16 * cfg.nLayers !== arrays) {
+    throw new Error(`${where}: config.nLayers ${cfg.nLayers} does not fit ${wpath}, which holds ${arrays} weight arrays`);
+  }
+  for (const k of ['dFF', 'maxLen'] as const) {
+    if (!Number.isInteger(cfg[k]) || cfg[k] < 1 || cfg[k] * cfg.dModel > values) {
+      throw new Error(`${where}: config.${k} ${cfg[k]} does not fit ${wpath}, which holds ${values} weight values`);
+    }
+  }
   const model = lmModel(cfg, 'predict');
   initFromFile(model, wpath, { weightsOnly: true, inputSignature: new ShapeDtype([1, 1], 'int32') });
   return { config: cfg, tokenizer, model, step: ck.step };
