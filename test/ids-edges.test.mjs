@@ -78,7 +78,8 @@ describeBackends('ids and edge cases', () => {
     forged.shape.push(4);
     assert.throws(() => fm.take(forged, [0]), /forged or detached tensor/);
     const detached = T([1, 2, 3]);
-    structuredClone(detached.buf.buffer, { transfer: [detached.buf.buffer] });
+    // Only a host backend's storage can be detached (transferred away) under a tensor.
+    structuredClone(detached.storage.buffer, { transfer: [detached.storage.buffer] });
     assert.throws(() => fm.layerNorm(detached, T([1, 1, 1]), zeros([3])), /layerNorm: .*forged or detached tensor/);
     assert.throws(() => fm.matmul(detached, T([[1], [1], [1]])), /forged or detached tensor/);
   });

@@ -1,6 +1,7 @@
 // Checks and edge-case rules of the shared op layer, so that every backend
 // (js, native, webgpu) sees only inputs it handles the same way. Each is a
-// small function of shapes and host values, called before a kernel runs.
+// small function of shapes and host values, called by the op families
+// (src/engine/ops/) before a kernel runs.
 
 /** int32 conversion of a host value: out-of-range or non-finite is an error, never a wrap-around. */
 export function int32Of(v: number, where: string): number {
@@ -24,8 +25,8 @@ export function toInt32Checked(src: ArrayLike<number>, where: string): Int32Arra
  * takes no ids in either mode.
  */
 export function checkIds(ids: ArrayLike<number>, n: number, clip: boolean, err: (msg: string) => Error): Int32Array {
+  checkRows(ids.length, n, err);
   const out = new Int32Array(ids.length);
-  if (ids.length > 0 && n === 0) throw err('the table has no rows, so no id can be looked up');
   for (let i = 0; i < ids.length; i++) {
     const v = ids[i]!;
     if (!Number.isInteger(v)) throw err(`ids must be integers, got ${v}`);
@@ -37,6 +38,11 @@ export function checkIds(ids: ArrayLike<number>, n: number, clip: boolean, err: 
   return out;
 }
 
+/** The shape rule of checkIds, for ids whose values are not on the host. */
+export function checkRows(count: number, n: number, err: (msg: string) => Error): void {
+  if (count > 0 && n === 0) throw err('the table has no rows, so no id can be looked up');
+}
+
 /** Attention offsets (query positions in a cache) are integers. */
 export function checkOffset(offset: number, err: (msg: string) => Error): number {
   if (!Number.isInteger(offset)) throw err(`offset must be an integer, got ${offset}`);
@@ -46,12 +52,15 @@ export function checkOffset(offset: number, err: (msg: string) => Error): number
 /**
  * A tensor's storage must match its shape: a forged or detached tensor
  * (shape or size changed after creation, or its buffer transferred away)
- * would have kernels read past the end of its memory.
+ * would have kernels read past the end of its memory. The shape is checked
+ * on every backend; the storage's length where it is host memory (a device
+ * backend's buffers are sized by the backend and cannot be detached).
  */
-export function checkStorage(t: { shape: readonly number[]; size: number; buf: ArrayLike<number> }, op: string): void {
+export function checkStorage(t: { shape: readonly number[]; size: number; storage: object; backend: { onHost: boolean } }, op: string): void {
   let n = 1;
   for (const d of t.shape) n *= d;
-  if (n !== t.size || t.buf.length !== t.size) {
-    throw new RangeError(`${op}: tensor of shape [${t.shape.join(', ')}] has ${t.buf.length} values in storage (forged or detached tensor)`);
+  const held = t.backend.onHost ? (t.storage as ArrayLike<number>).length : t.size;
+  if (n !== t.size || held !== t.size) {
+    throw new RangeError(`${op}: tensor of shape [${t.shape.join(', ')}] has ${held} values in storage (forged or detached tensor)`);
   }
 }
