@@ -1,10 +1,11 @@
 // Ids are checked, never wrapped; and the backends' edge cases follow one
 // rule each, enforced in the shared op layer (checked on every backend).
-import { test } from 'node:test';
+import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as trax from '../dist/src/index.js';
 import { ShapeDtype } from '../dist/src/shapes.js';
 import { describeBackends } from './helpers/backends.mjs';
+import { webgpu } from './helpers/webgpu.mjs';
 import { dotProductAttention as attn } from '../dist/src/engine/fused.js';
 
 const fm = trax.fastmath;
@@ -82,5 +83,30 @@ describeBackends('ids and edge cases', () => {
     structuredClone(detached.storage.buffer, { transfer: [detached.storage.buffer] });
     assert.throws(() => fm.layerNorm(detached, T([1, 1, 1]), zeros([3])), /layerNorm: .*forged or detached tensor/);
     assert.throws(() => fm.matmul(detached, T([[1], [1], [1]])), /forged or detached tensor/);
+  });
+});
+
+// The same shape rules on a device backend, where values stay on the device.
+describe('edge cases [webgpu]', { skip: webgpu.backend ? false : webgpu.reason }, () => {
+  before(async () => { await trax.setBackend('webgpu'); });
+  after(async () => { await trax.setBackend('js'); });
+
+  test('item 12: attention over 0 keys gives zeros; LayerNorm over 0 columns is empty', async () => {
+    const q = T(Float32Array.from({ length: 8 }, (_, i) => i), { shape: [1, 2, 4] });
+    const out = attn(q, zeros([1, 0, 4]), zeros([1, 0, 4]));
+    assert.deepEqual([...out.shape], [1, 2, 4]);
+    assert.deepEqual([...await out.data()], new Array(8).fill(0));
+    const [, g] = trax.valueAndGrad((qq) => fm.sum(attn(qq, zeros([1, 0, 4]), zeros([1, 0, 4]))))(q);
+    assert.deepEqual([...await g.data()], new Array(8).fill(0));
+    assert.deepEqual([...fm.layerNorm(zeros([3, 0]), zeros([0]), zeros([0])).shape], [3, 0]);
+  });
+
+  test('item 12: non-integer offsets, ids into a 0-row table and forged tensors are refused', () => {
+    const x = zeros([1, 2, 4]);
+    assert.throws(() => attn(x, x, x, { causal: true, offset: NaN }), /attention: offset must be an integer, got NaN/);
+    assert.throws(() => fm.embeddingLookup(zeros([0, 4]), T([0], { dtype: 'int32' }), 'clip'), /embedding: the table has no rows/);
+    const forged = T([1, 2, 3]);
+    forged.shape.push(4);
+    assert.throws(() => fm.take(forged, [0]), /forged or detached tensor/);
   });
 });
