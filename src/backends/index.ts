@@ -5,6 +5,7 @@ import type { Backend } from './backend.js';
 import { jsBackend, jsKernels } from './js.js';
 import type { Kernels } from './kernels.js';
 import { loadNativeKernels } from './native.js';
+import { BackendConfigError, checkBackendEnv } from './env.js';
 import { checkKernels } from '../engine/registry.js';
 
 /** A backend, or an async factory for one (a GPU adapter is requested asynchronously). */
@@ -48,17 +49,16 @@ function use(b: Backend): void {
 }
 
 function choose(): Backend {
+  // A malformed TRAX_* setting stops here with one line (other backends come via await setBackend(name)).
+  checkBackendEnv();
   const forced = (process.env.TRAX_BACKEND ?? '').trim().toLowerCase();
-  if (forced && forced !== 'native' && forced !== 'js' && forced !== 'webgpu') {
-    throw new Error(`TRAX_BACKEND must be 'native', 'js' or 'webgpu', got '${process.env.TRAX_BACKEND}'`);
-  }
   // TRAX_BACKEND=webgpu: the package's entry awaits the device (see src/index.ts); until then the CPU default.
   if (forced === 'js') return checked(jsBackend);
   const loaded = loadNativeKernels();
   if ('backend' in loaded) return checked(loaded.backend);
   nativeError = loaded.error;
   if (forced === 'native') {
-    throw new Error(`TRAX_BACKEND=native but the native addon is unavailable: ${loaded.error}`);
+    throw new BackendConfigError(`TRAX_BACKEND=native but the native addon is unavailable: ${loaded.error}`);
   }
   process.emitWarning(
     `trax-ts: native CPU addon unavailable (${loaded.error}); using the much slower pure TypeScript backend. ` +
@@ -130,5 +130,5 @@ export function nativeUnavailableReason(): string | null {
 export function setNumThreads(n: number): void { backend().setThreads(n); }
 export function numThreads(): number { return backend().threads(); }
 
-export { jsKernels, jsBackend };
+export { jsKernels, jsBackend, BackendConfigError, checkBackendEnv };
 export type { Kernels, Backend };

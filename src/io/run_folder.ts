@@ -171,6 +171,11 @@ function sleep(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
+/** How many holds this process has on dir (0 when it does not hold it). */
+export function runFolderHolds(dir: string): number {
+  try { return held.get(fs.realpathSync(dir)) ?? 0; } catch { return 0; }
+}
+
 /** Gives up this process's hold on dir (when the last holder within the process releases it). */
 export function releaseRunFolder(dir: string): void {
   let key: string;

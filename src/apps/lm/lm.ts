@@ -23,7 +23,7 @@ import { autoregressiveSampleStream } from '../../decoding/decoding.js';
 import { initFromFile } from '../../io/model_io.js';
 import { Trainer } from '../../training/trainer.js';
 import { readTraxCheckpointSync, writeFileAtomicSync } from '../../io/trax_checkpoint.js';
-import { lockRunFolder } from '../../io/run_folder.js';
+import { lockRunFolder, releaseRunFolder, runFolderHolds } from '../../io/run_folder.js';
 
 export type LMTokenizerKind = 'char' | 'subword' | 'bpe';
 export type LMOptimizerKind = 'adam' | 'adafactor';
@@ -67,6 +67,14 @@ export interface LMTrainOptions {
   threads?: number;
   log?: (line: string) => void;
   onEval?: (record: LMEvalRecord) => void;
+  /** Called after every training step with the step reached and its loss (progress displays). */
+  onStep?: (step: number, loss: number) => void;
+  /**
+   * Stops training when aborted: after the step in progress, the checkpoint
+   * is saved (with an outputDir) and trainLM rejects with the signal's reason.
+   * A later call with the same outputDir resumes from that step.
+   */
+  signal?: AbortSignal;
 }
 
 export interface LMEvalRecord {
@@ -323,6 +331,18 @@ function fmtInt(n: number): string {
  * (unset options are taken from lm.json) and trains up to `steps`.
  */
 export async function trainLM(opts: LMTrainOptions = {}): Promise<LMTrainResult> {
+  // The run folder is locked while training (by trainLM and its Trainer) and
+  // handed back when the call ends, so the same process or another may go on with it.
+  const dir = opts.outputDir ? resolve(opts.outputDir) : null;
+  const held = dir ? runFolderHolds(dir) : 0;
+  try {
+    return await trainLMLocked(opts);
+  } finally {
+    if (dir) for (let n = runFolderHolds(dir); n > held; n--) releaseRunFolder(dir);
+  }
+}
+
+async function trainLMLocked(opts: LMTrainOptions): Promise<LMTrainResult> {
   const log = opts.log ?? ((line: string) => console.log(line));
   const outputDir = opts.outputDir ? resolve(opts.outputDir) : null;
   if (opts.text !== undefined && opts.corpus !== undefined) throw new Error('trainLM: give either text (a file or folder) or corpus, not both');
@@ -423,7 +443,7 @@ export async function trainLM(opts: LMTrainOptions = {}): Promise<LMTrainResult>
   let trainS = 0;
   const bpc = (loss: number, c: { targets: number; chars: number }): number => (loss * c.targets) / c.chars / Math.LN2;
   const evaluate = async (): Promise<LMEvalRecord> => {
-    const r = await trainer.evaluate(cfg.evalBatches);
+    const r = await trainer.evaluate(cfg.evalBatches, { signal: opts.signal });
     const stepsDone = evals.length ? trainer.step - startStep : 0;
     const rec: LMEvalRecord = {
       step: trainer.step,
@@ -446,17 +466,32 @@ export async function trainLM(opts: LMTrainOptions = {}): Promise<LMTrainResult>
   };
 
   // The first evaluation (step 0, or the restored step) also waits for the Trainer's init or resume.
+  const signal = opts.signal;
+  signal?.throwIfAborted();
   await evaluate();
   startStep = trainer.step;
   const nParams = trainer.printNWeights();
   log(`lm: ${fmtInt(nParams)} parameters`);
-  while (trainer.step < cfg.steps) {
-    const n = Math.min(cfg.evalEvery - (trainer.step % cfg.evalEvery), cfg.steps - trainer.step);
-    const ts = performance.now();
-    for (let i = 0; i < n; i++) await trainer.trainStep();
-    trainS += (performance.now() - ts) / 1000;
-    await evaluate();
-    if (outputDir) trainer.saveState();
+  try {
+    while (trainer.step < cfg.steps) {
+      const n = Math.min(cfg.evalEvery - (trainer.step % cfg.evalEvery), cfg.steps - trainer.step);
+      const ts = performance.now();
+      try {
+        for (let i = 0; i < n; i++) {
+          signal?.throwIfAborted();
+          const loss = await trainer.trainStep();
+          opts.onStep?.(trainer.step, loss);
+        }
+      } finally {
+        trainS += (performance.now() - ts) / 1000;
+      }
+      await evaluate();
+      if (outputDir) trainer.saveState();
+    }
+  } catch (e) {
+    // Stopped on request: keep the steps trained since the last evaluation.
+    if (signal?.aborted && e === signal.reason && outputDir) trainer.saveState();
+    throw e;
   }
   const last = evals.length ? evals[evals.length - 1] : await evaluate();
   const wallS = (performance.now() - t0) / 1000;
