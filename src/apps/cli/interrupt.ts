@@ -4,7 +4,7 @@
 
 export interface Interrupt {
   readonly signal: AbortSignal;
-  /** Removes the handler (the default Ctrl-C behaviour comes back). */
+  /** Removes the handler (the default Ctrl-C behaviour comes back), unless Ctrl-C was pressed. */
   dispose(): void;
 }
 
@@ -22,7 +22,9 @@ export function onInterrupt(): Interrupt {
     controller.abort(new InterruptedError());
   };
   process.on('SIGINT', handler);
-  return { signal: controller.signal, dispose: () => { process.removeListener('SIGINT', handler); } };
+  // Once interrupted, the run is on its way out with 130: a further Ctrl-C
+  // while it finishes (after dispose) still exits at once with 130.
+  return { signal: controller.signal, dispose: () => { if (!controller.signal.aborted) process.removeListener('SIGINT', handler); } };
 }
 
 export class InterruptedError extends Error {
