@@ -175,9 +175,10 @@ describeBackends('gradients: indexing', () => {
     checkGrad((t) => fm.takeAlongAxis(t, randInts([4, 3, 3], 8, 0, 2), -1), [x]);
   });
 
-  test('embeddingLookup accumulates repeated ids and clipped ids', () => {
+  test('embeddingLookup accumulates repeated ids and clipped ids (clip mode)', () => {
     const table = randTensor([5, 3], 9);
-    checkGrad((t) => fm.embeddingLookup(t, [[0, 4, 4], [1, -2, 9]]), [table]);
+    checkGrad((t) => fm.embeddingLookup(t, [[0, 4, 4], [1, -2, 9]], 'clip'), [table]);
+    checkGrad((t) => fm.embeddingLookup(t, [[0, 4, 4], [1, 2, 3]]), [table]);
   });
 });
 

@@ -190,7 +190,7 @@ test('Dense gradients wrt inputs and weights', () => {
   assert.ok(checkGradients(d, seeded([2, 4], 3), w) > 10);
 });
 
-test('Embedding forward, clipping of out-of-range ids, init and gradients', () => {
+test('Embedding forward, out-of-range ids (an error naming the layer and id, or clipped on request), init and gradients', () => {
   const e = Embedding(5, 3);
   const [W] = e.init(new ShapeDtype([2, 2], 'int32'), { rng: random.key(0) });
   assert.deepEqual(W.shape, [5, 3]);
@@ -201,8 +201,14 @@ test('Embedding forward, clipping of out-of-range ids, init and gradients', () =
   const y = e.apply(i32([[1, 4], [0, 2]]), { weights: table });
   assert.deepEqual(y.shape, [2, 2, 3]);
   assert.deepEqual(y.arraySync(), [[[10, 11, 12], [40, 41, 42]], [[0, 1, 2], [20, 21, 22]]]);
-  // take(..., mode='clip'): -3 -> row 0, 7 -> row 4.
-  const yc = e.apply(i32([-3, 7, 5]), { weights: table });
+  // By default an out-of-range id is an error that names the layer and the id.
+  for (const bad of [5, 999, -5, 2 ** 31, 2 ** 40]) {
+    assert.throws(() => e.apply(f32([bad]), { weights: table }), (err) => /Embedding_5_3/.test(err.message) && err.message.includes(`id ${bad} is out of range [0, 5)`));
+  }
+  // mode 'clip' is Trax's take(..., mode='clip'): -3 -> row 0, 7 -> row 4.
+  const ec = Embedding(5, 3, { mode: 'clip' });
+  ec.init(new ShapeDtype([2, 2], 'int32'), { rng: random.key(0) });
+  const yc = ec.apply(i32([-3, 7, 5]), { weights: table });
   assert.deepEqual(yc.arraySync(), [[0, 1, 2], [40, 41, 42], [40, 41, 42]]);
   // Gradient wrt the table: rows are scatter-added (id 1 appears twice).
   const ids = i32([[1, 3], [1, 0]]);

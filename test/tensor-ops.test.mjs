@@ -610,9 +610,10 @@ describeBackends('fused ops', () => {
     }
   });
 
-  test('embeddingLookup gathers rows and clips out-of-range ids', () => {
+  test('embeddingLookup gathers rows; out-of-range ids are an error, or clipped in clip mode', () => {
     const table = randTensor([4, 3], 99);
-    const got = fm.embeddingLookup(table, [[0, 3], [-2, 10]]);
+    assert.throws(() => fm.embeddingLookup(table, [[0, 3], [-2, 10]]), /embedding: id -2 is out of range \[0, 4\)/);
+    const got = fm.embeddingLookup(table, [[0, 3], [-2, 10]], 'clip');
     assert.deepEqual([...got.shape], [2, 2, 3]);
     const rows = [0, 3, 0, 3];
     allClose(got, rows.flatMap((r) => Array.from(table.dataSync().slice(r * 3, r * 3 + 3))), { rtol: 0, atol: 0 });

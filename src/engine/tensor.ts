@@ -15,6 +15,8 @@ export type TypedArrayFor<D extends DType> = D extends 'float32' ? Float32Array 
 export type NestedArray = number | boolean | NestedArray[] | readonly NestedArray[];
 export type TensorLike = Tensor | NestedArray | HostArray | ArrayLike<number>;
 
+import { checkStorage, toInt32Checked } from './guards.js';
+
 let nextId = 1;
 
 /** Set while fastmath.jit traces: a read of values on the host cannot be traced. */
@@ -218,7 +220,7 @@ function describe(v: unknown): string {
   return typeof v === 'object' ? (v as object).constructor?.name ?? 'object' : typeof v;
 }
 
-function flattenInto(v: unknown, shape: number[], axis: number, out: HostArray, pos: { i: number }, op: string): void {
+function flattenInto(v: unknown, shape: number[], axis: number, out: HostArray | Float64Array, pos: { i: number }, op: string): void {
   if (axis === shape.length) {
     if (typeof v === 'number') out[pos.i++] = v;
     else if (typeof v === 'boolean') out[pos.i++] = v ? 1 : 0;
@@ -257,16 +259,21 @@ export function tensor(values: TensorLike, opts: TensorOptions = {}): Tensor {
   const dtype: DType = opts.dtype ?? (values instanceof Int32Array ? 'int32' : 'float32');
   let buf: HostArray;
   let shape: number[];
+  // int32 from other numbers: out-of-range or non-finite values are an error, not a wrap-around.
+  const exact = dtype === 'int32' && !(values instanceof Int32Array) && !(values instanceof Int16Array) &&
+    !(values instanceof Int8Array) && !(values instanceof Uint16Array) && !(values instanceof Uint8Array);
   if (isView && opts.shape) {
     const src = values as unknown as ArrayLike<number>;
-    buf = allocFor(dtype, src.length);
-    for (let i = 0; i < src.length; i++) buf[i] = src[i];
+    buf = exact ? toInt32Checked(src, 'tensor') : allocFor(dtype, src.length);
+    if (!exact) for (let i = 0; i < src.length; i++) buf[i] = src[i];
     shape = opts.shape.slice();
   } else {
     shape = inferShape(values, 'tensor');
-    buf = allocFor(dtype, shapeSize(shape));
-    if (shape.length === 0) buf[0] = typeof values === 'boolean' ? (values ? 1 : 0) : (values as number);
-    else flattenInto(values, shape, 0, buf, { i: 0 }, 'tensor');
+    const n = shapeSize(shape);
+    const fill = exact ? new Float64Array(n) : allocFor(dtype, n);
+    if (shape.length === 0) fill[0] = typeof values === 'boolean' ? (values ? 1 : 0) : (values as number);
+    else flattenInto(values, shape, 0, fill, { i: 0 }, 'tensor');
+    buf = exact ? toInt32Checked(fill, 'tensor') : fill as HostArray;
     if (opts.shape) {
       if (shapeSize(opts.shape) !== buf.length) {
         throw new RangeError(`tensor: ${buf.length} values cannot take shape [${opts.shape.join(', ')}]`);
@@ -284,14 +291,13 @@ export const tensorHooks: { cast?: (t: Tensor, d: DType) => Tensor; reshape?: (t
 export function castArray(buf: HostArray, dtype: DType): HostArray {
   if (dtype === 'float32') return buf instanceof Float32Array ? buf.slice() : Float32Array.from(buf);
   if (buf instanceof Int32Array) return buf.slice();
-  const out = new Int32Array(buf.length);
-  for (let i = 0; i < buf.length; i++) out[i] = Math.trunc(buf[i]);
-  return out;
+  return toInt32Checked(buf, 'cast to int32');
 }
 
 /** Converts a tensor-like to a tensor; used by every public op. */
 export function toTensor(x: TensorLike, op = 'op', dtype?: DType): Tensor {
   if (x instanceof Tensor) {
+    checkStorage(x, op);
     const b = activeBackend();
     if (x.backend === b || x.backend.family === b.family) return x;
     if (x.backend.onHost) return new Tensor(b.onHost ? x.storage : upload((x.storage as HostArray).slice(), b), x.shape, x.dtype, b);

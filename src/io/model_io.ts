@@ -1,7 +1,7 @@
 // Layer.initFromFile / Layer.saveToFile: real Trax checkpoints (gzip +
 // pickle, trainer_lib and Loop layouts) and safetensors, mapped onto a
 // model's weights tree in Trax's flat depth-first order.
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { Layer, flattenWeightsAndState, unflattenWeightsAndState, isMarker, type State, type Weights } from '../layers/base.js';
 import { ShapeDtype, type Signature } from '../shapes.js';
@@ -12,12 +12,15 @@ import { PickledShapeDtype, pyTuple } from './pickle.js';
 import { writePickle } from './pickle_writer.js';
 import { parseSafetensors, serializeSafetensors } from './safetensors.js';
 import { readTraxCheckpointSync, writeFileAtomicSync } from './trax_checkpoint.js';
+import { type LoadLimits, maxBytesFor } from './limits.js';
 
 export interface InitFromFileOptions {
   /** Load weights only; state (e.g. predict caches) is freshly initialized. */
   weightsOnly?: boolean;
   /** Signature to initialize with; defaults to the one stored in the file. */
   inputSignature?: Signature | Signature[];
+  /** Load limits (see README "Security"); by default derived from the file and the model. */
+  maxBytes?: number;
 }
 
 export interface SaveToFileOptions {
@@ -61,17 +64,46 @@ export async function tensorToNdAsync(t: Tensor): Promise<NdArray> {
   return ndarray(t.dtype, t.shape.slice(), await t.data());
 }
 
-function storedSignature(sig: unknown, nIn: number): Signature | Signature[] | undefined {
+const SIG_DTYPES = /^(float16|float32|float64|bfloat16|int8|int16|int32|int64|uint8|uint16|uint32|uint64|bool)$/;
+
+/**
+ * The stored input signature, checked before anything is built from it:
+ * shapes of at most 8 non-negative integer dims, known dtypes, and no more
+ * elements than max(65536, the number of weight values in the file), so a
+ * forged signature cannot make init allocate gigabytes.
+ */
+export function storedSignature(sig: unknown, nIn: number, file = 'checkpoint', weightValues = 0): Signature | Signature[] | undefined {
   if (sig === null || sig === undefined) return undefined;
-  const conv = (s: unknown): ShapeDtype => {
-    const o = s as { shape: number[]; dtype: string };
-    if (!o || !Array.isArray(o.shape)) throw new Error(`checkpoint input_signature entry is not a shape: ${String(s)}`);
-    const dt = typeof o.dtype === 'string' ? o.dtype : String((o.dtype as { name?: string })?.name ?? 'float32');
-    return new ShapeDtype(o.shape, /int|bool/.test(dt) ? 'int32' : 'float32');
+  const cap = Math.max(65536, weightValues);
+  const conv = (s: unknown, i: number): ShapeDtype => {
+    const field = `input_signature${Array.isArray(sig) ? `[${i}]` : ''}`;
+    const o = s as { shape: unknown; dtype: unknown };
+    if (!o || typeof o !== 'object' || !Array.isArray(o.shape)) throw new Error(`${file}: ${field} is not a shape and dtype`);
+    const shape = o.shape as unknown[];
+    if (shape.length > 8 || !shape.every((d) => typeof d === 'number' && Number.isSafeInteger(d) && d >= 0)) {
+      throw new Error(`${file}: ${field}.shape ${JSON.stringify(shape)} is not a list of at most 8 non-negative integers`);
+    }
+    const n = (shape as number[]).reduce((a, b) => a * b, 1);
+    if (n > cap) throw new Error(`${file}: ${field}.shape [${shape.join(', ')}] has ${n} elements, more than the ${cap} the weights in the file justify`);
+    const dt = typeof o.dtype === 'string' ? o.dtype : String((o.dtype as { name?: string } | null)?.name ?? 'float32');
+    if (!SIG_DTYPES.test(dt)) throw new Error(`${file}: ${field}.dtype ${JSON.stringify(dt)} is not a known dtype`);
+    return new ShapeDtype(shape as number[], /int|bool/.test(dt) ? 'int32' : 'float32');
   };
-  if (sig instanceof PickledShapeDtype || (!Array.isArray(sig) && typeof sig === 'object')) return conv(sig);
-  const list = (sig as unknown[]).map(conv);
+  if (sig instanceof PickledShapeDtype || (!Array.isArray(sig) && typeof sig === 'object')) return conv(sig, 0);
+  if (!Array.isArray(sig) || sig.length > 16) throw new Error(`${file}: input_signature is neither a shape nor a short list of shapes`);
+  const list = sig.map(conv);
   return nIn === 1 ? list[0] : list.slice(0, nIn);
+}
+
+/** JSON.parse of a safetensors metadata field, with an error naming the file and the field. */
+export function metadataJson(metadata: Record<string, string>, field: string, file: string): unknown {
+  const text = metadata[field];
+  if (text === undefined || text === '') return undefined;
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new Error(`${file}: metadata field ${field} is not valid JSON (${(e as Error).message})`);
+  }
 }
 
 /** Adapts a stored array to the shape the model expects (old 3-D positional tables). */
@@ -88,22 +120,34 @@ function fitShape(t: Tensor, want: Tensor, owner: string, index: number): Tensor
   throw new Error(`weight ${index} (layer ${owner}) has shape [${t.shape.join(', ')}] in the file, but the model expects [${want.shape.join(', ')}]`);
 }
 
-function readFlat(path: string): { weights: NdArray[]; state: unknown[]; signature: unknown; config?: unknown } {
+function readFlat(path: string, limits: LoadLimits = {}): { weights: NdArray[]; state: unknown[]; signature: unknown; config?: unknown } {
   if (path.endsWith('.safetensors')) {
     let bytes: Buffer;
     try { bytes = readFileSync(path); } catch (e) { throw new Error(`cannot read ${path}: ${(e as Error).message}`); }
-    const { tensors, metadata } = parseSafetensors(bytes);
+    let parsed: ReturnType<typeof parseSafetensors>;
+    try { parsed = parseSafetensors(bytes); } catch (e) { throw new Error(`${path}: ${(e as Error).message}`); }
+    const { tensors, metadata } = parsed;
     const weights: NdArray[] = [], state: NdArray[] = [];
     for (const [name, a] of tensors) {
       if (name.startsWith('state.')) state.push(a);
       else weights.push(a);
     }
-    const config = metadata['config'] ? JSON.parse(metadata['config']) : undefined;
-    const signature = metadata['input_signature'] ? JSON.parse(metadata['input_signature']) : undefined;
+    const config = metadataJson(metadata, 'config', path);
+    const signature = metadataJson(metadata, 'input_signature', path);
     return { weights, state, signature, config };
   }
-  const ck = readTraxCheckpointSync(path);
+  const ck = readTraxCheckpointSync(path, limits);
   return { weights: ck.flatWeights, state: ck.flatState, signature: ck.inputSignature };
+}
+
+/** How many weight arrays and values a checkpoint file holds, and the first array's size (loaded within limits). */
+export function fileWeightSummary(path: string): { arrays: number; values: number; first: number } {
+  const { weights } = readFlat(path);
+  return { arrays: weights.length, values: weights.reduce((a, w) => a + w.data.length, 0), first: weights[0]?.data.length ?? 0 };
+}
+
+function fileSize(path: string): number {
+  try { return statSync(path).size; } catch { return 0; }
 }
 
 /** Reads only the model configuration stored beside safetensors weights, if any. */
@@ -112,8 +156,20 @@ export function readModelConfig(path: string): unknown {
 }
 
 export function initFromFile(model: Layer, path: string, opts: InitFromFileOptions = {}): [Weights, State] {
-  const { weights: flatNd, state: flatStateRaw, signature } = readFlat(path);
-  const sig = opts.inputSignature ?? storedSignature(signature, model.nIn);
+  const limits: LoadLimits = {};
+  if (opts.maxBytes !== undefined) limits.maxBytes = opts.maxBytes;
+  else if (model.weights !== undefined && !isMarker(model.weights)) {
+    // A model that already has weights says how much a checkpoint for it can hold.
+    let expected = 0, arrays = 0;
+    try { for (const o of weightOwners(model)) { expected += 4 * o.tensor.size; arrays++; } } catch { expected = 0; }
+    if (expected > 0) {
+      limits.maxBytes = maxBytesFor(fileSize(path), {}, 4 * expected + 2 ** 20);
+      limits.maxLeaves = Math.max(10_000, 4 * arrays);
+    }
+  }
+  const { weights: flatNd, state: flatStateRaw, signature } = readFlat(path, limits);
+  const values = flatNd.reduce((a, w) => a + w.data.length, 0);
+  const sig = opts.inputSignature ?? storedSignature(signature, model.nIn, path, values);
   if (sig === undefined) throw new Error(`${path} stores no input signature; pass inputSignature to initFromFile`);
   // Init builds the tree (and fresh state, e.g. predict caches sized for sig).
   const [w0, s0] = model.init(sig);

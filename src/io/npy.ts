@@ -6,6 +6,7 @@
  * np.save(f, w) for each flat weight in turn).
  */
 
+import { readFileSync } from 'node:fs';
 import {
   type DType, type NdArray, byteswapInPlace, fortranToC, fromBytes, itemSize, shapeSize, toBytes,
 } from './ndarray.js';
@@ -163,6 +164,17 @@ export function readNpyRecord(bytes: Uint8Array, offset = 0): { array: NdArray; 
   const array = fromBytes(dt.dtype, dims, raw);
   if (fortran && dims.length > 1) array.data = fortranToC(array.data, dims);
   return { array, next: p + nbytes };
+}
+
+/** Reads a .npy file from disk; errors name the file. */
+export function readNpyFile(path: string): NdArray {
+  let bytes: Uint8Array;
+  try { bytes = readFileSync(path); } catch (e) { throw new NpyError(`cannot read ${path}: ${(e as Error).message}`); }
+  try {
+    return readNpy(bytes);
+  } catch (e) {
+    throw new NpyError(`${path}: ${(e as Error).message}`);
+  }
 }
 
 /** Reads a single .npy file; trailing bytes are an error. */

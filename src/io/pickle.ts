@@ -24,6 +24,7 @@
 import {
   type DType, type NdArray, byteswapInPlace, fortranToC, fromBytes, itemSize, shapeSize,
 } from './ndarray.js';
+import { MAX_INT_BYTES, maxBytesFor } from './limits.js';
 
 export class PickleError extends Error {
   constructor(message: string) {
@@ -191,15 +192,30 @@ function describe(x: unknown): string {
   return typeof x;
 }
 
+/** Rough heap bytes charged per opcode and per container, to bound what a stream may build. */
+const OP_COST = 16;
+const CONTAINER_COST = 64;
+
 class Unpickler {
   private pos = 0;
+  /** Estimated bytes built so far (objects, copies, array data); bounded by maxBytes. */
+  private spent = 0;
   private stack: unknown[] = [];
   private metastack: unknown[][] = [];
   private memo = new Map<number, unknown>();
   private opStart = 0;
   private opName = '';
 
-  constructor(private readonly buf: Uint8Array) {}
+  constructor(private readonly buf: Uint8Array, private readonly maxBytes: number) {}
+
+  /** Charges n estimated bytes; fails once the stream has built more than maxBytes. */
+  private charge(n: number): void {
+    this.spent += n;
+    if (this.spent > this.maxBytes) {
+      this.fail(`the pickle builds more than the load limit of ${this.maxBytes} bytes ` +
+        '(raise it with the maxBytes option or TRAX_TS_MAX_LOAD_BYTES if the file is trusted)');
+    }
+  }
 
   private fail(msg: string): never {
     throw new PickleError(`${msg} (opcode ${this.opName} at byte ${this.opStart})`);
@@ -311,6 +327,7 @@ class Unpickler {
       }
       this.opStart = this.pos;
       const op = buf[this.pos++]!;
+      this.charge(OP_COST);
       this.opName = OPNAMES[op] ?? `0x${op.toString(16).padStart(2, '0')}`;
       switch (op) {
         case 0x80: { // PROTO
@@ -366,10 +383,10 @@ class Unpickler {
         case 0x42: this.stack.push(this.take(this.u32(), 'bytes').slice()); break; // BINBYTES
         case 0x8e: this.stack.push(this.take(this.u64(), 'bytes').slice()); break; // BINBYTES8
         case 0x96: this.stack.push(this.take(this.u64(), 'bytes').slice()); break; // BYTEARRAY8
-        case 0x5d: this.stack.push([]); break; // EMPTY_LIST
-        case 0x29: this.stack.push(pyTuple([])); break; // EMPTY_TUPLE
-        case 0x7d: this.stack.push(new PyDict()); break; // EMPTY_DICT
-        case 0x8f: this.stack.push(new Set()); break; // EMPTY_SET
+        case 0x5d: this.charge(CONTAINER_COST); this.stack.push([]); break; // EMPTY_LIST
+        case 0x29: this.charge(CONTAINER_COST); this.stack.push(pyTuple([])); break; // EMPTY_TUPLE
+        case 0x7d: this.charge(CONTAINER_COST); this.stack.push(new PyDict()); break; // EMPTY_DICT
+        case 0x8f: this.charge(CONTAINER_COST); this.stack.push(new Set()); break; // EMPTY_SET
         // popMark() swaps this.stack, so take the items before pushing.
         case 0x6c: { // LIST
           const items = this.popMark();
@@ -505,10 +522,13 @@ class Unpickler {
   }
 
   private decodeLong(n: number): number | bigint {
+    if (n > MAX_INT_BYTES) this.fail(`integer of ${n} bytes is larger than any checkpoint needs (at most ${MAX_INT_BYTES})`);
     const b = this.take(n, 'integer');
     if (n === 0) return 0;
-    let v = 0n;
-    for (let i = n - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]!);
+    // One hex string and one BigInt parse: linear in n, unlike shifting byte by byte.
+    let hex = '';
+    for (let i = n - 1; i >= 0; i--) hex += b[i]!.toString(16).padStart(2, '0');
+    let v = BigInt('0x' + hex);
     if (b[n - 1]! & 0x80) v -= 1n << BigInt(8 * n);
     return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
   }
@@ -689,6 +709,7 @@ class Unpickler {
 
   private fillDict(d: PyDict, src: unknown): void {
     if (src instanceof PyDict) {
+      this.charge(16 * src.size);
       for (const [k, v] of src) d.set(k, v);
       return;
     }
@@ -699,6 +720,8 @@ class Unpickler {
   }
 
   private iterable(x: unknown): unknown[] {
+    const size = Array.isArray(x) ? x.length : x instanceof Set || x instanceof PyDict ? x.size : 0;
+    this.charge(CONTAINER_COST + 8 * size);
     if (Array.isArray(x)) return x;
     if (x instanceof Set) return [...x];
     if (x instanceof PyDict) return [...x.keys()];
@@ -746,6 +769,7 @@ class Unpickler {
       return this.fail((e as Error).message);
     }
     const need = n * itemSize(dt.name);
+    this.charge(need);
     if (raw.length !== need) {
       this.fail(`numpy array ${dt.name}[${shape.join(', ')}] needs ${need} bytes of data, got ${raw.length}`);
     }
@@ -829,10 +853,12 @@ function finalize(root: unknown): unknown {
 
 /**
  * Loads a pickle without executing anything from it. Throws PickleError for
- * disallowed globals, unknown opcodes, malformed or truncated data.
+ * disallowed globals, unknown opcodes, malformed or truncated data, and for
+ * streams that would build more than maxBytes (see limits.ts). Shared
+ * references (the pickle memo) stay shared.
  */
-export function unpickle(bytes: Uint8Array): unknown {
+export function unpickle(bytes: Uint8Array, opts: { maxBytes?: number } = {}): unknown {
   if (!(bytes instanceof Uint8Array)) throw new PickleError('unpickle expects a Uint8Array');
   if (bytes.length === 0) throw new PickleError('truncated pickle: no data');
-  return finalize(new Unpickler(bytes).run());
+  return finalize(new Unpickler(bytes, opts.maxBytes ?? maxBytesFor(bytes.length)).run());
 }

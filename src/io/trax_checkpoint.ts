@@ -10,7 +10,8 @@
  *    beside it; optimizer slots in `model.opt_slots{i}.npy.gz`.
  *  - layer (Layer.save_to_file): {flat_weights, flat_state?, input_signature}.
  *
- * Files are written atomically: to `path + '._tmp_'`, fsync'd, then renamed.
+ * Files are written atomically: to a temp file unique to the process and
+ * write (`path.<pid>-<n>._tmp_`), fsync'd, then renamed.
  */
 
 import * as fs from 'node:fs';
@@ -19,9 +20,11 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 
 import { type DType, type NdArray, isNdArray, ndarray } from './ndarray.js';
 import { readNpyRecords, writeNpyRecords } from './npy.js';
-import { PickledShapeDtype, isPyTuple, pyTuple, unpickle } from './pickle.js';
+import { PickleError, PickledShapeDtype, isPyTuple, pyTuple, unpickle } from './pickle.js';
 import { PyDefaultDict, PyFloat, PyGlobalRef, PyObject, writePickle } from './pickle_writer.js';
 import { type TensorEntries, parseSafetensors, serializeSafetensors } from './safetensors.js';
+import { type LoadLimits, checkAcyclic, countTree, limitError, maxBytesFor } from './limits.js';
+import { writeFileAtomic, writeFileAtomicSync } from './run_folder.js';
 
 export class CheckpointError extends Error {
   constructor(message: string) {
@@ -58,16 +61,32 @@ export interface TraxCheckpoint {
   raw: Record<string, unknown>;
 }
 
-function gunzipChecked(data: Uint8Array, path: string): Uint8Array {
+function gunzipChecked(data: Uint8Array, path: string, maxBytes: number): Uint8Array {
+  // An uncompressed pickle (protocol 2+ starts with PROTO) is read as it is.
+  if (data.length >= 2 && data[0] === 0x80 && !path.endsWith('.gz')) return data;
   if (data.length < 2 || data[0] !== 0x1f || data[1] !== 0x8b) {
     throw new CheckpointError(`not gzip: ${path} does not start with the gzip magic bytes (expected a gzip-compressed Trax checkpoint)`);
   }
   try {
-    return gunzipSync(data);
+    // Inflation stops at the cap, so a gzip bomb costs at most maxBytes.
+    return gunzipSync(data, { maxOutputLength: Math.min(maxBytes, 2 ** 53 - 1) });
   } catch (e) {
     const msg = (e as Error).message;
+    if ((e as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE' || /too large|maxOutputLength/i.test(msg)) {
+      throw new CheckpointError(limitError(path, 'the decompressed data', maxBytes).message);
+    }
     if (/unexpected end/i.test(msg)) throw new CheckpointError(`truncated gzip: ${path} ends before the compressed stream does`);
     throw new CheckpointError(`corrupt gzip data in ${path}: ${msg}`);
+  }
+}
+
+/** Unpickles, naming the file in any error. */
+function unpickleFile(bytes: Uint8Array, path: string, maxBytes: number): unknown {
+  try {
+    return unpickle(bytes, { maxBytes });
+  } catch (e) {
+    if (e instanceof PickleError) throw new PickleError(`${path}: ${e.message}`);
+    throw new CheckpointError(`${path}: ${(e as Error).message}`);
   }
 }
 
@@ -89,15 +108,19 @@ function weightsPathFor(path: string): string[] {
   return c;
 }
 
-function readGzNpy(path: string): NdArray[] {
+function readGzNpy(path: string, limits: LoadLimits = {}): NdArray[] {
   const data = fs.readFileSync(path);
   // Loop writes gzip even at compresslevel 0; accept a plain npy stream too.
-  const raw = data.length >= 2 && data[0] === 0x1f && data[1] === 0x8b ? gunzipChecked(data, path) : data;
-  return readNpyRecords(raw);
+  const raw = data.length >= 2 && data[0] === 0x1f && data[1] === 0x8b ? gunzipChecked(data, path, maxBytesFor(data.length, limits)) : data;
+  try {
+    return readNpyRecords(raw);
+  } catch (e) {
+    throw new CheckpointError(`${path}: ${(e as Error).message}`);
+  }
 }
 
 /** Interprets an unpickled checkpoint dict; `path` locates Loop side files. */
-export function traxCheckpointFromDict(obj: unknown, path: string): TraxCheckpoint {
+export function traxCheckpointFromDict(obj: unknown, path: string, limits: LoadLimits = {}): TraxCheckpoint {
   if (typeof obj !== 'object' || obj === null || Array.isArray(obj) || obj instanceof Map) {
     const kind = obj === null ? 'None' : Array.isArray(obj) ? 'a list' : obj instanceof Map ? 'a dict with non-string keys' : typeof obj;
     throw new CheckpointError(`not a Trax checkpoint: ${path} holds ${kind}, expected a dict`);
@@ -106,6 +129,7 @@ export function traxCheckpointFromDict(obj: unknown, path: string): TraxCheckpoi
   if (!Object.prototype.hasOwnProperty.call(d, 'flat_weights')) {
     throw new CheckpointError(`not a Trax checkpoint: missing key flat_weights in ${path}`);
   }
+  checkTrees(d, path, limits);
   const fw = d['flat_weights'];
   let format: CheckpointFormat;
   let flatWeights: NdArray[];
@@ -117,7 +141,7 @@ export function traxCheckpointFromDict(obj: unknown, path: string): TraxCheckpoi
     if (wpath === undefined) {
       throw new CheckpointError(`Loop checkpoint ${path} keeps its weights in a separate file, but none of ${candidates.join(', ')} exists`);
     }
-    flatWeights = readGzNpy(wpath);
+    flatWeights = readGzNpy(wpath, limits);
     const nTasks = typeof d['slots_per_task'] === 'number' ? (d['slots_per_task'] as number) : 0;
     if (path.endsWith('.pkl.gz') && nTasks >= 0) {
       const base = path.slice(0, -6);
@@ -125,7 +149,7 @@ export function traxCheckpointFromDict(obj: unknown, path: string): TraxCheckpoi
       for (let i = 0; ; i++) {
         const p = `${base}opt_slots${i}.npy.gz`;
         if (!fs.existsSync(p)) break;
-        perTask.push(readGzNpy(p));
+        perTask.push(readGzNpy(p, limits));
       }
       if (perTask.length > 0) slots = perTask;
     }
@@ -138,10 +162,13 @@ export function traxCheckpointFromDict(obj: unknown, path: string): TraxCheckpoi
     });
   }
   const step = d['step'];
+  if (step !== undefined && step !== null && !(typeof step === 'number' && Number.isSafeInteger(step) && step >= 0)) {
+    throw new CheckpointError(`${path}: field step is ${String(step)}, expected a non-negative integer`);
+  }
   const vt = d['version_timestamp'];
   return {
     format,
-    step: typeof step === 'number' ? step : typeof step === 'bigint' ? Number(step) : null,
+    step: typeof step === 'number' ? step : null,
     flatWeights,
     flatState: d['flat_state'] === undefined || d['flat_state'] === null ? [] : leaves(d['flat_state']),
     flatEvalState: d['flat_eval_state'] === undefined || d['flat_eval_state'] === null ? null : leaves(d['flat_eval_state']),
@@ -154,16 +181,38 @@ export function traxCheckpointFromDict(obj: unknown, path: string): TraxCheckpoi
   };
 }
 
-/** Reads a Trax `*.pkl.gz` checkpoint (synchronously). */
-export function readTraxCheckpointSync(path: string): TraxCheckpoint {
-  const data = fs.readFileSync(path);
-  return traxCheckpointFromDict(unpickle(gunzipChecked(data, path)), path);
+/**
+ * Before anything is expanded: no cycles or deep nesting anywhere, and the
+ * weight, state and slot trees expand (shared references counted as the
+ * copies they become) to a bounded number of leaves and bytes.
+ */
+function checkTrees(d: Record<string, unknown>, path: string, limits: LoadLimits): void {
+  const maxBytes = limits.maxBytes ?? maxBytesFor(0, limits);
+  const lim = { ...limits, maxBytes };
+  try {
+    checkAcyclic(d, 'checkpoint', path, limits.maxDepth);
+    let bytes = 0;
+    for (const key of ['flat_weights', 'flat_state', 'flat_eval_state', 'slots']) {
+      if (Array.isArray(d[key])) bytes += countTree(d[key], key, path, lim).bytes;
+      if (bytes > maxBytes) throw limitError(path, 'the arrays of weights, state and slots', maxBytes);
+    }
+  } catch (e) {
+    throw e instanceof CheckpointError ? e : new CheckpointError((e as Error).message);
+  }
 }
 
-/** Reads a Trax `*.pkl.gz` checkpoint. */
-export async function readTraxCheckpoint(path: string): Promise<TraxCheckpoint> {
+/** Reads a Trax `*.pkl.gz` checkpoint (synchronously), within limits (see limits.ts). */
+export function readTraxCheckpointSync(path: string, limits: LoadLimits = {}): TraxCheckpoint {
+  const data = fs.readFileSync(path);
+  const maxBytes = maxBytesFor(data.length, limits);
+  return traxCheckpointFromDict(unpickleFile(gunzipChecked(data, path, maxBytes), path, maxBytes), path, { ...limits, maxBytes });
+}
+
+/** Reads a Trax `*.pkl.gz` checkpoint, within limits (see limits.ts). */
+export async function readTraxCheckpoint(path: string, limits: LoadLimits = {}): Promise<TraxCheckpoint> {
   const data = await fsp.readFile(path);
-  return traxCheckpointFromDict(unpickle(gunzipChecked(data, path)), path);
+  const maxBytes = maxBytesFor(data.length, limits);
+  return traxCheckpointFromDict(unpickleFile(gunzipChecked(data, path, maxBytes), path, maxBytes), path, { ...limits, maxBytes });
 }
 
 // ---------------------------------------------------------------------------
@@ -235,30 +284,8 @@ export function trainerLibDict(c: TraxCheckpointInput): Record<string, unknown> 
   };
 }
 
-/** Writes `data` to `path` atomically: temp file, fsync, rename. */
-export async function writeFileAtomic(path: string, data: Uint8Array): Promise<void> {
-  const tmp = path + '._tmp_';
-  const fh = await fsp.open(tmp, 'w');
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await fsp.rename(tmp, path);
-}
-
-export function writeFileAtomicSync(path: string, data: Uint8Array): void {
-  const tmp = path + '._tmp_';
-  const fd = fs.openSync(tmp, 'w');
-  try {
-    fs.writeSync(fd, data);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, path);
-}
+/** Atomic writes (unique temp file, chunked, fsync, rename): see run_folder.ts. */
+export { writeFileAtomic, writeFileAtomicSync };
 
 export interface WriteCheckpointOptions {
   format?: 'trainer_lib';
@@ -286,8 +313,8 @@ export async function writeWeightsNpyGz(path: string, arrays: readonly NdArray[]
   await writeFileAtomic(path, gzipSync(writeNpyRecords(arrays), { level: compressLevel }));
 }
 
-export function readWeightsNpyGz(path: string): NdArray[] {
-  return readGzNpy(path);
+export function readWeightsNpyGz(path: string, limits: LoadLimits = {}): NdArray[] {
+  return readGzNpy(path, limits);
 }
 
 // ---------------------------------------------------------------------------
@@ -323,7 +350,13 @@ export async function writeSafetensors(
 }
 
 export async function readSafetensors(path: string): Promise<SafetensorsCheckpoint> {
-  const { tensors, metadata } = parseSafetensors(await fsp.readFile(path));
+  let parsed: ReturnType<typeof parseSafetensors>;
+  try {
+    parsed = parseSafetensors(await fsp.readFile(path));
+  } catch (e) {
+    throw new CheckpointError(`${path}: ${(e as Error).message}`);
+  }
+  const { tensors, metadata } = parsed;
   let config: unknown = undefined;
   if (metadata['config'] !== undefined) {
     try {

@@ -63,14 +63,16 @@ export function Dense(nUnits: number, opts: DenseOptions = {}): DenseLayer {
 }
 
 export class EmbeddingLayer extends Layer {
-  constructor(readonly vocabSize: number, readonly dFeature: number, private readonly kernelInit: Initializer) {
+  constructor(readonly vocabSize: number, readonly dFeature: number, private readonly kernelInit: Initializer,
+    readonly mode: 'raise' | 'clip' = 'raise') {
     if (!Number.isInteger(vocabSize) || vocabSize <= 0) throw new RangeError(`Embedding: vocabSize must be a positive integer, got ${vocabSize}`);
     if (!Number.isInteger(dFeature) || dFeature <= 0) throw new RangeError(`Embedding: dFeature must be a positive integer, got ${dFeature}`);
     super({ name: `Embedding_${vocabSize}_${dFeature}` });
   }
   override forward(x: Value): Value {
-    // Trax gathers with mode='clip': out-of-range ids take the nearest row.
-    return F.embeddingLookup(this.weights as Tensor, x as Tensor);
+    // Out-of-range ids are an error naming the id (and, through the layer, this layer);
+    // mode 'clip' gives Trax's behaviour, the nearest row.
+    return F.embeddingLookup(this.weights as Tensor, x as Tensor, this.mode);
   }
   override initWeightsAndState(_sig: Signature): void {
     this._weights = this.kernelInit([this.vocabSize, this.dFeature], this.rng);
@@ -81,8 +83,8 @@ export class EmbeddingLayer extends Layer {
  * Embedding(vocabSize, dFeature). The initializer defaults to Trax master's
  * U(+-sqrt(3/dFeature)); pass RandomNormalInitializer(1.0) for v1.3.4's N(0,1).
  */
-export function Embedding(vocabSize: number, dFeature: number, opts: { kernelInitializer?: Initializer } = {}): EmbeddingLayer {
-  return new EmbeddingLayer(vocabSize, dFeature, opts.kernelInitializer ?? ScaledInitializer(-1, -2, 1.0, 'fan_out', 'uniform'));
+export function Embedding(vocabSize: number, dFeature: number, opts: { kernelInitializer?: Initializer; mode?: 'raise' | 'clip' } = {}): EmbeddingLayer {
+  return new EmbeddingLayer(vocabSize, dFeature, opts.kernelInitializer ?? ScaledInitializer(-1, -2, 1.0, 'fan_out', 'uniform'), opts.mode ?? 'raise');
 }
 
 export class DropoutLayer extends Layer {

@@ -1,8 +1,10 @@
 // The metrics history shared by Trainer and Loop: (step, value) pairs per mode
 // and metric, kept in the checkpoint as Trax's history._values, and appended
-// as JSON lines to outputDir/metrics.jsonl.
+// as JSON lines to outputDir/metrics.jsonl (cut back to the resumed step on
+// resume, so a killed run never leaves duplicate lines).
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { trimMetrics } from '../io/run_folder.js';
 
 /** mode ('train', 'eval') -> metric name -> [step, value] pairs. */
 export type History = Record<string, Record<string, [number, number][]>>;
@@ -37,10 +39,24 @@ export class MetricsWriter {
     }
   }
 
+  /**
+   * On resume: drops the lines of outputDir/metrics.jsonl for steps after the
+   * resumed one (written after the checkpoint, before a kill), whoever wrote them.
+   */
+  cutBack(step: number): void {
+    if (this.outputDir) trimMetrics(this.outputDir, step, METRICS_FILE);
+  }
+
   /** The records of outputDir/metrics.jsonl, oldest first ([] when there is none). */
   static read(outputDir: string): MetricRecord[] {
     const p = join(outputDir, METRICS_FILE);
     if (!existsSync(p)) return [];
-    return readFileSync(p, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as MetricRecord);
+    // A line cut short by a kill is skipped (the next resume drops it).
+    const out: MetricRecord[] = [];
+    for (const l of readFileSync(p, 'utf8').split('\n')) {
+      if (!l) continue;
+      try { out.push(JSON.parse(l) as MetricRecord); } catch { /* torn line */ }
+    }
+    return out;
   }
 }

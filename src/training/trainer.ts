@@ -22,6 +22,8 @@ import { writePickle } from '../io/pickle_writer.js';
 import { ndToTensor, tensorToNd } from '../io/model_io.js';
 import { readTraxCheckpointSync, trainerLibDict, writeFileAtomicSync } from '../io/trax_checkpoint.js';
 import { isNdArray } from '../io/ndarray.js';
+import { lockRunFolder } from '../io/run_folder.js';
+import { checkDataCounters, expectedLoadLimits } from './resume.js';
 import { evaluateMetrics } from './evaluate.js';
 import { MetricsWriter, type History, type MetricRecord } from './metrics_writer.js';
 import { makeTrainStep, trainStep, type PureTrainStep, type TrainStepModel } from './step.js';
@@ -62,6 +64,8 @@ export interface TrainerOptions {
    * that cannot be traced trains eagerly, with a warning saying why.
    */
   jit?: boolean;
+  /** JSON-able run settings stored in each checkpoint (the CLI's config.json, recoverable from the checkpoint). */
+  runConfig?: unknown;
 }
 
 /** Trax 1.3.4's default metrics, evaluated in sorted key order. */
@@ -183,6 +187,7 @@ export class Trainer {
   private ready: Promise<void>;
   private lastLoss = NaN;
   private readonly stepFn: PureTrainStep;
+  private readonly runConfig: unknown;
 
   constructor(opts: TrainerOptions) {
     const modelFn: ModelFn = typeof opts.model === 'function' && !(opts.model instanceof Layer)
@@ -219,7 +224,11 @@ export class Trainer {
     this.baseKey = random.key(this.seed);
     this.checkpointHighest = opts.checkpointHighest ?? null;
     this.checkpointLowest = opts.checkpointLowest ?? null;
-    if (this.outputDir) ensureWritableDir(this.outputDir, 'Trainer');
+    if (this.outputDir) {
+      ensureWritableDir(this.outputDir, 'Trainer');
+      lockRunFolder(this.outputDir, 'Trainer');
+    }
+    this.runConfig = opts.runConfig;
     this.metricsLog = new MetricsWriter(this.outputDir, this.shouldWriteSummaries, { train: {}, eval: {} });
     this.stepFn = makeTrainStep(() => this.stepModel(), { jit: opts.jit, name: 'the training step', owner: 'Trainer' });
     this.ready = this.reset();
@@ -332,7 +341,7 @@ export class Trainer {
   }
 
   private restore(path: string): void {
-    const ck = readTraxCheckpointSync(path);
+    const ck = readTraxCheckpointSync(path, expectedLoadLimits(path, this.flatWeights));
     if (ck.flatWeights.length !== this.flatWeights.length) {
       throw new Error(`Trainer: ${path} has ${ck.flatWeights.length} weights but the model has ${this.flatWeights.length}; ` +
         'point outputDir at a fresh directory or delete model.pkl.gz to start over');
@@ -355,8 +364,9 @@ export class Trainer {
     }
     this.metricsLog.restore(ck.history);
     this.metricsLog.history = { train: {}, eval: {}, ...this.metricsLog.history };
-    const extra = ck.raw['trax_ts'] as { data_counters?: Counters; seed?: number } | undefined;
-    this.restoredCounters = extra?.data_counters ?? null;
+    const extra = ck.raw['trax_ts'] as { data_counters?: unknown; seed?: number } | undefined;
+    this.restoredCounters = checkDataCounters(extra?.data_counters, this._step, path);
+    this.metricsLog.cutBack(this._step);
   }
 
   /** Replays the streams to where the saved run left them (exact resume). */
@@ -528,7 +538,7 @@ export class Trainer {
       history: { _values: this.metricsLog.history },
       inputSignature: this.batchSig!.map((s) => ({ shape: s.shape, dtype: s.dtype })),
     });
-    dict['trax_ts'] = { data_counters: { ...this.counters }, seed: this.seed, version: 1 };
+    dict['trax_ts'] = { data_counters: { ...this.counters }, seed: this.seed, version: 1, ...(this.runConfig !== undefined ? { run_config: this.runConfig } : {}) };
     writeFileAtomicSync(path, gzipSync(writePickle(dict), { level: 2 }));
   }
 

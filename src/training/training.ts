@@ -21,6 +21,8 @@ import { PickledShapeDtype, pyTuple } from '../io/pickle.js';
 import { pyFloat, writePickle } from '../io/pickle_writer.js';
 import { ndToTensor, tensorToNd } from '../io/model_io.js';
 import { CheckpointError, readTraxCheckpointSync, writeFileAtomicSync } from '../io/trax_checkpoint.js';
+import { lockRunFolder } from '../io/run_folder.js';
+import { checkCounterList, expectedLoadLimits } from './resume.js';
 import { checkBatch, ensureWritableDir, formatMetric, openIterator, stepLine, type AnyIterator, type LRScheduleFn } from './trainer.js';
 import { evaluateMetrics } from './evaluate.js';
 import { MetricsWriter, type History, type MetricRecord } from './metrics_writer.js';
@@ -262,7 +264,10 @@ export class Loop {
     for (const t of [...this.tasks, ...this.evalTasks]) {
       if (!this.sources.has(t.labeledData)) this.sources.set(t.labeledData, { it: null, data: t.labeledData, consumed: 0, pending: [] });
     }
-    if (this.outputDir) ensureWritableDir(this.outputDir, 'Loop');
+    if (this.outputDir) {
+      ensureWritableDir(this.outputDir, 'Loop');
+      lockRunFolder(this.outputDir, 'Loop');
+    }
     this.stepFns = this.tasks.map((_, ti) => makeTrainStep(() => this.stepModel(ti),
       { jit: opts.jit, name: `the training step of TrainTask ${ti}`, owner: 'Loop' }));
     this.ready = this.initialize();
@@ -367,7 +372,7 @@ export class Loop {
   private async restore(path: string): Promise<void> {
     let ck;
     try {
-      ck = readTraxCheckpointSync(path);
+      ck = readTraxCheckpointSync(path, expectedLoadLimits(path, this.flatWeights));
     } catch (e) {
       throw new Error(`Loop: cannot resume from ${path}: ${(e as Error).message}`);
     }
@@ -408,8 +413,9 @@ export class Loop {
       });
     }
     this.metricsLog.restore(ck.history);
-    // Replay the data streams to where the saved run was.
-    const counters = extra?.data_counters;
+    // Replay the data streams to where the saved run was (bounded counters).
+    const counters = checkCounterList(extra?.data_counters, this._step, path);
+    this.metricsLog.cutBack(this._step);
     if (counters) {
       const srcs = [...this.sources.values()];
       for (let i = 0; i < srcs.length && i < counters.length; i++) {

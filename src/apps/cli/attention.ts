@@ -7,7 +7,7 @@ import type { Mode } from '../../layers/base.js';
 import { TransformerLM } from '../../models/transformer_lm.js';
 import { LM_FILE, loadLM } from '../lm/lm.js';
 import { parseIntList, type CommandSpec, type ParsedArgs } from './args.js';
-import { MODELS, MODEL_FLAG_NAMES, QUICKSTART_CONFIG, applyModelFlags, checkOutputFile, visibleToken, modelFlags, resolveCheckpoint, say } from './common.js';
+import { MODEL_FLAG_NAMES, QUICKSTART_CONFIG, applyModelFlags, checkOutputFile, visibleToken, modelFlags, resolveCheckpoint, say, modelEntry } from './common.js';
 
 export const spec: CommandSpec = {
   name: 'attention',
@@ -38,7 +38,7 @@ export async function run(args: ParsedArgs): Promise<number> {
   const tok = type ? getTokenizer({ vocabType: type as VocabType, vocabFile: args.str('vocab-file') ?? ck.run?.vocabFile }) : null;
   const ids = tok ? tok.encode(text) : parseIntList(text, 'input', 'attention');
   const modelName = args.has('model') ? args.str('model')! : ck.model;
-  const entry = MODELS[modelName];
+  const entry = modelEntry(modelName)!;
   const config = applyModelFlags(args, ck.config ?? QUICKSTART_CONFIG);
   const bad = ids.find((t) => t < 0 || t >= config.vocabSize);
   if (bad !== undefined) args.fail(`--input token ${bad} is outside the model's vocabulary (0..${config.vocabSize - 1})`);

@@ -7,7 +7,8 @@ import type { Layer, Mode } from '../../layers/base.js';
 import { TransformerLM, type TransformerLMShape } from '../../models/transformer_lm.js';
 import * as pretrained from '../../pretrained/index.js';
 import { LM_FILE } from '../lm/lm.js';
-import { readModelConfig } from '../../io/model_io.js';
+import { readModelConfig, fileWeightSummary } from '../../io/model_io.js';
+import { readTraxCheckpointSync } from '../../io/trax_checkpoint.js';
 import { UsageError, type FlagSpec, type ParsedArgs } from './args.js';
 
 /** A TransformerLM's constructor arguments, as stored in config.json and safetensors. */
@@ -89,17 +90,46 @@ export interface RunConfig {
   vocabFile?: string;
 }
 
+/**
+ * DIR/config.json, checked. When it is missing, empty or not JSON (a crash
+ * while it was written by an older version) but DIR/model.pkl.gz carries the
+ * run configuration, that one is used, with a warning.
+ */
 export function readRunConfig(dir: string): RunConfig | undefined {
   const p = join(dir, 'config.json');
-  if (!existsSync(p)) return undefined;
-  let c: RunConfig;
-  try {
-    c = JSON.parse(readFileSync(p, 'utf8')) as RunConfig;
-  } catch (e) {
-    throw new Error(`${p} is not valid JSON: ${(e as Error).message}`);
+  let c: RunConfig | undefined;
+  let problem: string | null = null;
+  if (!existsSync(p)) problem = 'missing';
+  else {
+    try {
+      c = JSON.parse(readFileSync(p, 'utf8')) as RunConfig;
+    } catch (e) {
+      problem = `not valid JSON: ${(e as Error).message}`;
+    }
+  }
+  if (problem !== null) {
+    const stored = runConfigFromCheckpoint(join(dir, 'model.pkl.gz'));
+    if (stored === undefined) {
+      if (problem === 'missing') return undefined;
+      throw new Error(`${p} is ${problem}`);
+    }
+    process.stderr.write(`warning: ${p} is ${problem}; using the run configuration stored in model.pkl.gz\n`);
+    c = stored as RunConfig;
   }
   if (!c || typeof c !== 'object' || typeof c.config !== 'object') throw new Error(`${p} is not a trax-ts run configuration`);
+  if (!modelEntry(c.model)) throw new Error(`${p}: field model ${JSON.stringify(c.model)} is not a model this command line can build (known: ${MODEL_NAMES.join(', ')})`);
+  c.config = checkLMConfig(c.config, p, 'config');
   return c;
+}
+
+/** The run configuration a trax-ts train checkpoint carries (trax_ts.run_config), if any. */
+function runConfigFromCheckpoint(ckpt: string): unknown {
+  if (!existsSync(ckpt)) return undefined;
+  try {
+    return (readTraxCheckpointSync(ckpt).raw['trax_ts'] as { run_config?: unknown } | undefined)?.run_config;
+  } catch {
+    return undefined;
+  }
 }
 
 /** A checkpoint to load, the model it belongs to, and where that came from. */
@@ -119,11 +149,74 @@ function isDir(p: string): boolean {
   try { return statSync(p).isDirectory(); } catch { return false; }
 }
 
-function asLMConfig(x: unknown): LMConfig | undefined {
-  if (!x || typeof x !== 'object') return undefined;
+/** Bounds on stored configuration values: far above any model this CLI trains, far below what would exhaust memory. */
+const CONFIG_BOUNDS: Record<keyof LMConfig, [number, number, boolean]> = {
+  vocabSize: [1, 2 ** 24, true], dModel: [1, 2 ** 16, true], dFF: [1, 2 ** 18, true], nLayers: [0, 1024, true],
+  nHeads: [1, 4096, true], maxLen: [1, 2 ** 20, true], dropout: [0, 0.99, false],
+};
+
+/** A registered model's entry, looked up as an own property (so 'constructor' or '__proto__' name nothing). */
+export function modelEntry(name: unknown): ModelEntry | undefined {
+  return typeof name === 'string' && Object.prototype.hasOwnProperty.call(MODELS, name) ? MODELS[name] : undefined;
+}
+
+/**
+ * A stored model configuration, checked before anything is built from it:
+ * known keys only, each a number within bounds, with an error naming the
+ * file and the field.
+ */
+export function checkLMConfig(x: unknown, file: string, field = 'config'): LMConfig {
+  if (!x || typeof x !== 'object' || Array.isArray(x)) throw new Error(`${file}: ${field} is not an object`);
   const o = x as Record<string, unknown>;
-  if (typeof o['vocabSize'] !== 'number') return undefined;
-  return { ...QUICKSTART_CONFIG, ...(o as Partial<LMConfig>) };
+  const out: Record<string, number> = { ...QUICKSTART_CONFIG };
+  for (const [k, v] of Object.entries(o)) {
+    if (k === 'model') continue;
+    if (!Object.prototype.hasOwnProperty.call(CONFIG_BOUNDS, k)) throw new Error(`${file}: ${field}.${k} is not a model setting (known: model, ${Object.keys(CONFIG_BOUNDS).join(', ')})`);
+    const [lo, hi, int] = CONFIG_BOUNDS[k as keyof LMConfig];
+    if (typeof v !== 'number' || !(v >= lo && v <= hi) || (int && !Number.isInteger(v))) {
+      throw new Error(`${file}: ${field}.${k} is ${JSON.stringify(v)}, expected ${int ? 'an integer' : 'a number'} in [${lo}, ${hi}]`);
+    }
+    out[k] = v;
+  }
+  const c = out as unknown as LMConfig;
+  if (c.dModel % c.nHeads !== 0) throw new Error(`${file}: ${field}.dModel ${c.dModel} is not divisible by ${field}.nHeads ${c.nHeads}`);
+  return c;
+}
+
+/** TransformerLM's weight arrays and values for a configuration (checked against a file before building). */
+export function lmWeightCounts(c: LMConfig): { arrays: number; values: number; embedding: number } {
+  const d = c.dModel, f = c.dFF;
+  const block = 2 * d + 4 * (d * d + d) + 2 * d + d * f + f + f * d + d;
+  return {
+    arrays: 6 + 16 * c.nLayers,
+    values: c.vocabSize * d + c.maxLen * d + c.nLayers * block + 2 * d + d * c.vocabSize + c.vocabSize,
+    embedding: c.vocabSize * d,
+  };
+}
+
+/**
+ * Checks a configuration against the weights actually in a checkpoint file:
+ * the number of arrays, the embedding's size, and no more values than the
+ * file holds. Throws naming the file and the field that disagrees.
+ */
+export function checkConfigAgainstFile(c: LMConfig, file: string, source: string): void {
+  const w = fileWeightSummary(file);
+  const want = lmWeightCounts(c);
+  if (w.arrays !== want.arrays) {
+    throw new Error(`${source}: config (nLayers ${c.nLayers}) needs ${want.arrays} weight arrays, but ${file} holds ${w.arrays}`);
+  }
+  if (w.first !== want.embedding) {
+    throw new Error(`${source}: config (vocabSize ${c.vocabSize}, dModel ${c.dModel}) needs an embedding of ${want.embedding} values, but ${file} starts with ${w.first}`);
+  }
+  if (want.values > w.values) {
+    throw new Error(`${source}: config needs ${want.values} weight values, but ${file} holds only ${w.values}`);
+  }
+}
+
+function asLMConfig(x: unknown, file: string): LMConfig | undefined {
+  if (!x || typeof x !== 'object') return undefined;
+  if (typeof (x as Record<string, unknown>)['vocabSize'] !== 'number') return undefined;
+  return checkLMConfig(x, file);
 }
 
 /**
@@ -151,21 +244,33 @@ export function resolveCheckpoint(arg: string, command: string): ResolvedCheckpo
     const candidates = ['model.pkl.gz', 'model.safetensors'].map((f) => join(arg, f));
     const file = candidates.find((f) => existsSync(f));
     if (!file) throw new UsageError(`--checkpoint: ${arg} holds no model.pkl.gz or model.safetensors`, command);
+    if (run) checkConfigAgainstFile(run.config, file, join(arg, 'config.json'));
     return { file, model: run?.model ?? 'TransformerLM', config: run?.config, run, source: `${basename(file)} in ${arg}`, answerLength: run?.length };
   }
   if (arg.endsWith('.safetensors')) {
-    const stored = readModelConfig(arg) as { model?: string } | undefined;
+    const stored = readModelConfig(arg) as { model?: unknown } | undefined;
+    if (stored !== undefined && stored.model !== undefined && !modelEntry(stored.model)) {
+      throw new Error(`${arg}: metadata config.model ${JSON.stringify(stored.model)} is not a model this command line can build (known: ${MODEL_NAMES.join(', ')})`);
+    }
     const run = readRunConfig(dirname(arg));
-    return { file: arg, model: stored?.model ?? run?.model ?? 'TransformerLM', config: asLMConfig(stored) ?? run?.config ?? lmShapeBeside(arg), run, source: arg, answerLength: run?.length };
+    const config = asLMConfig(stored, arg) ?? run?.config ?? lmShapeBeside(arg);
+    const source = stored !== undefined && asLMConfig(stored, arg) ? `${arg} (metadata config)` : run ? join(dirname(arg), 'config.json') : join(dirname(arg), LM_FILE);
+    if (config) checkConfigAgainstFile(config, arg, source);
+    return { file: arg, model: (stored?.model as string | undefined) ?? run?.model ?? 'TransformerLM', config, run, source: arg, answerLength: run?.length };
   }
   if (!/\.pkl(\.gz)?$/.test(arg)) {
     throw new UsageError(`--checkpoint: ${arg} is neither a Trax pickle (.pkl.gz) nor safetensors (.safetensors)`, command);
   }
   const run = readRunConfig(dirname(arg));
-  return { file: arg, model: run?.model ?? 'TransformerLM', config: run?.config ?? lmShapeBeside(arg), run, source: arg, answerLength: run?.length };
+  const config = run?.config ?? lmShapeBeside(arg);
+  if (config) checkConfigAgainstFile(config, arg, join(dirname(arg), run ? 'config.json' : LM_FILE));
+  return { file: arg, model: run?.model ?? 'TransformerLM', config, run, source: arg, answerLength: run?.length };
 }
 
-/** The model shape a language-model folder's lm.json records (written by trainLM). */
+/**
+ * The model shape a language-model folder's lm.json records (written by
+ * trainLM). Checked against the weights by loadLM, which names the field.
+ */
 export function readLMShape(dir: string): LMConfig {
   const p = join(dir, LM_FILE);
   let c: Partial<LMConfig> | undefined;
@@ -174,9 +279,8 @@ export function readLMShape(dir: string): LMConfig {
   } catch (e) {
     throw new Error(`${p} is not valid JSON: ${(e as Error).message}`);
   }
-  const shape = asLMConfig(c);
-  if (!shape) throw new Error(`${p} has no model configuration ("config" with vocabSize, dModel, ...)`);
-  const { vocabSize, dModel, dFF, nLayers, nHeads, maxLen, dropout } = shape;
+  if (!c || typeof c !== 'object' || typeof c.vocabSize !== 'number') throw new Error(`${p} has no model configuration ("config" with vocabSize, dModel, ...)`);
+  const { vocabSize, dModel, dFF, nLayers, nHeads, maxLen, dropout } = { ...QUICKSTART_CONFIG, ...c };
   return { vocabSize, dModel, dFF, nLayers, nHeads, maxLen, dropout };
 }
 

@@ -7,7 +7,7 @@ import { Rng } from '../../data/rng.js';
 import { loadLM } from '../lm/lm.js';
 import { writeReport, type ReportOptions } from '../../viz/index.js';
 import type { CommandSpec, ParsedArgs } from './args.js';
-import { MODELS, QUICKSTART_CONFIG, checkOutputFile, readRunConfig, say, visibleToken, type RunConfig } from './common.js';
+import { QUICKSTART_CONFIG, checkConfigAgainstFile, checkLMConfig, checkOutputFile, readRunConfig, say, visibleToken, type LMConfig, type RunConfig, modelEntry } from './common.js';
 import { INT_TASKS } from './train.js';
 
 export const spec: CommandSpec = {
@@ -54,6 +54,8 @@ export async function run(args: ParsedArgs): Promise<number> {
   if (existsSync(join(dir, 'lm.json'))) {
     const lm = loadLM(dir);
     const cfg = lm.config;
+    const shape = { vocabSize: cfg.vocabSize, dModel: cfg.dModel, dFF: cfg.dFF, nLayers: cfg.nLayers, nHeads: cfg.nHeads, maxLen: cfg.maxLen, dropout: cfg.dropout };
+    checkConfigBeforeBuild(checkLMConfig(shape, join(dir, 'lm.json')), dir, join(dir, 'lm.json'));
     const { TransformerLM } = await import('../../models/transformer_lm.js');
     opts.model = (mode) => TransformerLM({ vocabSize: cfg.vocabSize, dModel: cfg.dModel, dFF: cfg.dFF, nLayers: cfg.nLayers, nHeads: cfg.nHeads, maxLen: cfg.maxLen, dropout: cfg.dropout, mode });
     opts.tokenLabel = (id) => visibleToken(lm.tokenizer.decode([id]));
@@ -66,8 +68,9 @@ export async function run(args: ParsedArgs): Promise<number> {
   } else {
     const runCfg = readRunConfig(dir);
     if (args.has('prompt')) args.fail('--prompt applies to language-model directories; reverse/sort/copy reports decode fresh task examples (--samples)');
-    const entry = MODELS[runCfg?.model ?? 'TransformerLM'];
+    const entry = modelEntry(runCfg?.model ?? 'TransformerLM')!;
     const config = runCfg?.config ?? QUICKSTART_CONFIG;
+    if (runCfg) checkConfigBeforeBuild(config, dir, join(dir, 'config.json'));
     opts.model = (mode) => entry.build(config, mode);
     if (runCfg) {
       opts.samples = await taskSamples(runCfg, args.num('samples')!);
@@ -77,4 +80,10 @@ export async function run(args: ParsedArgs): Promise<number> {
   const path = await writeReport(dir, opts);
   say(`Wrote ${path}`);
   return 0;
+}
+
+/** A stored configuration is checked against the folder's checkpoint before a model is built from it. */
+function checkConfigBeforeBuild(config: LMConfig, dir: string, source: string): void {
+  const ckpt = join(dir, 'model.pkl.gz');
+  if (existsSync(ckpt)) checkConfigAgainstFile(config, ckpt, source);
 }

@@ -7,7 +7,7 @@ import { initFromFile, weightOwners } from '../../io/model_io.js';
 import { readTraxCheckpointSync } from '../../io/trax_checkpoint.js';
 import { formatSummary, modelDiagramSvg } from '../../viz/index.js';
 import type { CommandSpec, ParsedArgs } from './args.js';
-import { MODELS, MODEL_FLAG_NAMES, QUICKSTART_CONFIG, applyModelFlags, checkOutputFile, commas, modelFlags, resolveCheckpoint, say, type LMConfig } from './common.js';
+import { MODEL_FLAG_NAMES, QUICKSTART_CONFIG, applyModelFlags, checkOutputFile, commas, modelFlags, resolveCheckpoint, say, type LMConfig, modelEntry } from './common.js';
 
 export const spec: CommandSpec = {
   name: 'show',
@@ -87,7 +87,7 @@ export async function run(args: ParsedArgs): Promise<number> {
     modelName = args.str('model')!;
     config = applyModelFlags(args, QUICKSTART_CONFIG, false);
   }
-  const entry = MODELS[modelName];
+  const entry = modelEntry(modelName)!;
   const mode = args.str('mode') as Mode;
   const model = entry.build(config, mode);
   const sig = new ShapeDtype([1, 1], 'int32');

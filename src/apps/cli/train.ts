@@ -2,7 +2,7 @@
 // or a text corpus, with Trax's Trainer: its log lines at each evaluation,
 // its checkpoint (resumed when the output directory already has one), plus
 // a progress bar and a loss sparkline.
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { backendName } from '../../backends/index.js';
 import { Inputs } from '../../data/inputs.js';
@@ -15,11 +15,12 @@ import { ShapeDtype } from '../../shapes.js';
 import { Trainer, stepLine } from '../../training/trainer.js';
 import { MetricsWriter } from '../../training/metrics_writer.js';
 import { readTraxCheckpointSync } from '../../io/trax_checkpoint.js';
+import { lockRunFolder, writeFileAtomicSync } from '../../io/run_folder.js';
 import { LM_FILE, loadLM, trainLM, type LMConfig as LMRunConfig, type LMTrainOptions } from '../lm/lm.js';
 import { sparkline } from '../../viz/index.js';
 import type { CommandSpec, ParsedArgs } from './args.js';
 import {
-  MODELS, MODEL_FLAG_NAMES, QUICKSTART_CONFIG, applyModelFlags, checkOutputDir, commas, runKind, modelFlags, readRunConfig, say,
+  checkConfigAgainstFile, modelEntry, MODEL_FLAG_NAMES, QUICKSTART_CONFIG, applyModelFlags, checkOutputDir, commas, runKind, modelFlags, readRunConfig, say,
   type LMConfig, type RunConfig,
 } from './common.js';
 import { INTERRUPTED_EXIT, onInterrupt } from './interrupt.js';
@@ -153,12 +154,16 @@ export async function run(args: ParsedArgs): Promise<number> {
   checkOutputDir(args, 'output-dir', args.str('output-dir')!);
   const dir = resolve(args.str('output-dir')!);
   const ckpt = join(dir, 'model.pkl.gz');
+  // One writer per folder, from before anything in it is removed or written.
+  lockRunFolder(dir, 'trax-ts train');
   if (args.bool('fresh')) {
     for (const f of ['model.pkl.gz', 'model.safetensors', 'metrics.jsonl', 'config.json']) rmSync(join(dir, f), { force: true });
   }
   if (runKind(dir).kind === 'lm') args.fail(`${dir} holds a language model (--task lm); train it with --task lm or use another --output-dir`);
   const resuming = existsSync(ckpt);
   const stored = resuming ? readRunConfig(dir) : undefined;
+  // A stored configuration must fit the checkpoint before a model is built from it.
+  if (stored) checkConfigAgainstFile(stored.config, ckpt, join(dir, 'config.json'));
   const cfg = runConfigFrom(args, stored);
   const steps = args.num('steps')!;
   const evalEvery = args.num('eval-every')!;
@@ -170,8 +175,8 @@ export async function run(args: ParsedArgs): Promise<number> {
   const startStep = resuming ? (readTraxCheckpointSync(ckpt).step ?? 0) : 0;
 
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
-  const entry = MODELS[cfg.model];
+  writeFileAtomicSync(join(dir, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
+  const entry = modelEntry(cfg.model)!;
   const taskOpts = { length: cfg.length, vocab: cfg.config.vocabSize };
   const inputs = Inputs(
     () => task.make(cfg.batchSize, { ...taskOpts, seed: cfg.seed }),
@@ -201,6 +206,7 @@ export async function run(args: ParsedArgs): Promise<number> {
     outputDir: dir,
     randomSeed: cfg.seed,
     log,
+    runConfig: cfg,
   });
   const losses: number[] = [];
   const t0 = performance.now();
@@ -285,6 +291,8 @@ async function trainText(args: ParsedArgs): Promise<number> {
   if (tokenizer === 'char' && args.has('vocab-size')) args.fail('--vocab-size sets subword/bpe/word vocabularies; a char vocabulary is the text\'s characters');
   checkOutputDir(args, 'output-dir', args.str('output-dir')!);
   const dir = resolve(args.str('output-dir')!);
+  // One writer per folder, from before anything in it is removed or written.
+  lockRunFolder(dir, 'trax-ts train');
   const kind = runKind(dir);
   if (kind.kind === 'task' && !args.bool('fresh')) {
     args.fail(`${dir} holds a ${kind.run?.task ?? 'reverse/sort/copy'}-task model, not a language model; use another --output-dir (or --fresh to replace it)`);

@@ -24,6 +24,7 @@ import { autoregressiveSampleStream } from '../../decoding/decoding.js';
 import { initFromFile } from '../../io/model_io.js';
 import { Trainer } from '../../training/trainer.js';
 import { readTraxCheckpointSync, writeFileAtomicSync } from '../../io/trax_checkpoint.js';
+import { lockRunFolder, releaseRunFolder, runFolderHolds } from '../../io/run_folder.js';
 
 export type LMTokenizerKind = 'char' | 'subword' | 'bpe' | 'word';
 export type LMOptimizerKind = 'adam' | 'adafactor';
@@ -380,6 +381,18 @@ function fmtInt(n: number): string {
  * (unset options are taken from lm.json) and trains up to `steps`.
  */
 export async function trainLM(opts: LMTrainOptions = {}): Promise<LMTrainResult> {
+  // The run folder is locked while training (by trainLM and its Trainer) and
+  // handed back when the call ends, so the same process or another may go on with it.
+  const dir = opts.outputDir ? resolve(opts.outputDir) : null;
+  const held = dir ? runFolderHolds(dir) : 0;
+  try {
+    return await trainLMLocked(opts);
+  } finally {
+    if (dir) for (let n = runFolderHolds(dir); n > held; n--) releaseRunFolder(dir);
+  }
+}
+
+async function trainLMLocked(opts: LMTrainOptions): Promise<LMTrainResult> {
   const log = opts.log ?? ((line: string) => console.log(line));
   const outputDir = opts.outputDir ? resolve(opts.outputDir) : null;
   if (opts.text !== undefined && opts.corpus !== undefined) throw new Error('trainLM: give either text (a file or folder) or corpus, not both');
@@ -431,6 +444,7 @@ export async function trainLM(opts: LMTrainOptions = {}): Promise<LMTrainResult>
 
   if (outputDir && !storedFile) {
     mkdirSync(outputDir, { recursive: true });
+    lockRunFolder(outputDir, 'trainLM');
     const f: LMFile = {
       format: 'trax-ts-lm', version: 1, config: cfg, vocab: tok.vocabData(),
       data: { source, chars: Array.from(text).length, sha256: digest, trainTokens: trainIds.length, validationTokens: valIds.length },
@@ -644,6 +658,16 @@ export function loadLM(dir: string, weightsFile = LM_WEIGHTS): LoadedLM {
   if (emb.shape[0] !== cfg.vocabSize) {
     throw new Error(`Vocabulary mismatch: the model in ${wpath} has an embedding for ${emb.shape[0]} tokens, ` +
       `but the ${cfg.tokenizer} vocabulary in ${where} has ${cfg.vocabSize}; the weights and lm.json come from different runs`);
+  }
+  // The rest of lm.json must fit the weights too, before a model is built from it.
+  const arrays = ck.flatWeights.length, values = ck.flatWeights.reduce((a, w) => a + w.data.length, 0);
+  if (!Number.isInteger(cfg.nLayers) || cfg.nLayers < 0 || 6 + 16 * cfg.nLayers !== arrays) {
+    throw new Error(`${where}: config.nLayers ${cfg.nLayers} does not fit ${wpath}, which holds ${arrays} weight arrays`);
+  }
+  for (const k of ['dFF', 'maxLen'] as const) {
+    if (!Number.isInteger(cfg[k]) || cfg[k] < 1 || cfg[k] * cfg.dModel > values) {
+      throw new Error(`${where}: config.${k} ${cfg[k]} does not fit ${wpath}, which holds ${values} weight values`);
+    }
   }
   const model = lmModel(cfg, 'predict');
   initFromFile(model, wpath, { weightsOnly: true, inputSignature: new ShapeDtype([1, 1], 'int32') });

@@ -108,7 +108,23 @@ export function parseModelProto(buf: Uint8Array): ModelProto {
     }
   }
   if (pieces.length === 0) throw new Error('SentencePiece model has no pieces (not a ModelProto file?)');
+  checkPieces(pieces);
   return { pieces, trainerSpec, normalizerSpec };
+}
+
+/**
+ * Upstream's load-time rules: no empty piece (an empty user-defined piece
+ * would match without consuming input), no piece defined twice, and known
+ * piece types. Checked here so that encode always makes progress.
+ */
+function checkPieces(pieces: SentencePiece[]): void {
+  const seen = new Set<string>();
+  pieces.forEach((p, id) => {
+    if (p.piece === '') throw new Error(`SentencePiece model: piece ${id} is empty`);
+    if (seen.has(p.piece)) throw new Error(`SentencePiece model: piece ${id} ${JSON.stringify(p.piece)} is defined twice`);
+    seen.add(p.piece);
+    if (!(p.type >= PieceType.Normal && p.type <= PieceType.Byte)) throw new Error(`SentencePiece model: piece ${id} has unknown type ${p.type}`);
+  });
 }
 
 /**
@@ -260,7 +276,11 @@ export class SentencePieceProcessor implements Tokenizer {
   }
 
   static load(path: string): SentencePieceProcessor {
-    return SentencePieceProcessor.fromBytes(readFileSync(path));
+    try {
+      return SentencePieceProcessor.fromBytes(readFileSync(path));
+    } catch (e) {
+      throw new Error(`${path}: ${(e as Error).message}`);
+    }
   }
 
   get vocabSize(): number {
@@ -331,8 +351,10 @@ export class SentencePieceProcessor implements Tokenizer {
     return utf8Decode(Uint8Array.from(out));
   }
 
+  /** Always consumes at least one byte (empty pieces are refused at load), so normalize ends. */
   private normalizePrefix(input: Uint8Array, pos: number): [number, Uint8Array] {
     for (const u of this.userDefined) {
+      if (u.length === 0) continue;
       if (u.length <= input.length - pos && u.every((b, k) => input[pos + k] === b)) return [u.length, u];
     }
     const m = this.charsMap?.longestMatch(input, pos);
@@ -419,6 +441,7 @@ export class SentencePieceProcessor implements Tokenizer {
     const out: Array<{ piece: string; id: number }> = [];
     for (let end = n; end > 0; end -= backLen[end]) {
       const len = backLen[end];
+      if (len <= 0) throw new Error('SentencePiece: no segmentation found (malformed model)');
       out.push({ piece: chars.slice(end - len, end).join(''), id: backId[end] });
     }
     return out.reverse();

@@ -69,6 +69,8 @@ export class SubwordTextEncoder implements Tokenizer {
   private maxSubtokenLen = 0;
   private alphabet = new Set<string>();
   private cache = new Map<string, number[]>();
+  /** The vocabulary file, named in encode errors. */
+  private source = '';
 
   /** Parses the vocab file text: one subtoken per line, optionally in '…' or "…". */
   static fromVocabText(text: string): SubwordTextEncoder {
@@ -91,7 +93,14 @@ export class SubwordTextEncoder implements Tokenizer {
   }
 
   static load(path: string): SubwordTextEncoder {
-    return SubwordTextEncoder.fromVocabText(readFileSync(path, 'utf8'));
+    let enc: SubwordTextEncoder;
+    try {
+      enc = SubwordTextEncoder.fromVocabText(readFileSync(path, 'utf8'));
+    } catch (e) {
+      throw new Error(`${path}: ${(e as Error).message}`);
+    }
+    enc.source = path;
+    return enc;
   }
 
   /** Vocab file text in upstream's format (single quotes, one per line). */
@@ -173,7 +182,7 @@ export class SubwordTextEncoder implements Tokenizer {
       }
       if (!found) {
         // Upstream asserts here: the vocab lacks a single-character subtoken for this alphabet character.
-        throw new Error(`SubwordTextEncoder: no subtoken matches ${JSON.stringify(cps.slice(start).join(''))}; the vocabulary is incomplete`);
+        throw new Error(`SubwordTextEncoder${this.source ? ` (${this.source})` : ''}: no subtoken matches ${JSON.stringify(cps.slice(start).join(''))}; the vocabulary is incomplete`);
       }
     }
     return out;

@@ -4,7 +4,8 @@ import { Binary, Unary } from '../../backends/kernels.js';
 import { allocF32Raw, allocStorage } from '../pool.js';
 import { record, recording } from '../tape.js';
 import { Tensor, shapeSize, toTensor, type DType, type TensorLike, fromStorage } from '../tensor.js';
-import { K, checkDtype, f32, fmt, i32, s32, sameShape, stridesOf } from './util.js';
+import { K, checkDtype, f32, fmt, hostValues, i32, s32, sameShape, stridesOf } from './util.js';
+import { int32Of } from '../guards.js';
 import { reshape } from './shape.js';
 import { sum } from './reduce.js';
 
@@ -82,6 +83,11 @@ export function flatMeta(n: number): [Int32Array, Int32Array, Int32Array] {
 // ---------------------------------------------------------------- cast
 
 function castRaw(x: Tensor, dtype: DType): Tensor {
+  if (dtype === 'int32' && x.dtype === 'float32') {
+    // Out-of-range or non-finite values are an error, never a wrap-around (checked where the values are on the host).
+    const v = hostValues(x);
+    if (v !== null) for (let i = 0; i < v.length; i++) int32Of(v[i], 'cast to int32');
+  }
   const out = allocStorage(dtype, x.size, false);
   K().cast(s32(x), out as Float32Array, dtype === 'int32');
   return fromStorage(out, x.shape, dtype);

@@ -1,6 +1,7 @@
 // Indexing: take / scatterAdd along an axis, takeAlongAxis, oneHot.
-// Index checks read the indices where they are on the host; a device
-// backend skips them and its kernels clip out-of-range indices.
+// Index checks (guards.ts) read the indices where they are on the host:
+// integers in range, never wrapped by an int32 conversion. A device backend
+// gets the shape rules; its kernels clip out-of-range indices.
 import { allocF32, allocStorage } from '../pool.js';
 import { record } from '../tape.js';
 import { Tensor, shapeSize, toTensor, type TensorLike, fromStorage } from '../tensor.js';
@@ -8,21 +9,14 @@ import { K, around, f32, fmt, hostValues, i32, normAxis, opError, s32 } from './
 import { cast } from './elementwise.js';
 import { reshape } from './shape.js';
 import { zeros } from './creation.js';
+import { checkIds, checkRows } from '../guards.js';
 
 function checkIndices(idx: Tensor, size: number, op: string, x: Tensor, clipMode: boolean): Tensor {
+  const err = (msg: string) => opError(op, msg.replace(/^ids/, 'indices').replace(/^id /, 'index '), x, idx);
   const v = hostValues(idx);
-  if (v !== null) {
-    if (idx.dtype !== 'int32') {
-      for (let i = 0; i < v.length; i++) {
-        if (!Number.isInteger(v[i])) throw opError(op, `indices must be integers, got ${v[i]}`, x, idx);
-      }
-    }
-    if (!clipMode) {
-      for (let i = 0; i < v.length; i++) {
-        if (v[i] < 0 || v[i] >= size) throw opError(op, `index ${v[i]} is out of range [0, ${size})`, x, idx);
-      }
-    }
-  }
+  // On the values as given: converting to int32 first would wrap 2**32 to row 0.
+  if (v !== null) return new Tensor(checkIds(v, size, clipMode, err), idx.shape, 'int32');
+  checkRows(idx.size, size, err);
   return idx.dtype === 'int32' ? idx : cast(idx, 'int32');
 }
 

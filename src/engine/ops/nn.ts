@@ -9,9 +9,10 @@ import { record } from '../tape.js';
 import { Tensor, toTensor, type TensorLike, fromStorage } from '../tensor.js';
 import { K, f32, hostValues, i32, normAxis, opError } from './util.js';
 import { cast, flatMeta, greater, mul, neg, notEqual } from './elementwise.js';
-import { full, tril } from './creation.js';
+import { full, tril, zeros } from './creation.js';
 import { reshape } from './shape.js';
 import { sum } from './reduce.js';
+import { checkIds, checkOffset, checkRows } from '../guards.js';
 
 /** The float32 storage of t (cast first if it is int32). */
 function fl(t: Tensor): Float32Array { return f32(t.dtype === 'float32' ? t : cast(t, 'float32')); }
@@ -50,6 +51,10 @@ export function layerNorm(xl: TensorLike, scalel: TensorLike, biasl: TensorLike,
   if (x.rank === 0 || scale.size !== cols || bias.size !== cols) {
     throw opError('layerNorm', `scale and bias must have ${cols} values (the last axis)`, x, scale, bias);
   }
+  // Rule for every backend: no values in, no values out (0 columns or 0 rows).
+  if (x.size === 0) {
+    return record(zeros(x.shape), [x, scale, bias], () => [zeros(x.shape), zeros(scale.shape), zeros(bias.shape)]);
+  }
   const rows = x.size / cols;
   const out = allocF32Raw(x.size), mu = allocF32Raw(rows), rs = allocF32Raw(rows);
   const xb = fl(x);
@@ -77,19 +82,16 @@ export function softmaxCrossEntropy(logitsl: TensorLike, targetsl: TensorLike, w
   if (targets.size !== rows || targets.rank !== logits.rank - 1 || targets.shape.some((d, i) => d !== logits.shape[i])) {
     throw opError('softmaxCrossEntropy', 'targets must match logits without the last axis', logits, targets);
   }
+  // Integers in [0, vocab), checked on the values as given, before any int32
+  // conversion (truncating 1.5, NaN or 2**32 would train on the wrong class).
+  const err = (msg: string) => opError('softmaxCrossEntropy', msg.replace(/^ids/, 'targets').replace(/^id /, 'target '), logits, targets);
   const tv = hostValues(targets);
-  if (tv !== null) {
-    // Float targets must hold integers; truncating 1.5 or NaN would train on the wrong class.
-    if (targets.dtype !== 'int32') {
-      for (const t of tv) {
-        if (!Number.isInteger(t)) throw opError('softmaxCrossEntropy', `targets must be integers, got ${t}`, logits, targets);
-      }
-    }
-    for (const t of tv) {
-      if (t < 0 || t >= vocab) throw opError('softmaxCrossEntropy', `target ${t} is out of range [0, ${vocab})`, logits, targets);
-    }
+  let tgtT: Tensor;
+  if (tv !== null) tgtT = new Tensor(checkIds(tv, vocab, false, err), targets.shape, 'int32');
+  else {
+    checkRows(targets.size, vocab, err);
+    tgtT = targets.dtype === 'int32' ? targets : cast(targets, 'int32');
   }
-  const tgtT = targets.dtype === 'int32' ? targets : cast(targets, 'int32');
   const tgt = i32(tgtT);
   let weights: Tensor | null = null;
   let wT: Tensor;
@@ -149,7 +151,11 @@ export function dotProductAttention(ql: TensorLike, kl: TensorLike, vl: TensorLi
   const dv = v.shape[2];
   if (dv !== d) throw opError('attention', 'value depth must equal query depth', q, k, v);
   const scale = 1 / Math.sqrt(d);
-  const causal = opts.causal ?? false, offset = opts.offset ?? 0;
+  const causal = opts.causal ?? false, offset = checkOffset(opts.offset ?? 0, (msg) => opError('attention', msg, q, k, v));
+  // Rule for every backend: attention over no keys gives zeros (an empty weighted sum), with zero gradients.
+  if (lk === 0 || bh * lq * d === 0) {
+    return record(zeros([bh, lq, d]), [q, k, v], () => [zeros(q.shape), zeros(k.shape), zeros(v.shape)]);
+  }
   if (opts.dropMask && opts.dropMask.size !== bh * lq * lk) throw opError('attention', `dropMask must have ${bh * lq * lk} values`, q, k, opts.dropMask);
   const drop = opts.dropMask ? fl(opts.dropMask) : null;
   if (opts.keyMask && opts.keyMask.size !== bh * lk) throw opError('attention', `keyMask must have ${bh * lk} values`, q, k, opts.keyMask);
@@ -198,17 +204,25 @@ export function dotProductAttention(ql: TensorLike, kl: TensorLike, vl: TensorLi
 
 // ---------------------------------------------------------------- embedding
 
-/** Embedding lookup with Trax's clipping of out-of-range ids. */
-export function embeddingLookup(tablel: TensorLike, idsl: TensorLike): Tensor {
+/**
+ * Embedding lookup. Out-of-range ids are an error naming the id; mode 'clip'
+ * gives them the nearest row instead (Trax's behaviour). A table without rows
+ * takes no ids.
+ */
+export function embeddingLookup(tablel: TensorLike, idsl: TensorLike, mode: 'raise' | 'clip' = 'raise'): Tensor {
   const table = toTensor(tablel, 'embedding'), ids = toTensor(idsl, 'embedding');
   if (table.rank !== 2) throw opError('embedding', 'table must be 2-D (vocab, depth)', table);
-  if (ids.dtype !== 'int32') {
-    // Out-of-range ids are clipped (as in Trax), but a fractional or NaN id is a bug upstream.
-    const v = hostValues(ids);
-    if (v !== null) for (const x of v) if (!Number.isInteger(x)) throw opError('embedding', `ids must be integers, got ${x}`, table, ids);
-  }
   const [rows, cols] = table.shape;
-  const idb = i32(ids.dtype === 'int32' ? ids : cast(ids, 'int32'));
+  const err = (msg: string) => opError('embedding', msg, table, ids);
+  // Checked on the values as given (an int32 conversion would wrap 2**32 to row 0).
+  const v = hostValues(ids);
+  let idT: Tensor;
+  if (v !== null) idT = new Tensor(checkIds(v, rows, mode === 'clip', err), ids.shape, 'int32');
+  else {
+    checkRows(ids.size, rows, err);
+    idT = ids.dtype === 'int32' ? ids : cast(ids, 'int32');
+  }
+  const idb = i32(idT);
   const out = allocF32Raw(ids.size * cols);
   K().gatherRows(fl(table), idb, out, rows, cols);
   const y = fromStorage(out, [...ids.shape, cols], 'float32');
