@@ -7,14 +7,14 @@
 export type F32 = Float32Array;
 export type I32 = Int32Array;
 
-/** Elementwise unary op codes (shared with native/kernels.h). */
+/** Elementwise unary op codes (shared with native/kernels/elementwise.h). */
 export const enum Unary {
   Neg = 0, Exp = 1, Log = 2, Tanh = 3, Sqrt = 4, Rsqrt = 5, Relu = 6, Gelu = 7,
   Sigmoid = 8, Abs = 9, Square = 10, FastGelu = 11, Reciprocal = 12, Sign = 13,
   Softplus = 14, Erf = 15,
 }
 
-/** Elementwise binary op codes (shared with native/kernels.h). */
+/** Elementwise binary op codes (shared with native/kernels/elementwise.h). */
 export const enum Binary {
   Add = 0, Sub = 1, Mul = 2, Div = 3, Max = 4, Min = 5, Pow = 6,
   // Comparisons produce 1/0 in the output's dtype.
