@@ -109,3 +109,56 @@ describeBackends('fused feed-forward block', () => {
     allClose(y, expect, { rtol: 1e-5, atol: 1e-6 });
   });
 });
+
+describeBackends('fused causal self-attention: the combined Q|K|V matrix', () => {
+  test('is rebuilt after an in-place optimizer update of the weights it came from', () => {
+    const d = 8, sig = new trax.shapes.ShapeDtype([2, 5, d]);
+    const layer = tl.CausalAttention(d, { nHeads: 2, mode: 'eval' });
+    const [w, s] = layer.init(sig);
+    const x = seeded([2, 5, d], 7);
+    const before = layer.pureFn(x, w, s, null)[0];
+    assert.deepEqual(layer.pureFn(x, w, s, null)[0].buf, before.buf, 'same weights, same output');
+    const opt = trax.optimizers.SGD({ learning_rate: 0.5, in_place: true });
+    const wq = w[0][1][0][0][0];
+    opt.update(1, seeded(wq.shape, 9), wq, []);
+    const after = layer.pureFn(x, w, s, null)[0];
+    const ref = layerByLayer(d, 2, 0, 'eval');
+    ref.init(sig);
+    allClose(after, ref.pureFn(x, w, s, null)[0], { rtol: 1e-5, atol: 1e-6, msg: 'output follows the updated Wq' });
+    assert.ok(F.max(F.abs(F.sub(after, before))).item() > 1e-3, 'the update changed the output');
+  });
+});
+
+describeBackends('custom backward (hasBackward)', () => {
+  // y = x * w, with a backward that is deliberately not the derivative of
+  // forward: the autodiff must use it instead of differentiating forward.
+  class Scaled extends tl.Layer {
+    get hasBackward() { return true; }
+    forward(x) { return F.mul(x, this.weights); }
+    initWeightsAndState() { this._weights = F.scalar(2); }
+    backward(_inputs, _output, grad, weights) {
+      return [F.mul(grad, 3), F.mul(F.sum(grad), weights)];
+    }
+  }
+
+  test('the autodiff calls the layer\'s backward for inputs and weights', () => {
+    const layer = new Scaled();
+    const [w, s] = layer.init(new trax.shapes.ShapeDtype([3]));
+    const x = trax.tensor([1, 2, 3]);
+    const [v, g] = trax.valueAndGrad((p) => F.sum(layer.pureFn(p.x, p.w, s, null)[0]))({ x, w });
+    assert.equal(v.item(), 12);
+    assert.deepEqual(Array.from(g.x.buf), [3, 3, 3]);
+    assert.equal(g.w.item(), 6);
+    // Inside a Serial, through the combinator's pure calls.
+    const model = tl.Serial(new Scaled(), tl.Relu());
+    const [mw, ms] = model.init(new trax.shapes.ShapeDtype([3]));
+    const gm = trax.grad((p) => F.sum(model.pureFn(p, mw, ms, null)[0]))(x);
+    assert.deepEqual(Array.from(gm.buf), [3, 3, 3]);
+  });
+
+  test('the fused blocks take this path', () => {
+    assert.equal(tl.CausalAttention(8, { nHeads: 2, mode: 'train' }).hasBackward, true);
+    assert.equal(FeedForward(8, 16, 0.1, null, 'train', tl.Relu).hasBackward, true);
+    assert.equal(tl.Serial(FeedForwardBlock(8, 16, 0.1, null, 'train', tl.Relu)).hasBackward, false);
+  });
+});

@@ -4,7 +4,7 @@ import { kernels } from '../backends/index.js';
 import { opError, cast, mul, collapseBroadcast } from './ops.js';
 import { Binary, Reduce } from '../backends/kernels.js';
 import { allocF32, allocF32Raw } from './pool.js';
-import { record } from './tape.js';
+import { record, recording } from './tape.js';
 import { Tensor, toTensor, type TensorLike } from './tensor.js';
 
 const K = kernels;
@@ -302,11 +302,7 @@ export function causalSelfAttention(xl: TensorLike, wq: Tensor, bq: Tensor, wk: 
   const dh = d / nHeads, bh = b * nHeads, rows = b * l, d3 = 3 * d;
   const drop = dropMask ? f32(dropMask) : null;
   if (drop && drop.length !== bh * l * l) throw opError('causalSelfAttention', `dropMask must have ${bh * l * l} values`, x, dropMask!);
-  // (3, dIn, d) stacked, then (dIn, 3, d): the kernel [Wq | Wk | Wv].
-  const stacked = allocF32Raw(3 * dIn * d), wcat = allocF32Raw(3 * dIn * d), bcat = allocF32Raw(d3);
-  for (let i = 0; i < 3; i++) { stacked.set(f32(ws[i]), i * dIn * d); bcat.set(f32(bs[i]), i * d); }
-  STACK_SHAPE[0] = 3; STACK_SHAPE[1] = dIn; STACK_SHAPE[2] = d;
-  K().permute(stacked, wcat, STACK_SHAPE, SWAP01);
+  const { wcat, bcat } = combinedQKV(ws, bs, dIn, d);
   const xb = f32(x);
   const qkv = allocF32Raw(rows * d3);
   K().matmul(xb, wcat, qkv, 1, rows, d3, dIn, false, false, 0, 0, false, bcat);
@@ -339,6 +335,39 @@ export function causalSelfAttention(xl: TensorLike, wq: Tensor, bq: Tensor, wk: 
   });
 }
 const STACK_SHAPE = new Int32Array(3), SWAP01 = Int32Array.of(1, 0, 2);
+
+interface QKV { parts: unknown[]; wcat: Float32Array; bcat: Float32Array; stale: boolean }
+// Weight storage -> the [Wq | Wk | Wv] built from it. Only for calls that are
+// not differentiated (evaluation, inference): there the weights are the same
+// from call to call. Anything that writes a weight in place calls weightWritten.
+const qkvCache = new WeakMap<object, QKV>();
+
+/** Marks values derived from t's storage (the combined Q|K|V matrix) as out of date. */
+export function weightWritten(t: Tensor): void {
+  const e = qkvCache.get(t.buf);
+  if (e) e.stale = true;
+}
+
+// (3, dIn, d) stacked, then (dIn, 3, d): the kernel [Wq | Wk | Wv] and the biases side by side.
+function combinedQKV(ws: Tensor[], bs: Tensor[], dIn: number, d: number): { wcat: Float32Array; bcat: Float32Array } {
+  const cache = !recording([...ws, ...bs]);
+  const parts = [ws[0].buf, ws[1].buf, ws[2].buf, bs[0].buf, bs[1].buf, bs[2].buf];
+  if (cache) {
+    const hit = qkvCache.get(parts[0]);
+    if (hit && !hit.stale && hit.parts.every((p, i) => p === parts[i])) return hit;
+  }
+  // Cached matrices outlive any buffer scope, so they are not pooled.
+  const alloc = cache ? (n: number) => new Float32Array(n) : allocF32Raw;
+  const stacked = allocF32Raw(3 * dIn * d), wcat = alloc(3 * dIn * d), bcat = alloc(3 * d);
+  for (let i = 0; i < 3; i++) { stacked.set(f32(ws[i]), i * dIn * d); bcat.set(f32(bs[i]), i * d); }
+  STACK_SHAPE[0] = 3; STACK_SHAPE[1] = dIn; STACK_SHAPE[2] = d;
+  K().permute(stacked, wcat, STACK_SHAPE, SWAP01);
+  if (cache) {
+    const e: QKV = { parts, wcat, bcat, stale: false };
+    for (const p of parts) qkvCache.set(p, e);
+  }
+  return { wcat, bcat };
+}
 
 /**
  * Dense, ReLU, (dropout,) Dense: relu(x W1 + b1) W2 + b2, with the bias and

@@ -53,9 +53,9 @@ export interface ValueAndGradOptions {
   hasAux?: boolean;
 }
 
-function backprop(nodes: Node[], loss: Tensor, seeds: Tensor[]): Map<Tensor, Tensor> {
+function backprop(nodes: Node[], loss: Tensor, seeds: Tensor[], dLoss: Tensor = onesLike!(loss)): Map<Tensor, Tensor> {
   const grads = new Map<Tensor, Tensor>();
-  grads.set(loss, onesLike!(loss));
+  grads.set(loss, dLoss);
   for (let n = nodes.length - 1; n >= 0; n--) {
     const node = nodes[n];
     const g = grads.get(node.out);
@@ -76,6 +76,34 @@ function backprop(nodes: Node[], loss: Tensor, seeds: Tensor[]): Map<Tensor, Ten
   return grads;
 }
 
+function trackedCopies(leaves: readonly Tensor[]): Tensor[] {
+  return leaves.map((t) => {
+    const s = new Tensor(t.buf, t.shape, t.dtype);
+    s._tracked = t.dtype === 'float32';
+    return s;
+  });
+}
+
+/**
+ * JAX's vjp: runs f on `primals` and returns its output with the pullback,
+ * dy -> one cotangent per primal (null for non-float ones). The ops inside
+ * record on a tape of their own, so the pullback replays exactly their
+ * backward closures; a layer with its own backward keeps it from its forward.
+ */
+export function vjp(f: (...xs: Tensor[]) => Tensor, primals: readonly Tensor[]): [Tensor, (dy: Tensor) => (Tensor | null)[]] {
+  const seeds = trackedCopies(primals);
+  const saved = tape;
+  const local: Node[] = [];
+  tape = local;
+  let y: Tensor;
+  try { y = f(...seeds); } finally { tape = saved; }
+  const pullback = (dy: Tensor): (Tensor | null)[] => {
+    const grads = y._tracked ? backprop(local, y, seeds, dy) : new Map<Tensor, Tensor>();
+    return seeds.map((s) => (s._tracked ? grads.get(s) ?? zerosLike!(s) : null));
+  };
+  return [y, pullback];
+}
+
 /**
  * valueAndGrad(f)(params, ...rest) -> [value, grads] (or [[value, aux], grads]
  * with hasAux). Gradients are taken with respect to the first argument only.
@@ -85,12 +113,10 @@ export function valueAndGrad<P, R extends unknown[], Out>(
 ): (params: P, ...rest: R) => [Out, P] {
   return (params: P, ...rest: R): [Out, P] => {
     const { leaves, def } = treeFlatten<Tensor>(params, (x) => x instanceof Tensor);
-    const seeds = leaves.map((t) => {
+    for (const t of leaves) {
       if (!(t instanceof Tensor)) throw new TypeError(`valueAndGrad: parameter leaves must be tensors, got ${typeof t}`);
-      const s = new Tensor(t.buf, t.shape, t.dtype);
-      s._tracked = t.dtype === 'float32';
-      return s;
-    });
+    }
+    const seeds = trackedCopies(leaves);
     const saved = tape;
     const local: Node[] = [];
     tape = local;

@@ -7,6 +7,7 @@ import { Tensor, toTensor } from '../engine/tensor.js';
 import { zerosLikeSignature } from '../shapes.js';
 import * as random from '../engine/random.js';
 import type { PRNGKey } from '../engine/random.js';
+import { noGrad, record, recording } from '../engine/tape.js';
 
 export type Mode = 'train' | 'eval' | 'predict' | 'viz';
 
@@ -104,6 +105,10 @@ export abstract class Layer {
   get nOut(): number { return this._nOut; }
   get name(): string { return this._name; }
   get sublayers(): Layer[] { return this._sublayers; }
+  /**
+   * Trax's custom-backward hook: true when the layer supplies `backward`,
+   * which the autodiff then uses instead of differentiating `forward`.
+   */
   get hasBackward(): boolean { return false; }
 
   // ---------------------------------------------------------- weights/state
@@ -177,6 +182,16 @@ export abstract class Layer {
   /** Computes outputs from inputs, reading this.weights / this.state / this.rng. */
   abstract forward(inputs: Value): Value;
 
+  /**
+   * With hasBackward: the gradients of the inputs and of the weights (trees
+   * shaped like them; null where none) given the output's gradient `grad`.
+   * Called with the values of the forward call that produced `output`.
+   */
+  backward(_inputs: Value, _output: Value, _grad: Value, _weights: Weights, _state: State, _newState: State,
+    _rng: PRNGKey | null): [Value | null, Weights | null] {
+    throw new Error(`${this.name}: hasBackward is set but backward is not implemented`);
+  }
+
   /** Sets this._weights / this._state for the given input signature. */
   initWeightsAndState(_inputSignature: Signature): void { /* weightless by default */ }
 
@@ -218,7 +233,7 @@ export abstract class Layer {
       if (!wasCached) { if (shallow) this._pw = weights; else this.weights = weights; }
       if (state !== GET_STATE_FROM_CACHE) { if (shallow) this._ps = state; else this.state = state; }
       if (rng) this._rng = rng;
-      const out = this.forward(x);
+      const out = this.hasBackward ? this.forwardWithOwnBackward(x) : this.forward(x);
       const s = wasCached ? GET_STATE_FROM_CACHE : this.state;
       return [out, s];
     } catch (e) {
@@ -230,6 +245,27 @@ export abstract class Layer {
         this.state = oldS as State;
       }
     }
+  }
+
+  /**
+   * Runs forward off the tape and records one node whose backward is the
+   * layer's own (when anything it reads is being differentiated).
+   */
+  private forwardWithOwnBackward(x: Value): Value {
+    const weights = this.weights;
+    const leaves = [...tensorLeaves(x), ...tensorLeaves(weights)];
+    if (!recording(leaves)) return this.forward(x);
+    const state = this.state, rng = this._rng;
+    const y = noGrad(() => this.forward(x));
+    if (!(y instanceof Tensor)) throw new Error(`${this.name}: a layer with its own backward must have a single output`);
+    const newState = this.state;
+    return record(y, leaves, (dy) => {
+      const [gx, gw] = this.backward(x, y, dy, weights, state, newState, rng);
+      const out: (Tensor | null)[] = [];
+      alignedGrads(x, gx, out);
+      alignedGrads(weights, gw, out);
+      return out;
+    });
   }
 
   /**
@@ -285,6 +321,19 @@ export abstract class Layer {
   protected wrapError(where: string, inputs: unknown, e: unknown): LayerError {
     return new LayerError(this.printName(), where, this._callerFile, shapesOf(inputs), e);
   }
+}
+
+/** The tensors of a value or weights tree, depth first. */
+export function tensorLeaves(tree: unknown, out: Tensor[] = []): Tensor[] {
+  if (tree instanceof Tensor) out.push(tree);
+  else if (Array.isArray(tree)) for (const t of tree) tensorLeaves(t, out);
+  return out;
+}
+
+// The gradient at each tensor leaf of `tree` (null where `grads` has none).
+function alignedGrads(tree: unknown, grads: unknown, out: (Tensor | null)[]): void {
+  if (tree instanceof Tensor) out.push(grads instanceof Tensor ? grads : null);
+  else if (Array.isArray(tree)) tree.forEach((t, i) => alignedGrads(t, Array.isArray(grads) ? grads[i] : null, out));
 }
 
 function childString(c: Layer | Layer[] | null): string {

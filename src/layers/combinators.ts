@@ -6,7 +6,7 @@ import { split as splitKey, foldIn } from '../engine/random.js';
 import { ShapeDtype, type Signature } from '../shapes.js';
 import { Layer, type LayerOptions, type Mode, type State, type Value, type Weights } from './base.js';
 
-type LayerArg = Layer | null | undefined | LayerArg[];
+export type LayerArg = Layer | null | undefined | LayerArg[];
 
 /** stack[:n], unwrapped when n == 1. */
 export function inputsFromStack(stack: readonly unknown[], n: number): Value {

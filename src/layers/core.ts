@@ -52,11 +52,6 @@ export class DenseLayer extends Layer {
   }
 }
 
-/** Whether w is a biased Dense layer's weights, [W, b] as plain tensors (not shared-weight markers). */
-export function isDenseWeights(w: unknown): w is [Tensor, Tensor] {
-  return Array.isArray(w) && w.length === 2 && w[0] instanceof Tensor && w[1] instanceof Tensor;
-}
-
 /** Dense(nUnits): y = x W + b with W (dIn, nUnits), Glorot-uniform; b ~ N(0, 1e-6). */
 export function Dense(nUnits: number, opts: DenseOptions = {}): DenseLayer {
   return new DenseLayer(nUnits, opts);

@@ -5,6 +5,7 @@
 
 import { kernels } from '../backends/index.js';
 import { Tensor } from '../engine/tensor.js';
+import { weightWritten } from '../engine/fused.js';
 
 /**
  * Optimizer state for one weight: a tensor, a (possibly nested) array of
@@ -217,6 +218,7 @@ export abstract class Optimizer {
     const w = this.inPlace ? weight : new Tensor(weight.buf.slice(), weight.shape);
     const s = this.inPlace ? slot : cloneSlot(slot);
     this.updateInPlace(step, grad.buf, f32(w), s, weight.shape, p);
+    if (this.inPlace) weightWritten(w);
     return { weight: w, slot: s };
   }
 
