@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import { Tensor } from '../dist/src/engine/tensor.js';
 import * as data from '../dist/src/data/index.js';
+import { ShapeDtype } from '../dist/src/shapes.js';
 
 const {
   Serial, Shuffle, Batch, BucketByLength, FilterByLength, TruncateToLength, PadToLength, AddLossWeights, Dup, CastTo,
@@ -306,7 +307,7 @@ test('Inputs peeks one batch for the signature and does not lose it (shared gene
   assert.deepEqual(inputs.targetShape, [10]);
   assert.equal(inputs.targetDtype, 'float32');
   assert.deepEqual(inputs.exampleShapeDtype, [
-    { shape: [4, 10], dtype: 'int32' }, { shape: [4, 10], dtype: 'int32' }, { shape: [4, 10], dtype: 'float32' },
+    new ShapeDtype([4, 10], 'int32'), new ShapeDtype([4, 10], 'int32'), new ShapeDtype([4, 10], 'float32'),
   ]);
   const train = inputs.trainStream(1);
   assert.deepEqual(take(train, 3).map((b) => rows(b[0])), expected);
@@ -361,7 +362,7 @@ test('Inputs with an async train stream: await peek(), first batch kept', async 
   assert.throws(() => inputs.inputShape, /await inputs.peek\(\)/);
   const sig = await inputs.peek();
   assert.deepEqual(sig.inputShape, [2]);
-  assert.deepEqual(inputs.exampleShapeDtype, [{ shape: [1, 2], dtype: 'int32' }, { shape: [1, 2], dtype: 'int32' }]);
+  assert.deepEqual(inputs.exampleShapeDtype, [new ShapeDtype([1, 2], 'int32'), new ShapeDtype([1, 2], 'int32')]);
   assert.deepEqual(await collectAsync(inputs.trainStream(1)), batches);
   // Handing out the stream before peeking also keeps the first batch.
   const inputs2 = Inputs(() => asyncOf(batches));

@@ -10,6 +10,7 @@ import {
   subwordTokenize, wtf8Encode, wtf8Decode,
 } from '../dist/src/data/tokenizers/index.js';
 import { Tokenize, tokenize, detokenize, vocabSize, getTokenizer } from '../dist/src/data/tokenize.js';
+import * as data from '../dist/src/data/index.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const FIX = join(here, 'fixtures', 'trax');
@@ -105,16 +106,17 @@ test('CharVocab: sorted corpus characters, JSON, clear errors', () => {
   const v = CharVocab.fromText('hello world! é😀');
   assert.deepEqual(v.chars, [' ', '!', 'd', 'e', 'h', 'l', 'o', 'r', 'w', 'é', '😀']);
   assert.equal(v.vocabSize, 11);
-  assert.deepEqual(v.encode('hello'), [4, 3, 5, 5, 6]);
+  assert.deepEqual(v.encode('hello'), Int32Array.of(4, 3, 5, 5, 6));
   assert.equal(v.decode(v.encode('hello world! é😀')), 'hello world! é😀');
   const back = CharVocab.fromJSON(JSON.stringify(v));
   assert.deepEqual(back.chars, v.chars);
   assert.deepEqual(back.encode('world'), v.encode('world'));
-  assert.throws(() => CharVocab.fromText('abc').encode('abé'), { message: "character 'é' (U+00E9) is not in the vocabulary" });
-  assert.throws(() => CharVocab.fromText('abc').encode('\n'), { message: "character '\\n' (U+000A) is not in the vocabulary" });
+  assert.throws(() => CharVocab.fromText('abc').encode('abé'), { message: 'CharVocab.encode: character U+00E9 "é" at 2 is not in the vocabulary' });
+  assert.throws(() => CharVocab.fromText('abc').encode('\n'), { message: 'CharVocab.encode: character U+000A "\\n" at 0 is not in the vocabulary' });
   assert.throws(() => v.decode([11]), RangeError);
   assert.throws(() => CharVocab.fromJSON('{"type":"other"}'), /not a CharVocab/);
   assert.equal(CharVocab.fromText('').vocabSize, 0);
+  assert.equal(data.CharVocab, CharVocab, 'one CharVocab class');
   const big = CharVocab.fromText(LONG);
   assert.equal(big.decode(big.encode(LONG)), LONG);
 });

@@ -3,7 +3,8 @@
 // the model with, read from one peeked training batch.
 
 import type { DType } from '../engine/tensor.js';
-import { type Example, type ShapeDtype, describeValue, fieldDtype, fieldShape, isField, leadingDim } from './fields.js';
+import { ShapeDtype } from '../shapes.js';
+import { type Example, describeValue, fieldDtype, fieldShape, isField, leadingDim } from './fields.js';
 import { isAsyncIterable, isSyncIterable } from './stream.js';
 
 /** What a stream function may return: a generator, an array of batches, any (async) iterable. */
@@ -91,8 +92,8 @@ export interface BatchSignature {
   exampleShapeDtype: ShapeDtype[];
 }
 
-function signatureOf(batch: Example): BatchSignature {
-  const all = batch.map((f) => ({ shape: fieldShape(f), dtype: fieldDtype(f) }));
+function batchSignature(batch: Example): BatchSignature {
+  const all = batch.map((f) => new ShapeDtype(fieldShape(f), fieldDtype(f)));
   const last = all[all.length - 1];
   return {
     inputShape: all[0].shape.slice(1), inputDtype: all[0].dtype,
@@ -128,7 +129,7 @@ class InputsImpl {
       const r = (it as Iterator<Example>).next();
       if (r.done) throw new RangeError('Inputs: the train stream is empty; it needs at least one batch');
       validateBatch(r.value, 'batch 0 from the train stream');
-      this.sig = signatureOf(r.value);
+      this.sig = batchSignature(r.value);
       this.pending = { it, async, first: r.value };
     } else {
       this.pending = { it, async };
@@ -154,7 +155,7 @@ class InputsImpl {
         const r = await (p.it as AsyncIterator<Example>).next();
         if (r.done) throw new RangeError('Inputs: the train stream is empty; it needs at least one batch');
         validateBatch(r.value, 'batch 0 from the train stream');
-        this.sig = signatureOf(r.value);
+        this.sig = batchSignature(r.value);
         return r.value;
       })();
       // Errors surface where the promise is awaited; this only silences "unhandled".

@@ -4,8 +4,9 @@
 
 import { Tensor, type DType, allocFor, castArray, shapeSize } from '../engine/tensor.js';
 import {
-  type Example, type Field, describeValue, fieldShape, fieldToTensor, formatShapeDtype, isField, padToMaxDims, shapeDtype,
+  type Example, type Field, describeValue, fieldShape, fieldToTensor, isField, padToMaxDims, shapeDtype,
 } from './fields.js';
+import { formatShapeDtype } from '../shapes.js';
 import { Rng } from './rng.js';
 import { type PipelineFn, filterStage, mapStage, stage } from './stream.js';
 

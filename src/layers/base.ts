@@ -4,7 +4,7 @@
 import { ShapeDtype, type Signature } from '../shapes.js';
 import { treeFlatten } from '../engine/tree.js';
 import { Tensor, toTensor } from '../engine/tensor.js';
-import { zerosLikeSignature } from '../shapes.js';
+import { signature, zerosLikeSignature } from '../shapes.js';
 import * as random from '../engine/random.js';
 import type { PRNGKey } from '../engine/random.js';
 import { noGrad, record, recording } from '../engine/tape.js';
@@ -286,7 +286,7 @@ export abstract class Layer {
     const sig = normalizeSignature(inputSignature);
     const x = zerosLikeSignature(sig);
     const [y] = this.pureFn(x as Value, this.weights, this.state, this.rng);
-    return signatureOf(y);
+    return signature(y);
   }
 
   /** Runs init and returns the [weights, state] signatures without keeping anything. */
@@ -353,12 +353,6 @@ export function normalizeSignature(sig: Signature | Signature[]): Signature {
   const o = sig as { shape?: number[]; dtype?: string };
   if (o && Array.isArray(o.shape)) return new ShapeDtype(o.shape, (o.dtype ?? 'float32') as 'float32');
   throw new TypeError(`expected a ShapeDtype (or array of them) as input signature, got ${String(sig)}`);
-}
-
-export function signatureOf(y: unknown): Signature | Signature[] {
-  if (y instanceof Tensor) return new ShapeDtype(y.shape, y.dtype);
-  if (Array.isArray(y)) return y.map((v) => signatureOf(v)) as Signature[];
-  throw new TypeError(`cannot take the signature of ${String(y)}`);
 }
 
 function signatureTree(t: unknown): unknown {

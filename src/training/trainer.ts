@@ -21,9 +21,9 @@ import { writePickle } from '../io/pickle_writer.js';
 import { ndToTensor, tensorToNd } from '../io/model_io.js';
 import { readTraxCheckpointSync, trainerLibDict, writeFileAtomicSync } from '../io/trax_checkpoint.js';
 import { isNdArray } from '../io/ndarray.js';
+import type { LRSchedule } from './lr_schedules.js';
 
 export type ModelFn = (mode: Mode) => Layer;
-export type LRScheduleFn = (step: number) => number;
 type OptimizerCtor = ((opts: { learning_rate: number }) => Optimizer) | (new (opts: { learning_rate: number }) => Optimizer);
 
 /** What Inputs provides (trax.data.Inputs). */
@@ -37,7 +37,7 @@ export interface TrainerOptions {
   model: ModelFn | Layer;
   lossFn: Layer;
   optimizer: OptimizerCtor | Optimizer;
-  lrSchedule: LRScheduleFn;
+  lrSchedule: LRSchedule;
   inputs: InputsLike | (() => InputsLike);
   outputDir?: string | null;
   randomSeed?: number | null;
@@ -138,7 +138,7 @@ export class Trainer {
   private readonly lossFn: Layer;
   private readonly modelWithLoss: Layer;
   private readonly optimizer: Optimizer;
-  private readonly lrSchedule: LRScheduleFn;
+  private readonly lrSchedule: LRSchedule;
   private readonly inputs: InputsLike;
   private readonly outputDir: string | null;
   private readonly metrics: Record<string, Layer>;

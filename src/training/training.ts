@@ -21,7 +21,8 @@ import { PickledShapeDtype, pyTuple } from '../io/pickle.js';
 import { pyFloat, writePickle } from '../io/pickle_writer.js';
 import { ndToTensor, tensorToNd } from '../io/model_io.js';
 import { CheckpointError, readTraxCheckpointSync, writeFileAtomicSync } from '../io/trax_checkpoint.js';
-import { checkBatch, ensureWritableDir, formatMetric, openIterator, stepLine, type AnyIterator, type LRScheduleFn } from './trainer.js';
+import { checkBatch, ensureWritableDir, formatMetric, openIterator, stepLine, type AnyIterator } from './trainer.js';
+import type { LRSchedule } from './lr_schedules.js';
 
 type BatchSourceLike = Iterator<unknown> | AsyncIterator<unknown> | Iterable<unknown> | AsyncIterable<unknown>;
 
@@ -32,7 +33,7 @@ export interface TrainTaskOptions {
   /** An optimizer instance, e.g. trax.optimizers.Adam(0.01). */
   optimizer: Optimizer;
   /** Defaults to the optimizer's own learning rate. */
-  lrSchedule?: LRScheduleFn | null;
+  lrSchedule?: LRSchedule | null;
   nStepsPerCheckpoint?: number;
   nStepsPerPermanentCheckpoint?: number | null;
   /** Defaults to the loss layer's name. */
@@ -61,7 +62,7 @@ export class TrainTaskImpl {
   readonly labeledData: BatchSourceLike;
   readonly lossLayer: Layer;
   readonly optimizer: Optimizer;
-  readonly lrSchedule: LRScheduleFn | null;
+  readonly lrSchedule: LRSchedule | null;
   readonly nStepsPerCheckpoint: number;
   readonly nStepsPerPermanentCheckpoint: number | null;
   readonly lossName: string;
@@ -112,10 +113,10 @@ export class EvalTaskImpl {
 
 export interface TrainTaskConstructor {
   (opts: TrainTaskOptions): TrainTaskImpl;
-  (labeledData: BatchSourceLike, lossLayer: Layer, optimizer: Optimizer, lrSchedule?: LRScheduleFn | null,
+  (labeledData: BatchSourceLike, lossLayer: Layer, optimizer: Optimizer, lrSchedule?: LRSchedule | null,
     nStepsPerCheckpoint?: number, nStepsPerPermanentCheckpoint?: number | null, lossName?: string | null): TrainTaskImpl;
   new (opts: TrainTaskOptions): TrainTaskImpl;
-  new (labeledData: BatchSourceLike, lossLayer: Layer, optimizer: Optimizer, lrSchedule?: LRScheduleFn | null,
+  new (labeledData: BatchSourceLike, lossLayer: Layer, optimizer: Optimizer, lrSchedule?: LRSchedule | null,
     nStepsPerCheckpoint?: number, nStepsPerPermanentCheckpoint?: number | null, lossName?: string | null): TrainTaskImpl;
   readonly prototype: TrainTaskImpl;
 }
@@ -126,7 +127,7 @@ export const TrainTask = function TrainTask(a: unknown, ...rest: unknown[]): Tra
   const [lossLayer, optimizer, lrSchedule, nStepsPerCheckpoint, nStepsPerPermanentCheckpoint, lossName] = rest;
   return new TrainTaskImpl({
     labeledData: a as BatchSourceLike, lossLayer: lossLayer as Layer, optimizer: optimizer as Optimizer,
-    lrSchedule: lrSchedule as LRScheduleFn | null, nStepsPerCheckpoint: nStepsPerCheckpoint as number | undefined,
+    lrSchedule: lrSchedule as LRSchedule | null, nStepsPerCheckpoint: nStepsPerCheckpoint as number | undefined,
     nStepsPerPermanentCheckpoint: nStepsPerPermanentCheckpoint as number | null, lossName: lossName as string | null,
   });
 } as unknown as TrainTaskConstructor;

@@ -9,17 +9,14 @@ import { LM_FILE } from '../lm/lm.js';
 import { readModelConfig } from '../../io/model_io.js';
 import { UsageError, type FlagSpec, type ParsedArgs } from './args.js';
 
-/** A TransformerLM's constructor arguments, as stored in config.json and safetensors. */
-export type LMConfig = TransformerLMShape;
-
 export interface ModelEntry {
-  build(config: LMConfig, mode: Mode): Layer;
-  defaults: LMConfig;
+  build(config: TransformerLMShape, mode: Mode): Layer;
+  defaults: TransformerLMShape;
   description: string;
 }
 
 /** The quick-start's tiny model (Trax defaults for heads, max length and dropout). */
-export const QUICKSTART_CONFIG: LMConfig = { vocabSize: 32, dModel: 32, dFF: 128, nLayers: 2, nHeads: 8, maxLen: 2048, dropout: 0.1 };
+export const QUICKSTART_CONFIG: TransformerLMShape = { vocabSize: 32, dModel: 32, dFF: 128, nLayers: 2, nHeads: 8, maxLen: 2048, dropout: 0.1 };
 
 /** Models the command line can build, by Trax name. */
 export const MODELS: Record<string, ModelEntry> = {
@@ -50,13 +47,13 @@ export function modelFlags(withDefaults: boolean): Record<string, FlagSpec> {
 
 export const MODEL_FLAG_NAMES = ['model', 'vocab-size', 'd-model', 'd-ff', 'n-layers', 'n-heads', 'max-len', 'dropout'];
 
-const FLAG_TO_KEY: Record<string, keyof LMConfig> = {
+const FLAG_TO_KEY: Record<string, keyof TransformerLMShape> = {
   'vocab-size': 'vocabSize', 'd-model': 'dModel', 'd-ff': 'dFF', 'n-layers': 'nLayers',
   'n-heads': 'nHeads', 'max-len': 'maxLen', dropout: 'dropout',
 };
 
 /** base, with every model flag given on the command line applied over it. */
-export function applyModelFlags(args: ParsedArgs, base: LMConfig, onlyGiven = true): LMConfig {
+export function applyModelFlags(args: ParsedArgs, base: TransformerLMShape, onlyGiven = true): TransformerLMShape {
   const c = { ...base };
   for (const [flag, key] of Object.entries(FLAG_TO_KEY)) {
     if (!onlyGiven || args.has(flag)) {
@@ -73,7 +70,7 @@ export interface RunConfig {
   format: 'trax-ts-run';
   version: 1;
   model: string;
-  config: LMConfig;
+  config: TransformerLMShape;
   task: string;
   /** Integers per example for the toy tasks. */
   length?: number;
@@ -105,7 +102,7 @@ export function readRunConfig(dir: string): RunConfig | undefined {
 export interface ResolvedCheckpoint {
   file: string;
   model: string;
-  config: LMConfig | undefined;
+  config: TransformerLMShape | undefined;
   run?: RunConfig;
   source: string;
   /** Tokens an answer has (the toy tasks' n), the natural default for decoding. */
@@ -118,11 +115,11 @@ function isDir(p: string): boolean {
   try { return statSync(p).isDirectory(); } catch { return false; }
 }
 
-function asLMConfig(x: unknown): LMConfig | undefined {
+function asModelShape(x: unknown): TransformerLMShape | undefined {
   if (!x || typeof x !== 'object') return undefined;
   const o = x as Record<string, unknown>;
   if (typeof o['vocabSize'] !== 'number') return undefined;
-  return { ...QUICKSTART_CONFIG, ...(o as Partial<LMConfig>) };
+  return { ...QUICKSTART_CONFIG, ...(o as Partial<TransformerLMShape>) };
 }
 
 /**
@@ -153,7 +150,7 @@ export function resolveCheckpoint(arg: string, command: string): ResolvedCheckpo
   if (arg.endsWith('.safetensors')) {
     const stored = readModelConfig(arg) as { model?: string } | undefined;
     const run = readRunConfig(dirname(arg));
-    return { file: arg, model: stored?.model ?? run?.model ?? 'TransformerLM', config: asLMConfig(stored) ?? run?.config, run, source: arg, answerLength: run?.length };
+    return { file: arg, model: stored?.model ?? run?.model ?? 'TransformerLM', config: asModelShape(stored) ?? run?.config, run, source: arg, answerLength: run?.length };
   }
   if (!/\.pkl(\.gz)?$/.test(arg)) {
     throw new UsageError(`--checkpoint: ${arg} is neither a Trax pickle (.pkl.gz) nor safetensors (.safetensors)`, command);

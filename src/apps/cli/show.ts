@@ -7,7 +7,8 @@ import { initFromFile, weightOwners } from '../../io/model_io.js';
 import { readTraxCheckpointSync } from '../../io/trax_checkpoint.js';
 import { formatSummary, modelDiagramSvg } from '../../viz/index.js';
 import type { CommandSpec, ParsedArgs } from './args.js';
-import { MODELS, MODEL_FLAG_NAMES, QUICKSTART_CONFIG, applyModelFlags, commas, modelFlags, resolveCheckpoint, say, type LMConfig } from './common.js';
+import { MODELS, MODEL_FLAG_NAMES, QUICKSTART_CONFIG, applyModelFlags, commas, modelFlags, resolveCheckpoint, say } from './common.js';
+import type { TransformerLMShape } from '../../models/transformer_lm.js';
 
 export const spec: CommandSpec = {
   name: 'show',
@@ -71,7 +72,7 @@ export function formatWeights(rows: WeightRow[]): string[] {
 }
 
 export async function run(args: ParsedArgs): Promise<number> {
-  let config: LMConfig, modelName: string, source = 'fresh initialization', step: number | null = null, file: string | null = null;
+  let config: TransformerLMShape, modelName: string, source = 'fresh initialization', step: number | null = null, file: string | null = null;
   if (args.has('checkpoint')) {
     const ck = resolveCheckpoint(args.str('checkpoint')!, 'show');
     modelName = args.has('model') ? args.str('model')! : ck.model;

@@ -10,6 +10,7 @@ import { Inputs } from '../../data/inputs.js';
 import { CharVocab, loadText, lmFixedBatches, lmWindows, splitIds, splitText, type LMBatch } from '../../data/text.js';
 import { ByteLevelBPE, type BpeJSON } from '../../data/tokenizers/bpe.js';
 import { SubwordTextEncoder } from '../../data/tokenizers/subword.js';
+import { describeChar } from '../../data/tokenizers/char.js';
 import type { Layer, Mode, Weights } from '../../layers/base.js';
 import { CrossEntropyLoss } from '../../layers/metrics.js';
 import { TransformerLM, type TransformerLMShape } from '../../models/transformer_lm.js';
@@ -142,10 +143,6 @@ export interface LMTokenizer {
   /** Throws a clear error if the text cannot be encoded exactly. */
   checkEncodable(text: string, what: string): void;
   vocabData(): LMFile['vocab'];
-}
-
-function describeChar(c: string): string {
-  return `${JSON.stringify(c)} (U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')})`;
 }
 
 class CharLMTokenizer implements LMTokenizer {
