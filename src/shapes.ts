@@ -1,5 +1,6 @@
 // Shape-and-dtype signatures (trax.shapes): what init and shape inference take.
 import { Tensor, allocFor, shapeSize, type DType } from './engine/tensor.js';
+import { callableClass } from './callable.js';
 
 class ShapeDtypeImpl {
   readonly shape: readonly number[];
@@ -28,10 +29,8 @@ export interface ShapeDtypeConstructor {
  * ShapeDtype(shape, dtype): a shape-and-dtype signature. Callable with or
  * without `new`, as Trax's trax.shapes.ShapeDtype((1, 1), np.int32) is.
  */
-export const ShapeDtype = function ShapeDtype(this: unknown, shape: readonly number[], dtype: DType | string = 'float32') {
-  return new ShapeDtypeImpl(shape, dtype);
-} as unknown as ShapeDtypeConstructor;
-(ShapeDtype as unknown as { prototype: ShapeDtypeImpl }).prototype = ShapeDtypeImpl.prototype;
+export const ShapeDtype = callableClass<ShapeDtypeConstructor>('ShapeDtype', ShapeDtypeImpl,
+  (shape: readonly number[], dtype: DType | string = 'float32') => new ShapeDtypeImpl(shape, dtype));
 export type ShapeDtype = ShapeDtypeImpl;
 
 export type Signature = ShapeDtype | readonly Signature[];

@@ -6,6 +6,7 @@ import type { DType } from '../engine/tensor.js';
 import { ShapeDtype } from '../shapes.js';
 import { type Example, describeValue, fieldDtype, fieldShape, isField, leadingDim } from './fields.js';
 import { isAsyncIterable, isSyncIterable } from './stream.js';
+import { callableClass } from '../callable.js';
 
 /** What a stream function may return: a generator, an array of batches, any (async) iterable. */
 export type BatchSource = Iterable<Example> | AsyncIterable<Example> | Iterator<Example>;
@@ -214,8 +215,6 @@ export interface InputsConstructor {
 }
 
 /** `Inputs(train, eval?, trainEval?)` or `new Inputs(...)`: callable both ways, as in Python. */
-export const Inputs = function Inputs(trainStream: StreamFn, evalStream?: StreamFn | null, trainEvalStream?: StreamFn | null): InputsImpl {
-  return new InputsImpl(trainStream, evalStream, trainEvalStream);
-} as unknown as InputsConstructor;
-(Inputs as unknown as { prototype: InputsImpl }).prototype = InputsImpl.prototype;
+export const Inputs = callableClass<InputsConstructor>('Inputs', InputsImpl,
+  (trainStream: StreamFn, evalStream?: StreamFn | null, trainEvalStream?: StreamFn | null) => new InputsImpl(trainStream, evalStream, trainEvalStream));
 export type Inputs = InputsImpl;

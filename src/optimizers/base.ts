@@ -6,6 +6,7 @@
 import { kernels } from '../backends/index.js';
 import { Tensor } from '../engine/tensor.js';
 import { weightWritten } from '../engine/fused.js';
+import { callableClass } from '../callable.js';
 
 /**
  * Optimizer state for one weight: a tensor, a (possibly nested) array of
@@ -298,16 +299,10 @@ export interface OptimizerFactory<T extends Optimizer, O extends OptimizerOption
 
 export function makeOptimizerFactory<T extends Optimizer, O extends OptimizerOptions>(
   cls: new (learningRate?: number | O, options?: O) => T, name: string): OptimizerFactory<T, O> {
-  // A plain function: called with or without `new`, it returns the instance
-  // (a constructor returning an object makes `new` yield that object).
-  const factory = function (learningRate?: number | O, options?: O): T {
-    return new cls(learningRate, options);
-  };
-  Object.defineProperty(factory, 'name', { value: name });
-  factory.prototype = cls.prototype;
+  const factory = callableClass<OptimizerFactory<T, O>>(name, cls, (learningRate?: number | O, options?: O): T => new cls(learningRate, options));
   Object.defineProperty(factory, 'create', {
     value: (learningRate?: number | O, options?: O): T => new cls(learningRate, options),
   });
   Object.defineProperty(factory, 'optimizerClass', { value: cls });
-  return factory as unknown as OptimizerFactory<T, O>;
+  return factory;
 }

@@ -23,6 +23,7 @@ import { ndToTensor, tensorToNd } from '../io/model_io.js';
 import { CheckpointError, readTraxCheckpointSync, writeFileAtomicSync } from '../io/trax_checkpoint.js';
 import { checkBatch, ensureWritableDir, formatMetric, openIterator, stepLine, type AnyIterator } from './trainer.js';
 import type { LRSchedule } from './lr_schedules.js';
+import { callableClass } from '../callable.js';
 
 type BatchSourceLike = Iterator<unknown> | AsyncIterator<unknown> | Iterable<unknown> | AsyncIterable<unknown>;
 
@@ -122,7 +123,7 @@ export interface TrainTaskConstructor {
 }
 
 /** `TrainTask({labeledData, lossLayer, optimizer, ...})` or Trax's positional form; `new` optional. */
-export const TrainTask = function TrainTask(a: unknown, ...rest: unknown[]): TrainTaskImpl {
+export const TrainTask = callableClass<TrainTaskConstructor>('TrainTask', TrainTaskImpl, (a: unknown, ...rest: unknown[]): TrainTaskImpl => {
   if (isOptionsObject(a, 'labeledData') && rest.length === 0) return new TrainTaskImpl(a as TrainTaskOptions);
   const [lossLayer, optimizer, lrSchedule, nStepsPerCheckpoint, nStepsPerPermanentCheckpoint, lossName] = rest;
   return new TrainTaskImpl({
@@ -130,8 +131,7 @@ export const TrainTask = function TrainTask(a: unknown, ...rest: unknown[]): Tra
     lrSchedule: lrSchedule as LRSchedule | null, nStepsPerCheckpoint: nStepsPerCheckpoint as number | undefined,
     nStepsPerPermanentCheckpoint: nStepsPerPermanentCheckpoint as number | null, lossName: lossName as string | null,
   });
-} as unknown as TrainTaskConstructor;
-(TrainTask as unknown as { prototype: TrainTaskImpl }).prototype = TrainTaskImpl.prototype;
+});
 export type TrainTask = TrainTaskImpl;
 
 export interface EvalTaskConstructor {
@@ -143,15 +143,14 @@ export interface EvalTaskConstructor {
 }
 
 /** `EvalTask({labeledData, metrics, metricNames, nEvalBatches})` or positional; `new` optional. */
-export const EvalTask = function EvalTask(a: unknown, ...rest: unknown[]): EvalTaskImpl {
+export const EvalTask = callableClass<EvalTaskConstructor>('EvalTask', EvalTaskImpl, (a: unknown, ...rest: unknown[]): EvalTaskImpl => {
   if (isOptionsObject(a, 'labeledData') && rest.length === 0) return new EvalTaskImpl(a as EvalTaskOptions);
   const [metrics, metricNames, nEvalBatches] = rest;
   return new EvalTaskImpl({
     labeledData: a as BatchSourceLike, metrics: metrics as Layer[], metricNames: metricNames as string[] | null,
     nEvalBatches: nEvalBatches as number | undefined,
   });
-} as unknown as EvalTaskConstructor;
-(EvalTask as unknown as { prototype: EvalTaskImpl }).prototype = EvalTaskImpl.prototype;
+});
 export type EvalTask = EvalTaskImpl;
 
 export type StepPredicate = (step: number) => boolean;
