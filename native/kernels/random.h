@@ -2,7 +2,7 @@
 // (backward).
 // Part of impl.h: included inside a per-ISA namespace.
 
-// Threefry-2x32 in JAX's word layout (see src/tensor/threefry.ts), W counters
+// Threefry-2x32 in JAX's word layout (see src/engine/threefry.ts), W counters
 // per vector: a counter's 20 rounds are one serial chain, so lanes are the
 // only parallelism. Compilers turn the shift pair into a rotate.
 static void k_dropout(uint32_t K0, uint32_t K1, double keep, float scale, float* out, long n, const float* x,

@@ -1,8 +1,8 @@
 // Text corpora for language-model training: the bundled Moby-Dick text or
 // local files, a fixed train/validation split, a character vocabulary, and
-// streams of fixed-length windows laid out as the PyTorch anchor's task L
-// (windows of seqLen + 1 ids; the model shifts right inside; position 0 has
-// loss weight 0, so the loss covers exactly seqLen next-character targets).
+// streams of fixed-length windows (seqLen + 1 ids each; the model shifts right
+// inside; position 0 has loss weight 0, so the loss covers exactly seqLen
+// next-character targets).
 
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -133,7 +133,7 @@ export function lmWindows(ids: Int32Array, opts: LMRandomWindowOptions): Generat
   })();
 }
 
-/** A fixed list of random-window batches (a fixed evaluation set, as the anchor's 20 batches). */
+/** A fixed list of random-window batches: a fixed evaluation set. */
 export function lmFixedBatches(ids: Int32Array, opts: LMRandomWindowOptions & { nBatches: number }): LMBatch[] {
   if (!Number.isInteger(opts.nBatches) || opts.nBatches < 1) throw new RangeError(`lmFixedBatches: nBatches must be a positive integer, got ${opts.nBatches}`);
   const it = lmWindows(ids, opts);

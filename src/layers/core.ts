@@ -93,10 +93,9 @@ export class DropoutLayer extends Layer {
     if (rate === 0) return x;
     if (!(rate < 1)) throw new RangeError(`Dropout rate ${rate} must be below 1`);
     const xt = x as Tensor;
-    // One pass each way: the mask is drawn while multiplying, and the backward
-    // pass draws it again from the same key (the same numbers as
-    // random.dropoutMask). For large tensors this costs what storing the mask
-    // and multiplying does; for small ones it saves a kernel call each way.
+    // One pass each way: the mask is drawn while multiplying (the same numbers
+    // as random.dropoutMask) and kept as one byte per value, which the
+    // backward pass applies to the gradient.
     if (!this.sharedAxes && xt.dtype === 'float32') return F.dropout(xt, this.rng, 1 - rate);
     const shape = xt.shape.slice();
     if (this.sharedAxes) for (const a of this.sharedAxes) shape[a < 0 ? a + shape.length : a] = 1;

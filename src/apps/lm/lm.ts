@@ -33,7 +33,7 @@ export interface LMTrainOptions {
   text?: string;
   /** The bundled corpus (used when text is not given). */
   corpus?: 'moby-dick';
-  /** Default 'char': the sorted characters of the whole text (the anchor's vocabulary). */
+  /** Default 'char': the sorted characters of the whole text. */
   tokenizer?: LMTokenizerKind;
   /** Target vocabulary size for 'subword' (default 1024) and 'bpe' (default 1024). */
   vocabSize?: number;
@@ -268,7 +268,7 @@ function resolveConfig(opts: LMTrainOptions, stored: LMConfig | null, outputDir:
 }
 
 function makeOptimizer(cfg: LMConfig): Optimizer {
-  // The anchor's torch.optim.Adam(lr, betas=(0.9, 0.99)): eps 1e-8, no weight decay.
+  // Adam with betas (0.9, 0.99), eps 1e-8 and no weight decay.
   // The Trainer owns weights and slots, so updates may overwrite them in place;
   // the norm statistics nobody reads here are skipped.
   const opt = cfg.optimizer === 'adam'
@@ -339,7 +339,7 @@ export async function trainLM(opts: LMTrainOptions = {}): Promise<LMTrainResult>
       `but ${source} differs (sha256 ${digest.slice(0, 12)}...); use a fresh outputDir for new text`);
   }
 
-  // Tokenize: char ids cover the whole text like the anchor; learned vocabularies see only the training split.
+  // Tokenize: char ids cover the whole text; learned vocabularies see only the training split.
   const tPrep = performance.now();
   let tok: LMTokenizer;
   let trainIds: Int32Array, valIds: Int32Array;
@@ -371,7 +371,7 @@ export async function trainLM(opts: LMTrainOptions = {}): Promise<LMTrainResult>
     writeFileAtomicSync(join(outputDir, LM_FILE), Buffer.from(JSON.stringify(f, null, 1)));
   }
 
-  // Streams: random training windows; fixed validation and training batches as the anchor's evaluation sets.
+  // Streams: random training windows; fixed validation and training batches as the evaluation sets.
   const win = { seqLen: cfg.seqLen, batchSize: cfg.batchSize };
   const valBatches = lmFixedBatches(valIds, { ...win, seed: 1000, nBatches: cfg.evalBatches });
   const trainEvalBatches = lmFixedBatches(trainIds, { ...win, seed: 1001, nBatches: cfg.evalBatches });
