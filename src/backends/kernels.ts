@@ -152,8 +152,7 @@ export interface Kernels {
    * Dropout mask from Threefry-2x32 words under key (k0, k1), in exactly the
    * word order of random.bits (JAX's layout): out[i] = scale when
    * (word_i >>> 9) * 2^-23 < keep, else 0. With x, out[i] = x[i] times that
-   * value instead: dropout applied without storing the mask (backward
-   * regenerates it from the same key). With keepMask (n bytes), 1 is written
+   * value instead: dropout applied in the same pass. With keepMask (n bytes), 1 is written
    * where the value is kept and 0 elsewhere, for dropoutApply.
    */
   dropoutMask(k0: number, k1: number, keep: number, scale: number, out: F32, x?: F32 | null, keepMask?: Uint8Array | null): void;
