@@ -270,6 +270,39 @@ test('Cache computes once and returns the stored output afterwards', () => {
   cache.init(new ShapeDtype([2]));
   assert.deepEqual(vals(cache.apply(c)), [101, 201], 'init forgets the cached output');
   assert.equal(String(cache), 'Cache[\n  Count\n]');
+  // The output lives in the state, [cached output, sublayer state], as in Trax:
+  // a pure call with a fresh state computes again, and setting a state restores its cache.
+  const [, fresh] = cache.init(new ShapeDtype([2]));
+  assert.deepEqual(fresh, [[], []]);
+  const [out, filled] = cache.pureFn(a, cache.weights, fresh, null);
+  assert.deepEqual(vals(out), [2, 3]);
+  assert.deepEqual(vals(filled[0]), [2, 3]);
+  assert.deepEqual(vals(cache.pureFn(b, cache.weights, fresh, null)[0]), [11, 21], 'a fresh state computes again');
+  assert.deepEqual(vals(cache.pureFn(b, cache.weights, filled, null)[0]), [2, 3], 'a filled state returns its output');
+  cache.state = filled;
+  assert.deepEqual(vals(cache.apply(c)), [2, 3]);
+  cache.state = fresh;
+  assert.deepEqual(vals(cache.apply(c)), [101, 201]);
+});
+
+test('Scan in predict mode keeps the carry in its state between calls', () => {
+  const step = Fn('CumStep', (x, carry) => { const s = F.add(x, carry); return [s, s]; }, 2);
+  const scan = Scan(step, { axis: 0, mode: 'predict' });
+  const [, s0] = scan.init([new ShapeDtype([1, 2]), new ShapeDtype([2])]);
+  assert.deepEqual(s0, [[], []]);
+  const [ys1, c1] = scan.apply([F.tensor([[1, 2]], { dtype: 'float32' }), t([0, 0])]);
+  assert.deepEqual(ys1.arraySync(), [[1, 2]]);
+  assert.deepEqual(vals(scan.state[1][0]), [1, 2]);
+  // The next call continues from the stored carry, not the carry it is given.
+  const [ys2, c2] = scan.apply([F.tensor([[3, 4], [5, 6]], { dtype: 'float32' }), t([100, 100])]);
+  assert.deepEqual(ys2.arraySync(), [[4, 6], [9, 12]]);
+  assert.deepEqual(vals(c2), [9, 12]);
+  assert.deepEqual(vals(c1), [1, 2]);
+  // Outside predict mode the carry stays out of the state.
+  const train = Scan(step, { axis: 0 });
+  train.init([new ShapeDtype([1, 2]), new ShapeDtype([2])]);
+  train.apply([F.tensor([[1, 2]], { dtype: 'float32' }), t([0, 0])]);
+  assert.deepEqual(train.state, [[], []]);
 });
 
 test('weights flow through combinators in sublayer order', () => {

@@ -93,22 +93,6 @@ function modelOutput(out: unknown): Tensor {
 }
 
 /**
- * Forgets the outputs held by Cache layers (the encoder of an encoder-decoder
- * model in predict mode, and its cross-attention K/V). The cached value is
- * kept on the layer rather than in its state, and init's shape inference runs
- * the model once on zeros, so decoding must clear it before a new input and
- * after restoring the state.
- */
-export function resetCaches(model: Layer): void {
-  const walk = (l: Layer): void => {
-    const r = (l as Layer & { reset?: unknown }).reset;
-    if (l.name === 'Cache' && typeof r === 'function') r.call(l);
-    for (const s of l.sublayers) walk(s);
-  };
-  walk(model);
-}
-
-/**
  * Yields one (B,) Int32Array of samples per step, forever (stop when you like).
  * A predict-mode model's cache advances as it goes; its state is restored
  * when the iterator finishes, so the next call starts from the same prompt state.
@@ -124,7 +108,6 @@ export async function* autoregressiveSampleStream(model: Layer, inputs?: TensorL
   const savedState = model.state;
   const encDec = model.nIn > 1;
   if (encDec && x === null) throw new Error('autoregressiveSample: an encoder-decoder model needs inputs');
-  resetCaches(model);
   try {
     if (opts.evalMode) {
       // Eval-mode models shift right themselves: feed the sequence so far plus a slot.
@@ -158,7 +141,6 @@ export async function* autoregressiveSampleStream(model: Layer, inputs?: TensorL
     }
   } finally {
     model.state = savedState as State;
-    resetCaches(model);
   }
 }
 
@@ -226,7 +208,6 @@ export async function beamSearch(model: Layer, inputs?: TensorLike | null,
   type Beam = { state: unknown; seq: number[]; score: number; done: boolean };
   let beams: Beam[] = [{ state: cloneState(savedState), seq: [], score: 0, done: false }];
   const start = F.full([1, 1], startId, 'int32');
-  resetCaches(model);
   try {
     for (let step = 0; step < maxLength; step++) {
       const cand: Beam[] = [];
@@ -255,7 +236,6 @@ export async function beamSearch(model: Layer, inputs?: TensorLike | null,
     }
   } finally {
     model.state = savedState as State;
-    resetCaches(model);
   }
   return beams.map((b) => [new Tensor(Int32Array.from(b.seq), [1, b.seq.length], 'int32'), b.score]);
 }

@@ -4,7 +4,7 @@ import * as F from '../engine/index.js';
 import { Tensor } from '../engine/tensor.js';
 import { split as splitKey, foldIn } from '../engine/random.js';
 import { ShapeDtype, type Signature } from '../shapes.js';
-import { Layer, type LayerOptions, type Mode, type State, type Value, type Weights } from './base.js';
+import { EMPTY, GET_STATE_FROM_CACHE, Layer, type LayerOptions, type Mode, type State, type Value, type Weights } from './base.js';
 
 export type LayerArg = Layer | null | undefined | LayerArg[];
 
@@ -271,25 +271,74 @@ export function Split(nItems = 2, axis = -1): Layer {
   return new FnLayer('Split', (x: Tensor) => F.split(x, nItems, axis), 1, nItems);
 }
 
-// ------------------------------------------------------------------ Scan
+// ------------------------------------------------------------------ state pairs
 
-class ScanLayer extends Layer {
-  constructor(private readonly layer: Layer, private readonly axis = 0, private readonly nCarry = 1, readonly mode: Mode = 'train') {
-    super({ nIn: layer.nIn, nOut: layer.nOut, name: 'Scan' });
+// Scan and Cache keep Trax's two-part state: one part is the sublayer's
+// state, the other a value of their own (empty until there is one).
+const NONE = EMPTY as unknown as State;
+
+function isNone(s: State): boolean {
+  return Array.isArray(s) && s.length === 0;
+}
+
+function pairState(name: string, s: State, what: string): [State, State] {
+  if (!Array.isArray(s) || s.length !== 2) {
+    throw new Error(`${name}: state must be [${what}], got ${Array.isArray(s) ? `${s.length} items` : typeof s}`);
+  }
+  return [s[0], s[1]];
+}
+
+/** A layer around one sublayer whose state is a pair: the sublayer's state and a value of its own. */
+abstract class WrapperLayer extends Layer {
+  constructor(layer: Layer, opts: LayerOptions) {
+    super(opts);
     this._sublayers = [layer];
     this._weights = [null];
     this._state = [null];
+  }
+
+  protected get sublayerState(): State {
+    return (this._state as unknown[])[0] === GET_STATE_FROM_CACHE ? GET_STATE_FROM_CACHE : this._sublayers[0].state;
+  }
+
+  protected setSublayerState(s: State): void {
+    this._state = [s === GET_STATE_FROM_CACHE ? GET_STATE_FROM_CACHE : null];
+    if (s !== GET_STATE_FROM_CACHE) this._sublayers[0].state = s;
+  }
+}
+
+// ------------------------------------------------------------------ Scan
+
+class ScanLayer extends WrapperLayer {
+  // The second half of the state, [sublayer state, carry]: the final carry
+  // in predict mode (with nCarry > 0), else empty.
+  private _carry: State = NONE;
+
+  constructor(private readonly layer: Layer, private readonly axis = 0, private readonly nCarry = 1, readonly mode: Mode = 'train') {
+    super(layer, { nIn: layer.nIn, nOut: layer.nOut, name: 'Scan' });
+  }
+
+  override get state(): State { return this._ps ?? [this.sublayerState, this._carry]; }
+  override set state(s: State) {
+    if (s === GET_STATE_FROM_CACHE) return;
+    const [sub, carry] = pairState(this.name, s, 'sublayer state, carry');
+    this._ps = null;
+    this.setSublayerState(sub);
+    this._carry = carry;
   }
 
   override forward(xs: Value): Value {
     const stack = toStack(xs, this.nIn);
     const nX = this.nIn - this.nCarry;
     const seqs = stack.slice(0, nX) as Tensor[];
-    let carry = stack.slice(nX);
+    const [s0, stored] = this.state as State[];
+    const predict = this.mode === 'predict' && this.nCarry > 0;
+    // In predict mode a call continues from the carry the last call left (Trax's Scan).
+    let carry = predict && !isNone(stored) ? stored as Value[] : stack.slice(nX);
     const len = seqs.length ? seqs[0].shape[this.axis] : 0;
     const ys: Tensor[][] = Array.from({ length: this.layer.nOut - this.nCarry }, () => []);
     const w = (this.weights as Weights[])[0];
-    let s = (this.state as State[])[0];
+    let s = s0;
     for (let i = 0; i < len; i++) {
       const slices = seqs.map((x) => F.squeeze(F.sliceAxis(x, this.axis, i, i + 1), this.axis));
       const inputs = inputsFromStack([...slices, ...carry], this.layer.nIn);
@@ -299,7 +348,7 @@ class ScanLayer extends Layer {
       outs.slice(0, ys.length).forEach((y, j) => ys[j].push(y as Tensor));
       carry = outs.slice(ys.length);
     }
-    this.setPureState([s]);
+    this.setPureState([s, predict ? carry as State[] : NONE]);
     const stacked = ys.map((list) => F.stack(list, this.axis));
     return fromStack([...stacked, ...carry]);
   }
@@ -309,7 +358,7 @@ class ScanLayer extends Layer {
     const nX = this.nIn - this.nCarry;
     const sliced = stack.map((s, i) => (i < nX ? new ShapeDtype(s.shape.filter((_, a) => a !== this.axis), s.dtype) : s));
     const [w, s] = this.layer.init(inputsFromStack(sliced, this.layer.nIn) as Signature, { useCache: true });
-    this.state = [s];
+    this.state = [s, NONE];
     this.weights = [w];
   }
 }
@@ -371,34 +420,40 @@ export function Cond(cond: Layer, trueLayer: Layer, falseLayer: Layer | null = n
 
 // ------------------------------------------------------------------ Cache
 
-class CacheLayer extends Layer {
+class CacheLayer extends WrapperLayer {
+  // The first half of the state, [cached output, sublayer state]: empty
+  // until the first call, as in Trax. Restoring a state restores the cache.
+  private _out: State = NONE;
+
   constructor(layer: Layer) {
-    super({ nIn: layer.nIn, nOut: layer.nOut, name: 'Cache' });
-    this._sublayers = [layer];
-    this._weights = [null];
-    this._state = [null];
+    super(layer, { nIn: layer.nIn, nOut: layer.nOut, name: 'Cache' });
   }
+
+  override get state(): State { return this._ps ?? [this._out, this.sublayerState]; }
+  override set state(s: State) {
+    if (s === GET_STATE_FROM_CACHE) return;
+    const [out, sub] = pairState(this.name, s, 'cached output, sublayer state');
+    this._ps = null;
+    this._out = out;
+    this.setSublayerState(sub);
+  }
+
   override forward(xs: Value): Value {
-    // The encoder's output is kept on the layer until init or reset.
-    const st = this._cache;
-    if (st !== null) return st;
-    const l = this._sublayers[0];
-    const [out, s] = l.pureFn(xs, (this.weights as Weights[])[0], (this.state as State[])[0], this.rng, true);
-    this.setPureState([s]);
-    this._cache = out;
+    const [cached, sub] = this.state as State[];
+    if (!isNone(cached)) return cached as Value;
+    const [out, s] = this._sublayers[0].pureFn(xs, (this.weights as Weights[])[0], sub, this.rng, true);
+    this.setPureState([out as State, s]);
     return out;
   }
-  private _cache: Value | null = null;
 
   override initWeightsAndState(sig: Signature): void {
     const [w, s] = this._sublayers[0].init(sig, { useCache: true });
-    this.state = [s];
+    this.state = [NONE, s];
     this.weights = [w];
-    this._cache = null;
   }
 
-  /** Forgets the cached output (a new input sequence). */
-  reset(): void { this._cache = null; }
+  /** Forgets the cached output (the state's first half). */
+  reset(): void { this.state = [NONE, (this.state as State[])[1]]; }
 }
 
 /** Cache(layer): computes layer once and returns the stored output after that. */
