@@ -12,6 +12,7 @@ const T = (v, dtype) => trax.tensor(v, dtype ? { dtype } : {});
 
 describeBackends('gradients: elementwise', () => {
   const BCAST = [[[2, 3], [2, 3]], [[2, 3], [3]], [[2, 1], [1, 3]], [[], [2, 2]], [[3], []], [[2, 1, 2], [3, 1]]];
+  /** @type {Record<string, [Function, any, any]>} */
   const binary = {
     add: [fm.add, {}, {}], sub: [fm.sub, {}, {}], mul: [fm.mul, {}, {}],
     div: [fm.div, {}, { lo: 0.5, hi: 2 }],
@@ -257,7 +258,7 @@ describeBackends('valueAndGrad / grad semantics', () => {
     const f = (w) => [fm.sum(fm.square(w)), aux];
     const [[val, a], g] = trax.valueAndGrad(f, { hasAux: true })(T([1, 2]));
     assert.equal(a, aux);
-    assert.ok(Math.abs(val.item() - 5) < 1e-6);
+    assert.ok(Math.abs(/** @type {any} */ (val).item() - 5) < 1e-6);
     allClose(g, [2, 4]);
     const [g2, a2] = trax.grad(f, { hasAux: true })(T([1, 2]));
     allClose(g2, [2, 4]);
@@ -283,7 +284,7 @@ describeBackends('valueAndGrad / grad semantics', () => {
     const [v, g] = trax.valueAndGrad((w) => w)(T(4));
     assert.equal(v.item(), 4);
     allClose(g, 1, { shape: [] });
-    const gx = trax.grad((w, x, c) => fm.sum(fm.mul(fm.mul(w, x), c)))(T([1, 1]), T([2, 3]), 10);
+    const gx = trax.grad((w, x, c) => fm.sum(fm.mul(fm.mul(w, /** @type {any} */ (x)), /** @type {any} */ (c))))(T([1, 1]), T([2, 3]), 10);
     allClose(gx, [20, 30]);
   });
 
