@@ -281,50 +281,47 @@ function isNone(s: State): boolean {
   return Array.isArray(s) && s.length === 0;
 }
 
-function pairState(name: string, s: State, what: string): [State, State] {
-  if (!Array.isArray(s) || s.length !== 2) {
-    throw new Error(`${name}: state must be [${what}], got ${Array.isArray(s) ? `${s.length} items` : typeof s}`);
-  }
-  return [s[0], s[1]];
-}
-
-/** A layer around one sublayer whose state is a pair: the sublayer's state and a value of its own. */
+/**
+ * A layer around one sublayer whose state is a pair: the sublayer's state and
+ * a value of the layer's own (empty until there is one), in Trax's order.
+ */
 abstract class WrapperLayer extends Layer {
-  constructor(layer: Layer, opts: LayerOptions) {
+  private _own: State = NONE;
+
+  /** ownFirst: the own value comes first ([own, sublayer state]), else second. */
+  constructor(layer: Layer, opts: LayerOptions, private readonly ownFirst: boolean) {
     super(opts);
     this._sublayers = [layer];
     this._weights = [null];
     this._state = [null];
   }
 
-  protected get sublayerState(): State {
-    return (this._state as unknown[])[0] === GET_STATE_FROM_CACHE ? GET_STATE_FROM_CACHE : this._sublayers[0].state;
+  override get state(): State {
+    if (this._ps !== null) return this._ps;
+    const sub = (this._state as unknown[])[0] === GET_STATE_FROM_CACHE ? GET_STATE_FROM_CACHE : this._sublayers[0].state;
+    return this.ownFirst ? [this._own, sub] : [sub, this._own];
   }
 
-  protected setSublayerState(s: State): void {
-    this._state = [s === GET_STATE_FROM_CACHE ? GET_STATE_FROM_CACHE : null];
-    if (s !== GET_STATE_FROM_CACHE) this._sublayers[0].state = s;
+  override set state(s: State) {
+    if (s === GET_STATE_FROM_CACHE) return;
+    if (!Array.isArray(s) || s.length !== 2) {
+      throw new Error(`${this.name}: state must be a pair (sublayer state and the layer's own value), got ${Array.isArray(s) ? `${s.length} items` : typeof s}`);
+    }
+    const [own, sub] = this.ownFirst ? s : [s[1], s[0]];
+    this._ps = null;
+    this._own = own;
+    this._state = [sub === GET_STATE_FROM_CACHE ? GET_STATE_FROM_CACHE : null];
+    if (sub !== GET_STATE_FROM_CACHE) this._sublayers[0].state = sub;
   }
 }
 
 // ------------------------------------------------------------------ Scan
 
 class ScanLayer extends WrapperLayer {
-  // The second half of the state, [sublayer state, carry]: the final carry
-  // in predict mode (with nCarry > 0), else empty.
-  private _carry: State = NONE;
-
+  // State: [sublayer state, carry], the carry being the final one in predict
+  // mode (with nCarry > 0), else empty.
   constructor(private readonly layer: Layer, private readonly axis = 0, private readonly nCarry = 1, readonly mode: Mode = 'train') {
-    super(layer, { nIn: layer.nIn, nOut: layer.nOut, name: 'Scan' });
-  }
-
-  override get state(): State { return this._ps ?? [this.sublayerState, this._carry]; }
-  override set state(s: State) {
-    if (s === GET_STATE_FROM_CACHE) return;
-    const [sub, carry] = pairState(this.name, s, 'sublayer state, carry');
-    this._ps = null;
-    this.setSublayerState(sub);
-    this._carry = carry;
+    super(layer, { nIn: layer.nIn, nOut: layer.nOut, name: 'Scan' }, false);
   }
 
   override forward(xs: Value): Value {
@@ -421,21 +418,10 @@ export function Cond(cond: Layer, trueLayer: Layer, falseLayer: Layer | null = n
 // ------------------------------------------------------------------ Cache
 
 class CacheLayer extends WrapperLayer {
-  // The first half of the state, [cached output, sublayer state]: empty
-  // until the first call, as in Trax. Restoring a state restores the cache.
-  private _out: State = NONE;
-
+  // State: [cached output, sublayer state], the output empty until the
+  // first call, as in Trax. Restoring a state restores the cache.
   constructor(layer: Layer) {
-    super(layer, { nIn: layer.nIn, nOut: layer.nOut, name: 'Cache' });
-  }
-
-  override get state(): State { return this._ps ?? [this._out, this.sublayerState]; }
-  override set state(s: State) {
-    if (s === GET_STATE_FROM_CACHE) return;
-    const [out, sub] = pairState(this.name, s, 'cached output, sublayer state');
-    this._ps = null;
-    this._out = out;
-    this.setSublayerState(sub);
+    super(layer, { nIn: layer.nIn, nOut: layer.nOut, name: 'Cache' }, true);
   }
 
   override forward(xs: Value): Value {
