@@ -350,8 +350,8 @@ export function weightWritten(t: Tensor): void {
 
 // (3, dIn, d) stacked, then (dIn, 3, d): the kernel [Wq | Wk | Wv] and the biases side by side.
 function combinedQKV(ws: Tensor[], bs: Tensor[], dIn: number, d: number): { wcat: Float32Array; bcat: Float32Array } {
-  const cache = !recording([...ws, ...bs]);
-  const parts = [ws[0].buf, ws[1].buf, ws[2].buf, bs[0].buf, bs[1].buf, bs[2].buf];
+  const cache = !recording(ws) && !recording(bs);
+  const parts = cache ? [ws[0].buf, ws[1].buf, ws[2].buf, bs[0].buf, bs[1].buf, bs[2].buf] : [];
   if (cache) {
     const hit = qkvCache.get(parts[0]);
     if (hit && !hit.stale && hit.parts.every((p, i) => p === parts[i])) return hit;

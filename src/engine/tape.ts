@@ -86,20 +86,31 @@ function trackedCopies(leaves: readonly Tensor[]): Tensor[] {
 
 /**
  * JAX's vjp: runs f on `primals` and returns its output with the pullback,
- * dy -> one cotangent per primal (null for non-float ones). The ops inside
- * record on a tape of their own, so the pullback replays exactly their
- * backward closures; a layer with its own backward keeps it from its forward.
+ * dy -> one cotangent per primal (null for non-float ones).
  */
-export function vjp(f: (...xs: Tensor[]) => Tensor, primals: readonly Tensor[]): [Tensor, (dy: Tensor) => (Tensor | null)[]] {
+export function vjp(f: (...xs: Tensor[]) => Tensor, primals: readonly Tensor[]): [Tensor, Pullback] {
   const seeds = trackedCopies(primals);
+  return pullbackOf(() => f(...seeds), seeds);
+}
+
+/** dy -> one cotangent (or null) per tensor the pullback was taken for. */
+export type Pullback = (dy: Tensor) => (Tensor | null)[];
+
+/**
+ * Runs f with a tape of its own and returns its output with the pullback to
+ * `leaves`: the distinct tensors f reads, those to be differentiated already
+ * tracked. The pullback replays exactly the backward closures of f's ops, so
+ * a layer with its own backward keeps it from its forward.
+ */
+export function pullbackOf(f: () => Tensor, leaves: readonly Tensor[]): [Tensor, Pullback] {
   const saved = tape;
   const local: Node[] = [];
   tape = local;
   let y: Tensor;
-  try { y = f(...seeds); } finally { tape = saved; }
+  try { y = f(); } finally { tape = saved; }
   const pullback = (dy: Tensor): (Tensor | null)[] => {
-    const grads = y._tracked ? backprop(local, y, seeds, dy) : new Map<Tensor, Tensor>();
-    return seeds.map((s) => (s._tracked ? grads.get(s) ?? zerosLike!(s) : null));
+    const grads = y._tracked ? backprop(local, y, [], dy) : null;
+    return leaves.map((l) => (l._tracked ? grads?.get(l) ?? zerosLike!(l) : null));
   };
   return [y, pullback];
 }

@@ -7,7 +7,7 @@ import { Tensor, toTensor } from '../engine/tensor.js';
 import { signature, zerosLikeSignature } from '../shapes.js';
 import * as random from '../engine/random.js';
 import type { PRNGKey } from '../engine/random.js';
-import { noGrad, record, recording } from '../engine/tape.js';
+import { noGrad, record, recording, type Pullback } from '../engine/tape.js';
 
 export type Mode = 'train' | 'eval' | 'predict' | 'viz';
 
@@ -248,13 +248,24 @@ export abstract class Layer {
   }
 
   /**
+   * With hasBackward, optionally: forward that also returns its pullback to
+   * `leaves` (the input tensors, then the weight tensors, depth first), so
+   * that the backward pass reuses what forward computed.
+   */
+  protected forwardWithPullback?(x: Value, leaves: readonly Tensor[]): [Tensor, Pullback];
+
+  /**
    * Runs forward off the tape and records one node whose backward is the
    * layer's own (when anything it reads is being differentiated).
    */
   private forwardWithOwnBackward(x: Value): Value {
     const weights = this.weights;
-    const leaves = [...tensorLeaves(x), ...tensorLeaves(weights)];
+    const leaves = tensorLeaves(weights, tensorLeaves(x));
     if (!recording(leaves)) return this.forward(x);
+    if (this.forwardWithPullback && distinct(leaves)) {
+      const [y, pullback] = noGrad(() => this.forwardWithPullback!(x, leaves));
+      return record(y, leaves, pullback);
+    }
     const state = this.state, rng = this._rng;
     const y = noGrad(() => this.forward(x));
     if (!(y instanceof Tensor)) throw new Error(`${this.name}: a layer with its own backward must have a single output`);
@@ -328,6 +339,12 @@ export function tensorLeaves(tree: unknown, out: Tensor[] = []): Tensor[] {
   if (tree instanceof Tensor) out.push(tree);
   else if (Array.isArray(tree)) for (const t of tree) tensorLeaves(t, out);
   return out;
+}
+
+// A pullback gives one gradient per tensor, so a tensor read twice needs the general path.
+function distinct(ts: readonly Tensor[]): boolean {
+  for (let i = 1; i < ts.length; i++) for (let j = 0; j < i; j++) if (ts[i] === ts[j]) return false;
+  return true;
 }
 
 // The gradient at each tensor leaf of `tree` (null where `grads` has none).

@@ -5,16 +5,11 @@
 import { Tensor } from '../engine/tensor.js';
 import * as random from '../engine/random.js';
 import type { PRNGKey } from '../engine/random.js';
-import { vjp } from '../engine/tape.js';
+import { pullbackOf, vjp, type Pullback } from '../engine/tape.js';
 import { tensorLeaves, type State, type Value, type Weights } from './base.js';
 import { SerialLayer, type LayerArg } from './combinators.js';
 
-type Pullback = (dy: Tensor) => (Tensor | null)[];
-
 export abstract class FusedBlockLayer extends SerialLayer {
-  // Each output's pullback, kept from the forward call that made it.
-  private readonly pullbacks = new WeakMap<Tensor, Pullback>();
-
   constructor(layers: LayerArg[]) {
     super(layers);
   }
@@ -22,47 +17,45 @@ export abstract class FusedBlockLayer extends SerialLayer {
   override get hasBackward(): boolean { return true; }
 
   /**
-   * The block's one forward path. `weights` is the block's weights tree (its
-   * tensors may be tracked copies), `rngs` the keys Serial would hand the
-   * sublayers. Returns the output and the new state tree.
+   * The block's one forward path. `weights` is the block's weights tree, `rngs`
+   * the keys Serial would hand the sublayers. Returns the output and the new
+   * state tree.
    */
   protected abstract compute(x: Tensor, weights: Weights[], state: State[], rngs: PRNGKey[]): [Tensor, State[]];
 
   override forward(xs: Value): Value {
-    if (!(xs instanceof Tensor)) throw new TypeError(`${this.name}: expected one tensor input`);
-    const [y, newState, pullback] = this.run(xs, this.weights, this.state, this.rng, trackedAny(xs, this.weights));
-    if (pullback) this.pullbacks.set(y, pullback);
-    this.setPureState(newState);
+    const [y, s] = this.compute(input(this.name, xs), this.weights as Weights[], this.state as State[], random.split(this.rng, this.sublayers.length));
+    this.setPureState(s);
     return y;
   }
 
-  override backward(inputs: Value, output: Value, grad: Value, weights: Weights, state: State, _newState: State,
+  // The pullback of the ops that compute ran, taken while they run.
+  protected override forwardWithPullback(xs: Value, leaves: readonly Tensor[]): [Tensor, Pullback] {
+    let newState: State[] = [];
+    const [y, pullback] = pullbackOf(() => {
+      const [out, s] = this.compute(input(this.name, xs), this.weights as Weights[], this.state as State[],
+        random.split(this.rng, this.sublayers.length));
+      newState = s;
+      return out;
+    }, leaves);
+    this.setPureState(newState);
+    return [y, pullback];
+  }
+
+  /** Trax's backward: recomputes the forward pass for its pullback. */
+  override backward(inputs: Value, _output: Value, grad: Value, weights: Weights, state: State, _newState: State,
     rng: PRNGKey | null): [Value | null, Weights | null] {
-    let pullback = output instanceof Tensor ? this.pullbacks.get(output) : undefined;
-    if (!pullback) pullback = this.run(inputs as Tensor, weights, state, rng ?? this.rng, true)[2]!;
+    const rngs = random.split(rng ?? this.rng, this.sublayers.length);
+    const [, pullback] = vjp((x, ...w) => this.compute(x, fillLeaves(weights, w, { i: 0 }) as Weights[], state as State[], rngs)[0],
+      [input(this.name, inputs), ...tensorLeaves(weights)]);
     const [dx, ...dw] = pullback(grad as Tensor);
     return [dx, fillLeaves(weights, dw, { i: 0 }) as Weights];
   }
-
-  private run(x: Tensor, weights: Weights, state: State, rng: PRNGKey, withPullback: boolean): [Tensor, State[], Pullback | null] {
-    const rngs = random.split(rng, this.sublayers.length);
-    const w = weights as Weights[];
-    let newState: State[] = [];
-    if (!withPullback) {
-      const [y, s] = this.compute(x, w, state as State[], rngs);
-      return [y, s, null];
-    }
-    const [y, pullback] = vjp((xt, ...leaves) => {
-      const [out, s] = this.compute(xt, fillLeaves(w, leaves, { i: 0 }) as Weights[], state as State[], rngs);
-      newState = s;
-      return out;
-    }, [x, ...tensorLeaves(w)]);
-    return [y, newState, pullback];
-  }
 }
 
-function trackedAny(x: Tensor, weights: Weights): boolean {
-  return x._tracked || tensorLeaves(weights).some((t) => t._tracked);
+function input(name: string, xs: Value): Tensor {
+  if (!(xs instanceof Tensor)) throw new TypeError(`${name}: expected one tensor input`);
+  return xs;
 }
 
 // `tree` with its tensor leaves replaced, in order, by `leaves`.
