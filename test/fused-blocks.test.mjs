@@ -120,7 +120,7 @@ describeBackends('fused causal self-attention: the combined Q|K|V matrix', () =>
     const [w, s] = layer.init(sig);
     const x = seeded([2, 5, d], 7);
     const before = layer.pureFn(x, w, s, null)[0];
-    assert.deepEqual(/** @type {TensorT} */ (layer.pureFn(x, w, s, null)[0]).buf, /** @type {TensorT} */ (before).buf, 'same weights, same output');
+    assert.deepEqual(/** @type {TensorT} */ (layer.pureFn(x, w, s, null)[0]).dataSync(), /** @type {TensorT} */ (before).dataSync(), 'same weights, same output');
     const opt = trax.optimizers.SGD({ learning_rate: 0.5, inPlace: true });
     const wq = w[0][1][0][0][0];
     opt.update(1, seeded(wq.shape, 9), wq, []);
@@ -151,13 +151,13 @@ describeBackends('custom backward (hasBackward)', () => {
     const x = trax.tensor([1, 2, 3]);
     const [v, g] = trax.valueAndGrad((p) => F.sum(/** @type {TensorT} */ (layer.pureFn(p.x, p.w, s, null)[0])))({ x, w });
     assert.equal(v.item(), 12);
-    assert.deepEqual(Array.from(g.x.buf), [3, 3, 3]);
+    assert.deepEqual(Array.from(g.x.dataSync()), [3, 3, 3]);
     assert.equal(g.w.item(), 6);
     // Inside a Serial, through the combinator's pure calls.
     const model = tl.Serial(new Scaled(), tl.Relu());
     const [mw, ms] = model.init(new trax.shapes.ShapeDtype([3]));
     const gm = trax.grad((p) => F.sum(/** @type {TensorT} */ (model.pureFn(p, mw, ms, null)[0])))(x);
-    assert.deepEqual(Array.from(gm.buf), [3, 3, 3]);
+    assert.deepEqual(Array.from(gm.dataSync()), [3, 3, 3]);
   });
 
   test('the fused blocks take this path', () => {

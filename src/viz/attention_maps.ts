@@ -6,6 +6,7 @@ import { Layer, type Mode, type Weights } from '../layers/base.js';
 import { DotProductAttentionLayer, DotProductCausalAttentionLayer } from '../layers/attention.js';
 import { ShapeDtype } from '../shapes.js';
 import { Tensor, tensor, type TensorLike } from '../engine/tensor.js';
+import { reshape } from '../engine/ops.js';
 import { initFromFile } from '../io/model_io.js';
 import { MONO, SANS, el, svgDoc, text, title } from './svg.js';
 
@@ -18,6 +19,8 @@ export interface AttentionMap {
   path: string;
   /** Attention probabilities, (batch * heads, queries, keys); each row sums to 1. */
   probs: Tensor;
+  /** The same values on the host (what attentionMapsSvg draws). */
+  probsValues: Float32Array;
   batchSize: number;
   nHeads: number;
   queryLength: number;
@@ -61,7 +64,7 @@ function asInput(x: TensorLike | Tensor[]): Tensor | Tensor[] {
   const walk = (v: unknown) => { if (Array.isArray(v) || ArrayBuffer.isView(v)) Array.from(v as ArrayLike<unknown>).forEach(walk); else flat.push(Number(v)); };
   walk(x);
   let t = tensor(x as TensorLike, { dtype: flat.every(Number.isInteger) ? 'int32' : 'float32' });
-  if (t.rank === 1) t = new Tensor(t.buf, [1, t.shape[0]], t.dtype);
+  if (t.rank === 1) t = reshape(t, [1, t.shape[0]]);
   return t;
 }
 
@@ -74,7 +77,7 @@ function asInput(x: TensorLike | Tensor[]): Tensor | Tensor[] {
  * mode 'viz'. Weights come from `checkpoint`, from `weights`, or are the
  * model's own (a model without weights is initialized for the input).
  */
-export function captureAttention(model: Layer | ((mode: Mode) => Layer), input: TensorLike | Tensor[], opts: CaptureOptions = {}): AttentionMap[] {
+export async function captureAttention(model: Layer | ((mode: Mode) => Layer), input: TensorLike | Tensor[], opts: CaptureOptions = {}): Promise<AttentionMap[]> {
   const m = model instanceof Layer ? model : model('viz');
   const found = attentionLayers(m);
   if (found.length === 0) throw new Error('captureAttention: the model has no DotProductAttention or DotProductCausalAttention layer');
@@ -101,22 +104,26 @@ export function captureAttention(model: Layer | ((mode: Mode) => Layer), input: 
   let positions: number[][] | null = null;
   if (tokensIn.dtype === 'int32' && tokensIn.rank === 2) {
     const [b, l] = tokensIn.shape;
+    const ids = await tokensIn.data();
     positions = [];
     for (let r = 0; r < b; r++) {
-      const row = Array.from(tokensIn.buf.subarray(r * l, (r + 1) * l));
+      const row = Array.from(ids.subarray(r * l, (r + 1) * l));
       positions.push(shifted ? [0, ...row.slice(0, l - 1)] : row);
     }
   }
-  return found.map((f, index) => {
+  const maps: AttentionMap[] = [];
+  for (const [index, f] of found.entries()) {
     const probs = f.layer.lastProbs;
     if (!probs) throw new Error(`captureAttention: attention layer ${index} (${f.path}) did not run`);
     const [bh, lq, lk] = probs.shape;
-    return {
-      index, name: f.layer.printName(), path: f.path, probs, batchSize, nHeads: bh / batchSize, queryLength: lq, keyLength: lk,
+    maps.push({
+      index, name: f.layer.printName(), path: f.path, probs, probsValues: await probs.data() as Float32Array,
+      batchSize, nHeads: bh / batchSize, queryLength: lq, keyLength: lk,
       causal: f.layer instanceof DotProductCausalAttentionLayer,
       positions: positions && positions[0].length === lk ? positions : null,
-    };
-  });
+    });
+  }
+  return maps;
 }
 
 export interface AttentionSvgOptions {
@@ -132,6 +139,11 @@ export interface AttentionSvgOptions {
   cellSize?: number;
   /** A <title> per cell with the exact probability. Default true. */
   cellTitles?: boolean;
+  /**
+   * Widest drawing in pixels: long inputs get smaller cells so a row of
+   * heads fits (labels then mark every n-th token; hover shows the rest).
+   */
+  maxWidth?: number;
   title?: string;
 }
 
@@ -144,7 +156,7 @@ export function attentionMapsSvg(maps: AttentionMap[], opts: AttentionSvgOptions
   const bi = opts.batchIndex ?? 0;
   const cols = Math.max(1, opts.columns ?? 4);
   const lq = Math.max(...maps.map((m) => m.queryLength)), lk = Math.max(...maps.map((m) => m.keyLength));
-  const cell = opts.cellSize ?? Math.max(6, Math.min(22, Math.floor(180 / Math.max(lq, lk))));
+  let cell = opts.cellSize ?? Math.max(6, Math.min(22, Math.floor(180 / Math.max(lq, lk))));
   const labelOf = (m: AttentionMap, i: number): string => {
     if (opts.tokens) return opts.tokens[i] ?? '';
     const id = m.positions?.[bi]?.[i];
@@ -152,12 +164,23 @@ export function attentionMapsSvg(maps: AttentionMap[], opts: AttentionSvgOptions
     return opts.tokenLabel ? opts.tokenLabel(id) : String(id);
   };
   const labelChars = Math.max(2, ...maps.flatMap((m) => Array.from({ length: Math.max(m.queryLength, m.keyLength) }, (_, i) => labelOf(m, i).length)));
-  const fs = Math.min(10, Math.max(7, cell - 4));
-  const axisW = Math.min(60, labelChars * fs * 0.62 + 6);
-  const mapW = axisW + lk * cell, mapH = axisW + lq * cell + 18;
+  let fs = Math.min(10, Math.max(7, cell - 4));
+  let axisW = Math.min(60, labelChars * fs * 0.62 + 6);
   const gapX = 20, gapY = 16, margin = 16;
-  const titleH = opts.title ? 28 : 0;
   const nCols = Math.min(cols, Math.max(...maps.map((m) => m.nHeads)));
+  if (opts.maxWidth !== undefined && opts.cellSize === undefined) {
+    const perMap = (opts.maxWidth - 2 * margin - (nCols - 1) * gapX) / nCols;
+    const fit = Math.floor((perMap - axisW) / lk);
+    if (fit < cell) {
+      cell = Math.max(2, fit);
+      fs = Math.min(10, Math.max(7, cell - 4));
+      axisW = Math.min(60, labelChars * fs * 0.62 + 6);
+    }
+  }
+  // Labels need about a font height each: on small cells, label every n-th position.
+  const tickEvery = Math.max(1, Math.ceil((fs + 1) / cell));
+  const mapW = axisW + lk * cell, mapH = axisW + lq * cell + 18;
+  const titleH = opts.title ? 28 : 0;
   const rowsPerLayer = maps.map((m) => Math.ceil(m.nHeads / cols));
   const legendH = 34;
   const width = margin * 2 + nCols * mapW + (nCols - 1) * gapX;
@@ -170,7 +193,7 @@ export function attentionMapsSvg(maps: AttentionMap[], opts: AttentionSvgOptions
     parts.push(text(margin, y + 14, `Layer ${m.index} · ${m.name} · ${m.nHeads} head${m.nHeads > 1 ? 's' : ''}`,
       { 'font-family': SANS, 'font-size': 12, 'font-weight': 'bold', fill: '#334155' }));
     y += layerHead;
-    const buf = m.probs.buf as Float32Array;
+    const buf = m.probsValues;
     for (let h = 0; h < m.nHeads; h++) {
       const x0 = margin + (h % cols) * (mapW + gapX), y0 = y + Math.floor(h / cols) * (mapH + gapY);
       const base = (bi * m.nHeads + h) * m.queryLength * m.keyLength;
@@ -184,11 +207,11 @@ export function attentionMapsSvg(maps: AttentionMap[], opts: AttentionSvgOptions
         }
       }
       const ticks: string[] = [];
-      for (let k = 0; k < m.keyLength; k++) {
+      for (let k = 0; k < m.keyLength; k += tickEvery) {
         const tx = gx + k * cell + cell / 2 + fs / 3, ty = gy - 3;
         ticks.push(text(tx, ty, labelOf(m, k), { transform: `rotate(-90 ${tx} ${ty})`, 'font-family': MONO, 'font-size': fs, fill: '#475569' }));
       }
-      for (let q = 0; q < m.queryLength; q++) {
+      for (let q = 0; q < m.queryLength; q += tickEvery) {
         ticks.push(text(gx - 3, gy + q * cell + cell / 2 + fs / 3, labelOf(m, q), { 'text-anchor': 'end', 'font-family': MONO, 'font-size': fs, fill: '#475569' }));
       }
       parts.push(el('g', { class: 'heatmap', 'data-layer': m.index, 'data-head': h },

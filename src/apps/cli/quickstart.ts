@@ -17,7 +17,7 @@ import * as lr from '../../training/lr_schedules.js';
 import { autoregressiveSample } from '../../decoding/decoding.js';
 import { Trainer } from '../../training/trainer.js';
 import type { CommandSpec, ParsedArgs } from './args.js';
-import { commas, say } from './common.js';
+import { commas, say, checkOutputDir } from './common.js';
 import { formatDuration } from './progress.js';
 import { formatWeights, weightRows } from './show.js';
 
@@ -69,7 +69,7 @@ async function act1(): Promise<boolean> {
   const t1 = performance.now();
   const out = await autoregressiveSample(model, [input], { temperature: 0, maxLength: 4 });
   const tDecode = performance.now() - t1;
-  const got = Array.from(out.buf as Int32Array);
+  const got = Array.from(await out.data());
   say('');
   say(`input:  ${show(input)}   (0s mark the start and end of the list)`);
   say(`output: ${show(got)}`);
@@ -85,6 +85,7 @@ async function act2(args: ParsedArgs): Promise<boolean> {
   heading(2, 'train a model to reverse four numbers');
   let outputDir: string, temp = false;
   if (args.has('output-dir')) {
+    checkOutputDir(args, 'output-dir', args.str('output-dir')!);
     outputDir = resolve(args.str('output-dir')!);
     mkdirSync(outputDir, { recursive: true });
     rmSync(join(outputDir, 'model.pkl.gz'), { force: true }); // the notebook's `rm -f ~/train_dir/model.pkl.gz`
@@ -116,7 +117,7 @@ async function act2(args: ParsedArgs): Promise<boolean> {
   predictModel.initFromFile(join(outputDir, 'model.pkl.gz'), { weightsOnly: true, inputSignature: new ShapeDtype([1, 1], 'int32') });
   const input = [0, 4, 6, 8, 10, 0];
   const out = await autoregressiveSample(predictModel, [input], { temperature: 0, maxLength: 4 });
-  const got = Array.from(out.buf as Int32Array);
+  const got = Array.from(await out.data());
   say('');
   say(`input:  ${show(input)}`);
   say(`output: ${show(got)}`);

@@ -8,6 +8,10 @@ import { ShapeDtype } from '../../shapes.js';
 import { autoregressiveSample, autoregressiveSampleStream, beamSearch } from '../../decoding/decoding.js';
 import { generateText } from '../lm/lm.js';
 import { initFromFile } from '../../io/model_io.js';
+import { NpyError } from '../../io/npy.js';
+import { PickleError } from '../../io/pickle.js';
+import { SafetensorsError } from '../../io/safetensors.js';
+import { CheckpointError } from '../../io/trax_checkpoint.js';
 import { parseIntList, type CommandSpec, type FlagSpec, type ParsedArgs } from './args.js';
 import { MODELS, MODEL_FLAG_NAMES, QUICKSTART_CONFIG, applyModelFlags, modelFlags, resolveCheckpoint, say, type ResolvedCheckpoint } from './common.js';
 import type { TransformerLMShape } from '../../models/transformer_lm.js';
@@ -70,7 +74,9 @@ export function loadPredictModel(ck: ResolvedCheckpoint, args: ParsedArgs, batch
   try {
     initFromFile(model, ck.file, { weightsOnly: true, inputSignature: new ShapeDtype([batch, length], 'int32') });
   } catch (e) {
-    const hint = ck.config ? '' : ' (the checkpoint does not record its configuration: give the model flags, e.g. --d-model, --n-layers, --vocab-size)';
+    // The hint is for weights that do not fit the default model, not for unreadable files.
+    const unreadable = [CheckpointError, PickleError, NpyError, SafetensorsError].some((c) => e instanceof c);
+    const hint = ck.config || unreadable ? '' : ' (the checkpoint does not record its configuration: give the model flags, e.g. --d-model, --n-layers, --vocab-size)';
     throw new Error(`${(e as Error).message}${hint}`);
   }
   return { model, config };
@@ -88,6 +94,9 @@ export async function run(args: ParsedArgs): Promise<number> {
   const command = args.command;
   const ckArg = args.need('checkpoint', `(e.g. trax-ts ${command} --checkpoint sort-transformer --prompt 0,3,14,15,9,0)`);
   const ck = resolveCheckpoint(ckArg, command);
+  if (command === 'predict' && !args.has('prompt')) {
+    args.fail('--prompt is required: the tokens to continue (e.g. --prompt 0,3,14,15,9,0, or text for a language model)');
+  }
   const maxLength = args.num('length') ?? args.num('max-length') ?? ck.answerLength ?? 100;
   const temperature = args.num('temperature')!;
   const beams = args.num('beam-size')!;
@@ -112,7 +121,7 @@ export async function run(args: ParsedArgs): Promise<number> {
     const input = ids ? [ids] : null;
     if (beams > 1) {
       const found = await beamSearch(model, input, { nBeams: beams, maxLength, ...(args.has('eos-id') ? { eosId: args.num('eos-id') } : {}) });
-      const rows = found.map(([t, score]) => ({ tokens: Array.from(t.buf as Int32Array), score }));
+      const rows = await Promise.all(found.map(async ([t, score]) => ({ tokens: Array.from(await t.data()), score })));
       if (args.bool('json')) say(JSON.stringify({ prompt: prompts[i] ?? null, beams: rows.map((r) => ({ ...r, ...(tok ? { text: tok.decode(r.tokens) } : {}) })) }));
       else {
         if (prompts[i] !== undefined) say(`prompt: ${prompts[i]}`);
@@ -140,7 +149,7 @@ export async function run(args: ParsedArgs): Promise<number> {
       continue;
     }
     const t = await autoregressiveSample(model, input, opts);
-    const tokens = Array.from(t.buf as Int32Array);
+    const tokens = Array.from(await t.data());
     if (args.bool('json')) say(JSON.stringify({ prompt: prompts[i] ?? null, tokens, ...(tok ? { text: tok.decode(tokens) } : {}) }));
     else say(prompts.length > 1 ? `${prompts[i]} -> [${tokens.join(', ')}]` : `[${tokens.join(', ')}]`);
   }

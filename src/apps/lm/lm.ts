@@ -67,6 +67,14 @@ export interface LMTrainOptions {
   threads?: number;
   log?: (line: string) => void;
   onEval?: (record: LMEvalRecord) => void;
+  /** Called after every training step with the step reached and its loss (progress displays). */
+  onStep?: (step: number, loss: number) => void;
+  /**
+   * Stops training when aborted: after the step in progress, the checkpoint
+   * is saved (with an outputDir) and trainLM rejects with the signal's reason.
+   * A later call with the same outputDir resumes from that step.
+   */
+  signal?: AbortSignal;
 }
 
 export interface LMEvalRecord {
@@ -290,11 +298,11 @@ function* cycle<T>(xs: readonly T[]): Generator<T, never, undefined> {
 }
 
 /** Characters covered by the weighted targets (columns 1..) of fixed batches. */
-function targetChars(batches: LMBatch[], tok: LMTokenizer): { targets: number; chars: number } {
+async function targetChars(batches: LMBatch[], tok: LMTokenizer): Promise<{ targets: number; chars: number }> {
   let targets = 0, chars = 0;
   for (const [x] of batches) {
     const [b, t] = x.shape;
-    const ids = x.buf as Int32Array;
+    const ids = await x.data() as Int32Array;
     for (let r = 0; r < b; r++) {
       const row = ids.subarray(r * t + 1, (r + 1) * t);
       targets += row.length;
@@ -375,8 +383,8 @@ export async function trainLM(opts: LMTrainOptions = {}): Promise<LMTrainResult>
   const win = { seqLen: cfg.seqLen, batchSize: cfg.batchSize };
   const valBatches = lmFixedBatches(valIds, { ...win, seed: 1000, nBatches: cfg.evalBatches });
   const trainEvalBatches = lmFixedBatches(trainIds, { ...win, seed: 1001, nBatches: cfg.evalBatches });
-  const valCover = targetChars(valBatches, tok);
-  const trainCover = targetChars(trainEvalBatches, tok);
+  const valCover = await targetChars(valBatches, tok);
+  const trainCover = await targetChars(trainEvalBatches, tok);
   const inputs = Inputs(() => lmWindows(trainIds, { ...win, seed: cfg.seed }), () => cycle(valBatches), () => cycle(trainEvalBatches));
 
   const resumed = outputDir !== null && existsSync(join(outputDir, LM_WEIGHTS));
@@ -418,7 +426,7 @@ export async function trainLM(opts: LMTrainOptions = {}): Promise<LMTrainResult>
   let trainS = 0;
   const bpc = (loss: number, c: { targets: number; chars: number }): number => (loss * c.targets) / c.chars / Math.LN2;
   const evaluate = async (): Promise<LMEvalRecord> => {
-    const r = await trainer.evaluate(cfg.evalBatches);
+    const r = await trainer.evaluate(cfg.evalBatches, { signal: opts.signal });
     const stepsDone = evals.length ? trainer.step - startStep : 0;
     const rec: LMEvalRecord = {
       step: trainer.step,
@@ -441,17 +449,32 @@ export async function trainLM(opts: LMTrainOptions = {}): Promise<LMTrainResult>
   };
 
   // The first evaluation (step 0, or the restored step) also waits for the Trainer's init or resume.
+  const signal = opts.signal;
+  signal?.throwIfAborted();
   await evaluate();
   startStep = trainer.step;
   const nParams = trainer.printNWeights();
   log(`lm: ${fmtInt(nParams)} parameters`);
-  while (trainer.step < cfg.steps) {
-    const n = Math.min(cfg.evalEvery - (trainer.step % cfg.evalEvery), cfg.steps - trainer.step);
-    const ts = performance.now();
-    for (let i = 0; i < n; i++) await trainer.trainStep();
-    trainS += (performance.now() - ts) / 1000;
-    await evaluate();
-    if (outputDir) trainer.saveState();
+  try {
+    while (trainer.step < cfg.steps) {
+      const n = Math.min(cfg.evalEvery - (trainer.step % cfg.evalEvery), cfg.steps - trainer.step);
+      const ts = performance.now();
+      try {
+        for (let i = 0; i < n; i++) {
+          signal?.throwIfAborted();
+          const loss = await trainer.trainStep();
+          opts.onStep?.(trainer.step, loss);
+        }
+      } finally {
+        trainS += (performance.now() - ts) / 1000;
+      }
+      await evaluate();
+      if (outputDir) trainer.saveState();
+    }
+  } catch (e) {
+    // Stopped on request: keep the steps trained since the last evaluation.
+    if (signal?.aborted && e === signal.reason && outputDir) trainer.saveState();
+    throw e;
   }
   const last = evals.length ? evals[evals.length - 1] : await evaluate();
   const wallS = (performance.now() - t0) / 1000;
