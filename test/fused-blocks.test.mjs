@@ -130,6 +130,24 @@ describeBackends('fused causal self-attention: the combined Q|K|V matrix', () =>
     allClose(after, ref.pureFn(x, w, s, null)[0], { rtol: 1e-5, atol: 1e-6, msg: 'output follows the updated Wq' });
     assert.ok(F.max(F.abs(F.sub(/** @type {TensorT} */ (after), /** @type {TensorT} */ (before)))).item() > 1e-3, 'the update changed the output');
   });
+
+  test('is rebuilt after a fastmath.jit replay updated the weights in place', () => {
+    const d = 8, sig = new trax.shapes.ShapeDtype([2, 5, d]);
+    const layer = tl.CausalAttention(d, { nHeads: 2, mode: 'eval' });
+    const [w, s] = layer.init(sig);
+    const x = seeded([2, 5, d], 7);
+    const wq = w[0][1][0][0][0];
+    const opt = trax.optimizers.SGD({ learning_rate: 0.5, inPlace: true });
+    const step = F.jit((/** @type {TensorT} */ wt, /** @type {TensorT} */ g) => opt.update(1, g, wt, []).weight);
+    const ref = layerByLayer(d, 2, 0, 'eval');
+    ref.init(sig);
+    for (let i = 0; i < 4; i++) {
+      // Calls 3 and 4 replay the traced update without running the optimizer's TypeScript.
+      step(wq, seeded(wq.shape, 20 + i));
+      allClose(layer.pureFn(x, w, s, null)[0], ref.pureFn(x, w, s, null)[0], { rtol: 1e-5, atol: 1e-6, msg: `after update ${i + 1}` });
+    }
+    assert.ok(step.replays >= 1, `replays ${step.replays}`);
+  });
 });
 
 describeBackends('custom backward (hasBackward)', () => {

@@ -16,6 +16,14 @@ const ready = new Map<string, Backend>();
 let active: Backend | null = null;
 let activeKernels: Kernels | null = null;
 let nativeError: string | null = null;
+// While fastmath.jit traces a function, every kernel call goes through its
+// recorder (which forwards to the active kernels).
+let override: Kernels | null = null;
+
+/** Routes kernel calls through k until called with null (jit tracing). */
+export function _setKernelOverride(k: Kernels | null): void { override = k; }
+/** Whether kernel calls are being intercepted (fastmath.jit tracing). */
+export function _kernelsOverridden(): boolean { return override !== null; }
 
 function checked(b: Backend): Backend {
   checkKernels(b.name, b.kernels);
@@ -75,7 +83,18 @@ export function backend(): Backend {
 
 /** The active backend's kernels (the engine's dispatch table). */
 export function kernels(): Kernels {
-  return activeKernels ?? backend().kernels;
+  return override ?? activeKernels ?? backend().kernels;
+}
+
+/**
+ * Runs fn with every kernel call going to `table` instead of the active
+ * backend's (a tracer records the kernel sequence this way); restores the
+ * backend's table after, even if fn throws.
+ */
+export function withKernelTable<T>(table: Kernels, fn: () => T): T {
+  const saved = activeKernels;
+  activeKernels = table;
+  try { return fn(); } finally { activeKernels = saved; }
 }
 
 /** Name of the backend in use: 'native', 'js', or a registered one. */

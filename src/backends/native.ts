@@ -13,7 +13,7 @@ import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../package_root.js';
-import type { Backend } from './backend.js';
+import type { Backend, PlanExecutorApi } from './backend.js';
 import { hostStorage } from './host.js';
 import { jsKernels } from './js.js';
 import type { Kernels } from './kernels.js';
@@ -43,6 +43,14 @@ export const NATIVE_KERNELS = [
 /** Addon functions that are not kernels. */
 export const NATIVE_CONTROL = ['threads', 'setThreads', 'isa', 'setIsa'] as const;
 
+/** The plan executor's entry points (native/plan.cc) and the kernels it runs, in its id order. */
+export const NATIVE_PLAN = ['planCreate', 'planRun'] as const;
+export const NATIVE_PLAN_KERNELS = [
+  'matmul', 'unary', 'binary', 'reduce', 'softmax', 'softmaxBackward', 'layerNorm', 'layerNormBackward',
+  'crossEntropy', 'crossEntropyBackward', 'attention', 'attentionBackward', 'gatherRows', 'scatterAddRows',
+  'adam', 'adafactor', 'dropoutMask', 'dropoutApply', 'permute', 'sumSquares', 'fill', 'copyStrided', 'cast', 'oneHot',
+] as const satisfies readonly KernelName[];
+
 const SMALL_BINARY = 64;
 
 type Loaded = { kernels: NativeKernels; backend: Backend; addon: NativeAddon } | { error: string };
@@ -68,7 +76,7 @@ function load(): Loaded {
   } catch (e) {
     return { error: `failed to load ${file}: ${(e as Error).message}` };
   }
-  for (const m of [...NATIVE_KERNELS, ...NATIVE_CONTROL]) {
+  for (const m of [...NATIVE_KERNELS, ...NATIVE_CONTROL, ...NATIVE_PLAN]) {
     if (typeof addon[m] !== 'function') return { error: `${file} lacks ${m}(); rebuild it (npm rebuild trax-ts)` };
   }
   // Start from the TypeScript kernels, then put the C++ ones in their place.
@@ -101,6 +109,11 @@ function load(): Loaded {
     threads,
     setThreads,
     info: () => ({ isa: (addon.isa as unknown as () => string)() }),
+    planExecutor: {
+      kernels: NATIVE_PLAN_KERNELS,
+      create: addon.planCreate as unknown as PlanExecutorApi['create'],
+      run: addon.planRun as unknown as PlanExecutorApi['run'],
+    },
   };
   const withControl = { ...table, name: 'native' } as Record<string, unknown>;
   for (const m of NATIVE_CONTROL) withControl[m] = addon[m];

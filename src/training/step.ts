@@ -7,6 +7,7 @@ import type { Optimizer, Slot } from '../optimizers/base.js';
 import { withBufferScope } from '../engine/pool.js';
 import type { PRNGKey } from '../engine/random.js';
 import { valueAndGrad } from '../engine/tape.js';
+import { jit } from '../engine/jit.js';
 import type { Tensor } from '../engine/tensor.js';
 
 /** What a step reads and replaces: the trainable weights, the optimizer's slots and the model's state. */
@@ -34,23 +35,48 @@ export interface TrainStepResult {
   state: TrainState;
 }
 
+/** The step as a pure function of everything that changes between calls: what fastmath.jit traces. */
+export type PureTrainStep = (flat: Tensor[], slots: Slot[], batch: Tensor[], modelState: State, lossState: State,
+  rng: PRNGKey, lr: number, step: number) => [Tensor, Tensor[], Slot[], State];
+
+/** Value and gradient of model + loss, then one optimizer update, with no reads of values. */
+export function pureTrainStep(m: TrainStepModel): PureTrainStep {
+  return (flat, slots, batch, modelState, lossState, rng, lr, step) => {
+    const [[loss, newState], grads] = valueAndGrad((fw: Tensor[]) => {
+      const [out, st] = m.withLoss.pureFn(batch, [m.weightsTree(fw), m.lossWeights], [modelState, lossState], rng);
+      return [out as Tensor, st] as [Tensor, State];
+    }, { hasAux: true })(flat);
+    const upd = m.optimizer.treeUpdate(step, grads as Tensor[], flat, slots, { learning_rate: lr });
+    return [loss, upd.weights, upd.slots, (newState as State[])[0]];
+  };
+}
+
+/**
+ * The step function Trainer and Loop call: pureTrainStep(model()) replayed
+ * through fastmath.jit unless jit is false. model() is read at trace time, so
+ * the caller's current layers and optimizer are the ones recorded.
+ */
+export function makeTrainStep(model: () => TrainStepModel, opts: { jit?: boolean; name: string; owner: string }): PureTrainStep {
+  const pure: PureTrainStep = (...args) => pureTrainStep(model())(...args);
+  return opts.jit === false ? pure : jit(pure, {
+    name: opts.name,
+    onUntraceable: (e) => process.emitWarning(`${opts.owner}: training without jit: ${e.message}`, { code: 'TRAX_JIT_FALLBACK' }),
+  });
+}
+
 /**
  * One gradient step on one batch. Intermediates come from the buffer pool and
  * go back to it when the step ends; the new weights, slots and state are kept.
  * Throws when the loss is not finite, before the weights are touched.
  */
-export function trainStep(m: TrainStepModel, s: TrainState, batch: Tensor[], rng: PRNGKey, lr: number, step: number): TrainStepResult {
+export function trainStep(m: TrainStepModel, s: TrainState, batch: Tensor[], rng: PRNGKey, lr: number, step: number,
+  fn: PureTrainStep = pureTrainStep(m)): TrainStepResult {
   return withBufferScope(() => {
-    const modelState = s.modelState;
-    const [[loss, newState], grads] = valueAndGrad((flat: Tensor[]) => {
-      const [out, st] = m.withLoss.pureFn(batch, [m.weightsTree(flat), m.lossWeights], [modelState, m.lossState], rng);
-      return [out as Tensor, st] as [Tensor, State];
-    }, { hasAux: true })(s.flatWeights);
+    const [loss, weights, slots, modelState] = fn(s.flatWeights, s.slots, batch, s.modelState, m.lossState, rng, lr, step);
     const lossValue = loss.item();
     if (!Number.isFinite(lossValue)) {
       throw new Error(`${m.lossLabel} became ${lossValue} at step ${step}; lower the learning rate or check the data`);
     }
-    const { weights, slots } = m.optimizer.treeUpdate(step, grads as Tensor[], s.flatWeights, s.slots, { learning_rate: lr });
-    return { loss: lossValue, state: { flatWeights: weights, slots, modelState: (newState as State[])[0] } };
+    return { loss: lossValue, state: { flatWeights: weights, slots, modelState } };
   }, (r) => r.state);
 }

@@ -11,6 +11,7 @@ import { Accuracy, CrossEntropyLoss, SequenceAccuracy, SumOfWeights } from '../l
 import type { Optimizer, Slot } from '../optimizers/base.js';
 import { ShapeDtype } from '../shapes.js';
 import { disposeReplaced } from '../engine/pool.js';
+import type { JitFunction } from '../engine/jit.js';
 import { Tensor } from '../engine/tensor.js';
 import { reshape } from '../engine/ops.js';
 import * as random from '../engine/random.js';
@@ -24,7 +25,7 @@ import { isNdArray } from '../io/ndarray.js';
 import type { LRSchedule } from './lr_schedules.js';
 import { evaluateMetrics } from './evaluate.js';
 import { MetricsWriter, type History, type MetricRecord } from './metrics_writer.js';
-import { trainStep, type TrainStepModel } from './step.js';
+import { makeTrainStep, trainStep, type PureTrainStep, type TrainStepModel } from './step.js';
 import { yieldToEventLoop } from './yield.js';
 
 export type ModelFn = (mode: Mode) => Layer;
@@ -55,6 +56,12 @@ export interface TrainerOptions {
   checkpointLowest?: string | null;
   /** Where log lines go (default: console.log). */
   log?: (line: string) => void;
+  /**
+   * Replay the training step through fastmath.jit (default true): traced on
+   * its first two steps, then one recorded kernel sequence per step. A model
+   * that cannot be traced trains eagerly, with a warning saying why.
+   */
+  jit?: boolean;
 }
 
 /** Trax 1.3.4's default metrics, evaluated in sorted key order. */
@@ -175,6 +182,7 @@ export class Trainer {
   private restoredCounters: Counters | null = null;
   private ready: Promise<void>;
   private lastLoss = NaN;
+  private readonly stepFn: PureTrainStep;
 
   constructor(opts: TrainerOptions) {
     const modelFn: ModelFn = typeof opts.model === 'function' && !(opts.model instanceof Layer)
@@ -213,7 +221,18 @@ export class Trainer {
     this.checkpointLowest = opts.checkpointLowest ?? null;
     if (this.outputDir) ensureWritableDir(this.outputDir, 'Trainer');
     this.metricsLog = new MetricsWriter(this.outputDir, this.shouldWriteSummaries, { train: {}, eval: {} });
+    this.stepFn = makeTrainStep(() => this.stepModel(), { jit: opts.jit, name: 'the training step', owner: 'Trainer' });
     this.ready = this.reset();
+  }
+
+  /** Whether the training step now replays a recorded plan. */
+  get stepReplays(): number { return (this.stepFn as Partial<JitFunction<unknown[], unknown>>).replays ?? 0; }
+
+  private stepModel(): TrainStepModel {
+    return {
+      withLoss: this.modelWithLoss, weightsTree: (flat) => this.weightsTree(flat),
+      lossWeights: this.lossWeights, lossState: this.lossState, optimizer: this.optimizer, lossLabel: 'Trainer: loss',
+    };
   }
 
   /** The current step (number of updates done). */
@@ -374,13 +393,9 @@ export class Trainer {
 
   /** One gradient step on one batch; returns the loss. */
   trainStepOn(batch: Tensor[]): number {
-    const stepModel: TrainStepModel = {
-      withLoss: this.modelWithLoss, weightsTree: (flat) => this.weightsTree(flat),
-      lossWeights: this.lossWeights, lossState: this.lossState, optimizer: this.optimizer, lossLabel: 'Trainer: loss',
-    };
     const before = [this.flatWeights, this.slots, this.modelState];
-    const { loss, state } = trainStep(stepModel, { flatWeights: this.flatWeights, slots: this.slots, modelState: this.modelState },
-      batch, random.foldIn(this.baseKey, this._step), this.lrSchedule(this._step), this._step);
+    const { loss, state } = trainStep(this.stepModel(), { flatWeights: this.flatWeights, slots: this.slots, modelState: this.modelState },
+      batch, random.foldIn(this.baseKey, this._step), this.lrSchedule(this._step), this._step, this.stepFn);
     this.flatWeights = state.flatWeights;
     this.slots = state.slots;
     this.modelState = state.modelState;

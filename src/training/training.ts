@@ -26,7 +26,7 @@ import type { LRSchedule } from './lr_schedules.js';
 import { callableClass } from '../callable.js';
 import { evaluateMetrics } from './evaluate.js';
 import { MetricsWriter, type History, type MetricRecord } from './metrics_writer.js';
-import { trainStep } from './step.js';
+import { makeTrainStep, trainStep, type PureTrainStep, type TrainStepModel } from './step.js';
 import { yieldToEventLoop } from './yield.js';
 
 type BatchSourceLike = Iterator<unknown> | AsyncIterator<unknown> | Iterable<unknown> | AsyncIterable<unknown>;
@@ -174,7 +174,13 @@ export interface LoopOptions {
   log?: (line: string) => void;
   /** Append {step, mode, metric, value} lines to outputDir/metrics.jsonl (default true). */
   writeMetrics?: boolean;
+  /**
+   * Replay each task's training step through fastmath.jit (default true). A
+   * model that cannot be traced trains eagerly, with a warning saying why.
+   */
+  jit?: boolean;
 }
+
 
 /** Trax's _at_step_1_and_every_nth_step. */
 function atStep1AndEvery(period: number | null): StepPredicate {
@@ -213,6 +219,7 @@ export class Loop {
   private readonly rjustLen: number;
   private readonly sources = new Map<unknown, Source>();
   private readonly ready: Promise<void>;
+  private readonly stepFns: PureTrainStep[];
 
   private _step = 0;
   private flatWeights: Tensor[] = [];
@@ -256,6 +263,8 @@ export class Loop {
       if (!this.sources.has(t.labeledData)) this.sources.set(t.labeledData, { it: null, data: t.labeledData, consumed: 0, pending: [] });
     }
     if (this.outputDir) ensureWritableDir(this.outputDir, 'Loop');
+    this.stepFns = this.tasks.map((_, ti) => makeTrainStep(() => this.stepModel(ti),
+      { jit: opts.jit, name: `the training step of TrainTask ${ti}`, owner: 'Loop' }));
     this.ready = this.initialize();
     // Errors are reported by run(); this only keeps them from being "unhandled" meanwhile.
     this.ready.catch(() => undefined);
@@ -467,20 +476,26 @@ export class Loop {
     if (!task) throw new RangeError(`Loop: whichTask(${this._step}) gave ${taskIndex}, but there are ${this.tasks.length} tasks`);
     const step = this._step;
     const batch = await this.nextBatch(task.labeledData, `TrainTask ${taskIndex}'s labeledData`);
-    const def = this.weightsDef!;
-    const before = [this.flatWeights, this.slots, this.modelState];
-    const { loss, state } = trainStep({
-      withLoss: this.withLoss[taskIndex], weightsTree: (flat) => treeUnflatten(def, flat) as Weights,
-      lossWeights: this.lossWeights[taskIndex], lossState: this.lossStates[taskIndex], optimizer: task.optimizer,
-      lossLabel: `Loop: ${task.lossName}`,
-    }, { flatWeights: this.flatWeights, slots: this.slots[taskIndex], modelState: this.modelState },
-    batch, random.foldIn(this.baseKey, step), task.learningRate(step), step);
+    const before = [this.flatWeights, [...this.slots], this.modelState];
+    const { loss, state } = trainStep(this.stepModel(taskIndex),
+      { flatWeights: this.flatWeights, slots: this.slots[taskIndex], modelState: this.modelState },
+      batch, random.foldIn(this.baseKey, step), task.learningRate(step), step, this.stepFns[taskIndex]);
     this.flatWeights = state.flatWeights;
     this.slots[taskIndex] = state.slots;
     this.modelState = state.modelState;
     // The weights, slots and state the step replaced are handed back.
     disposeReplaced(before, [this.flatWeights, this.slots, this.modelState]);
     return loss;
+  }
+
+  private stepModel(ti: number): TrainStepModel {
+    const def = this.weightsDef!;
+    const task = this.tasks[ti];
+    return {
+      withLoss: this.withLoss[ti], weightsTree: (flat) => treeUnflatten(def, flat) as Weights,
+      lossWeights: this.lossWeights[ti], lossState: this.lossStates[ti], optimizer: task.optimizer,
+      lossLabel: `Loop: ${task.lossName}`,
+    };
   }
 
   private logStep(msg: string): void {

@@ -65,6 +65,8 @@ export interface LMTrainOptions {
   samplePrompt?: string;
   /** Native backend threads (default: leave as set). */
   threads?: number;
+  /** Replay the training step through fastmath.jit (default true). */
+  jit?: boolean;
   log?: (line: string) => void;
   onEval?: (record: LMEvalRecord) => void;
   /** Called after every training step with the step reached and its loss (progress displays). */
@@ -399,6 +401,7 @@ export async function trainLM(opts: LMTrainOptions = {}): Promise<LMTrainResult>
     metrics: { loss: CrossEntropyLoss() },
     shouldSaveCheckpoints: outputDir !== null,
     log: () => undefined,
+    jit: opts.jit ?? true,
   });
   log(`lm: TransformerLM d_model ${cfg.dModel}, d_ff ${cfg.dFF}, ${cfg.nLayers} layers, ${cfg.nHeads} heads, dropout ${cfg.dropout}; ` +
     `${cfg.optimizer} lr ${cfg.lr}; batch ${cfg.batchSize} x ${cfg.seqLen}; ${cfg.steps} steps` +
