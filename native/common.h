@@ -8,7 +8,7 @@
 namespace trax {
 typedef void (*TaskFn)(void* ctx, long task);
 
-// Attention operand layout (see impl.h): H heads per batch row, row strides.
+// Attention operand layout (see kernels/attention.h): H heads per batch row, row strides.
 struct AttnL { long H, qs, ks, vs, os; };
 
 struct KernelTable {

@@ -27,10 +27,18 @@ function warn(reason) {
     'then run `npm rebuild trax-ts` (or `npm run install` inside the trax-ts checkout).\n');
 }
 
-/** SHA-256 over binding.gyp and native/*: what the binary is built from. */
+/** SHA-256 over binding.gyp and everything under native/: what the binary is built from. */
 function sourcesHash() {
   const h = crypto.createHash('sha256');
-  const files = ['binding.gyp', ...fs.readdirSync(path.join(root, 'native')).sort().map((f) => path.join('native', f))];
+  const files = ['binding.gyp'];
+  const walk = (dir) => {
+    for (const e of fs.readdirSync(path.join(root, dir), { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+      const rel = path.join(dir, e.name);
+      if (e.isDirectory()) walk(rel);
+      else files.push(rel);
+    }
+  };
+  walk('native');
   for (const f of files) {
     h.update(f + '\0');
     h.update(fs.readFileSync(path.join(root, f)));

@@ -1,5 +1,6 @@
 // Shape-and-dtype signatures (trax.shapes): what init and shape inference take.
 import { Tensor, allocFor, shapeSize, type DType } from './engine/tensor.js';
+import { callableClass } from './callable.js';
 
 class ShapeDtypeImpl {
   readonly shape: readonly number[];
@@ -14,10 +15,7 @@ class ShapeDtypeImpl {
   }
   get size(): number { return shapeSize(this.shape); }
   get ndim(): number { return this.shape.length; }
-  toString(): string {
-    const s = this.shape.length === 1 ? `(${this.shape[0]},)` : `(${this.shape.join(', ')})`;
-    return `ShapeDtype{shape:${s}, dtype:${this.dtype}}`;
-  }
+  toString(): string { return formatShapeDtype(this); }
   [Symbol.for('nodejs.util.inspect.custom')](): string { return this.toString(); }
 }
 
@@ -31,13 +29,17 @@ export interface ShapeDtypeConstructor {
  * ShapeDtype(shape, dtype): a shape-and-dtype signature. Callable with or
  * without `new`, as Trax's trax.shapes.ShapeDtype((1, 1), np.int32) is.
  */
-export const ShapeDtype = function ShapeDtype(this: unknown, shape: readonly number[], dtype: DType | string = 'float32') {
-  return new ShapeDtypeImpl(shape, dtype);
-} as unknown as ShapeDtypeConstructor;
-(ShapeDtype as unknown as { prototype: ShapeDtypeImpl }).prototype = ShapeDtypeImpl.prototype;
+export const ShapeDtype = callableClass<ShapeDtypeConstructor>('ShapeDtype', ShapeDtypeImpl,
+  (shape: readonly number[], dtype: DType | string = 'float32') => new ShapeDtypeImpl(shape, dtype));
 export type ShapeDtype = ShapeDtypeImpl;
 
 export type Signature = ShapeDtype | readonly Signature[];
+
+/** Trax's text for a shape and dtype, e.g. `ShapeDtype{shape:(16, 10), dtype:int32}`. */
+export function formatShapeDtype(s: { readonly shape: readonly number[]; readonly dtype: string }): string {
+  const dims = s.shape.length === 1 ? `(${s.shape[0]},)` : `(${s.shape.join(', ')})`;
+  return `ShapeDtype{shape:${dims}, dtype:${s.dtype}}`;
+}
 
 /** Maps numpy-style names to the two dtypes tensors have. */
 export function normalizeDtype(dtype: string): DType {
@@ -53,9 +55,11 @@ export function makeShapeDtype(shape: readonly number[], dtype: DType | string =
   return new ShapeDtype(shape, dtype);
 }
 
-export function signature(x: Tensor | readonly Tensor[]): Signature {
+/** trax.shapes.signature: the ShapeDtype of a tensor, or of each tensor in a nested array. */
+export function signature(x: Tensor | readonly unknown[]): Signature {
   if (x instanceof Tensor) return new ShapeDtype(x.shape, x.dtype);
-  return x.map((t) => signature(t));
+  if (Array.isArray(x)) return x.map((t) => signature(t as Tensor));
+  throw new TypeError(`cannot take the signature of ${String(x)}`);
 }
 
 export function signatureToString(sig: unknown): string {

@@ -12,6 +12,7 @@ const T = (v, dtype) => trax.tensor(v, dtype ? { dtype } : {});
 
 describeBackends('gradients: elementwise', () => {
   const BCAST = [[[2, 3], [2, 3]], [[2, 3], [3]], [[2, 1], [1, 3]], [[], [2, 2]], [[3], []], [[2, 1, 2], [3, 1]]];
+  /** @type {Record<string, [Function, any, any]>} */
   const binary = {
     add: [fm.add, {}, {}], sub: [fm.sub, {}, {}], mul: [fm.mul, {}, {}],
     div: [fm.div, {}, { lo: 0.5, hi: 2 }],
@@ -258,7 +259,7 @@ describeBackends('valueAndGrad / grad semantics', () => {
     const f = (w) => [fm.sum(fm.square(w)), aux];
     const [[val, a], g] = trax.valueAndGrad(f, { hasAux: true })(T([1, 2]));
     assert.equal(a, aux);
-    assert.ok(Math.abs(val.item() - 5) < 1e-6);
+    assert.ok(Math.abs(/** @type {any} */ (val).item() - 5) < 1e-6);
     allClose(g, [2, 4]);
     const [g2, a2] = trax.grad(f, { hasAux: true })(T([1, 2]));
     allClose(g2, [2, 4]);
@@ -284,7 +285,7 @@ describeBackends('valueAndGrad / grad semantics', () => {
     const [v, g] = trax.valueAndGrad((w) => w)(T(4));
     assert.equal(v.item(), 4);
     allClose(g, 1, { shape: [] });
-    const gx = trax.grad((w, x, c) => fm.sum(fm.mul(fm.mul(w, x), c)))(T([1, 1]), T([2, 3]), 10);
+    const gx = trax.grad((w, x, c) => fm.sum(fm.mul(fm.mul(w, /** @type {any} */ (x)), /** @type {any} */ (c))))(T([1, 1]), T([2, 3]), 10);
     allClose(gx, [20, 30]);
   });
 
@@ -350,4 +351,17 @@ describeBackends('fused dropout', () => {
     allClose(fm.dropout(x, key, 0.8), fm.mul(x, mask), { rtol: 0, atol: 0 });
     checkGrad((x1) => fm.dropout(x1, key, 0.8), [x]);
   });
+});
+
+test('fastmath.vjp returns the output and a pullback for any cotangent', () => {
+  const x = T([1, 2, 3]), w = T([2, -1, 0.5]);
+  const [y, pullback] = fm.vjp((a, b) => fm.mul(fm.square(a), b), [x, w]);
+  assert.deepEqual(Array.from(y.dataSync()), [2, -4, 4.5]);
+  const [dx, dw] = pullback(T([1, 10, 100]));
+  // d(a^2 b)/da = 2ab, d/db = a^2, each times the cotangent.
+  assert.deepEqual(Array.from(dx.dataSync()), [4, -40, 300]);
+  assert.deepEqual(Array.from(dw.dataSync()), [1, 40, 900]);
+  // Integer inputs get no cotangent.
+  const [, pb] = fm.vjp((a, i) => fm.mul(a, fm.cast(i, 'float32')), [x, T([1, 2, 3], 'int32')]);
+  assert.equal(pb(T([1, 1, 1]))[1], null);
 });

@@ -125,21 +125,27 @@ describeBackends('construction and dtypes', () => {
     throwsOp(() => T([1, undefined]), 'tensor', 'undefined');
     throwsOp(() => T({ a: 1 }), 'tensor', 'Object');
     throwsOp(() => T('abc'), 'tensor', 'string');
+    // @ts-expect-error: deliberately the wrong type
     throwsOp(() => fm.add('abc', 1), 'add', 'string');
+    // @ts-expect-error: deliberately the wrong type
     throwsOp(() => fm.mul({}, 1), 'mul', 'Object');
     throwsOp(() => fm.exp(undefined), 'exp', 'undefined');
     throwsOp(() => fm.sum(null), 'sum', 'null');
   });
 
   test('wrong dtypes and shapes at creation', () => {
+    // @ts-expect-error: deliberately the wrong type
     throwsOp(() => trax.tensor([1], { dtype: 'float64' }), 'tensor', 'float64');
+    // @ts-expect-error: deliberately the wrong type
     throwsOp(() => fm.cast(T([1]), 'float64'), 'cast', 'float64');
+    // @ts-expect-error: deliberately the wrong type
     throwsOp(() => fm.zeros([2], 'bool'), 'zeros', 'bool');
     throwsOp(() => fm.zeros([-1]), 'zeros', '[-1]');
     throwsOp(() => fm.ones([1.5]), 'full', '[1.5]');
     throwsOp(() => trax.tensor([1, 2, 3], { shape: [2, 2] }), 'tensor', '[2, 2]');
     throwsOp(() => fm.oneHot([1], -1), 'oneHot', '-1');
     throwsOp(() => fm.tril(-1), 'tril', '-1');
+    // @ts-expect-error: deliberately the wrong type
     throwsOp(() => new trax.Tensor(new Float32Array(2), [2], 'float64'), 'Tensor', 'float64');
     throwsOp(() => new trax.Tensor(new Float32Array(2), [2], 'int32'), 'Tensor', 'int32');
     throwsOp(() => fm.zeros([2]).item(), 'item', '[2]');
@@ -159,7 +165,9 @@ test('random: NaN and malformed seeds, keys, shapes and probabilities', () => {
   throwsOp(() => R.key(NaN), 'random.key', 'NaN');
   throwsOp(() => R.key(Infinity), 'random.key', 'Infinity');
   throwsOp(() => R.key(1.5), 'random.key', '1.5');
+  // @ts-expect-error: deliberately the wrong type
   throwsOp(() => R.key('1'), 'random.key', 'string');
+  // @ts-expect-error: deliberately the wrong type
   throwsOp(() => R.uniform([1, 2], [2]), 'random.uniform', 'key');
   throwsOp(() => R.normal(new Uint32Array(3), [2]), 'random.normal', 'key');
   throwsOp(() => R.split(null), 'random.split', 'null');
@@ -175,7 +183,7 @@ test('random: NaN and malformed seeds, keys, shapes and probabilities', () => {
 // Known gap, outside the tensor engine: src/backends/index.ts maps any name but 'js' to native.
 test('setBackend rejects unknown names', () => {
   const prev = trax.backendName();
-  try { assert.throws(() => trax.setBackend('gpu')); } finally { trax.setBackend(prev); }
+  try { assert.throws(() => trax.setBackend(/** @type {any} */ ('gpu'))); } finally { trax.setBackend(/** @type {any} */ (prev)); }
 });
 
 test('ops never mutate their inputs', () => {

@@ -57,16 +57,16 @@ test('reads the TransformerLM trainer_lib fixture', async () => {
   assert.equal(c.flatWeights.reduce((s, w) => s + w.data.length, 0), 13 * 64 + 256 * 64 + 2 * 33472 + 128 + 13 * 64 + 13);
   assert.equal(c.flatState.length, 7);
   for (const s of c.flatState) {
-    assert.deepEqual(s.shape, []);
-    assert.equal(s.data[0], Math.fround(0.05));
+    assert.deepEqual(/** @type {any} */ (s).shape, []);
+    assert.equal(/** @type {any} */ (s).data[0], Math.fround(0.05));
   }
   assert.ok(isPyTuple(c.inputSignature));
-  assert.deepEqual(c.inputSignature.map((s) => [s.shape, s.dtype]),
+  assert.deepEqual(c.inputSignature.map((s) => [/** @type {any} */ (s).shape, /** @type {any} */ (s).dtype]),
     [[[128, 12], 'int64'], [[128, 12], 'int64'], [[128, 12], 'float64']]);
-  assert.equal(c.slots.length, 38);
+  assert.equal(/** @type {any} */ (c.slots).length, 38);
   assert.deepEqual(c.slots[1].map((s) => s.shape), [[1, 256, 64], [1, 256, 64]]);
   assert.deepEqual(Object.keys(c.optParams), ['b1', 'b2', 'eps', 'learning_rate', 'weight_decay_rate']);
-  assert.deepEqual(Object.keys(c.history._values), ['train', 'eval']);
+  assert.deepEqual(Object.keys(/** @type {any} */ (c.history)._values), ['train', 'eval']);
   // Spot-check values against numpy's reading of the same file.
   assert.equal(c.flatWeights[0].data[0], new DataView(Uint8Array.from([0xf9, 0xcc, 0x31, 0x3f]).buffer).getFloat32(0, true));
   assert.equal(readTraxCheckpointSync(LM).flatWeights[37].data.length, 13);
@@ -82,8 +82,8 @@ test('reads the encoder-decoder Transformer fixture', async () => {
   assert.deepEqual(c.flatWeights[36].shape, [1, 256, 64]);
   assert.deepEqual(c.flatWeights[91].shape, [64, 13]);
   assert.equal(c.flatState.length, 15);
-  assert.ok(c.flatState.every((s) => s.data[0] === Math.fround(0.05)));
-  assert.deepEqual(c.inputSignature.map((s) => s.shape), [[128, 21], [128, 21], [128, 21]]);
+  assert.ok(c.flatState.every((s) => /** @type {any} */ (s).data[0] === Math.fround(0.05)));
+  assert.deepEqual(/** @type {any} */ (c.inputSignature).map((s) => s.shape), [[128, 21], [128, 21], [128, 21]]);
 });
 
 test('values match numpy exactly', { skip: SKIP_PY }, async () => {
@@ -95,7 +95,7 @@ print(' '.join(repr(float(np.asarray(w, np.float64).sum())) for w in d['flat_wei
 `).split(' ').map(Number);
   c.flatWeights.forEach((w, i) => {
     let s = 0;
-    for (const v of w.data) s += v;
+    for (const v of w.data) s += Number(v);
     assert.ok(Math.abs(s - sums[i]) <= 1e-9 * Math.max(1, Math.abs(s)), `weight ${i}: ${s} vs ${sums[i]}`);
   });
 });
@@ -104,7 +104,7 @@ print(' '.join(repr(float(np.asarray(w, np.float64).sum())) for w in d['flat_wei
 // writing Trax checkpoints
 
 test('a written Trax checkpoint reads back byte-exactly and leaves no temp file', async () => {
-  const src = await readTraxCheckpoint(LM);
+  const src = /** @type {any} */ (await readTraxCheckpoint(LM));
   const path = join(work, 'model.pkl.gz');
   await writeTraxCheckpoint(path, {
     step: src.step, flatWeights: src.flatWeights, flatState: src.flatState, slots: src.slots,
@@ -116,14 +116,14 @@ test('a written Trax checkpoint reads back byte-exactly and leaves no temp file'
   assert.equal(back.step, 5100);
   assert.equal(back.flatWeights.length, 38);
   back.flatWeights.forEach((w, i) => assert.ok(ndarrayEqual(w, src.flatWeights[i]), `weight ${i}`));
-  back.flatState.forEach((s, i) => assert.ok(ndarrayEqual(s, src.flatState[i])));
+  back.flatState.forEach((s, i) => assert.ok(ndarrayEqual(/** @type {any} */ (s), /** @type {any} */ (src.flatState[i]))));
   assert.ok(ndarrayEqual(back.slots[5][1], src.slots[5][1]));
   assert.deepEqual(back.inputSignature, src.inputSignature);
   assert.deepEqual(Object.keys(back.raw), [
     'step', 'flat_weights', 'slots', 'opt_params', 'history', 'flat_state', 'input_signature', 'version_timestamp',
   ]);
   assert.equal(back.raw.version_timestamp, 'Jun-18-2020');
-  assert.deepEqual(back.history._values.eval['metrics/loss'].length, src.history._values.eval['metrics/loss'].length);
+  assert.deepEqual(/** @type {any} */ (back.history)._values.eval['metrics/loss'].length, /** @type {any} */ (src.history)._values.eval['metrics/loss'].length);
   // gzip level 2 like Trax: the header's XFL byte is 0 for levels 2-8.
   const bytes = readFileSync(path);
   assert.equal(bytes[0], 0x1f);
@@ -143,14 +143,14 @@ test('minimal checkpoint with numbers and plain signatures', async () => {
   const c = await readTraxCheckpoint(path);
   assert.equal(c.step, 3);
   assert.deepEqual([...c.flatWeights[0].data], [1, 2, 3, 4]);
-  assert.equal(c.optParams.learning_rate.data[0], Math.fround(0.001));
+  assert.equal(/** @type {any} */ (c.optParams.learning_rate).data[0], Math.fround(0.001));
   assert.deepEqual(c.history, { _values: { train: { 'metrics/loss': [[1, 2.5]] } } });
   assert.ok(c.inputSignature[0] instanceof PickledShapeDtype);
   assert.deepEqual(c.inputSignature[1].shape, [16, 10]);
 });
 
 test('real Python loads a checkpoint we wrote, as Trax would', { skip: SKIP_PY }, async () => {
-  const src = await readTraxCheckpoint(LM);
+  const src = /** @type {any} */ (await readTraxCheckpoint(LM));
   const path = join(work, 'for_python.pkl.gz');
   await writeTraxCheckpoint(path, {
     step: src.step, flatWeights: src.flatWeights, flatState: src.flatState, slots: src.slots,

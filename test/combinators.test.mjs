@@ -13,6 +13,7 @@ import {
 } from '../dist/src/layers/combinators.js';
 import { Dense, LayerNorm, Mean } from '../dist/src/layers/core.js';
 import { Relu, Tanh } from '../dist/src/layers/activations.js';
+/** @typedef {import('../dist/src/engine/tensor.js').Tensor} TensorT */
 
 const t = (v) => F.tensor(v, { dtype: 'float32' });
 const vals = (x) => (x instanceof Tensor ? x.arraySync() : x.map(vals));
@@ -31,6 +32,7 @@ function run(layer, x) {
 const a = t([1, 2]), b = t([10, 20]), c = t([100, 200]), d = t([1000, 2000]);
 
 test('Serial computes nIn/nOut by walking the stack', () => {
+  /** @type {Array<[any, number, number]>} */
   const cases = [
     [Serial(), 1, 1],
     [Serial(null), 1, 1],
@@ -51,6 +53,7 @@ test('Serial computes nIn/nOut by walking the stack', () => {
   }
   // Nested lists are flattened into one Serial.
   assert.equal(Serial(Dense(2), [Relu(), [Dense(3)]]).sublayers.length, 3);
+  // @ts-expect-error: deliberately the wrong type
   assert.throws(() => Serial(Relu), /did you forget to call it/);
 });
 
@@ -173,8 +176,10 @@ test('Fn: nIn from the arity; defaults and rest parameters are rejected', () => 
   // A bare arrow whose body has parentheses with '=' in them is still fine.
   assert.equal(Fn('Cmp', (x) => F.mul(x, x.size === 2 ? 1 : 0)).nIn, 1);
   assert.equal(Fn('Cmp2', x => F.where(F.greaterEqual(x, 0), x, F.mul(x, 0 >= 1 ? 2 : 3))).nIn, 1); // eslint-disable-line
+  // @ts-expect-error: deliberately the wrong type
   assert.throws(() => Fn('Def', (x, y = 1) => F.add(x, y)), /default parameter/);
   assert.throws(() => Fn('Rest', (...xs) => xs[0]), /rest parameter/);
+  // @ts-expect-error: deliberately the wrong type
   assert.throws(() => Fn('NotFn', 3), /expected a function/);
   const split = Fn('SplitHalf', (x) => F.split(x, 2, -1), 2);
   assert.equal(String(split), 'SplitHalf_out2');
@@ -265,11 +270,44 @@ test('Cache computes once and returns the stored output afterwards', () => {
   assert.deepEqual(vals(cache.apply(a)), [2, 3]);
   assert.deepEqual(vals(cache.apply(b)), [2, 3], 'the second call returns the first output');
   assert.equal(calls, 1);
-  cache.reset();
+  /** @type {any} */ (cache).reset();
   assert.deepEqual(vals(cache.apply(b)), [11, 21]);
   cache.init(new ShapeDtype([2]));
   assert.deepEqual(vals(cache.apply(c)), [101, 201], 'init forgets the cached output');
   assert.equal(String(cache), 'Cache[\n  Count\n]');
+  // The output lives in the state, [cached output, sublayer state], as in Trax:
+  // a pure call with a fresh state computes again, and setting a state restores its cache.
+  const [, fresh] = cache.init(new ShapeDtype([2]));
+  assert.deepEqual(fresh, [[], []]);
+  const [out, filled] = cache.pureFn(a, cache.weights, fresh, null);
+  assert.deepEqual(vals(out), [2, 3]);
+  assert.deepEqual(vals(filled[0]), [2, 3]);
+  assert.deepEqual(vals(cache.pureFn(b, cache.weights, fresh, null)[0]), [11, 21], 'a fresh state computes again');
+  assert.deepEqual(vals(cache.pureFn(b, cache.weights, filled, null)[0]), [2, 3], 'a filled state returns its output');
+  cache.state = filled;
+  assert.deepEqual(vals(cache.apply(c)), [2, 3]);
+  cache.state = fresh;
+  assert.deepEqual(vals(cache.apply(c)), [101, 201]);
+});
+
+test('Scan in predict mode keeps the carry in its state between calls', () => {
+  const step = Fn('CumStep', (x, carry) => { const s = F.add(x, carry); return [s, s]; }, 2);
+  const scan = Scan(step, { axis: 0, mode: 'predict' });
+  const [, s0] = scan.init([new ShapeDtype([1, 2]), new ShapeDtype([2])]);
+  assert.deepEqual(s0, [[], []]);
+  const [ys1, c1] = /** @type {any[]} */ (scan.apply([F.tensor([[1, 2]], { dtype: 'float32' }), t([0, 0])]));
+  assert.deepEqual(ys1.arraySync(), [[1, 2]]);
+  assert.deepEqual(vals(scan.state[1][0]), [1, 2]);
+  // The next call continues from the stored carry, not the carry it is given.
+  const [ys2, c2] = /** @type {any[]} */ (scan.apply([F.tensor([[3, 4], [5, 6]], { dtype: 'float32' }), t([100, 100])]));
+  assert.deepEqual(ys2.arraySync(), [[4, 6], [9, 12]]);
+  assert.deepEqual(vals(c2), [9, 12]);
+  assert.deepEqual(vals(c1), [1, 2]);
+  // Outside predict mode the carry stays out of the state.
+  const train = Scan(step, { axis: 0 });
+  train.init([new ShapeDtype([1, 2]), new ShapeDtype([2])]);
+  train.apply([F.tensor([[1, 2]], { dtype: 'float32' }), t([0, 0])]);
+  assert.deepEqual(train.state, [[], []]);
 });
 
 test('weights flow through combinators in sublayer order', () => {
@@ -281,7 +319,7 @@ test('weights flow through combinators in sublayer order', () => {
   assert.deepEqual(w[0][1][1][0].shape, [5, 3]);
   assert.deepEqual(w[1], []);
   assert.deepEqual(w[2][0].shape, [5, 1]);
-  assert.deepEqual(m.apply(F.ones([4, 5])).shape, [4, 1]);
+  assert.deepEqual(/** @type {TensorT} */ (m.apply(F.ones([4, 5]))).shape, [4, 1]);
   // Different sublayers get different rngs.
   assert.notDeepEqual(Array.from(w[0][1][0][0].dataSync()).slice(0, 2), Array.from(w[0][1][1][0].dataSync()).slice(0, 2));
 });

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Tensor } from '../dist/src/engine/tensor.js';
 import * as data from '../dist/src/data/index.js';
+import { ShapeDtype } from '../dist/src/shapes.js';
 
 const {
   Serial, Shuffle, Batch, BucketByLength, FilterByLength, TruncateToLength, PadToLength, AddLossWeights, Dup, CastTo,
@@ -31,9 +32,10 @@ test('Serial composes left to right and flattens nested arrays', () => {
   assert.deepEqual([...f([0, 1, 2])], [12, 22, 32]);
   // The first function may be a source that ignores its argument.
   const src = () => [[[1, 2]], [[3]]];
-  const batches = [...Serial(src, Batch(2))()];
+  const batches = [.../** @type {Iterable<any>} */ (Serial(src, Batch(2))())];
   assert.equal(batches.length, 1);
   assert.deepEqual(plain(batches[0][0]), { v: [[1, 2], [3, 0]], dtype: 'int32', shape: [2, 2] });
+  // @ts-expect-error: deliberately the wrong type
   assert.throws(() => Serial(add(1), 5), /Serial: element 1 is number/);
 });
 
@@ -45,6 +47,7 @@ test('sync streams give sync generators, async streams async ones', async () => 
   assert.equal(typeof aout[Symbol.asyncIterator], 'function');
   const got = await collectAsync(aout);
   assert.deepEqual(got.map((b) => rows(b[0])), [[[1], [2]], [[3], [4]]]);
+  // @ts-expect-error: deliberately the wrong type
   assert.throws(() => Batch(2)(42), /Batch: expected an iterable/);
 });
 
@@ -306,7 +309,7 @@ test('Inputs peeks one batch for the signature and does not lose it (shared gene
   assert.deepEqual(inputs.targetShape, [10]);
   assert.equal(inputs.targetDtype, 'float32');
   assert.deepEqual(inputs.exampleShapeDtype, [
-    { shape: [4, 10], dtype: 'int32' }, { shape: [4, 10], dtype: 'int32' }, { shape: [4, 10], dtype: 'float32' },
+    new ShapeDtype([4, 10], 'int32'), new ShapeDtype([4, 10], 'int32'), new ShapeDtype([4, 10], 'float32'),
   ]);
   const train = inputs.trainStream(1);
   assert.deepEqual(take(train, 3).map((b) => rows(b[0])), expected);
@@ -317,33 +320,35 @@ test('Inputs with a fresh generator per call starts with the peeked batch, no du
   const expected = take(copyIntsTask(2, { seed: 9 }), 3).map((b) => rows(b[0]));
   assert.deepEqual(take(inputs.trainStream(1), 3).map((b) => rows(b[0])), expected);
   // Later calls open fresh streams; the eval stream defaults to the train function.
-  assert.deepEqual(rows(inputs.trainStream(1).next().value[0]), expected[0]);
-  assert.deepEqual(rows(inputs.evalStream(1).next().value[0]), expected[0]);
-  assert.deepEqual(inputs.trainStream(2).next().value[0].shape, [4, 10]);
+  assert.deepEqual(rows(/** @type {any} */ (inputs.trainStream(1).next()).value[0]), expected[0]);
+  assert.deepEqual(rows(/** @type {any} */ (inputs.evalStream(1).next()).value[0]), expected[0]);
+  assert.deepEqual(/** @type {any} */ (inputs.trainStream(2).next()).value[0].shape, [4, 10]);
 });
 
 test('Inputs eval and train-eval streams', () => {
   const trainB = [[[[1]], [[1]]], [[[2]], [[2]]]];
   const evalB = [[[[9]], [[9]]]];
   const inputs = Inputs(() => trainB, () => evalB);
-  assert.deepEqual([...inputs.evalStream(1)], evalB);
-  assert.deepEqual([...inputs.trainStream(1)], trainB);
-  assert.deepEqual([...inputs.trainEvalStream(1)], trainB);
+  assert.deepEqual([.../** @type {Iterable<any>} */ (inputs.evalStream(1))], evalB);
+  assert.deepEqual([.../** @type {Iterable<any>} */ (inputs.trainStream(1))], trainB);
+  assert.deepEqual([.../** @type {Iterable<any>} */ (inputs.trainEvalStream(1))], trainB);
   const te = [[[[5]]]];
-  assert.deepEqual([...Inputs(() => trainB, null, () => te).trainEvalStream(1)], te);
+  assert.deepEqual([.../** @type {Iterable<any>} */ (Inputs(() => trainB, null, () => te).trainEvalStream(1))], te);
 });
 
 test('Inputs validates batches with clear errors', () => {
+  // @ts-expect-error: deliberately the wrong type
   assert.throws(() => new Inputs([[[1]]]), /initialized with a function of nDevices/);
   assert.throws(() => Inputs(() => []), /train stream is empty/);
+  // @ts-expect-error: deliberately the wrong type
   assert.throws(() => Inputs(() => 5), /must return an iterable of batches/);
   assert.throws(() => Inputs(() => [[new Int32Array(16), new Int32Array(8)]]),
     /batch 0 from the train stream: field 1 has batch size 8, field 0 has 16/);
   const good = [new Int32Array(16), new Int32Array(16)];
   const bad = [new Int32Array(16), new Float32Array(8)];
   const inputs = Inputs(() => [good, good, good, bad]);
-  assert.throws(() => [...inputs.trainStream(1)], /batch 3 from the train stream: field 1 has batch size 8, field 0 has 16/);
-  assert.throws(() => [...inputs.evalStream(1)], /batch 3 from the eval stream/);
+  assert.throws(() => [.../** @type {Iterable<any>} */ (inputs.trainStream(1))], /batch 3 from the train stream: field 1 has batch size 8, field 0 has 16/);
+  assert.throws(() => [.../** @type {Iterable<any>} */ (inputs.evalStream(1))], /batch 3 from the eval stream/);
 });
 
 test('validateBatch returns the batch size and names the problem', () => {
@@ -361,7 +366,7 @@ test('Inputs with an async train stream: await peek(), first batch kept', async 
   assert.throws(() => inputs.inputShape, /await inputs.peek\(\)/);
   const sig = await inputs.peek();
   assert.deepEqual(sig.inputShape, [2]);
-  assert.deepEqual(inputs.exampleShapeDtype, [{ shape: [1, 2], dtype: 'int32' }, { shape: [1, 2], dtype: 'int32' }]);
+  assert.deepEqual(inputs.exampleShapeDtype, [new ShapeDtype([1, 2], 'int32'), new ShapeDtype([1, 2], 'int32')]);
   assert.deepEqual(await collectAsync(inputs.trainStream(1)), batches);
   // Handing out the stream before peeking also keeps the first batch.
   const inputs2 = Inputs(() => asyncOf(batches));

@@ -6,6 +6,7 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import * as trax from '../dist/src/index.js';
+/** @typedef {import('../dist/src/engine/tensor.js').Tensor} TensorT */
 
 const { models, supervised } = trax;
 const { ShapeDtype } = trax.shapes;
@@ -132,8 +133,8 @@ test('beam search scores are sums of log-probabilities of the chosen tokens', as
   let sum = 0;
   for (const t of toks.dataSync()) {
     const logits = m.apply(cur);
-    const L = logits.shape[1];
-    const lp = trax.fastmath.logSoftmax(trax.fastmath.sliceAxis(logits, 1, L - 1, L));
+    const L = /** @type {TensorT} */ (logits).shape[1];
+    const lp = trax.fastmath.logSoftmax(trax.fastmath.sliceAxis(/** @type {TensorT} */ (logits), 1, L - 1, L));
     sum += lp.dataSync()[t];
     cur = trax.tensor([[t]], { dtype: 'int32' });
   }

@@ -35,7 +35,7 @@ test('timers run while trainEpoch trains, and an AbortSignal stops it after a st
   const ac = new AbortController();
   const tick = setInterval(() => { if (++ticks === 5) ac.abort(); }, 1);
   const huge = 1_000_000;
-  await assert.rejects(t.trainEpoch(huge, 1, { signal: ac.signal }), (e) => e.name === 'AbortError');
+  await assert.rejects(t.trainEpoch(huge, 1, { signal: ac.signal }), (/** @type {Error} */ e) => e.name === 'AbortError');
   clearInterval(tick);
   assert.equal(ticks, 5);
   assert.ok(t.step > 1 && t.step < huge, `step ${t.step}`);
@@ -45,7 +45,7 @@ test('timers run while trainEpoch trains, and an AbortSignal stops it after a st
   assert.equal(t2.step, t.step + 1);
   // An already aborted signal trains nothing.
   const before = t2.step;
-  await assert.rejects(t2.trainEpoch(5, 0, { signal: AbortSignal.abort() }), (e) => e.name === 'AbortError');
+  await assert.rejects(t2.trainEpoch(5, 0, { signal: AbortSignal.abort() }), (/** @type {Error} */ e) => e.name === 'AbortError');
   assert.equal(t2.step, before);
 });
 
@@ -63,7 +63,7 @@ test('Loop.run stops on an AbortSignal and saves model.pkl.gz at the step reache
   const ac = new AbortController();
   let ticks = 0;
   const tick = setInterval(() => { if (++ticks === 5) ac.abort(); }, 1);
-  await assert.rejects(loop.run(1_000_000, { signal: ac.signal }), (e) => e.name === 'AbortError');
+  await assert.rejects(loop.run(1_000_000, { signal: ac.signal }), (/** @type {Error} */ e) => e.name === 'AbortError');
   clearInterval(tick);
   assert.ok(loop.step > 1 && loop.step < 1_000_000, `step ${loop.step}`);
   const again = make();
@@ -80,7 +80,7 @@ test('trainLM stops on an AbortSignal, keeps its steps, and resumes from them', 
   const ac = new AbortController();
   let steps = 0;
   await assert.rejects(trax.supervised.trainLM({ ...opts, steps: 1_000_000, signal: ac.signal,
-    onStep: (s) => { steps = s; if (s === 7) ac.abort(); } }), (e) => e.name === 'AbortError');
+    onStep: (s) => { steps = s; if (s === 7) ac.abort(); } }), (/** @type {Error} */ e) => e.name === 'AbortError');
   assert.equal(steps, 7);
   const r = await trax.supervised.trainLM({ ...opts, steps: 9 });
   assert.equal(r.resumed, true);

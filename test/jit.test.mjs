@@ -5,6 +5,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import * as trax from '../dist/src/index.js';
+/** @typedef {import('../dist/src/engine/tensor.js').Tensor} TensorT */
 import { describeBackends } from './helpers/backends.mjs';
 
 const F = trax.fastmath;
@@ -51,9 +52,9 @@ describeBackends('fastmath.jit', (backend) => {
   });
 
   test('a new input shape traces again; a number equal on both traced calls is baked in until it changes', () => {
-    const f = F.jit((x, s) => F.mul(F.exp(x), s));
+    const f = F.jit((/** @type {TensorT} */ x, /** @type {number} */ s) => F.mul(F.exp(x), s));
     const ref = (x, s) => F.mul(F.exp(x), s);
-    for (const [shape, s] of [[[3], 2], [[3], 2], [[3], 2], [[3], 5], [[3], 5], [[2, 2], 1], [[2, 2], 1], [[2, 2], 1]]) {
+    for (const [shape, s] of /** @type {[number[], number][]} */ ([[[3], 2], [[3], 2], [[3], 2], [[3], 5], [[3], 5], [[2, 2], 1], [[2, 2], 1], [[2, 2], 1]])) {
       const x = R.normal(R.key(shape.length * 10 + s), shape);
       assertBitEqual(ref(x, s), f(x, s), `shape [${shape}] s=${s}`);
     }
@@ -62,7 +63,7 @@ describeBackends('fastmath.jit', (backend) => {
   });
 
   test('results of a replay are fresh tensors, not the plan\'s reused buffers', () => {
-    const f = F.jit((x) => F.tanh(x));
+    const f = F.jit((/** @type {TensorT} */ x) => F.tanh(x));
     const outs = [];
     for (let i = 0; i < 4; i++) outs.push([R.normal(R.key(i), [5]), null]);
     for (const o of outs) o[1] = f(o[0]);
@@ -70,8 +71,8 @@ describeBackends('fastmath.jit', (backend) => {
   });
 
   test('reading values on the host names the op and the line', () => {
-    const f = F.jit(function readsHost(x) { const s = F.sum(x); return F.mul(x, s.item()); });
-    assert.throws(() => f(F.ones([3])), (e) => {
+    const f = F.jit(function readsHost(/** @type {TensorT} */ x) { const s = F.sum(x); return F.mul(x, s.item()); });
+    assert.throws(() => f(F.ones([3])), (/** @type {Error} */ e) => {
       assert.equal(e.name, 'JitError');
       assert.match(e.message, /readsHost cannot be traced: it reads tensor values on the host \(item\)/);
       assert.match(e.message, /jit\.test\.mjs:\d+/);
@@ -81,12 +82,12 @@ describeBackends('fastmath.jit', (backend) => {
 
   test('a value computed on the host that changes between calls names the kernel op that reads it', () => {
     // The mask is made from values read on the host, so it differs with the data.
-    const f = F.jit(function hostOp(x) {
-      const mask = trax.tensor(Array.from(x.storage, (v) => (v > 0 ? 1 : 0)));
+    const f = F.jit(function hostOp(/** @type {TensorT} */ x) {
+      const mask = trax.tensor(Array.from(/** @type {Float32Array} */ (x.storage), (v) => (v > 0 ? 1 : 0)));
       return F.exp(F.mul(x, mask));
     });
     f(R.normal(R.key(1), [8]));
-    assert.throws(() => f(R.normal(R.key(2), [8])), (e) => {
+    assert.throws(() => f(R.normal(R.key(2), [8])), (/** @type {Error} */ e) => {
       assert.match(e.message, /hostOp cannot be traced: the values read by `mul`/);
       assert.match(e.message, /computed on the host/);
       assert.match(e.message, /jit\.test\.mjs:\d+/);

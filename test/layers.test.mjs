@@ -24,6 +24,7 @@ import {
   GlorotUniformInitializer, GlorotNormalInitializer, LeCunUniformInitializer, RandomNormalInitializer,
   RandomUniformInitializer, ScaledInitializer, KaimingUniformInitializer,
 } from '../dist/src/layers/initializers.js';
+/** @typedef {import('../dist/src/engine/tensor.js').Tensor} TensorT */
 
 // ------------------------------------------------------------------ helpers
 
@@ -32,7 +33,7 @@ const i32 = (v) => F.tensor(v, { dtype: 'int32' });
 
 function flatNums(x) {
   if (x instanceof Tensor) return Array.from(x.dataSync());
-  if (ArrayBuffer.isView(x)) return Array.from(x);
+  if (ArrayBuffer.isView(x)) return Array.from(/** @type {any} */ (x));
   if (Array.isArray(x)) return x.flat(Infinity);
   return [x];
 }
@@ -57,7 +58,9 @@ function outputsOf(y) {
  * weights against central differences computed in float64 from the layer's
  * float32 outputs.
  */
-function checkGradients(layer, inputs, weights, { state = layer.state, rng = random.key(7), wrt, eps = 1e-2, rtol = 1e-2, atol = 1e-3, maxPerLeaf = 16 } = {}) {
+/** @param {any} [opts] options: state, rng, wrt, eps, rtol, atol, maxPerLeaf */
+function checkGradients(layer, inputs, weights, opts = {}) {
+  const { state = layer.state, rng = random.key(7), wrt, eps = 1e-2, rtol = 1e-2, atol = 1e-3, maxPerLeaf = 16 } = opts;
   const multi = layer.nIn !== 1;
   const ins = multi ? inputs.slice() : [inputs];
   const idx = (wrt ?? ins.map((_, i) => i)).filter((k) => ins[k].dtype === 'float32');
@@ -170,11 +173,11 @@ test('Dense forward with given weights, shapes and init', () => {
     for (let k = 0; k < 4; k++) s += xs[i][k] * Ws[k][j];
     ref[i][j] = s;
   }
-  assert.deepEqual(y.shape, [2, 3]);
+  assert.deepEqual(/** @type {TensorT} */ (y).shape, [2, 3]);
   assertClose(y, ref);
   // 3-D inputs: applied on the last axis.
   const y3 = d.apply(F.reshape(x, [1, 2, 4]), { weights: [W, b] });
-  assert.deepEqual(y3.shape, [1, 2, 3]);
+  assert.deepEqual(/** @type {TensorT} */ (y3).shape, [1, 2, 3]);
   assertClose(y3, ref);
   // useBias false: weights are W alone.
   const nb = Dense(3, { useBias: false });
@@ -193,27 +196,27 @@ test('Dense gradients wrt inputs and weights', () => {
 test('Embedding forward, out-of-range ids (an error naming the layer and id, or clipped on request), init and gradients', () => {
   const e = Embedding(5, 3);
   const [W] = e.init(new ShapeDtype([2, 2], 'int32'), { rng: random.key(0) });
-  assert.deepEqual(W.shape, [5, 3]);
+  assert.deepEqual(/** @type {any} */ (W).shape, [5, 3]);
   // Master initializer: U(+-sqrt(3 / d_feature)).
   const lim = Math.sqrt(3 / 3);
-  assert.ok(Array.from(W.dataSync()).every((v) => Math.abs(v) <= lim));
+  assert.ok(Array.from(/** @type {any} */ (W).dataSync()).every((v) => Math.abs(v) <= lim));
   const table = f32([[0, 1, 2], [10, 11, 12], [20, 21, 22], [30, 31, 32], [40, 41, 42]]);
   const y = e.apply(i32([[1, 4], [0, 2]]), { weights: table });
-  assert.deepEqual(y.shape, [2, 2, 3]);
-  assert.deepEqual(y.arraySync(), [[[10, 11, 12], [40, 41, 42]], [[0, 1, 2], [20, 21, 22]]]);
+  assert.deepEqual(/** @type {TensorT} */ (y).shape, [2, 2, 3]);
+  assert.deepEqual(/** @type {TensorT} */ (y).arraySync(), [[[10, 11, 12], [40, 41, 42]], [[0, 1, 2], [20, 21, 22]]]);
   // By default an out-of-range id is an error that names the layer and the id.
   for (const bad of [5, 999, -5, 2 ** 31, 2 ** 40]) {
-    assert.throws(() => e.apply(f32([bad]), { weights: table }), (err) => /Embedding_5_3/.test(err.message) && err.message.includes(`id ${bad} is out of range [0, 5)`));
+    assert.throws(() => e.apply(f32([bad]), { weights: table }), (/** @type {any} */ err) => /Embedding_5_3/.test(err.message) && err.message.includes(`id ${bad} is out of range [0, 5)`));
   }
   // mode 'clip' is Trax's take(..., mode='clip'): -3 -> row 0, 7 -> row 4.
   const ec = Embedding(5, 3, { mode: 'clip' });
   ec.init(new ShapeDtype([2, 2], 'int32'), { rng: random.key(0) });
   const yc = ec.apply(i32([-3, 7, 5]), { weights: table });
-  assert.deepEqual(yc.arraySync(), [[0, 1, 2], [40, 41, 42], [40, 41, 42]]);
+  assert.deepEqual(/** @type {TensorT} */ (yc).arraySync(), [[0, 1, 2], [40, 41, 42], [40, 41, 42]]);
   // Gradient wrt the table: rows are scatter-added (id 1 appears twice).
   const ids = i32([[1, 3], [1, 0]]);
   assert.ok(checkGradients(e, ids, seeded([5, 3], 4)) > 5);
-  const [, g] = valueAndGrad((w) => F.sum(e.pureFn(ids, w, [], null)[0]))(table);
+  const [, g] = valueAndGrad((w) => F.sum(/** @type {TensorT} */ (e.pureFn(ids, w, [], null)[0])))(table);
   assert.deepEqual(g.arraySync(), [[1, 1, 1], [2, 2, 2], [0, 0, 0], [1, 1, 1], [0, 0, 0]]);
 });
 
@@ -227,36 +230,36 @@ test('Dropout: train vs eval vs predict, rng determinism, rate kept in state', (
   assert.ok(s instanceof Tensor);
   assert.equal(s.item(), 0.5);
   const [y1] = d.pureFn(x, [], s, random.key(1));
-  const vals = new Set(Array.from(y1.dataSync()));
+  const vals = new Set(Array.from(/** @type {TensorT} */ (y1).dataSync()));
   assert.deepEqual([...vals].sort(), [0, 2], 'kept values are scaled by 1/(1-rate)');
-  const kept = Array.from(y1.dataSync()).filter((v) => v !== 0).length / x.size;
+  const kept = Array.from(/** @type {TensorT} */ (y1).dataSync()).filter((v) => v !== 0).length / x.size;
   assert.ok(kept > 0.44 && kept < 0.56, `kept fraction ${kept}`);
   const [y2] = d.pureFn(x, [], s, random.key(1));
-  assert.deepEqual(Array.from(y2.dataSync()), Array.from(y1.dataSync()), 'same rng, same mask');
+  assert.deepEqual(Array.from(/** @type {TensorT} */ (y2).dataSync()), Array.from(/** @type {TensorT} */ (y1).dataSync()), 'same rng, same mask');
   const [y3] = d.pureFn(x, [], s, random.key(2));
-  assert.notDeepEqual(Array.from(y3.dataSync()), Array.from(y1.dataSync()), 'different rng, different mask');
+  assert.notDeepEqual(Array.from(/** @type {TensorT} */ (y3).dataSync()), Array.from(/** @type {TensorT} */ (y1).dataSync()), 'different rng, different mask');
 
   for (const mode of ['eval', 'predict']) {
-    const de = Dropout(0.5, { mode });
+    const de = Dropout(0.5, { mode: /** @type {any} */ (mode) });
     de.init(new ShapeDtype([50, 40]));
-    assert.deepEqual(Array.from(de.apply(x).dataSync()), Array.from(x.dataSync()), `${mode} is the identity`);
+    assert.deepEqual(Array.from(/** @type {TensorT} */ (de.apply(x)).dataSync()), Array.from(x.dataSync()), `${mode} is the identity`);
   }
-  assert.deepEqual(Array.from(Dropout(0).apply(x).dataSync()), Array.from(x.dataSync()), 'rate 0 is the identity');
+  assert.deepEqual(Array.from(/** @type {TensorT} */ (Dropout(0).apply(x)).dataSync()), Array.from(x.dataSync()), 'rate 0 is the identity');
 
   // The rate is read from state, so a state of 0.05 changes what is dropped.
   const [y5] = d.pureFn(x, [], F.scalar(0.05), random.key(1));
-  const dropped = Array.from(y5.dataSync()).filter((v) => v === 0).length / x.size;
+  const dropped = Array.from(/** @type {TensorT} */ (y5).dataSync()).filter((v) => v === 0).length / x.size;
   assert.ok(dropped > 0.02 && dropped < 0.09, `dropped fraction ${dropped}`);
-  assertClose(Array.from(y5.dataSync()).filter((v) => v !== 0).slice(0, 3), [1 / 0.95, 1 / 0.95, 1 / 0.95]);
+  assertClose(Array.from(/** @type {TensorT} */ (y5).dataSync()).filter((v) => v !== 0).slice(0, 3), [1 / 0.95, 1 / 0.95, 1 / 0.95]);
   d.state = F.scalar(0.05);
   const y6 = d.apply(x, { rng: random.key(1) });
-  assert.deepEqual(Array.from(y6.dataSync()), Array.from(y5.dataSync()));
+  assert.deepEqual(Array.from(/** @type {TensorT} */ (y6).dataSync()), Array.from(/** @type {TensorT} */ (y5).dataSync()));
 
   // Shared axes: one mask value per column.
   const ds = Dropout(0.5, { sharedAxes: [0] });
   ds.init(new ShapeDtype([50, 40]));
-  const ys = ds.apply(x, { rng: random.key(3) }).arraySync();
-  for (let c = 0; c < 40; c++) assert.ok(ys.every((row) => row[c] === ys[0][c]));
+  const ys = /** @type {TensorT} */ (ds.apply(x, { rng: random.key(3) })).arraySync();
+  for (let c = 0; c < 40; c++) assert.ok(/** @type {any} */ (ys).every((row) => row[c] === ys[0][c]));
 
   assert.throws(() => Dropout(1.0), RangeError);
 });
@@ -283,7 +286,7 @@ test('LayerNorm matches the reference rows and float64 math', () => {
   const scale = seeded([6], 12), bias = seeded([6], 13);
   const out = ln.apply(x, { weights: [scale, bias] });
   const xs = x.arraySync(), sc = Array.from(scale.dataSync()), bs = Array.from(bias.dataSync());
-  const ref = xs.map((r) => {
+  const ref = /** @type {any} */ (xs).map((r) => {
     const mu = r.reduce((a, b) => a + b, 0) / r.length;
     const v = r.reduce((a, b) => a + (b - mu) ** 2, 0) / r.length;
     return r.map((val, j) => ((val - mu) / Math.sqrt(v + 1e-6)) * sc[j] + bs[j]);
@@ -346,9 +349,9 @@ test('every activation matches its float64 formula', () => {
   assertClose(A.Elu().apply(tiny), flatNums(tiny).map(Math.expm1), { rtol: 1e-6, atol: 0, msg: 'Elu near 0' });
   // Exact edges of the piecewise definitions.
   const edges = f32([0, -1, 1]);
-  assert.deepEqual(Array.from(A.Relu().apply(edges).dataSync()), [0, 0, 1]);
-  assert.deepEqual(Array.from(A.HardSigmoid().apply(edges).dataSync()), [1, 0, 1]);
-  assert.deepEqual(Array.from(A.HardTanh().apply(edges).dataSync()), [0, -1, 1]);
+  assert.deepEqual(Array.from(/** @type {TensorT} */ (A.Relu().apply(edges)).dataSync()), [0, 0, 1]);
+  assert.deepEqual(Array.from(/** @type {TensorT} */ (A.HardSigmoid().apply(edges)).dataSync()), [1, 0, 1]);
+  assert.deepEqual(Array.from(/** @type {TensorT} */ (A.HardTanh().apply(edges)).dataSync()), [0, -1, 1]);
   // Large inputs stay finite where the math is finite.
   const big = f32([-60, 60]);
   assertClose(A.Softplus().apply(big), [0, 60], { atol: 1e-6 });
@@ -359,7 +362,7 @@ test('every activation matches its float64 formula', () => {
 test('Glu splits the last axis: a * sigmoid(b)', () => {
   const x = f32([[1, -2, 0.5, 3], [0, 1, -1, 2]]);
   const y = A.Glu().apply(x);
-  assert.deepEqual(y.shape, [2, 2]);
+  assert.deepEqual(/** @type {TensorT} */ (y).shape, [2, 2]);
   assertClose(y, [[1 * sigmoid64(0.5), -2 * sigmoid64(3)], [0 * sigmoid64(-1), 1 * sigmoid64(2)]]);
   assert.throws(() => A.Glu().apply(f32([1, 2, 3])), /even/);
 });
@@ -395,12 +398,12 @@ test('every activation: gradients match finite differences', () => {
 test('LogSoftmax, Softmax, LogSumExp against float64', () => {
   const x = f32([[1, 2, 3, -1], [0.5, 0.5, -2, 4]]);
   const rows = x.arraySync();
-  const lse = rows.map((r) => { const m = Math.max(...r); return m + Math.log(r.reduce((a, v) => a + Math.exp(v - m), 0)); });
-  assertClose(LogSoftmax().apply(x), rows.map((r, i) => r.map((v) => v - lse[i])));
-  assertClose(Softmax().apply(x), rows.map((r, i) => r.map((v) => Math.exp(v - lse[i]))));
+  const lse = /** @type {any} */ (rows).map((r) => { const m = Math.max(...r); return m + Math.log(r.reduce((a, v) => a + Math.exp(v - m), 0)); });
+  assertClose(LogSoftmax().apply(x), /** @type {any} */ (rows).map((r, i) => r.map((v) => v - lse[i])));
+  assertClose(Softmax().apply(x), /** @type {any} */ (rows).map((r, i) => r.map((v) => Math.exp(v - lse[i]))));
   // keepdims=True, as in Trax.
   const l2 = LogSumExp().apply(x);
-  assert.deepEqual(l2.shape, [2, 1]);
+  assert.deepEqual(/** @type {TensorT} */ (l2).shape, [2, 1]);
   assertClose(l2, lse);
   // Large logits are stable.
   assertClose(LogSoftmax().apply(f32([1000, 0])), [0, -1000], { rtol: 1e-6 });
@@ -411,30 +414,30 @@ test('Mean, Sum, Max, Min, Flatten, Negate, ToFloat, ArgMax, StopGradient', () =
   const x = f32([[[1, 2], [3, 4], [5, 6]], [[-1, -2], [-3, -4], [-5, 7]]]);
   assertClose(Mean().apply(x), [[1.5, 3.5, 5.5], [-1.5, -3.5, 1]]);
   assertClose(Mean(1).apply(x), [[3, 4], [-3, 1 / 3]]);
-  assert.deepEqual(Mean(1, true).apply(x).shape, [2, 1, 2]);
+  assert.deepEqual(/** @type {TensorT} */ (Mean(1, true).apply(x)).shape, [2, 1, 2]);
   assertClose(Sum().apply(x), [[3, 7, 11], [-3, -7, 2]]);
   assertClose(Sum(null).apply(x), 13);
-  assert.deepEqual(Sum(null).apply(x).shape, []);
+  assert.deepEqual(/** @type {TensorT} */ (Sum(null).apply(x)).shape, []);
   assertClose(Sum(0).apply(x), [[0, 0], [0, 0], [0, 13]]);
   assertClose(Max().apply(x), [[2, 4, 6], [-1, -3, 7]]);
   assertClose(Min(0).apply(x), [[-1, -2], [-3, -4], [-5, 6]]);
   const fl = Flatten().apply(x);
-  assert.deepEqual(fl.shape, [2, 6]);
+  assert.deepEqual(/** @type {TensorT} */ (fl).shape, [2, 6]);
   assertClose(fl, flatNums(x));
-  assert.deepEqual(Flatten(2).apply(x).shape, [2, 3, 2]);
+  assert.deepEqual(/** @type {TensorT} */ (Flatten(2).apply(x)).shape, [2, 3, 2]);
   assert.throws(() => Flatten(3).apply(x), /Flatten/);
   assertClose(Negate().apply(x), flatNums(x).map((v) => -v));
   const tf = ToFloat().apply(i32([1, 2]));
-  assert.equal(tf.dtype, 'float32');
+  assert.equal(/** @type {TensorT} */ (tf).dtype, 'float32');
   const am = ArgMax().apply(x);
-  assert.equal(am.dtype, 'int32');
-  assert.deepEqual(am.arraySync(), [[1, 1, 1], [0, 0, 1]]);
-  assert.deepEqual(Array.from(StopGradient().apply(x).dataSync()), flatNums(x));
+  assert.equal(/** @type {TensorT} */ (am).dtype, 'int32');
+  assert.deepEqual(/** @type {TensorT} */ (am).arraySync(), [[1, 1, 1], [0, 0, 1]]);
+  assert.deepEqual(Array.from(/** @type {TensorT} */ (StopGradient().apply(x)).dataSync()), flatNums(x));
   for (const l of [Mean(), Sum(), Sum(null), Mean(1), Flatten(), Negate(), Max()]) {
     assert.equal(checkGradients(l, x, []), 12, String(l));
   }
   // StopGradient blocks the gradient.
-  const [, g] = valueAndGrad((t) => F.sum(StopGradient().pureFn(t, [], [], null)[0]))(x);
+  const [, g] = valueAndGrad((t) => F.sum(/** @type {TensorT} */ (StopGradient().pureFn(t, [], [], null)[0])))(x);
   assert.deepEqual(Array.from(g.dataSync()), new Array(12).fill(0));
 });
 
@@ -467,7 +470,7 @@ test('a layer fed a wrong shape throws a LayerError naming the layer, the file a
 test('weights and state trees mirror the sublayers; flatten/unflatten round-trip', () => {
   const model = Serial(Dense(3), Serial(LayerNorm(), A.Relu()), Dropout(0.1), Branch(Dense(2), A.ThresholdedLinearUnit()));
   const [w, s] = model.init(new ShapeDtype([2, 4]), { rng: random.key(4) });
-  assert.equal(w.length, 4);
+  assert.equal(/** @type {any} */ (w).length, 4);
   assert.equal(w[0].length, 2);
   assert.deepEqual(w[0][0].shape, [4, 3]);
   assert.equal(w[1].length, 2);
@@ -485,7 +488,7 @@ test('weights and state trees mirror the sublayers; flatten/unflatten round-trip
   const [fw, fs] = flattenWeightsAndState(w, s);
   assert.deepEqual(fw.map((t) => t.shape), [[4, 3], [3], [3], [3], [3, 2], [2], []]);
   assert.equal(fs.length, 1);
-  assert.equal(fs[0].item(), Math.fround(0.1));
+  assert.equal(/** @type {any} */ (fs[0]).item(), Math.fround(0.1));
   const sig = model.weightsAndStateSignature(new ShapeDtype([2, 4]));
   const [w2, s2] = unflattenWeightsAndState(fw, fs, [w, s]);
   const [fw2, fs2] = flattenWeightsAndState(w2, s2);
@@ -498,9 +501,9 @@ test('weights and state trees mirror the sublayers; flatten/unflatten round-trip
   assert.throws(() => unflattenWeightsAndState(fw.slice(1), fs, [w, s]), /too many|not enough/);
   assert.throws(() => unflattenWeightsAndState([...fw, fw[0]], fs, [w, s]), /too many/);
   // Setting weights pushes them down; the model computes with them.
-  model.weights = w2;
+  model.weights = /** @type {any} */ (w2);
   const y = model.apply(F.ones([2, 4]));
-  assert.equal(y.length, 2);
+  assert.equal(/** @type {any[]} */ (y).length, 2);
   assert.throws(() => { model.weights = [w2[0]]; }, /one per sublayer/);
 });
 
@@ -508,7 +511,7 @@ test('a layer shared twice in one Serial gets its weights once (marker on the se
   const d = Dense(2);
   const model = Serial(d, A.Tanh(), d);
   const [w, s] = model.init(new ShapeDtype([1, 2]), { rng: random.key(9) });
-  assert.equal(w.length, 3);
+  assert.equal(/** @type {any} */ (w).length, 3);
   assert.equal(w[0].length, 2);
   assert.equal(w[2], GET_WEIGHTS_FROM_CACHE);
   assert.equal(s[2], GET_STATE_FROM_CACHE);
@@ -532,11 +535,11 @@ test('a layer shared twice in one Serial gets its weights once (marker on the se
   // flat weights and rebuild the tree (with its marker) inside the loss.
   const template = [w, s];
   const probe = seeded([1, 2], 55);
-  const loss = (flat) => F.sum(F.mul(model.pureFn(x, unflattenWeightsAndState(flat, [], template, true)[0], s, null)[0], probe));
+  const loss = (flat) => F.sum(F.mul(/** @type {TensorT} */ (model.pureFn(x, /** @type {any} */ (unflattenWeightsAndState(flat, [], /** @type {any} */ (template), true)[0]), s, null)[0]), probe));
   const [, g] = valueAndGrad(loss)(fw);
   const loss64 = (flat) => {
-    const y = model.pureFn(x, unflattenWeightsAndState(flat, [], template, true)[0], s, null)[0];
-    return y.dataSync()[0] * probe.dataSync()[0] + y.dataSync()[1] * probe.dataSync()[1];
+    const y = model.pureFn(x, /** @type {any} */ (unflattenWeightsAndState(flat, [], /** @type {any} */ (template), true)[0]), s, null)[0];
+    return /** @type {TensorT} */ (y).dataSync()[0] * probe.dataSync()[0] + /** @type {TensorT} */ (y).dataSync()[1] * probe.dataSync()[1];
   };
   fw.forEach((leaf, li) => {
     for (let e = 0; e < leaf.size; e++) {
@@ -556,7 +559,7 @@ test('pureFn leaves the layer\'s own weights and state untouched; apply stores n
   const [w] = d.init(new ShapeDtype([1, 3]));
   const other = [F.ones([3, 2]), F.zeros([2])];
   const [y] = d.pureFn(F.ones([1, 3]), other, [], null);
-  assert.deepEqual(Array.from(y.dataSync()), [3, 3]);
+  assert.deepEqual(Array.from(/** @type {TensorT} */ (y).dataSync()), [3, 3]);
   assert.equal(d.weights[0], w[0]);
   const m = Serial(Dropout(0.5), Dense(2));
   const [, s] = m.init(new ShapeDtype([1, 3]));
@@ -569,7 +572,7 @@ test('output signatures by running on zeros', () => {
   const m = Serial(Embedding(10, 4), Dense(3), Branch(null, Mean()));
   m.init(new ShapeDtype([2, 5], 'int32'));
   const sig = m.outputSignature(new ShapeDtype([2, 5], 'int32'));
-  assert.equal(sig.length, 2);
+  assert.equal(/** @type {any} */ (sig).length, 2);
   assert.deepEqual(sig[0].shape, [2, 5, 3]);
   assert.deepEqual(sig[1].shape, [2, 5]);
   assert.equal(String(sig[0]), 'ShapeDtype{shape:(2, 5, 3), dtype:float32}');
@@ -634,9 +637,9 @@ test('initializers give the same weights on the js and native backends', (t) => 
     const e2 = Embedding(11, 6).init(new ShapeDtype([3], 'int32'), { rng: random.key(78) })[0];
     assert.deepEqual(Array.from(b[0].dataSync()), Array.from(a[0].dataSync()));
     assert.deepEqual(Array.from(b[1].dataSync()), Array.from(a[1].dataSync()));
-    assert.deepEqual(Array.from(e2.dataSync()), Array.from(e.dataSync()));
+    assert.deepEqual(Array.from(/** @type {any} */ (e2).dataSync()), Array.from(/** @type {any} */ (e).dataSync()));
   } finally {
-    setBackend(before);
+    setBackend(/** @type {any} */ (before));
   }
 });
 

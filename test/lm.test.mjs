@@ -42,6 +42,7 @@ const textFile = join(dir, 'grammar.txt');
 const text = makeText();
 writeFileSync(textFile, text);
 const out = join(dir, 'run');
+/** @type {any} */
 const SMALL = {
   text: textFile, tokenizer: 'char', dModel: 32, dFF: 64, nLayers: 2, nHeads: 2, maxLen: 64,
   seqLen: 32, batchSize: 8, lr: 3e-3, evalEvery: 100, evalBatches: 4, sampleLength: 40, seed: 0,
@@ -107,7 +108,7 @@ test('lm: bad inputs give clear errors', async () => {
   await assert.rejects(trainLM({ ...SMALL, text: tiny, steps: 1, log: quiet }), /too short/);
 
   await assert.rejects(collect({ checkpoint: out, prompt: 'Call me Ishmael \u00e9', length: 5 }),
-    (e) => /outside the model's \d+-character vocabulary/.test(e.message) && /U\+00E9/.test(e.message) && /"I"/.test(e.message));
+    (e) => /outside the model's \d+-character vocabulary/.test(/** @type {any} */ (e).message) && /U\+00E9/.test(/** @type {any} */ (e).message) && /"I"/.test(/** @type {any} */ (e).message));
   await assert.rejects(collect({ checkpoint: out, prompt: 'the cat '.repeat(10), length: 5 }), /80 tokens.*maxLen 64/);
   await assert.rejects(collect({ checkpoint: out, prompt: 'the cat ', length: 60, context: 'full' }), /8 tokens\) \+ length \(60\) = 68 exceeds the model's maxLen 64/);
   await assert.rejects(collect({ checkpoint: join(dir, 'nowhere'), length: 5 }), /not found/);

@@ -7,11 +7,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as trax from '../dist/src/index.js';
 import { readTraxCheckpointSync } from '../dist/src/io/trax_checkpoint.js';
+/** @typedef {import('../dist/src/engine/tensor.js').Tensor} TensorT */
 
 const { Loop, TrainTask, EvalTask } = trax.supervised;
 const L = trax.layers;
 const tmp = (p) => mkdtempSync(join(tmpdir(), `trax-loop-${p}-`));
-const small = (mode = 'train') => trax.models.TransformerLM({ vocabSize: 32, dModel: 16, dFF: 32, nLayers: 1, nHeads: 2, mode });
+const small = (/** @type {any} */ mode = 'train') => trax.models.TransformerLM({ vocabSize: 32, dModel: 16, dFF: 32, nLayers: 1, nHeads: 2, mode });
 const bytesOf = (nd) => Buffer.from(nd.data.buffer, nd.data.byteOffset, nd.data.byteLength);
 
 function makeLoop(dir, extra = {}) {
@@ -72,6 +73,7 @@ test('TrainTask and EvalTask take Trax\'s positional arguments too', () => {
   assert.deepEqual(e.metricNames, ['Accuracy', 'SequenceAccuracy']);
   assert.equal(e.nEvalBatches, 1);
   assert.equal(EvalTask(data, [L.Accuracy()], ['acc'], 3).nEvalBatches, 3);
+  // @ts-expect-error: deliberately the wrong type
   assert.throws(() => TrainTask(data, L.CrossEntropyLoss(), trax.optimizers.Adam), /optimizer must be an optimizer instance/);
   assert.throws(() => EvalTask(data, [L.Accuracy()], ['a', 'b']), /2 metric names for 1 metrics/);
   assert.equal(trax.supervised.training.Loop, Loop);
@@ -94,7 +96,7 @@ test('Loop checkpoints in Loop layout, permanent ones too, and loads for predict
     assert.equal(ck.versionTimestamp, 'Mar-10-2021');
     assert.equal(ck.step, 10); // saved at 1, 5, 10; step 12 is not a checkpoint step
     assert.equal(ck.flatWeights.length, loop.flatModelWeights.length);
-    assert.equal(ck.slots.length, 1);
+    assert.equal(/** @type {any} */ (ck.slots).length, 1);
     assert.equal(ck.slots[0].length, 2 * ck.flatWeights.length); // Adam: m and v per weight
     assert.deepEqual(Object.keys(ck.raw).slice(0, 8),
       ['step', 'flat_weights', 'flat_state', 'flat_eval_state', 'history', 'slots_per_task', 'input_signature', 'version_timestamp']);
@@ -105,7 +107,7 @@ test('Loop checkpoints in Loop layout, permanent ones too, and loads for predict
     const predict = small('predict');
     predict.initFromFile(join(dir, 'model_10.pkl.gz'), { weightsOnly: true, inputSignature: new trax.shapes.ShapeDtype([1, 1], 'int32') });
     const out = predict.apply(new trax.Tensor(new Int32Array([0]), [1, 1], 'int32'));
-    assert.deepEqual(out.shape, [1, 1, 32]);
+    assert.deepEqual(/** @type {TensorT} */ (out).shape, [1, 1, 32]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -154,6 +156,7 @@ function batch(n = 4, len = 10, dtype = 'int32') {
   const w = new trax.Tensor(new Float32Array(n * len).fill(1), [n, len], 'float32');
   return [x, dtype === 'int32' ? x : batch(n, len)[1], w];
 }
+/** @param {any} [opt] */
 function runOn(batches, opt = trax.optimizers.Adam(0.01), nSteps = batches.length) {
   const loop = new Loop(small(), TrainTask(stream(batches), L.CrossEntropyLoss(), opt), { log: () => {}, randomSeed: 0 });
   return loop.run(nSteps);

@@ -77,6 +77,7 @@ test('multifactor: minimum clamps from below; snake_case options', () => {
   const lr = multifactor({ factors: 'constant * rsqrt_decay', constant: 1, warmupSteps: 4, minimum: 0.1 });
   close(lr(4), 0.5, 'above minimum');
   close(lr(400), 0.1, 'clamped');
+  // @ts-expect-error: Trax's snake_case names are accepted too
   const snake = multifactor({ factors: 'constant * linear_warmup', warmup_steps: 10, constant: 2 });
   close(snake(5), 1, 'snake_case warmup_steps');
 });
@@ -84,6 +85,7 @@ test('multifactor: minimum clamps from below; snake_case options', () => {
 test('multifactor: unknown factor or option names are clear errors', () => {
   assert.throws(() => multifactor({ factors: 'constant * linear_warmpu' }),
     /unknown factor 'linear_warmpu'.*valid factors: constant, two_constants, linear_warmup/);
+  // @ts-expect-error: deliberately the wrong type
   assert.throws(() => multifactor({ warmup: 10 }), /unknown option 'warmup'/);
   assert.match(multifactor().description, /^multifactor\(\{factors: 'constant \* linear_warmup \* rsqrt_decay'/);
 });

@@ -57,7 +57,7 @@ test('the live-buffer count stays flat over 2,000 training steps', () => onDevic
   let slots = opt.treeInit(weights);
   const x = trax.random.uniform(trax.random.foldIn(key, 2), [16, 4]);
   const y = F.sum(x, -1, true);
-  const lossOf = ([w1, b1, w2]) => F.mean(F.square(F.sub(F.matmul(F.relu(F.add(F.matmul(x, w1), b1)), w2), y)));
+  const lossOf = (/** @type {any[]} */ [w1, b1, w2]) => F.mean(F.square(F.sub(F.matmul(F.relu(F.add(F.matmul(x, w1), b1)), w2), y)));
   const step = (i) => {
     const before = [weights, slots];
     const loss = F.withBufferScope(() => {

@@ -77,7 +77,7 @@ function logSoftmax64(row) {
   return row.map((v) => v - lse);
 }
 const L = logits.arraySync(), T = targets.arraySync(), W = weights.arraySync();
-const LP = L.map((seq) => seq.map(logSoftmax64));
+const LP = /** @type {any} */ (L).map((seq) => seq.map(logSoftmax64));
 function each(fn) { for (let b = 0; b < 2; b++) for (let p = 0; p < 3; p++) fn(b, p); }
 function ce64(smoothing = 0) {
   const out = [[0, 0, 0], [0, 0, 0]];
@@ -93,9 +93,10 @@ function weightedMean64(v, w) {
   each((b, p) => { num += v[b][p] * w[b][p]; den += w[b][p]; });
   return num / den;
 }
-const sumW = W.flat().reduce((s, v) => s + v, 0);
+const sumW = /** @type {any} */ (W).flat().reduce((s, v) => s + v, 0);
 
 test('printed names follow Trax', () => {
+  /** @type {Array<[any, string]>} */
   const names = [
     [M.CrossEntropyLoss(), 'CrossEntropyLoss_in3'],
     [M.CrossEntropySum(), 'CrossEntropySum_in3'],
@@ -147,7 +148,7 @@ test('CrossEntropyLoss gradient wrt the model output is -onehot * w / sum(w)', (
   const l = M.CrossEntropyLoss();
   l.init([new ShapeDtype([2, 3, 4]), new ShapeDtype([2, 3], 'int32'), new ShapeDtype([2, 3])]);
   const [, g] = valueAndGrad((out) => l.pureFn([out, targets, weights], l.weights, l.state, null)[0])(f32(LP));
-  const expect = L.map((seq, b) => seq.map((row, p) => row.map((_, c) => (c === T[b][p] ? -W[b][p] / sumW : 0))));
+  const expect = /** @type {any} */ (L).map((seq, b) => seq.map((row, p) => row.map((_, c) => (c === T[b][p] ? -W[b][p] / sumW : 0))));
   const gv = Array.from(g.dataSync()), ev = expect.flat(2);
   gv.forEach((v, i) => assert.ok(Math.abs(v - ev[i]) < 1e-7, `grad ${i}: ${v} vs ${ev[i]}`));
 });

@@ -71,7 +71,7 @@ for (const ext of ['pkl.gz', 'safetensors']) {
     // Predict state is fresh: caches sized for batch 1, positions at 0.
     const [, ps] = flat(p);
     assert.equal(ps.length, 2 + 6 * SMALL.nLayers);
-    assert.deepEqual(ps[2].shape, [2, 2048, 8]);
+    assert.deepEqual(/** @type {any} */ (ps[2]).shape, [2, 2048, 8]);
     const e = models.TransformerLM({ ...SMALL, mode: 'eval' });
     e.initFromFile(path, { weightsOnly: true, inputSignature: sig(1, 1) });
     const a = await supervised.autoregressiveSample(p, [[4, 5, 6]], { maxLength: 8, temperature: 0, eosId: -1 });
@@ -100,7 +100,7 @@ test('the upstream TransformerLM checkpoint loads with its state into a train-mo
   assert.equal(w.length, 38);
   assert.deepEqual(w[1].shape, [256, 64]); // stored (1, 256, 64), reshaped
   assert.equal(s.length, 7);
-  assert.ok(s.every((x) => Math.abs(x.dataSync()[0] - 0.05) < 1e-7));
+  assert.ok(s.every((x) => Math.abs(/** @type {any} */ (x).dataSync()[0] - 0.05) < 1e-7));
   // State from a train checkpoint cannot fill a predict model.
   const p = models.TransformerLM({ ...LM_CONFIG, mode: 'predict' });
   assert.throws(() => p.initFromFile(LM, { inputSignature: sig(1, 1) }), /use weightsOnly: true/);
@@ -168,7 +168,7 @@ test('a checkpoint for another model: wrong weight count and wrong shape are nam
 
   const wideVocab = models.TransformerLM({ ...LM_CONFIG, vocabSize: 16, mode: 'predict' });
   assert.throws(() => wideVocab.initFromFile(LM, { weightsOnly: true, inputSignature: sig(1, 1) }),
-    (e) => /weight 0 \(layer [^)]*Embedding_16_64\) has shape \[13, 64\] in the file, but the model expects \[16, 64\]/.test(e.message));
+    (e) => /weight 0 \(layer [^)]*Embedding_16_64\) has shape \[13, 64\] in the file, but the model expects \[16, 64\]/.test(/** @type {any} */ (e).message));
 
   const wider = models.TransformerLM({ ...LM_CONFIG, dFF: 256, mode: 'predict' });
   assert.throws(() => wider.initFromFile(LM, { weightsOnly: true, inputSignature: sig(1, 1) }),

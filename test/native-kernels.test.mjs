@@ -6,8 +6,9 @@ import { loadNativeKernels } from '../dist/src/backends/native.js';
 import { jsKernels as J, sumSquaresF64 } from '../dist/src/backends/js.js';
 
 const loaded = loadNativeKernels();
+/** @type {any} */
 const N = 'kernels' in loaded ? loaded.kernels : null;
-const skip = N ? false : `native addon not built (${loaded.error}); run \`npm run install\``;
+const skip = N ? false : `native addon not built (${/** @type {any} */ (loaded).error}); run \`npm run install\``;
 const ISAS = N ? ['avx512', 'avx2', 'generic'].filter((isa) => { const ok = N.setIsa(isa); return ok; }) : [];
 if (N) N.setIsa(ISAS[0]);
 
@@ -106,11 +107,13 @@ test('matmul matches reference (transposes, broadcast strides, accumulate, odd s
 test('large matmuls through the thread pool match, and 1 vs 2 threads agree bitwise', { skip }, () => {
   const threads = N.threads();
   try {
-    for (const [m, n, k, ta, tb] of [[300, 200, 500, false, false], [130, 1100, 270, true, true],
+    /** @type {Array<[number, number, number, boolean, boolean]>} */
+    const shapes = [[300, 200, 500, false, false], [130, 1100, 270, true, true],
       [257, 129, 1030, false, true], [1, 3000, 700, false, false], [900, 1, 900, true, false],
       [20, 900, 600, false, false], [37, 700, 500, true, true],
       // Weight-gradient shapes (small output, long depth): the depth is split in two halves.
-      [128, 128, 780, true, false], [120, 500, 1001, true, true], [512, 128, 780, true, false]]) {
+      [128, 128, 780, true, false], [120, 500, 1001, true, true], [512, 128, 780, true, false]];
+    for (const [m, n, k, ta, tb] of shapes) {
       const a = rnd(m * k), b = rnd(k * n);
       const ref = new Float32Array(m * n);
       J.matmul(a, b, ref, 1, m, n, k, ta, tb, 0, 0, false);
@@ -303,8 +306,10 @@ test('attention forward and backward match reference (causal offset, dropout, ke
   const cases = [[1, 1, 1, 1], [2, 7, 7, 5], [3, 5, 9, 16], [2, 33, 33, 17], [1, 129, 140, 64], [16, 64, 64, 32]];
   forIsas(t, (isa) => {
     for (const [bh, lq, lk, d] of cases) {
-      for (const [causal, offset, useDrop, useMask] of [[false, 0, false, false], [true, 0, false, false],
-        [true, lk - lq, true, false], [false, 0, true, true], [true, 2, false, true]]) {
+      /** @type {Array<[boolean, number, boolean, boolean]>} */
+      const variants = [[false, 0, false, false], [true, 0, false, false],
+        [true, lk - lq, true, false], [false, 0, true, true], [true, 2, false, true]];
+      for (const [causal, offset, useDrop, useMask] of variants) {
         const q = rnd(bh * lq * d), k = rnd(bh * lk * d), v = rnd(bh * lk * d);
         const drop = useDrop ? Float32Array.from({ length: bh * lq * lk }, () => (rand() < 0.8 ? 1.25 : 0)) : null;
         const kmask = useMask ? Float32Array.from({ length: bh * lk }, (_, i) => (i % 5 === 3 ? 0 : 1)) : null;
@@ -409,8 +414,10 @@ test('adam matches reference', { skip }, (t) => {
 
 test('adafactor matches reference (factored, batched, unfactored, momentum, clipping)', { skip }, (t) => {
   forIsas(t, (isa) => {
-    for (const [batch, rows, cols, factored, mom] of [[1, 7, 33, true, false], [3, 5, 9, true, true],
-      [1, 1, 129, false, false], [1, 1, 1000, false, true], [2, 64, 130, true, false]]) {
+    /** @type {Array<[number, number, number, boolean, boolean]>} */
+    const shapes = [[1, 7, 33, true, false], [3, 5, 9, true, true],
+      [1, 1, 129, false, false], [1, 1, 1000, false, true], [2, 64, 130, true, false]];
+    for (const [batch, rows, cols, factored, mom] of shapes) {
       const n = batch * rows * cols;
       for (const [mul, clip] of [[true, true], [false, false]]) {
         const w = rnd(n), g = rnd(n, 0.5);
@@ -443,7 +450,7 @@ test('sumSquares matches reference and is thread-count independent', { skip }, (
       const x = rnd(n);
       // The addon's float64 sum, against the reference's float64 sum.
       const r = sumSquaresF64(x);
-      const vals = [1, 2].map((th) => { N.setThreads(th); return loaded.addon.sumSquares(x); });
+      const vals = [1, 2].map((th) => { N.setThreads(th); return /** @type {any} */ (loaded).addon.sumSquares(x); });
       assert.ok(Math.abs(vals[0] - r) <= 1e-12 * Math.max(1, r), `${isa} sumSquares n=${n}: ${vals[0]} vs ${r}`);
       assert.equal(vals[0], vals[1]);
       // The kernels write that sum, rounded to float32, into a 1-element storage.

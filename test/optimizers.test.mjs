@@ -15,7 +15,7 @@ function backendTest(name, fn) {
   for (const be of BACKENDS) {
     const skip = be === 'native' && nativeReason !== null ? `native unavailable: ${nativeReason}` : false;
     test(`${name} [${be}]`, { skip }, () => {
-      setBackend(be);
+      setBackend(/** @type {any} */ (be));
       try { fn(); } finally { setBackend('js'); }
     });
   }
@@ -111,7 +111,7 @@ backendTest('Momentum: classic, larger weight decay', () => {
 backendTest('RMSProp: avg starts at ones', () => {
   const opt = RMSProp(0.01, { gamma: 0.8 });
   const slots = opt.treeInit(toTensors(initialWeights(SHAPES), SHAPES));
-  assert.deepEqual(Array.from(slots[1].dataSync()), [1, 1, 1]);
+  assert.deepEqual(Array.from(/** @type {any} */ (slots[1]).dataSync()), [1, 1, 1]);
   runAgainstReference(opt, SHAPES, (shape) => ({ avg: new Array(size(shape)).fill(1) }), (step, g, w, s, lr) => {
     for (let i = 0; i < w.length; i++) {
       s.avg[i] = 0.8 * s.avg[i] + 0.2 * g[i] * g[i];
@@ -391,7 +391,7 @@ test('factories: with and without new, options, errors', () => {
   const a = Adam(0.01);
   const b = new Adam(0.02, { b1: 0.8 });
   const c = Adam({ learningRate: 0.03, b2: 0.9 });
-  const d = Adam.create({ learning_rate: 0.04, weight_decay_rate: 0 });
+  const d = Adam.create({ learning_rate: 0.04, weightDecayRate: 0 });
   for (const o of [a, b, c, d]) {
     assert.ok(o instanceof Adam);
     assert.ok(o instanceof AdamOptimizer);
@@ -406,9 +406,12 @@ test('factories: with and without new, options, errors', () => {
   assert.equal(fromTrainer.optParams.learning_rate, 0);
   assert.ok(fromTrainer instanceof Adafactor);
   assert.equal(Adam.name, 'Adam');
+  // @ts-expect-error: deliberately the wrong type
   assert.throws(() => Adam(0.01, { beta1: 0.9 }), /unknown option.*beta1.*valid options/);
   assert.throws(() => Adam(0.01, { learningRate: 0.1 }), /given twice/);
+  // @ts-expect-error: deliberately the wrong type
   assert.throws(() => Adafactor({ factored: 1 }), /must be a boolean/);
+  // @ts-expect-error: deliberately the wrong type
   assert.throws(() => SM3({ momentumType: 'fast' }), /momentumType/);
   assert.match(String(Adam(0.01)), /^Adam\(weight_decay_rate=0.00001, b1=0.9, b2=0.999, eps=0.00001, learning_rate=0.01\)$/);
 });

@@ -108,7 +108,7 @@ describe('samplers', () => {
     const m = s / n.size, sd = Math.sqrt(s2 / n.size - m * m);
     assert.ok(Math.abs(m) < 0.03 && Math.abs(sd - 1) < 0.03, `mean ${m} std ${sd}`);
     const t = R.normal(R.key(3), [5000], 10, 0.5);
-    const mt = t.dataSync().reduce((a, b) => a + b, 0) / 5000;
+    const mt = Array.from(t.dataSync()).reduce((a, b) => a + b, 0) / 5000;
     assert.ok(Math.abs(mt - 10) < 0.05, `mean ${mt}`);
   });
 
@@ -116,7 +116,7 @@ describe('samplers', () => {
     const k = R.key(4);
     const b = R.bernoulli(k, 0.3, [5000]), u = R.uniform(k, [5000]);
     b.dataSync().forEach((v, i) => assert.equal(v, u.dataSync()[i] < 0.3 ? 1 : 0));
-    const f = b.dataSync().reduce((a, c) => a + c, 0) / 5000;
+    const f = Array.from(b.dataSync()).reduce((a, c) => a + c, 0) / 5000;
     assert.ok(Math.abs(f - 0.3) < 0.03, `frequency ${f}`);
     assert.ok(R.bernoulli(k, 0, [100]).dataSync().every((v) => v === 0));
     assert.ok(R.bernoulli(k, 1, [100]).dataSync().every((v) => v === 1));

@@ -90,7 +90,7 @@ test('report from a real training run renders in headless Chromium', { skip, tim
         fullLayers: count('#diagram-full svg g.layer'),
         titledLayers: [...document.querySelectorAll('#diagram-full svg g.layer')].filter((g) => g.firstElementChild?.tagName === 'title').length,
         curvesBox: box('#curves svg'),
-        series: [...document.querySelectorAll('#curves svg path.series')].map((p) => p.getTotalLength()),
+        series: [...document.querySelectorAll('#curves svg path.series')].map((p) => /** @type {SVGPathElement} */ (p).getTotalLength()),
         attentionBox: box('#attention svg'),
         heatmaps: count('#attention svg g.heatmap'),
         cells: count('#attention svg rect.cell'),

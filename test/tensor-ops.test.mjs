@@ -112,6 +112,7 @@ describeBackends('elementwise binary ops', () => {
 describeBackends('elementwise unary ops', () => {
   const gelu = (x) => 0.5 * x * (1 + erfRef(x / Math.SQRT2));
   const fastGelu = (x) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)));
+  /** @type {Record<string, [(x: number) => number, any]>} */
   const cases = {
     neg: [(x) => -x, {}],
     exp: [Math.exp, {}],
@@ -657,6 +658,7 @@ describe('native agrees with js', { skip: nativeAvailable ? false : `native back
 
   // Backward kernels, one op at a time: d/dx sum(f(x) * w) on both backends.
   const w3 = randTensor([1000], 220);
+  /** @type {Record<string, [(x: any) => any, any]>} */
   const GRADS = {
     softmax: [(x) => fm.softmax(x), a], logSoftmax: [(x) => fm.logSoftmax(x), a],
     layerNorm: [(x) => fm.layerNorm(x, b, b), a],

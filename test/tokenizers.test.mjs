@@ -10,6 +10,7 @@ import {
   subwordTokenize, wtf8Encode, wtf8Decode,
 } from '../dist/src/data/tokenizers/index.js';
 import { Tokenize, tokenize, detokenize, vocabSize, getTokenizer } from '../dist/src/data/tokenize.js';
+import * as data from '../dist/src/data/index.js';
 import { loadText } from '../dist/src/data/text.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -95,16 +96,17 @@ test('CharVocab: sorted corpus characters, JSON, clear errors', () => {
   const v = CharVocab.fromText('hello world! é😀');
   assert.deepEqual(v.chars, [' ', '!', 'd', 'e', 'h', 'l', 'o', 'r', 'w', 'é', '😀']);
   assert.equal(v.vocabSize, 11);
-  assert.deepEqual(v.encode('hello'), [4, 3, 5, 5, 6]);
+  assert.deepEqual(v.encode('hello'), Int32Array.of(4, 3, 5, 5, 6));
   assert.equal(v.decode(v.encode('hello world! é😀')), 'hello world! é😀');
   const back = CharVocab.fromJSON(JSON.stringify(v));
   assert.deepEqual(back.chars, v.chars);
   assert.deepEqual(back.encode('world'), v.encode('world'));
-  assert.throws(() => CharVocab.fromText('abc').encode('abé'), { message: "character 'é' (U+00E9) is not in the vocabulary" });
-  assert.throws(() => CharVocab.fromText('abc').encode('\n'), { message: "character '\\n' (U+000A) is not in the vocabulary" });
+  assert.throws(() => CharVocab.fromText('abc').encode('abé'), { message: 'CharVocab.encode: character U+00E9 "é" at 2 is not in the vocabulary' });
+  assert.throws(() => CharVocab.fromText('abc').encode('\n'), { message: 'CharVocab.encode: character U+000A "\\n" at 0 is not in the vocabulary' });
   assert.throws(() => v.decode([11]), RangeError);
   assert.throws(() => CharVocab.fromJSON('{"type":"other"}'), /not a CharVocab/);
   assert.equal(CharVocab.fromText('').vocabSize, 0);
+  assert.equal(data.CharVocab, CharVocab, 'one CharVocab class');
   const big = CharVocab.fromText(LONG);
   assert.equal(big.decode(big.encode(LONG)), LONG);
 });
@@ -193,6 +195,7 @@ test('SentencePiece: upstream vector with the T5 model', () => {
 
 test('SentencePiece: more T5 vectors checked against the sentencepiece library', () => {
   const sp = SentencePieceProcessor.load(SPM);
+  /** @type {Array<[string, number[], string]>} */
   const cases = [
     // Two segmentations tie exactly; the library's float/double mix picks this one.
     ['x\u2034', [3, 226, 17774, 7079], 'x\u2032\u2032\u2032'],
@@ -332,6 +335,7 @@ test('SentencePiece: BPE model with byte fallback and user-defined symbols', () 
   assert.equal(sp.model.trainerSpec.modelType, 2);
   assert.equal(sp.model.trainerSpec.byteFallback, true);
   assert.equal(sp.model.normalizerSpec.precompiledCharsmap.length, 0);
+  /** @type {Array<[string, number[], string]>} */
   const cases = [
     ['the whale sailed north <sep> café 日本', [270, 300, 260, 274, 305, 300, 263, 295, 272, 300, 303, 267, 297, 312, 261, 294, 3, 282, 288],
       'the whale sailed north <sep> café 日本'],
@@ -428,6 +432,7 @@ test('wtf8 helpers are inverse on lone surrogates', () => {
 // ---------------------------------------------------------------- Trax API
 
 test('Tokenize: stream of tuples with keys, dicts, strings', () => {
+  /** @type {any} */
   const opts = { vocabType: 'subword', vocabDir: FIX, vocabFile: 'en_8k.subword' };
   const stream = [[CAT, CAT, 7], ['a', 'b']];
   const out = [...Tokenize({ ...opts, keys: [0] })(stream)];
@@ -440,10 +445,10 @@ test('Tokenize: stream of tuples with keys, dicts, strings', () => {
   assert.deepEqual(Array.from(all[2]), [139, 96, 12, 2217, 2, 21]);
   assert.equal(all[1], 3);
   const dicts = [...tokenize([{ inputs: CAT, targets: 'x', id: 5 }], { ...opts, keys: ['inputs'] })];
-  assert.deepEqual(Array.from(dicts[0].inputs), [139, 96, 12, 2217, 2, 21]);
-  assert.equal(dicts[0].targets, 'x');
-  assert.equal(dicts[0].id, 5);
-  const shifted = [...Tokenize({ ...opts, nReservedIds: 2 })([CAT])];
+  assert.deepEqual(Array.from(/** @type {any} */ (dicts[0]).inputs), [139, 96, 12, 2217, 2, 21]);
+  assert.equal(/** @type {any} */ (dicts[0]).targets, 'x');
+  assert.equal(/** @type {any} */ (dicts[0]).id, 5);
+  const shifted = /** @type {any[]} */ ([...Tokenize({ ...opts, nReservedIds: 2 })([CAT])]);
   assert.deepEqual(Array.from(shifted[0]), [141, 98, 14, 2219, 4, 23]);
 });
 
@@ -453,6 +458,7 @@ test('Tokenize: async streams and lazy generators', async () => {
     yield [CAT, 'x'];
   }
   const gen = Tokenize({ vocabType: 'char' })(src());
+  /** @type {any[]} */
   const got = [];
   for await (const ex of gen) got.push(ex);
   assert.deepEqual(Array.from(got[0]), Array.from(new TextEncoder().encode(CAT)));
@@ -475,6 +481,7 @@ test('detokenize and vocabSize for every vocab type', () => {
   const dir = mkdtempSync(join(tmpdir(), 'bpe-'));
   try {
     ByteLevelBPE.train(generatedText(3000), { numMerges: 100 }).save(join(dir, 'bpe.json'));
+    /** @type {Array<[any, number | null]>} */
     const cases = [
       [{ vocabType: 'char' }, 256],
       [{ vocabType: 'subword', vocabDir: FIX, vocabFile: 'en_8k.subword' }, 8183],
@@ -485,14 +492,14 @@ test('detokenize and vocabSize for every vocab type', () => {
     for (const [opts, size] of cases) {
       if (size !== null) assert.equal(vocabSize(opts), size);
       assert.equal(vocabSize({ ...opts, nReservedIds: 3 }), vocabSize(opts) + 3);
-      const [ids] = [...tokenize([CAT], { ...opts, nReservedIds: 3 })];
+      const [ids] = /** @type {any[]} */ ([...tokenize([CAT], { ...opts, nReservedIds: 3 })]);
       const expected = opts.vocabType === 'bert-lowercase' ? 'i have a cat .' : CAT;
       // Reserved ids (pad 0, EOS 1) are dropped before decoding.
       assert.equal(detokenize([0, ...ids, 1, 0], { ...opts, nReservedIds: 3 }), expected);
-      assert.equal(detokenize(ids, { ...opts, nReservedIds: 3 }), expected);
+      assert.equal(detokenize(/** @type {any} */ (ids), { ...opts, nReservedIds: 3 }), expected);
     }
     // bert-lowercase and bert differ only in casing.
-    assert.deepEqual(Array.from([...tokenize(['Cat'], { vocabType: 'bert', vocabDir: FIX, vocabFile: 'bert_uncased_vocab.txt' })][0]), [100]);
+    assert.deepEqual(Array.from(/** @type {any} */ ([...tokenize(['Cat'], { vocabType: 'bert', vocabDir: FIX, vocabFile: 'bert_uncased_vocab.txt' })][0])), [100]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -508,10 +515,12 @@ test('tokenizer loading is cached per type and path', () => {
 test('bad inputs give clear errors', () => {
   const missing = join(FIX, 'no_such_vocab.subword');
   assert.throws(() => vocabSize({ vocabType: 'subword', vocabDir: FIX, vocabFile: 'no_such_vocab.subword' }),
-    (e) => e.message.includes(missing) && /not found/.test(e.message) && /gs:\/\/trax-ml/.test(e.message));
+    (e) => /** @type {any} */ (e).message.includes(missing) && /not found/.test(/** @type {any} */ (e).message) && /gs:\/\/trax-ml/.test(/** @type {any} */ (e).message));
   assert.throws(() => vocabSize({ vocabType: 'subword' }), /vocabFile is required/);
+  // @ts-expect-error: deliberately the wrong type
   assert.throws(() => vocabSize({ vocabType: 'words' }), /vocabType must be one of/);
   assert.throws(() => tokenize('just a string', { vocabType: 'char' }), /not a string/);
+  // @ts-expect-error: deliberately the wrong type
   assert.throws(() => tokenize(42, { vocabType: 'char' }), /iterable/);
   assert.throws(() => Tokenize({ vocabType: 'char', nReservedIds: -1 }), /nReservedIds/);
   assert.throws(() => detokenize([1.5], { vocabType: 'char' }), /not an integer/);

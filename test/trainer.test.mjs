@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as trax from '../dist/src/index.js';
 import { readTraxCheckpointSync } from '../dist/src/io/trax_checkpoint.js';
+/** @typedef {import('../dist/src/engine/tensor.js').Tensor} TensorT */
 
 const INDEX = fileURLToPath(new URL('../dist/src/index.js', import.meta.url));
 const tmp = (p) => mkdtempSync(join(tmpdir(), `trax-trainer-${p}-`));
@@ -245,8 +246,8 @@ test('metrics.jsonl, checkpointsAt and loading into a predict-mode model', async
       const predict = small('predict');
       predict.initFromFile(join(dir, f), { weightsOnly: true, inputSignature: new trax.shapes.ShapeDtype([1, 1], 'int32') });
       const out = predict.apply(new trax.Tensor(new Int32Array([0]), [1, 1], 'int32'));
-      assert.deepEqual(out.shape, [1, 1, 32]);
-      assert.ok(Array.from(out.dataSync()).every(Number.isFinite));
+      assert.deepEqual(/** @type {TensorT} */ (out).shape, [1, 1, 32]);
+      assert.ok(Array.from(/** @type {TensorT} */ (out).dataSync()).every(Number.isFinite));
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });

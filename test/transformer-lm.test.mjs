@@ -142,7 +142,7 @@ test('predict-mode state layout: 14 entries for 2 layers', () => {
   m.init(new ShapeDtype([1, 1], 'int32'));
   const [, fs] = layers.flattenWeightsAndState(m.weights, m.state);
   assert.equal(fs.length, 14);
-  assert.deepEqual(fs[2].shape, [8, 2048, 4]); // K cache (B*H, 2048, Dh)
+  assert.deepEqual(/** @type {any} */ (fs[2]).shape, [8, 2048, 4]); // K cache (B*H, 2048, Dh)
 });
 
 test('upstream checkpoint: predict-mode greedy decoding copies the prompt', async () => {
@@ -192,7 +192,7 @@ for (const backend of availableBackends) test(`predict-mode logits equal eval-mo
       outs.push(predictM.apply(piece));
       pos += len;
     }
-    return trax.fastmath.concat(outs, 1);
+    return trax.fastmath.concat(/** @type {any[]} */ (outs), 1);
   };
   const oneByOne = run(Array(L).fill(1));
   assert.ok(maxAbsDiff(oneByOne, want) < 1e-5, `token by token differs by ${maxAbsDiff(oneByOne, want)}`);
@@ -205,5 +205,6 @@ for (const backend of availableBackends) test(`predict-mode logits equal eval-mo
 test('TransformerLM rejects bad configurations with clear errors', () => {
   assert.throws(() => models.TransformerLM({ vocabSize: 0 }), /vocabSize must be a positive integer/);
   assert.throws(() => models.TransformerLM({ vocabSize: 8, dModel: 30, nHeads: 8 }), /divisible by nHeads/);
+  // @ts-expect-error: deliberately the wrong type
   assert.throws(() => models.TransformerLM({ vocabSize: 8, mode: 'serve' }), /mode must be/);
 });

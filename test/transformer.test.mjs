@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import * as trax from '../dist/src/index.js';
 import { readTraxCheckpointSync } from '../dist/src/io/trax_checkpoint.js';
 import { availableBackends, withBackend } from './helpers/backends.mjs';
+/** @typedef {import('../dist/src/engine/tensor.js').Tensor} TensorT */
 
 const { models, layers, supervised } = trax;
 const { ShapeDtype } = trax.shapes;
@@ -73,7 +74,7 @@ test('Transformer with a separate output vocabulary has its own embedding and ou
   assert.deepEqual(fw[0].shape, [13, 64]);
   assert.deepEqual(fw[36].shape, [20, 64]); // decoder embedding, before its positional table
   assert.deepEqual(fw[fw.length - 2].shape, [64, 20]);
-  const [logits, targets] = m.apply([tok([[1, 2, 3, 4, 5], [6, 7, 8, 0, 0]]), tok([[1, 2, 3, 4, 5, 6, 7], [7, 6, 5, 4, 3, 2, 1]])]);
+  const [logits, targets] = /** @type {any[]} */ (m.apply([tok([[1, 2, 3, 4, 5], [6, 7, 8, 0, 0]]), tok([[1, 2, 3, 4, 5, 6, 7], [7, 6, 5, 4, 3, 2, 1]])]));
   assert.deepEqual(logits.shape, [2, 7, 20]);
   assert.deepEqual(targets.shape, [2, 7]);
 });
@@ -113,14 +114,14 @@ for (const backend of availableBackends) {
     const L = target[0].length;
     const evalM = models.Transformer({ ...cfg, mode: 'eval' });
     evalM.init([new ShapeDtype([2, 6], 'int32'), new ShapeDtype([2, L], 'int32')]);
-    const [want] = evalM.apply([source, tok(target)]);
+    const [want] = /** @type {any[]} */ (evalM.apply([source, tok(target)]));
     const shifted = target.map((r) => [0, ...r.slice(0, L - 1)]);
     const predictM = models.Transformer({ ...cfg, mode: 'predict' });
     const run = (chunks) => {
       predictM.init([new ShapeDtype([2, 6], 'int32'), new ShapeDtype([2, 1], 'int32')]);
       copyWeights(evalM, predictM);
-      // init's shape inference ran the cached encoder on zeros.
-      supervised.decoding.resetCaches(predictM);
+      // The Cache layers keep the encoder output in their state, so init
+      // (whose shape inference runs the encoder on zeros) leaves none behind.
       const outs = [];
       let pos = 0;
       for (const len of chunks) {
@@ -141,22 +142,22 @@ test('source padding is masked: padded positions do not change the decoder outpu
   const m = models.Transformer({ ...cfg, mode: 'eval' });
   m.init([new ShapeDtype([1, 4], 'int32'), new ShapeDtype([1, 3], 'int32')]);
   const tgt = tok([[5, 6, 7]]);
-  const [a] = m.apply([tok([[4, 9, 2, 0]]), tgt]);
-  const [b] = m.apply([tok([[4, 9, 2, 0, 0, 0]]), tgt]);
+  const [a] = /** @type {any[]} */ (m.apply([tok([[4, 9, 2, 0]]), tgt]));
+  const [b] = /** @type {any[]} */ (m.apply([tok([[4, 9, 2, 0, 0, 0]]), tgt]));
   assert.ok(maxAbsDiff(a, b) < 1e-5);
-  const [c] = m.apply([tok([[4, 9, 2, 3]]), tgt]);
+  const [c] = /** @type {any[]} */ (m.apply([tok([[4, 9, 2, 3]]), tgt]));
   assert.ok(maxAbsDiff(a, c) > 1e-4, 'a real token must change the output');
 });
 
 test('EncoderDecoderMask broadcasts the padding mask over decoder positions', () => {
   const mask = layers.PaddingMask().apply(tok([[1, 2, 0], [3, 0, 0]]));
-  assert.deepEqual(mask.shape, [2, 1, 1, 3]);
+  assert.deepEqual(/** @type {TensorT} */ (mask).shape, [2, 1, 1, 3]);
   const dec = trax.tensor(new Float32Array(2 * 4 * 5), { shape: [2, 4, 5] });
   const m = models.EncoderDecoderMask().apply([dec, mask]);
-  assert.deepEqual(m.shape, [2, 1, 4, 3]);
-  assert.deepEqual(Array.from(m.dataSync().subarray(0, 3)), [1, 1, 0]);
-  assert.deepEqual(Array.from(m.dataSync().subarray(9, 12)), [1, 1, 0]);
-  assert.deepEqual(Array.from(m.dataSync().subarray(12, 15)), [1, 0, 0]);
+  assert.deepEqual(/** @type {TensorT} */ (m).shape, [2, 1, 4, 3]);
+  assert.deepEqual(Array.from(/** @type {TensorT} */ (m).dataSync().subarray(0, 3)), [1, 1, 0]);
+  assert.deepEqual(Array.from(/** @type {TensorT} */ (m).dataSync().subarray(9, 12)), [1, 1, 0]);
+  assert.deepEqual(Array.from(/** @type {TensorT} */ (m).dataSync().subarray(12, 15)), [1, 0, 0]);
   assert.throws(() => models.EncoderDecoderMask().apply([tok([[1, 2]]), mask]), /decoder input must be \(batch, length, dModel\)/);
 });
 
@@ -168,7 +169,7 @@ test('DotProductAttention honours a per-query (B, 1, Lq, Lk) mask', () => {
   const v = trax.tensor(r(B * H * Lk * D, 3), { shape: [B * H, Lk, D] });
   const rows = [[1, 0, 0, 0], [1, 1, 0, 1], [0, 1, 1, 1]];
   const mask = trax.tensor(rows.flat(), { shape: [1, 1, Lq, Lk] });
-  const [out, maskOut] = layers.DotProductAttention({ mode: 'eval' }).apply([q, k, v, mask]);
+  const [out, maskOut] = /** @type {any[]} */ (layers.DotProductAttention({ mode: 'eval' }).apply([q, k, v, mask]));
   assert.equal(maskOut, mask);
   for (let h = 0; h < H; h++) {
     for (let i = 0; i < Lq; i++) {
@@ -198,8 +199,8 @@ test('TransformerEncoder classifies token sequences: (B, L) -> (B, nClasses)', (
   assert.deepEqual(fw[fw.length - 2].shape, [16, 3]);
   assert.equal(fs.length, 1 + 3 * 2);
   const y = m.apply(tok([[1, 2, 3, 4, 0, 0], [5, 6, 7, 8, 9, 10]]));
-  assert.deepEqual(y.shape, [2, 3]);
-  assert.ok(Array.from(y.dataSync()).every(Number.isFinite));
+  assert.deepEqual(/** @type {TensorT} */ (y).shape, [2, 3]);
+  assert.ok(Array.from(/** @type {TensorT} */ (y).dataSync()).every(Number.isFinite));
 });
 
 test('TransformerDecoder is causal; without vocabSize it maps vectors to vectors', () => {
@@ -212,9 +213,9 @@ test('TransformerDecoder is causal; without vocabSize it maps vectors to vectors
   const y1 = m.apply(trax.tensor(x, { shape: [1, 5, 16] }));
   const x2 = x.slice(); for (let i = 64; i < 80; i++) x2[i] += 1; // change the last position only
   const y2 = m.apply(trax.tensor(x2, { shape: [1, 5, 16] }));
-  assert.deepEqual(y1.shape, [1, 5, 16]);
-  assert.ok(maxAbsDiff(fm.sliceAxis(y1, 1, 0, 4), fm.sliceAxis(y2, 1, 0, 4)) < 1e-6);
-  assert.ok(maxAbsDiff(fm.sliceAxis(y1, 1, 4, 5), fm.sliceAxis(y2, 1, 4, 5)) > 1e-4);
+  assert.deepEqual(/** @type {TensorT} */ (y1).shape, [1, 5, 16]);
+  assert.ok(maxAbsDiff(fm.sliceAxis(/** @type {TensorT} */ (y1), 1, 0, 4), fm.sliceAxis(/** @type {TensorT} */ (y2), 1, 0, 4)) < 1e-6);
+  assert.ok(maxAbsDiff(fm.sliceAxis(/** @type {TensorT} */ (y1), 1, 4, 5), fm.sliceAxis(/** @type {TensorT} */ (y2), 1, 4, 5)) > 1e-4);
   const withVocab = models.TransformerDecoder({ vocabSize: 10, dModel: 16, dFF: 32, nLayers: 1, nHeads: 2, maxLen: 32 });
   withVocab.init(new ShapeDtype([2, 4], 'int32'));
   assert.deepEqual(flat(withVocab)[0][0].shape, [10, 16]);
@@ -230,7 +231,7 @@ test('Transformer trains: a train-mode forward pass has gradients for every weig
   const [w0] = flat(m);
   const loss = (fw) => {
     const [ws] = layers.unflattenWeightsAndState(fw, null, [tree, state], true);
-    const [logits] = m.pureFn([src, tgt], ws, state, trax.random.key(0))[0];
+    const [logits] = /** @type {any[]} */ (m.pureFn([src, tgt], /** @type {any} */ (ws), state, trax.random.key(0))[0]);
     return fm.mean(fm.logSoftmax(logits));
   };
   const grads = trax.grad(loss)(w0);

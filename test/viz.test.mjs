@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import * as trax from '../dist/src/index.js';
+/** @typedef {import('../dist/src/engine/tensor.js').Tensor} TensorT */
 
 const { models, layers, viz } = trax;
 const { ShapeDtype } = trax.shapes;
@@ -65,7 +66,7 @@ function parseXml(src) {
 }
 
 function quickstart(mode = 'train') {
-  return models.TransformerLM({ ...QUICKSTART, mode });
+  return models.TransformerLM({ ...QUICKSTART, mode: /** @type {any} */ (mode) });
 }
 
 test('summary: totals equal the flattened weights (93,088 for the quick-start model, 65,536 positional)', () => {
@@ -222,7 +223,7 @@ test('attention maps: causal layers are zero above the diagonal and rows sum to 
   const vizModel = make('viz');
   vizModel.init(new ShapeDtype([2, 10], 'int32'));
   vizModel.weights = trained.weights;
-  const a = trained.apply(x).dataSync(), b = vizModel.apply(x).dataSync();
+  const a = /** @type {TensorT} */ (trained.apply(x)).dataSync(), b = /** @type {TensorT} */ (vizModel.apply(x)).dataSync();
   for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i] - b[i]) < 1e-5);
 });
 
@@ -267,6 +268,7 @@ test('training curves: loss, accuracy and learning rate panels, one path per ser
   assert.equal(series.length, 8);
   for (const s of series) assert.match(s.attrs.d, /^M[\d.]+,[\d.]+(L[\d.]+,[\d.]+){3}$/);
   // Trainer.historyValues' shape gives the same picture.
+  /** @type {any} */
   const byMode = {};
   for (const r of HISTORY) ((byMode[r.mode] ??= {})[r.metric] ??= []).push([r.step, r.value]);
   assert.equal(viz.trainingCurvesSvg(byMode, { title: 'run' }), svg);

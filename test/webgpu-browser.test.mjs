@@ -24,7 +24,7 @@ test('webgpu backend through navigator.gpu in headless Chromium agrees with the 
     res.writeHead(200, { 'content-type': 'text/javascript' });
     res.end(readFileSync(file));
   });
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  await new Promise((r) => server.listen(0, '127.0.0.1', () => r(undefined)));
   const { chromium } = await import('playwright-core');
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -32,10 +32,12 @@ test('webgpu backend through navigator.gpu in headless Chromium agrees with the 
   });
   try {
     const page = await browser.newPage();
-    await page.goto(`http://127.0.0.1:${server.address().port}/`);
+    await page.goto(`http://127.0.0.1:${/** @type {import('node:net').AddressInfo} */ (server.address()).port}/`);
     const result = await page.evaluate(async () => {
-      if (!navigator.gpu) return { skip: 'navigator.gpu is missing' };
-      const m = await import('/dist/src/backends/webgpu/index.js');
+      if (!(/** @type {any} */ (navigator)).gpu) return { skip: 'navigator.gpu is missing' };
+      /** @type {string} */
+      const url = '/dist/src/backends/webgpu/index.js';
+      const m = await import(url);
       let be;
       try { be = await m.webgpuBackend(); } catch (e) { return { skip: String(e.message) }; }
       const a = Float32Array.from({ length: 37 * 29 }, (_, i) => Math.sin(i)), b = Float32Array.from({ length: 29 * 45 }, (_, i) => Math.cos(i));

@@ -60,7 +60,7 @@ describe('the engine on the webgpu backend', { skip }, () => {
     const info = trax.backendInfo();
     assert.equal(info.name, 'webgpu');
     assert.equal(info.onHost, false);
-    assert.ok(info.adapter && info.limits.maxStorageBufferBindingSize > 0);
+    assert.ok(info.adapter && /** @type {any} */ (info.limits).maxStorageBufferBindingSize > 0);
     const x = trax.tensor([[1, 2], [3, 4]]);
     assert.throws(() => x.dataSync(), /webgpu backend; use await t\.data\(\)/);
     assert.deepEqual(await F.matmul(x, x).array(), [[7, 10], [15, 22]]);
@@ -106,8 +106,9 @@ describe('the engine on the webgpu backend', { skip }, () => {
         const lg = F.reshape(F.matmul(h, w), [8, 5]);
         return F.mean(F.softmaxCrossEntropy(lg, trax.tensor([0, 1, 2, 3, 4, 0, 1, 2], { dtype: 'int32' })));
       };
+      // @ts-expect-error grad takes options, not argument numbers: this differentiates with respect to the first argument
       const g = trax.grad(loss, params.map((_, i) => i));
-      return g(...params);
+      return g(.../** @type {[any, ...any[]]} */ (params));
     });
   });
 

@@ -150,7 +150,7 @@ describe('webgpu kernels agree with the js kernels', { skip }, () => {
         const aa = op === 6 ? Float32Array.from(a, (v, i) => (i % 3 === 0 ? Math.abs(v) : Math.round(v * 2))) : a;
         const bb = op === 6 ? Float32Array.from(b, (v) => Math.round(v * 2)) : b;
         const want = new Float32Array(60);
-        jsKernels.binary(op, aa, bb, want, shape, aStr, bStr);
+        jsKernels.binary(op, /** @type {any} */ (aa), /** @type {any} */ (bb), want, shape, aStr, bStr);
         const out = be.alloc(60);
         K.binary(op, up(aa), up(bb), out, shape, aStr, bStr);
         close(await get(out), want, `binary ${op} b strides ${bs}`);
@@ -252,7 +252,7 @@ describe('webgpu kernels agree with the js kernels', { skip }, () => {
       const q = randn(bh * lq * d, 30), k = randn(bh * lk * d, 31), v = randn(bh * lk * d, 32), dout = randn(bh * lq * d, 33);
       const drop = Float32Array.from(randn(bh * lq * lk, 34), (x) => (x > -0.6 ? 1.25 : 0));
       const km = Float32Array.from({ length: bh * lk }, (_, i) => (i % 5 === 4 ? 0 : 1));
-      for (const [causal, offset, useDrop, useKm] of [[false, 0, false, false], [true, 2, false, false], [true, 2, true, false], [false, 0, true, true], [true, -1, false, false]]) {
+      for (const [causal, offset, useDrop, useKm] of /** @type {[boolean, number, boolean, boolean][]} */ ([[false, 0, false, false], [true, 2, false, false], [true, 2, true, false], [false, 0, true, true], [true, -1, false, false]])) {
         const out = new Float32Array(bh * lq * d), probs = new Float32Array(bh * lq * lk);
         jsKernels.attention(q, k, v, out, probs, bh, lq, lk, d, 0.4, causal, offset, useDrop ? drop : null, useKm ? km : null, ...lay);
         const gq = up(q), gk = up(k), gv = up(v), gout = be.alloc(out.length), gp = be.alloc(probs.length);
@@ -392,7 +392,7 @@ describe('webgpu kernels agree with the js kernels', { skip }, () => {
       const v = c.factored ? null : Float32Array.from(randn(n, 74), Math.abs);
       const m = c.mom ? randn(n, 75, 0.1) : null;
       const gw = up(w), gvr = vr && up(vr), gvc = vc && up(vc), gv = v && up(v), gm = m && up(m);
-      const args = [c.batch, c.rows, c.cols, 0.01, 0.8, 1e-30, 1e-3, 1.0, c.mps, c.clip, 0.9, 1e-4];
+      const args = /** @type {[number, number, number, number, number, number, number, number, boolean, boolean, number, number]} */ ([c.batch, c.rows, c.cols, 0.01, 0.8, 1e-30, 1e-3, 1.0, c.mps, c.clip, 0.9, 1e-4]);
       jsKernels.adafactor(w, g, vr, vc, v, m, ...args);
       K.adafactor(gw, up(g), gvr, gvc, gv, gm, ...args);
       const what = JSON.stringify(c);
@@ -521,10 +521,10 @@ describe('webgpu kernels agree with the js kernels', { skip }, () => {
 
   test('random distributions match the js kernels for the same key', async () => {
     for (const n of [1, 7, 1000]) {
-      const cases = [
+      const cases = /** @type {[string, any][]} */ ([
         ['randomUniform', [-2, 3]], ['randomNormal', [0.5, 2]], ['randomBernoulli', [0.3]], ['randomGumbel', []],
         ['randomTruncatedNormal', [-1.5, 2]],
-      ];
+      ]);
       for (const [name, extra] of cases) {
         const want = new Float32Array(n);
         jsKernels[name](123, 456, want, ...extra);
@@ -578,7 +578,7 @@ describe('webgpu kernels agree with the js kernels', { skip }, () => {
       await run('rmsprop', [ww, g, aa, 0.9, 1e-8, 0.01], [gw, up(g), ga, 0.9, 1e-8, 0.01], [[gw, ww, 'w'], [ga, aa, 'avg']]); }
     { const xx = randn(n, 105, 100); xx[0] = Infinity; const gx = up(xx); jsKernels.roundBfloat16(xx); K.roundBfloat16(gx);
       assert.deepEqual(await get(gx), xx, 'roundBfloat16'); }
-    for (const [dims, graft, mt] of [[[60], false, 0], [[6, 10], false, 1], [[3, 4, 5], true, 2], [[6, 10], true, 0]]) {
+    for (const [dims, graft, mt] of /** @type {[number[], boolean, number][]} */ ([[[60], false, 0], [[6, 10], false, 1], [[3, 4, 5], true, 2], [[6, 10], true, 0]])) {
       const D = Int32Array.from(dims), cat = dims.length === 1 ? n : dims.reduce((a, b) => a + b, 0);
       const v1 = Float32Array.from(randn(cat, 106), Math.abs), v2 = graft ? Float32Array.from(randn(cat, 107), Math.abs) : null;
       const m = randn(n, 108, 0.1);

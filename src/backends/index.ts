@@ -22,6 +22,8 @@ let override: Kernels | null = null;
 
 /** Routes kernel calls through k until called with null (jit tracing). */
 export function _setKernelOverride(k: Kernels | null): void { override = k; }
+/** Whether kernel calls are being intercepted (fastmath.jit tracing). */
+export function _kernelsOverridden(): boolean { return override !== null; }
 
 function checked(b: Backend): Backend {
   checkKernels(b.name, b.kernels);

@@ -14,14 +14,14 @@ export type S32 = Float32Array | Int32Array;
 /** Host metadata (shapes, strides): always an Int32Array on the host. */
 export type Meta = Int32Array;
 
-/** Elementwise unary op codes (shared with native/kernels.h). */
+/** Elementwise unary op codes (shared with native/kernels/elementwise.h). */
 export const enum Unary {
   Neg = 0, Exp = 1, Log = 2, Tanh = 3, Sqrt = 4, Rsqrt = 5, Relu = 6, Gelu = 7,
   Sigmoid = 8, Abs = 9, Square = 10, FastGelu = 11, Reciprocal = 12, Sign = 13,
   Softplus = 14, Erf = 15,
 }
 
-/** Elementwise binary op codes (shared with native/kernels.h). */
+/** Elementwise binary op codes (shared with native/kernels/elementwise.h). */
 export const enum Binary {
   Add = 0, Sub = 1, Mul = 2, Div = 3, Max = 4, Min = 5, Pow = 6,
   // Comparisons produce 1/0 in the output's dtype.
@@ -159,8 +159,7 @@ export interface Kernels<F = F32, I = I32, S = S32, U = Uint8Array> {
    * Dropout mask from Threefry-2x32 words under key (k0, k1), in exactly the
    * word order of random.bits (JAX's layout): out[i] = scale when
    * (word_i >>> 9) * 2^-23 < keep, else 0. With x, out[i] = x[i] times that
-   * value instead: dropout applied without storing the mask (backward
-   * regenerates it from the same key). With keepMask (n bytes), 1 is written
+   * value instead: dropout applied in the same pass. With keepMask (n bytes), 1 is written
    * where the value is kept and 0 elsewhere, for dropoutApply.
    */
   dropoutMask(k0: number, k1: number, keep: number, scale: number, out: F, x?: F | null, keepMask?: U | null): void;

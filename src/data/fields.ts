@@ -2,6 +2,7 @@
 // (one axis) or plain nested number arrays; these helpers read their shape and
 // dtype and turn them into Tensors without caring which form came in.
 
+import { ShapeDtype } from '../shapes.js';
 import { Tensor, type DType, type HostArray, type NestedArray, allocFor, shapeSize } from '../engine/tensor.js';
 import { cast, pad, stack } from '../engine/ops.js';
 
@@ -11,8 +12,6 @@ export type Field = Tensor | ArrayBufferView | NestedArray;
 /** An example or a batch: Trax's tuple of fields, as a JS array. */
 export type Example = Field[];
 
-/** A shape and dtype, like trax.shapes.ShapeDtype. */
-export interface ShapeDtype { shape: number[]; dtype: DType }
 
 function isTypedArray(x: unknown): x is ArrayLike<number> & ArrayBufferView {
   return ArrayBuffer.isView(x) && !(x instanceof DataView);
@@ -114,13 +113,7 @@ export function fieldToTensor(f: Field, where = 'field', dtype?: DType): Tensor 
 
 /** Shape and dtype of a field. */
 export function shapeDtype(f: Field): ShapeDtype {
-  return { shape: fieldShape(f), dtype: fieldDtype(f) };
-}
-
-/** Trax's shape signature text, e.g. `ShapeDtype{shape:(16, 10), dtype:int32}`. */
-export function formatShapeDtype(s: ShapeDtype): string {
-  const dims = s.shape.length === 1 ? `(${s.shape[0]},)` : `(${s.shape.join(', ')})`;
-  return `ShapeDtype{shape:${dims}, dtype:${s.dtype}}`;
+  return new ShapeDtype(fieldShape(f), fieldDtype(f));
 }
 
 /**

@@ -11,7 +11,8 @@
 // a sync output (a generator, so `next()` works as in Python), an async input
 // gives an async generator. Pipelines stay lazy and work on endless streams.
 
-export { type Field, type Example, type ShapeDtype, fieldShape, fieldDtype, fieldToTensor, shapeDtype, formatShapeDtype, padToMaxDims } from './fields.js';
+export { type Field, type Example, fieldShape, fieldDtype, fieldToTensor, shapeDtype, padToMaxDims } from './fields.js';
+export { type ShapeDtype, formatShapeDtype } from '../shapes.js';
 export { type Stream, type PipelineFn, type Operator, type SerialItem, Serial, stage, mapStage, filterStage } from './stream.js';
 export {
   Shuffle, type ShuffleOptions, Batch, BucketByLength, type BucketByLengthOptions, FilterByLength, type FilterByLengthOptions,

@@ -3,8 +3,10 @@
 // the model with, read from one peeked training batch.
 
 import type { DType } from '../engine/tensor.js';
-import { type Example, type ShapeDtype, describeValue, fieldDtype, fieldShape, isField, leadingDim } from './fields.js';
+import { ShapeDtype } from '../shapes.js';
+import { type Example, describeValue, fieldDtype, fieldShape, isField, leadingDim } from './fields.js';
 import { isAsyncIterable, isSyncIterable } from './stream.js';
+import { callableClass } from '../callable.js';
 
 /** What a stream function may return: a generator, an array of batches, any (async) iterable. */
 export type BatchSource = Iterable<Example> | AsyncIterable<Example> | Iterator<Example>;
@@ -91,8 +93,8 @@ export interface BatchSignature {
   exampleShapeDtype: ShapeDtype[];
 }
 
-function signatureOf(batch: Example): BatchSignature {
-  const all = batch.map((f) => ({ shape: fieldShape(f), dtype: fieldDtype(f) }));
+function batchSignature(batch: Example): BatchSignature {
+  const all = batch.map((f) => new ShapeDtype(fieldShape(f), fieldDtype(f)));
   const last = all[all.length - 1];
   return {
     inputShape: all[0].shape.slice(1), inputDtype: all[0].dtype,
@@ -128,7 +130,7 @@ class InputsImpl {
       const r = (it as Iterator<Example>).next();
       if (r.done) throw new RangeError('Inputs: the train stream is empty; it needs at least one batch');
       validateBatch(r.value, 'batch 0 from the train stream');
-      this.sig = signatureOf(r.value);
+      this.sig = batchSignature(r.value);
       this.pending = { it, async, first: r.value };
     } else {
       this.pending = { it, async };
@@ -154,7 +156,7 @@ class InputsImpl {
         const r = await (p.it as AsyncIterator<Example>).next();
         if (r.done) throw new RangeError('Inputs: the train stream is empty; it needs at least one batch');
         validateBatch(r.value, 'batch 0 from the train stream');
-        this.sig = signatureOf(r.value);
+        this.sig = batchSignature(r.value);
         return r.value;
       })();
       // Errors surface where the promise is awaited; this only silences "unhandled".
@@ -213,8 +215,6 @@ export interface InputsConstructor {
 }
 
 /** `Inputs(train, eval?, trainEval?)` or `new Inputs(...)`: callable both ways, as in Python. */
-export const Inputs = function Inputs(trainStream: StreamFn, evalStream?: StreamFn | null, trainEvalStream?: StreamFn | null): InputsImpl {
-  return new InputsImpl(trainStream, evalStream, trainEvalStream);
-} as unknown as InputsConstructor;
-(Inputs as unknown as { prototype: InputsImpl }).prototype = InputsImpl.prototype;
+export const Inputs = callableClass<InputsConstructor>('Inputs', InputsImpl,
+  (trainStream: StreamFn, evalStream?: StreamFn | null, trainEvalStream?: StreamFn | null) => new InputsImpl(trainStream, evalStream, trainEvalStream));
 export type Inputs = InputsImpl;

@@ -5,8 +5,9 @@
 import { Tensor, type DType, shapeSize } from '../engine/tensor.js';
 import * as F from '../engine/ops.js';
 import {
-  type Example, type Field, describeValue, fieldShape, fieldToTensor, formatShapeDtype, isField, padToMaxDims, shapeDtype,
+  type Example, type Field, describeValue, fieldShape, fieldToTensor, isField, padToMaxDims, shapeDtype,
 } from './fields.js';
+import { formatShapeDtype } from '../shapes.js';
 import { Rng } from './rng.js';
 import { type PipelineFn, filterStage, mapStage, stage } from './stream.js';
 

@@ -1,8 +1,8 @@
 // Text corpora for language-model training: the bundled Moby-Dick text or
 // local files, a fixed train/validation split, a character vocabulary, and
-// streams of fixed-length windows laid out as the PyTorch anchor's task L
-// (windows of seqLen + 1 ids; the model shifts right inside; position 0 has
-// loss weight 0, so the loss covers exactly seqLen next-character targets).
+// streams of fixed-length windows (seqLen + 1 ids each; the model shifts right
+// inside; position 0 has loss weight 0, so the loss covers exactly seqLen
+// next-character targets).
 
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -88,43 +88,8 @@ export function splitIds(ids: Int32Array, trainFraction = 0.9): { train: Int32Ar
   return { train: ids.subarray(0, n), validation: ids.subarray(n) };
 }
 
-/** A character vocabulary: the sorted set of a text's code points (the anchor's task L vocabulary). */
-export class CharVocab {
-  readonly chars: string[];
-  private readonly index: Map<string, number>;
-
-  constructor(chars: Iterable<string>) {
-    this.chars = [...new Set(chars)].sort((a, b) => a.codePointAt(0)! - b.codePointAt(0)!);
-    this.index = new Map(this.chars.map((c, i) => [c, i]));
-  }
-
-  static fromText(text: string): CharVocab {
-    return new CharVocab(Array.from(text));
-  }
-
-  get size(): number { return this.chars.length; }
-
-  encode(text: string): Int32Array {
-    const cps = Array.from(text);
-    const out = new Int32Array(cps.length);
-    for (let i = 0; i < cps.length; i++) {
-      const id = this.index.get(cps[i]);
-      if (id === undefined) throw new RangeError(`CharVocab.encode: character ${JSON.stringify(cps[i])} at ${i} is not in the vocabulary`);
-      out[i] = id;
-    }
-    return out;
-  }
-
-  decode(ids: ArrayLike<number> | Iterable<number>): string {
-    let s = '';
-    for (const id of Array.from(ids as ArrayLike<number>)) {
-      const c = this.chars[id];
-      if (c === undefined) throw new RangeError(`CharVocab.decode: id ${id} is outside the vocabulary (size ${this.size})`);
-      s += c;
-    }
-    return s;
-  }
-}
+// The character vocabulary lives with the tokenizers; trax.data exports it from here too.
+export { CharVocab } from './tokenizers/char.js';
 
 export interface LMWindowOptions {
   /** Targets per window; each window holds seqLen + 1 ids. */
@@ -196,7 +161,7 @@ function windowStarts(length: number, opts: LMRandomWindowOptions, op: string): 
   })();
 }
 
-/** A fixed list of random-window batches (a fixed evaluation set, as the anchor's 20 batches). */
+/** A fixed list of random-window batches: a fixed evaluation set. */
 export function lmFixedBatches(ids: Int32Array, opts: LMRandomWindowOptions & { nBatches: number }): LMBatch[] {
   if (!Number.isInteger(opts.nBatches) || opts.nBatches < 1) throw new RangeError(`lmFixedBatches: nBatches must be a positive integer, got ${opts.nBatches}`);
   const it = lmWindows(ids, opts);

@@ -7,6 +7,7 @@ import { ByteTextEncoder } from './tokenizers/char.js';
 import { SentencePieceProcessor } from './tokenizers/sentencepiece.js';
 import { SubwordTextEncoder } from './tokenizers/subword.js';
 import type { Tokenizer } from './tokenizers/types.js';
+import { isPlainObject } from '../engine/tree.js';
 
 export type VocabType = 'char' | 'subword' | 'sentencepiece' | 'bert' | 'bert-lowercase' | 'bpe';
 const VOCAB_TYPES: readonly VocabType[] = ['char', 'subword', 'sentencepiece', 'bert', 'bert-lowercase', 'bpe'];
@@ -79,12 +80,6 @@ function encodeText(tok: Tokenizer, text: string, offset: number): Int32Array {
   const out = new Int32Array(ids.length);
   for (let i = 0; i < ids.length; i++) out[i] = ids[i] + offset;
   return out;
-}
-
-function isPlainObject(x: unknown): x is Record<string, unknown> {
-  if (x === null || typeof x !== 'object') return false;
-  const proto = Object.getPrototypeOf(x);
-  return proto === Object.prototype || proto === null;
 }
 
 function tokenizeExample(ex: unknown, tok: Tokenizer, offset: number, keys: ReadonlyArray<number | string> | undefined): unknown {

@@ -159,22 +159,6 @@ function positionsOf(state: unknown): string {
 }
 
 /**
- * Forgets the outputs held by Cache layers (the encoder of an encoder-decoder
- * model in predict mode, and its cross-attention K/V). The cached value is
- * kept on the layer rather than in its state, and init's shape inference runs
- * the model once on zeros, so decoding must clear it before a new input and
- * after restoring the state.
- */
-export function resetCaches(model: Layer): void {
-  const walk = (l: Layer): void => {
-    const r = (l as Layer & { reset?: unknown }).reset;
-    if (l.name === 'Cache' && typeof r === 'function') r.call(l);
-    for (const s of l.sublayers) walk(s);
-  };
-  walk(model);
-}
-
-/**
  * Yields one (B,) Int32Array of samples per step, forever (stop when you like).
  * A predict-mode model's cache advances as it goes; its state is restored
  * when the iterator finishes, so the next call starts from the same prompt state.
@@ -192,7 +176,6 @@ export async function* autoregressiveSampleStream(model: Layer, inputs?: TensorL
   const savedState = model.state;
   const encDec = model.nIn > 1;
   if (encDec && x === null) throw new Error('autoregressiveSample: an encoder-decoder model needs inputs');
-  resetCaches(model);
   const steps = new StepRunner(model, savedState);
   try {
     if (opts.evalMode) {
@@ -248,7 +231,6 @@ export async function* autoregressiveSampleStream(model: Layer, inputs?: TensorL
     steps.finish();
     start.dispose();
     disposeReplaced(x, inputs);
-    resetCaches(model);
   }
 }
 
@@ -316,7 +298,6 @@ export async function beamSearch(model: Layer, inputs?: TensorLike | null,
   type Beam = { state: unknown; seq: number[]; score: number; done: boolean };
   let beams: Beam[] = [{ state: cloneState(savedState), seq: [], score: 0, done: false }];
   const start = F.full([1, 1], startId, 'int32');
-  resetCaches(model);
   try {
     for (let step = 0; step < maxLength; step++) {
       const cand: Beam[] = [];
@@ -345,7 +326,6 @@ export async function beamSearch(model: Layer, inputs?: TensorLike | null,
     }
   } finally {
     model.state = savedState as State;
-    resetCaches(model);
   }
   return beams.map((b) => [new Tensor(Int32Array.from(b.seq), [1, b.seq.length], 'int32'), b.score]);
 }

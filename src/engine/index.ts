@@ -12,9 +12,9 @@ export {
 } from './ops.js';
 export {
   softmax, logSoftmax, layerNorm, softmaxCrossEntropy, dotProductAttention, embeddingLookup, applyMask, dropout,
-  splitHeads, mergeHeads, causalSelfAttention, denseReluDense, linear, type AttentionOptions,
+  splitHeads, mergeHeads, causalSelfAttention, denseReluDense, linear, weightWritten, type AttentionOptions,
 } from './fused.js';
-export { grad, valueAndGrad, noGrad, stopGradient, type ValueAndGradOptions } from './tape.js';
+export { grad, valueAndGrad, vjp, noGrad, stopGradient, type ValueAndGradOptions } from './tape.js';
 export { treeFlatten, treeUnflatten, treeLeaves, treeMap, type Tree, type TreeDef } from './tree.js';
 export * as random from './random.js';
 export { withBufferScope, clearBufferPool } from './pool.js';

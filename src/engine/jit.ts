@@ -16,6 +16,7 @@ import type { Kernels } from '../backends/kernels.js';
 import type { HostArray } from '../backends/backend.js';
 import { KERNELS, KERNEL_NAMES } from './registry.js';
 import { allocWatch } from './pool.js';
+import { weightsWritten } from './ops/nn.js';
 import { keyWatch, split as splitKey, foldIn as foldInKey, type PRNGKey } from './random.js';
 import { Tensor, hostReadWatch, type DType } from './tensor.js';
 import { treeFlatten, treeUnflatten, type TreeDef } from './tree.js';
@@ -710,6 +711,8 @@ function staticsHold(v: Verified, leaves: Leaf[]): boolean {
 }
 
 function replay(plan: Plan, leaves: Leaf[]): unknown {
+  // A replayed step may update weights in place through the optimizer's kernels.
+  weightsWritten();
   const exec = planFor(plan, activeBackend());
   const keyVals = plan.keys.length ? keyWords(plan, leaves) : [];
   const inputs = leaves.map((l) => (l.kind === 'tensor' ? (l.value as Tensor).storage as HostArray : null));

@@ -53,9 +53,9 @@ export interface ValueAndGradOptions {
   hasAux?: boolean;
 }
 
-function backprop(nodes: Node[], loss: Tensor, seeds: Tensor[]): Map<Tensor, Tensor> {
+function backprop(nodes: Node[], loss: Tensor, seeds: Tensor[], dLoss: Tensor = onesLike!(loss)): Map<Tensor, Tensor> {
   const grads = new Map<Tensor, Tensor>();
-  grads.set(loss, onesLike!(loss));
+  grads.set(loss, dLoss);
   for (let n = nodes.length - 1; n >= 0; n--) {
     const node = nodes[n];
     const g = grads.get(node.out);
@@ -76,6 +76,45 @@ function backprop(nodes: Node[], loss: Tensor, seeds: Tensor[]): Map<Tensor, Ten
   return grads;
 }
 
+function trackedCopies(leaves: readonly Tensor[]): Tensor[] {
+  return leaves.map((t) => {
+    const s = new Tensor(t.storage, t.shape, t.dtype, t.backend);
+    s._tracked = t.dtype === 'float32';
+    return s;
+  });
+}
+
+/**
+ * JAX's vjp: runs f on `primals` and returns its output with the pullback,
+ * dy -> one cotangent per primal (null for non-float ones).
+ */
+export function vjp(f: (...xs: Tensor[]) => Tensor, primals: readonly Tensor[]): [Tensor, Pullback] {
+  const seeds = trackedCopies(primals);
+  return pullbackOf(() => f(...seeds), seeds);
+}
+
+/** dy -> one cotangent (or null) per tensor the pullback was taken for. */
+export type Pullback = (dy: Tensor) => (Tensor | null)[];
+
+/**
+ * Runs f with a tape of its own and returns its output with the pullback to
+ * `leaves`: the distinct tensors f reads, those to be differentiated already
+ * tracked. The pullback replays exactly the backward closures of f's ops, so
+ * a layer with its own backward keeps it from its forward.
+ */
+export function pullbackOf(f: () => Tensor, leaves: readonly Tensor[]): [Tensor, Pullback] {
+  const saved = tape;
+  const local: Node[] = [];
+  tape = local;
+  let y: Tensor;
+  try { y = f(); } finally { tape = saved; }
+  const pullback = (dy: Tensor): (Tensor | null)[] => {
+    const grads = y._tracked ? backprop(local, y, [], dy) : null;
+    return leaves.map((l) => (l._tracked ? grads?.get(l) ?? zerosLike!(l) : null));
+  };
+  return [y, pullback];
+}
+
 /**
  * valueAndGrad(f)(params, ...rest) -> [value, grads] (or [[value, aux], grads]
  * with hasAux). Gradients are taken with respect to the first argument only.
@@ -85,12 +124,10 @@ export function valueAndGrad<P, R extends unknown[], Out>(
 ): (params: P, ...rest: R) => [Out, P] {
   return (params: P, ...rest: R): [Out, P] => {
     const { leaves, def } = treeFlatten<Tensor>(params, (x) => x instanceof Tensor);
-    const seeds = leaves.map((t) => {
+    for (const t of leaves) {
       if (!(t instanceof Tensor)) throw new TypeError(`valueAndGrad: parameter leaves must be tensors, got ${typeof t}`);
-      const s = new Tensor(t.storage, t.shape, t.dtype, t.backend);
-      s._tracked = t.dtype === 'float32';
-      return s;
-    });
+    }
+    const seeds = trackedCopies(leaves);
     const saved = tape;
     const local: Node[] = [];
     tape = local;

@@ -7,7 +7,8 @@ export type Tree<T = Tensor> = T | readonly Tree<T>[] | { readonly [k: string]: 
 
 export interface TreeDef { kind: 'leaf' | 'array' | 'object' | 'none'; keys?: string[]; children?: TreeDef[]; }
 
-function isPlainObject(x: unknown): x is Record<string, unknown> {
+/** An object literal (or null-prototype object): a pytree node, not a leaf. */
+export function isPlainObject(x: unknown): x is Record<string, unknown> {
   if (x === null || typeof x !== 'object' || Array.isArray(x)) return false;
   const proto = Object.getPrototypeOf(x);
   return proto === Object.prototype || proto === null;

@@ -16,6 +16,7 @@
 
 import { type NdArray, isNdArray, itemSize, toBytes } from './ndarray.js';
 import { NUMPY_CODE, PickledDType, PickledShapeDtype, isPyTuple, pyTuple } from './pickle.js';
+import { isPlainObject } from '../engine/tree.js';
 
 /** Forces a JS number to be written as a Python float (e.g. 1.0 rather than 1). */
 export class PyFloat {
@@ -115,11 +116,6 @@ class ByteWriter {
   result(): Uint8Array {
     return this.buf.slice(0, this.length);
   }
-}
-
-function isPlainObject(x: object): x is Record<string, unknown> {
-  const p = Object.getPrototypeOf(x);
-  return p === Object.prototype || p === null;
 }
 
 class Pickler {

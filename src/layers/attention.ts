@@ -6,9 +6,10 @@ import { Tensor, peekScalar, readScalar } from '../engine/tensor.js';
 import { assignInPlace } from '../engine/ops/shape.js';
 import * as random from '../engine/random.js';
 import { ShapeDtype, type Signature } from '../shapes.js';
-import { Layer, EMPTY, type Mode, type State, type Value, type Weights } from './base.js';
-import { Branch, FnLayer, Parallel, Select, Serial, SerialLayer, Cache } from './combinators.js';
-import { Dense, isDenseWeights } from './core.js';
+import { Layer, EMPTY, tensorLeaves, type Mode, type State, type Value, type Weights } from './base.js';
+import { Branch, FnLayer, Parallel, Select, Serial, Cache } from './combinators.js';
+import { Dense } from './core.js';
+import { FusedBlockLayer } from './fused_block.js';
 
 function sigs(sig: Signature, n: number): ShapeDtype[] {
   const arr = (n === 1 ? [sig] : sig) as ShapeDtype[];
@@ -113,57 +114,44 @@ export interface AttentionOptions { nHeads?: number; dropout?: number; maxInfere
 export function CausalAttention(dFeature: number, opts: AttentionOptions = {}): Layer {
   const nHeads = opts.nHeads ?? 1;
   if (dFeature % nHeads !== 0) throw new Error(`CausalAttention: dFeature ${dFeature} is not divisible by nHeads ${nHeads}`);
-  return new CausalAttentionLayer(dFeature, nHeads, opts);
+  const mode = opts.mode ?? 'train';
+  // Predict mode needs the attention sublayer's key/value cache, viz mode its probabilities.
+  if (mode === 'train' || mode === 'eval') return new CausalAttentionLayer(dFeature, nHeads, opts);
+  return Serial(causalAttentionLayers(dFeature, nHeads, opts));
+}
+
+function causalAttentionLayers(dFeature: number, nHeads: number, opts: AttentionOptions): Layer[] {
+  const proj = () => [Dense(dFeature), SplitIntoHeads(nHeads)];
+  const attention = DotProductCausalAttention({ dropout: opts.dropout, maxInferenceLength: opts.maxInferenceLength, mode: opts.mode });
+  return [Branch(proj(), proj(), proj()), attention, MergeHeads(nHeads), Dense(dFeature)];
 }
 
 /**
- * Trax's CausalAttention Serial, layer for layer (same tree, weights, state
- * and printout). In train and eval mode its first three sublayers run as one
- * fused op (F.causalSelfAttention): one GEMM for q, k and v and attention read
- * in place, with the dropout mask drawn from the same key the attention
- * sublayer would use, so results match the layer-by-layer path.
+ * Trax's CausalAttention Serial for train and eval mode, as one layer with its
+ * own backward (same tree, weights, state and printout). The projections and
+ * attention run as one fused op (F.causalSelfAttention): one GEMM for q, k
+ * and v and attention read in place, with the dropout mask drawn from the
+ * same key the attention sublayer would use, so results match the
+ * layer-by-layer path.
  */
-class CausalAttentionLayer extends SerialLayer {
+class CausalAttentionLayer extends FusedBlockLayer {
   private readonly attention: DotProductCausalAttentionLayer;
   constructor(dFeature: number, private readonly nHeads: number, opts: AttentionOptions) {
-    const proj = () => [Dense(dFeature), SplitIntoHeads(nHeads)];
-    const attention = DotProductCausalAttention({ dropout: opts.dropout, maxInferenceLength: opts.maxInferenceLength, mode: opts.mode });
-    super([Branch(proj(), proj(), proj()), attention, MergeHeads(nHeads), Dense(dFeature)]);
-    this.attention = attention;
+    const layers = causalAttentionLayers(dFeature, nHeads, opts);
+    super(layers);
+    this.attention = layers[1] as DotProductCausalAttentionLayer;
   }
 
-  override forward(xs: Value): Value {
-    const mode = this.attention.mode;
-    const x = xs as Tensor;
-    const proj = (mode === 'train' || mode === 'eval') && x instanceof Tensor && x.rank === 3 && x.dtype === 'float32'
-      ? projectionWeights(this.weights) : null;
-    if (!proj) return super.forward(xs);
-    const subs = this.sublayers;
-    const state = this.state as State[];
-    const rngs = random.split(this.rng, subs.length);
+  protected override compute(x: Tensor, w: Weights[], st: State[], rngs: random.PRNGKey[]): [Tensor, State[]] {
     const [b, l] = x.shape;
     const rate = this.attention.dropout;
-    const mask = mode === 'train' && rate > 0 ? dropMask(rngs[1], rate, [b * this.nHeads, l, l]) : null;
-    const y = F.causalSelfAttention(x, ...proj, this.nHeads, mask);
-    const [out, s3] = subs[3].pureFn(y, (this.weights as Weights[])[3], state[3], rngs[3], true);
-    this.setPureState([state[0], state[1], state[2], s3]);
-    return out;
+    const mask = this.attention.mode === 'train' && rate > 0 ? dropMask(rngs[1], rate, [b * this.nHeads, l, l]) : null;
+    // The Branch's weights are [Wq, bq], [Wk, bk], [Wv, bv] in tree order.
+    const [wq, bq, wk, bk, wv, bv] = tensorLeaves(w[0]);
+    const y = F.causalSelfAttention(x, wq, bq, wk, bk, wv, bv, this.nHeads, mask);
+    const [out, sOut] = this.sublayers[3].pureFn(y, w[3], st[3], rngs[3], true);
+    return [out as Tensor, [st[0], st[1], st[2], sOut]];
   }
-}
-
-// [Wq, bq, Wk, bk, Wv, bv] from the weights of Serial(Branch([Dense, Split] x 3), ...),
-// or null when they are not plain tensors (e.g. shared-weight markers).
-function projectionWeights(w: Weights): [Tensor, Tensor, Tensor, Tensor, Tensor, Tensor] | null {
-  const branch = Array.isArray(w) ? w[0] : null;
-  const par = Array.isArray(branch) ? branch[1] : null;
-  if (!Array.isArray(par) || par.length !== 3) return null;
-  const out: Tensor[] = [];
-  for (const p of par) {
-    const dense = Array.isArray(p) ? p[0] : null;
-    if (!isDenseWeights(dense)) return null;
-    out.push(dense[0], dense[1]);
-  }
-  return out as [Tensor, Tensor, Tensor, Tensor, Tensor, Tensor];
 }
 
 /**

@@ -5,9 +5,10 @@ import { BackendConfigError } from '../backends/env.js';
 import { ShapeDtype, type Signature } from '../shapes.js';
 import { treeFlatten } from '../engine/tree.js';
 import { Tensor, toTensor } from '../engine/tensor.js';
-import { zerosLikeSignature } from '../shapes.js';
+import { signature, zerosLikeSignature } from '../shapes.js';
 import * as random from '../engine/random.js';
 import type { PRNGKey } from '../engine/random.js';
+import { noGrad, record, recording, type Pullback } from '../engine/tape.js';
 
 export type Mode = 'train' | 'eval' | 'predict' | 'viz';
 
@@ -105,6 +106,10 @@ export abstract class Layer {
   get nOut(): number { return this._nOut; }
   get name(): string { return this._name; }
   get sublayers(): Layer[] { return this._sublayers; }
+  /**
+   * Trax's custom-backward hook: true when the layer supplies `backward`,
+   * which the autodiff then uses instead of differentiating `forward`.
+   */
   get hasBackward(): boolean { return false; }
 
   // ---------------------------------------------------------- weights/state
@@ -178,6 +183,16 @@ export abstract class Layer {
   /** Computes outputs from inputs, reading this.weights / this.state / this.rng. */
   abstract forward(inputs: Value): Value;
 
+  /**
+   * With hasBackward: the gradients of the inputs and of the weights (trees
+   * shaped like them; null where none) given the output's gradient `grad`.
+   * Called with the values of the forward call that produced `output`.
+   */
+  backward(_inputs: Value, _output: Value, _grad: Value, _weights: Weights, _state: State, _newState: State,
+    _rng: PRNGKey | null): [Value | null, Weights | null] {
+    throw new Error(`${this.name}: hasBackward is set but backward is not implemented`);
+  }
+
   /** Sets this._weights / this._state for the given input signature. */
   initWeightsAndState(_inputSignature: Signature): void { /* weightless by default */ }
 
@@ -219,7 +234,7 @@ export abstract class Layer {
       if (!wasCached) { if (shallow) this._pw = weights; else this.weights = weights; }
       if (state !== GET_STATE_FROM_CACHE) { if (shallow) this._ps = state; else this.state = state; }
       if (rng) this._rng = rng;
-      const out = this.forward(x);
+      const out = this.hasBackward ? this.forwardWithOwnBackward(x) : this.forward(x);
       const s = wasCached ? GET_STATE_FROM_CACHE : this.state;
       return [out, s];
     } catch (e) {
@@ -231,6 +246,38 @@ export abstract class Layer {
         this.state = oldS as State;
       }
     }
+  }
+
+  /**
+   * With hasBackward, optionally: forward that also returns its pullback to
+   * `leaves` (the input tensors, then the weight tensors, depth first), so
+   * that the backward pass reuses what forward computed.
+   */
+  protected forwardWithPullback?(x: Value, leaves: readonly Tensor[]): [Tensor, Pullback];
+
+  /**
+   * Runs forward off the tape and records one node whose backward is the
+   * layer's own (when anything it reads is being differentiated).
+   */
+  private forwardWithOwnBackward(x: Value): Value {
+    const weights = this.weights;
+    const leaves = tensorLeaves(weights, tensorLeaves(x));
+    if (!recording(leaves)) return this.forward(x);
+    if (this.forwardWithPullback && distinct(leaves)) {
+      const [y, pullback] = noGrad(() => this.forwardWithPullback!(x, leaves));
+      return record(y, leaves, pullback);
+    }
+    const state = this.state, rng = this._rng;
+    const y = noGrad(() => this.forward(x));
+    if (!(y instanceof Tensor)) throw new Error(`${this.name}: a layer with its own backward must have a single output`);
+    const newState = this.state;
+    return record(y, leaves, (dy) => {
+      const [gx, gw] = this.backward(x, y, dy, weights, state, newState, rng);
+      const out: (Tensor | null)[] = [];
+      alignedGrads(x, gx, out);
+      alignedGrads(weights, gw, out);
+      return out;
+    });
   }
 
   /**
@@ -251,7 +298,7 @@ export abstract class Layer {
     const sig = normalizeSignature(inputSignature);
     const x = zerosLikeSignature(sig);
     const [y] = this.pureFn(x as Value, this.weights, this.state, this.rng);
-    return signatureOf(y);
+    return signature(y);
   }
 
   /** Runs init and returns the [weights, state] signatures without keeping anything. */
@@ -290,6 +337,25 @@ export abstract class Layer {
   }
 }
 
+/** The tensors of a value or weights tree, depth first. */
+export function tensorLeaves(tree: unknown, out: Tensor[] = []): Tensor[] {
+  if (tree instanceof Tensor) out.push(tree);
+  else if (Array.isArray(tree)) for (const t of tree) tensorLeaves(t, out);
+  return out;
+}
+
+// A pullback gives one gradient per tensor, so a tensor read twice needs the general path.
+function distinct(ts: readonly Tensor[]): boolean {
+  for (let i = 1; i < ts.length; i++) for (let j = 0; j < i; j++) if (ts[i] === ts[j]) return false;
+  return true;
+}
+
+// The gradient at each tensor leaf of `tree` (null where `grads` has none).
+function alignedGrads(tree: unknown, grads: unknown, out: (Tensor | null)[]): void {
+  if (tree instanceof Tensor) out.push(grads instanceof Tensor ? grads : null);
+  else if (Array.isArray(tree)) tree.forEach((t, i) => alignedGrads(t, Array.isArray(grads) ? grads[i] : null, out));
+}
+
 function childString(c: Layer | Layer[] | null): string {
   if (c === null) return 'None';
   if (Array.isArray(c)) return `[${c.map((l) => l.toString()).join(', ')}]`;
@@ -307,12 +373,6 @@ export function normalizeSignature(sig: Signature | Signature[]): Signature {
   const o = sig as { shape?: number[]; dtype?: string };
   if (o && Array.isArray(o.shape)) return new ShapeDtype(o.shape, (o.dtype ?? 'float32') as 'float32');
   throw new TypeError(`expected a ShapeDtype (or array of them) as input signature, got ${String(sig)}`);
-}
-
-export function signatureOf(y: unknown): Signature | Signature[] {
-  if (y instanceof Tensor) return new ShapeDtype(y.shape, y.dtype);
-  if (Array.isArray(y)) return y.map((v) => signatureOf(v)) as Signature[];
-  throw new TypeError(`cannot take the signature of ${String(y)}`);
 }
 
 function signatureTree(t: unknown): unknown {

@@ -4,9 +4,9 @@ import * as F from '../engine/index.js';
 import { Tensor, readScalar } from '../engine/tensor.js';
 import { split as splitKey, foldIn } from '../engine/random.js';
 import { ShapeDtype, type Signature } from '../shapes.js';
-import { Layer, type LayerOptions, type Mode, type State, type Value, type Weights } from './base.js';
+import { EMPTY, GET_STATE_FROM_CACHE, Layer, type LayerOptions, type Mode, type State, type Value, type Weights } from './base.js';
 
-type LayerArg = Layer | null | undefined | LayerArg[];
+export type LayerArg = Layer | null | undefined | LayerArg[];
 
 /** stack[:n], unwrapped when n == 1. */
 export function inputsFromStack(stack: readonly unknown[], n: number): Value {
@@ -271,25 +271,71 @@ export function Split(nItems = 2, axis = -1): Layer {
   return new FnLayer('Split', (x: Tensor) => F.split(x, nItems, axis), 1, nItems);
 }
 
-// ------------------------------------------------------------------ Scan
+// ------------------------------------------------------------------ state pairs
 
-class ScanLayer extends Layer {
-  constructor(private readonly layer: Layer, private readonly axis = 0, private readonly nCarry = 1, readonly mode: Mode = 'train') {
-    super({ nIn: layer.nIn, nOut: layer.nOut, name: 'Scan' });
+// Scan and Cache keep Trax's two-part state: one part is the sublayer's
+// state, the other a value of their own (empty until there is one).
+const NONE = EMPTY as unknown as State;
+
+function isNone(s: State): boolean {
+  return Array.isArray(s) && s.length === 0;
+}
+
+/**
+ * A layer around one sublayer whose state is a pair: the sublayer's state and
+ * a value of the layer's own (empty until there is one), in Trax's order.
+ */
+abstract class WrapperLayer extends Layer {
+  private _own: State = NONE;
+
+  /** ownFirst: the own value comes first ([own, sublayer state]), else second. */
+  constructor(layer: Layer, opts: LayerOptions, private readonly ownFirst: boolean) {
+    super(opts);
     this._sublayers = [layer];
     this._weights = [null];
     this._state = [null];
+  }
+
+  override get state(): State {
+    if (this._ps !== null) return this._ps;
+    const sub = (this._state as unknown[])[0] === GET_STATE_FROM_CACHE ? GET_STATE_FROM_CACHE : this._sublayers[0].state;
+    return this.ownFirst ? [this._own, sub] : [sub, this._own];
+  }
+
+  override set state(s: State) {
+    if (s === GET_STATE_FROM_CACHE) return;
+    if (!Array.isArray(s) || s.length !== 2) {
+      throw new Error(`${this.name}: state must be a pair (sublayer state and the layer's own value), got ${Array.isArray(s) ? `${s.length} items` : typeof s}`);
+    }
+    const [own, sub] = this.ownFirst ? s : [s[1], s[0]];
+    this._ps = null;
+    this._own = own;
+    this._state = [sub === GET_STATE_FROM_CACHE ? GET_STATE_FROM_CACHE : null];
+    if (sub !== GET_STATE_FROM_CACHE) this._sublayers[0].state = sub;
+  }
+}
+
+// ------------------------------------------------------------------ Scan
+
+class ScanLayer extends WrapperLayer {
+  // State: [sublayer state, carry], the carry being the final one in predict
+  // mode (with nCarry > 0), else empty.
+  constructor(private readonly layer: Layer, private readonly axis = 0, private readonly nCarry = 1, readonly mode: Mode = 'train') {
+    super(layer, { nIn: layer.nIn, nOut: layer.nOut, name: 'Scan' }, false);
   }
 
   override forward(xs: Value): Value {
     const stack = toStack(xs, this.nIn);
     const nX = this.nIn - this.nCarry;
     const seqs = stack.slice(0, nX) as Tensor[];
-    let carry = stack.slice(nX);
+    const [s0, stored] = this.state as State[];
+    const predict = this.mode === 'predict' && this.nCarry > 0;
+    // In predict mode a call continues from the carry the last call left (Trax's Scan).
+    let carry = predict && !isNone(stored) ? stored as Value[] : stack.slice(nX);
     const len = seqs.length ? seqs[0].shape[this.axis] : 0;
     const ys: Tensor[][] = Array.from({ length: this.layer.nOut - this.nCarry }, () => []);
     const w = (this.weights as Weights[])[0];
-    let s = (this.state as State[])[0];
+    let s = s0;
     for (let i = 0; i < len; i++) {
       const slices = seqs.map((x) => F.squeeze(F.sliceAxis(x, this.axis, i, i + 1), this.axis));
       const inputs = inputsFromStack([...slices, ...carry], this.layer.nIn);
@@ -299,7 +345,7 @@ class ScanLayer extends Layer {
       outs.slice(0, ys.length).forEach((y, j) => ys[j].push(y as Tensor));
       carry = outs.slice(ys.length);
     }
-    this.setPureState([s]);
+    this.setPureState([s, predict ? carry as State[] : NONE]);
     const stacked = ys.map((list) => F.stack(list, this.axis));
     return fromStack([...stacked, ...carry]);
   }
@@ -309,7 +355,7 @@ class ScanLayer extends Layer {
     const nX = this.nIn - this.nCarry;
     const sliced = stack.map((s, i) => (i < nX ? new ShapeDtype(s.shape.filter((_, a) => a !== this.axis), s.dtype) : s));
     const [w, s] = this.layer.init(inputsFromStack(sliced, this.layer.nIn) as Signature, { useCache: true });
-    this.state = [s];
+    this.state = [s, NONE];
     this.weights = [w];
   }
 }
@@ -371,34 +417,29 @@ export function Cond(cond: Layer, trueLayer: Layer, falseLayer: Layer | null = n
 
 // ------------------------------------------------------------------ Cache
 
-class CacheLayer extends Layer {
+class CacheLayer extends WrapperLayer {
+  // State: [cached output, sublayer state], the output empty until the
+  // first call, as in Trax. Restoring a state restores the cache.
   constructor(layer: Layer) {
-    super({ nIn: layer.nIn, nOut: layer.nOut, name: 'Cache' });
-    this._sublayers = [layer];
-    this._weights = [null];
-    this._state = [null];
+    super(layer, { nIn: layer.nIn, nOut: layer.nOut, name: 'Cache' }, true);
   }
+
   override forward(xs: Value): Value {
-    // The encoder's output is kept on the layer until init or reset.
-    const st = this._cache;
-    if (st !== null) return st;
-    const l = this._sublayers[0];
-    const [out, s] = l.pureFn(xs, (this.weights as Weights[])[0], (this.state as State[])[0], this.rng, true);
-    this.setPureState([s]);
-    this._cache = out;
+    const [cached, sub] = this.state as State[];
+    if (!isNone(cached)) return cached as Value;
+    const [out, s] = this._sublayers[0].pureFn(xs, (this.weights as Weights[])[0], sub, this.rng, true);
+    this.setPureState([out as State, s]);
     return out;
   }
-  private _cache: Value | null = null;
 
   override initWeightsAndState(sig: Signature): void {
     const [w, s] = this._sublayers[0].init(sig, { useCache: true });
-    this.state = [s];
+    this.state = [NONE, s];
     this.weights = [w];
-    this._cache = null;
   }
 
-  /** Forgets the cached output (a new input sequence). */
-  reset(): void { this._cache = null; }
+  /** Forgets the cached output (the state's first half). */
+  reset(): void { this.state = [NONE, (this.state as State[])[1]]; }
 }
 
 /** Cache(layer): computes layer once and returns the stored output after that. */

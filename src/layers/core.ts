@@ -52,11 +52,6 @@ export class DenseLayer extends Layer {
   }
 }
 
-/** Whether w is a biased Dense layer's weights, [W, b] as plain tensors (not shared-weight markers). */
-export function isDenseWeights(w: unknown): w is [Tensor, Tensor] {
-  return Array.isArray(w) && w.length === 2 && w[0] instanceof Tensor && w[1] instanceof Tensor;
-}
-
 /** Dense(nUnits): y = x W + b with W (dIn, nUnits), Glorot-uniform; b ~ N(0, 1e-6). */
 export function Dense(nUnits: number, opts: DenseOptions = {}): DenseLayer {
   return new DenseLayer(nUnits, opts);
@@ -100,10 +95,9 @@ export class DropoutLayer extends Layer {
     if (rate === 0) return x;
     if (!(rate < 1)) throw new RangeError(`Dropout rate ${rate} must be below 1`);
     const xt = x as Tensor;
-    // One pass each way: the mask is drawn while multiplying, and the backward
-    // pass draws it again from the same key (the same numbers as
-    // random.dropoutMask). For large tensors this costs what storing the mask
-    // and multiplying does; for small ones it saves a kernel call each way.
+    // One pass each way: the mask is drawn while multiplying (the same numbers
+    // as random.dropoutMask) and kept as one byte per value, which the
+    // backward pass applies to the gradient.
     if (!this.sharedAxes && xt.dtype === 'float32') return F.dropout(xt, this.rng, 1 - rate);
     const shape = xt.shape.slice();
     if (this.sharedAxes) for (const a of this.sharedAxes) shape[a < 0 ? a + shape.length : a] = 1;

@@ -1,11 +1,12 @@
 // TransformerLM with Trax's exact layer order and flat weight order
 // (reference section 3): pre-LayerNorm decoder blocks over a shifted,
 // embedded and position-encoded token stream.
-import { Layer, type Mode, type State, type Value, type Weights } from '../layers/base.js';
-import { Residual, Serial, SerialLayer } from '../layers/combinators.js';
-import { Dense, Dropout, DropoutLayer, Embedding, LayerNorm, LogSoftmax, isDenseWeights } from '../layers/core.js';
+import { Layer, type Mode, type State, type Weights } from '../layers/base.js';
+import { Residual, Serial } from '../layers/combinators.js';
+import { Dense, Dropout, DropoutLayer, Embedding, LayerNorm, LogSoftmax } from '../layers/core.js';
+import { FusedBlockLayer } from '../layers/fused_block.js';
 import * as F from '../engine/index.js';
-import * as random from '../engine/random.js';
+import type { PRNGKey } from '../engine/random.js';
 import { Tensor, readScalar } from '../engine/tensor.js';
 import { CausalAttention, PositionalEncoding, ShiftRight } from '../layers/attention.js';
 import { Relu } from '../layers/activations.js';
@@ -74,48 +75,43 @@ export function FeedForwardBlock(dModel: number, dFF: number, dropout: number, d
 }
 
 /**
- * The feed-forward block as one Serial (the body Residual would build from
- * FeedForwardBlock's layers: same tree, weights and printout). With ReLU,
- * Dense-ReLU-Dropout-Dense runs as one fused op whose GEMM epilogues apply
- * the bias, the ReLU and its backward; the dropout mask comes from the key
+ * The feed-forward block with ReLU as one layer with its own backward: the
+ * tree, weights, printout and keys of Serial(FeedForwardBlock(...)), with
+ * Dense-ReLU-Dropout-Dense run as one fused op whose GEMM epilogues apply the
+ * bias, the ReLU and its backward. The hidden dropout mask comes from the key
  * the Dropout sublayer would get, so results match the layer-by-layer path.
  */
-export class FeedForwardLayer extends SerialLayer {
-  constructor(layers: Layer[], private readonly relu: boolean) {
+export class FeedForwardLayer extends FusedBlockLayer {
+  private readonly hiddenDropout: DropoutLayer;
+  constructor(dModel: number, dFF: number, dropout: number, mode: Mode) {
+    const layers = FeedForwardBlock(dModel, dFF, dropout, null, mode, Relu);
     super(layers);
+    this.hiddenDropout = layers[HIDDEN_DROPOUT] as DropoutLayer;
   }
 
-  override forward(xs: Value): Value {
+  protected override compute(x: Tensor, w: Weights[], st: State[], rngs: PRNGKey[]): [Tensor, State[]] {
     const subs = this.sublayers;
-    const x = xs as Tensor;
-    const st = this.state as State[];
-    const hiddenDrop = subs[3];
-    if (!this.relu || subs.length !== 6 || !(x instanceof Tensor) || x.dtype !== 'float32'
-      || !(hiddenDrop instanceof DropoutLayer) || hiddenDrop.sharedAxes) return super.forward(xs);
-    const w = this.weights as Weights[];
-    const d1 = w[1], d2 = w[4];
-    if (!isDenseWeights(d1) || !isDenseWeights(d2)) return super.forward(xs);
-    // The same keys Serial would hand its sublayers.
-    const rngs = random.split(this.rng, subs.length);
-    const [normed, s0] = subs[0].pureFn(x, w[0], st[0], rngs[0], true);
-    const rate = readScalar(st[3] as Tensor, 'Dropout (its rate)');
-    const drop = dropoutInactive(hiddenDrop, st[3]) ? null : { key: rngs[3], keep: 1 - rate };
-    if (drop && !(rate > 0 && rate < 1)) return super.forward(xs);
+    const [normed, sNorm] = subs[0].pureFn(x, w[0], st[0], rngs[0], true);
+    // Like Dropout, the rate is read from state so it can change per step.
+    const rate = readScalar(st[HIDDEN_DROPOUT] as Tensor, 'Dropout (its rate)');
+    if (this.hiddenDropout.mode === 'train' && !(rate < 1)) throw new RangeError(`Dropout rate ${rate} must be below 1`);
+    const drop = this.hiddenDropout.mode === 'train' && rate > 0 ? { key: rngs[HIDDEN_DROPOUT], keep: 1 - rate } : null;
+    const [d1, d2] = [w[1] as Tensor[], w[4] as Tensor[]];
     const hidden = F.denseReluDense(normed as Tensor, d1[0], d1[1], d2[0], d2[1], drop);
-    const [out, s5] = subs[5].pureFn(hidden, w[5], st[5], rngs[5], true);
-    this.setPureState([s0, st[1], st[2], st[3], st[4], s5]);
-    return out;
+    const [out, sOut] = subs[5].pureFn(hidden, w[5], st[5], rngs[5], true);
+    return [out as Tensor, [sNorm, st[1], st[2], st[3], st[4], sOut]];
   }
 }
+const HIDDEN_DROPOUT = 3;
 
-function dropoutInactive(layer: Layer, state: State): boolean {
-  return layer instanceof DropoutLayer && (layer.mode !== 'train' || (state instanceof Tensor && readScalar(state, 'Dropout (its rate)') === 0));
-}
-
-/** FeedForwardBlock as a FeedForwardLayer (fused when the activation is Relu). */
+/**
+ * FeedForwardBlock as one layer: fused (FeedForwardLayer) for ReLU without
+ * shared dropout axes, else the plain Serial (the same tree either way).
+ */
 export function FeedForward(dModel: number, dFF: number, dropout: number, dropoutSharedAxes: number[] | null, mode: Mode,
   activation: ActivationFactory): Layer {
-  return new FeedForwardLayer(FeedForwardBlock(dModel, dFF, dropout, dropoutSharedAxes, mode, activation), activation === Relu);
+  if (activation === Relu && !dropoutSharedAxes) return new FeedForwardLayer(dModel, dFF, dropout, mode);
+  return Serial(FeedForwardBlock(dModel, dFF, dropout, dropoutSharedAxes, mode, activation));
 }
 
 /** One pre-LayerNorm decoder block: causal self-attention, then feed-forward. */

@@ -7,6 +7,8 @@ import { tracing } from '../engine/pool.js';
 import { Tensor } from '../engine/tensor.js';
 import { add, less, minimum, mul, div, sqrt, where, scalar } from '../engine/ops.js';
 import { clone, sumSquares } from '../engine/ops/optim.js';
+import { weightWritten } from '../engine/ops/nn.js';
+import { callableClass } from '../callable.js';
 
 /**
  * Optimizer state for one weight: a tensor, a (possibly nested) array of
@@ -225,6 +227,7 @@ export abstract class Optimizer {
     const w = this.inPlace ? weight : clone(weight);
     const s = this.inPlace ? slot : cloneSlot(slot);
     this.updateInPlace(step, grad, w, s, weight.shape, p);
+    if (this.inPlace) weightWritten(w);
     return { weight: w, slot: s };
   }
 
@@ -301,16 +304,10 @@ export interface OptimizerFactory<T extends Optimizer, O extends OptimizerOption
 
 export function makeOptimizerFactory<T extends Optimizer, O extends OptimizerOptions>(
   cls: new (learningRate?: number | O, options?: O) => T, name: string): OptimizerFactory<T, O> {
-  // A plain function: called with or without `new`, it returns the instance
-  // (a constructor returning an object makes `new` yield that object).
-  const factory = function (learningRate?: number | O, options?: O): T {
-    return new cls(learningRate, options);
-  };
-  Object.defineProperty(factory, 'name', { value: name });
-  factory.prototype = cls.prototype;
+  const factory = callableClass<OptimizerFactory<T, O>>(name, cls, (learningRate?: number | O, options?: O): T => new cls(learningRate, options));
   Object.defineProperty(factory, 'create', {
     value: (learningRate?: number | O, options?: O): T => new cls(learningRate, options),
   });
   Object.defineProperty(factory, 'optimizerClass', { value: cls });
-  return factory as unknown as OptimizerFactory<T, O>;
+  return factory;
 }

@@ -1,10 +1,13 @@
 // Learning-rate schedules (Trax `trax/supervised/lr_schedules.py`, exposed
 // as `trax.lr`): each is a function from step number to learning rate.
 
-/** A learning-rate schedule; `description` says how it was built. */
+/**
+ * A learning-rate schedule: step number -> learning rate. Trainer and Loop
+ * take any such function; the schedules built here say how in `description`.
+ */
 export interface LRSchedule {
   (step: number): number;
-  readonly description: string;
+  readonly description?: string;
 }
 
 function schedule(fn: (step: number) => number, description: string): LRSchedule {

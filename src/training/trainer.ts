@@ -24,13 +24,13 @@ import { readTraxCheckpointSync, trainerLibDict, writeFileAtomicSync } from '../
 import { isNdArray } from '../io/ndarray.js';
 import { lockRunFolder } from '../io/run_folder.js';
 import { checkDataCounters, expectedLoadLimits } from './resume.js';
+import type { LRSchedule } from './lr_schedules.js';
 import { evaluateMetrics } from './evaluate.js';
 import { MetricsWriter, type History, type MetricRecord } from './metrics_writer.js';
 import { makeTrainStep, trainStep, type PureTrainStep, type TrainStepModel } from './step.js';
 import { yieldToEventLoop } from './yield.js';
 
 export type ModelFn = (mode: Mode) => Layer;
-export type LRScheduleFn = (step: number) => number;
 type OptimizerCtor = ((opts: { learning_rate: number }) => Optimizer) | (new (opts: { learning_rate: number }) => Optimizer);
 
 /** What Inputs provides (trax.data.Inputs). */
@@ -44,7 +44,7 @@ export interface TrainerOptions {
   model: ModelFn | Layer;
   lossFn: Layer;
   optimizer: OptimizerCtor | Optimizer;
-  lrSchedule: LRScheduleFn;
+  lrSchedule: LRSchedule;
   inputs: InputsLike | (() => InputsLike);
   outputDir?: string | null;
   randomSeed?: number | null;
@@ -153,7 +153,7 @@ export class Trainer {
   private readonly lossFn: Layer;
   private readonly modelWithLoss: Layer;
   private readonly optimizer: Optimizer;
-  private readonly lrSchedule: LRScheduleFn;
+  private readonly lrSchedule: LRSchedule;
   private readonly inputs: InputsLike;
   private readonly outputDir: string | null;
   private readonly metrics: Record<string, Layer>;

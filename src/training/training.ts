@@ -23,7 +23,9 @@ import { ndToTensor, tensorToNd } from '../io/model_io.js';
 import { CheckpointError, readTraxCheckpointSync, writeFileAtomicSync } from '../io/trax_checkpoint.js';
 import { lockRunFolder } from '../io/run_folder.js';
 import { checkCounterList, expectedLoadLimits } from './resume.js';
-import { checkBatch, ensureWritableDir, formatMetric, openIterator, stepLine, type AnyIterator, type LRScheduleFn } from './trainer.js';
+import { checkBatch, ensureWritableDir, formatMetric, openIterator, stepLine, type AnyIterator } from './trainer.js';
+import type { LRSchedule } from './lr_schedules.js';
+import { callableClass } from '../callable.js';
 import { evaluateMetrics } from './evaluate.js';
 import { MetricsWriter, type History, type MetricRecord } from './metrics_writer.js';
 import { makeTrainStep, trainStep, type PureTrainStep, type TrainStepModel } from './step.js';
@@ -38,7 +40,7 @@ export interface TrainTaskOptions {
   /** An optimizer instance, e.g. trax.optimizers.Adam(0.01). */
   optimizer: Optimizer;
   /** Defaults to the optimizer's own learning rate. */
-  lrSchedule?: LRScheduleFn | null;
+  lrSchedule?: LRSchedule | null;
   nStepsPerCheckpoint?: number;
   nStepsPerPermanentCheckpoint?: number | null;
   /** Defaults to the loss layer's name. */
@@ -67,7 +69,7 @@ export class TrainTaskImpl {
   readonly labeledData: BatchSourceLike;
   readonly lossLayer: Layer;
   readonly optimizer: Optimizer;
-  readonly lrSchedule: LRScheduleFn | null;
+  readonly lrSchedule: LRSchedule | null;
   readonly nStepsPerCheckpoint: number;
   readonly nStepsPerPermanentCheckpoint: number | null;
   readonly lossName: string;
@@ -118,25 +120,24 @@ export class EvalTaskImpl {
 
 export interface TrainTaskConstructor {
   (opts: TrainTaskOptions): TrainTaskImpl;
-  (labeledData: BatchSourceLike, lossLayer: Layer, optimizer: Optimizer, lrSchedule?: LRScheduleFn | null,
+  (labeledData: BatchSourceLike, lossLayer: Layer, optimizer: Optimizer, lrSchedule?: LRSchedule | null,
     nStepsPerCheckpoint?: number, nStepsPerPermanentCheckpoint?: number | null, lossName?: string | null): TrainTaskImpl;
   new (opts: TrainTaskOptions): TrainTaskImpl;
-  new (labeledData: BatchSourceLike, lossLayer: Layer, optimizer: Optimizer, lrSchedule?: LRScheduleFn | null,
+  new (labeledData: BatchSourceLike, lossLayer: Layer, optimizer: Optimizer, lrSchedule?: LRSchedule | null,
     nStepsPerCheckpoint?: number, nStepsPerPermanentCheckpoint?: number | null, lossName?: string | null): TrainTaskImpl;
   readonly prototype: TrainTaskImpl;
 }
 
 /** `TrainTask({labeledData, lossLayer, optimizer, ...})` or Trax's positional form; `new` optional. */
-export const TrainTask = function TrainTask(a: unknown, ...rest: unknown[]): TrainTaskImpl {
+export const TrainTask = callableClass<TrainTaskConstructor>('TrainTask', TrainTaskImpl, (a: unknown, ...rest: unknown[]): TrainTaskImpl => {
   if (isOptionsObject(a, 'labeledData') && rest.length === 0) return new TrainTaskImpl(a as TrainTaskOptions);
   const [lossLayer, optimizer, lrSchedule, nStepsPerCheckpoint, nStepsPerPermanentCheckpoint, lossName] = rest;
   return new TrainTaskImpl({
     labeledData: a as BatchSourceLike, lossLayer: lossLayer as Layer, optimizer: optimizer as Optimizer,
-    lrSchedule: lrSchedule as LRScheduleFn | null, nStepsPerCheckpoint: nStepsPerCheckpoint as number | undefined,
+    lrSchedule: lrSchedule as LRSchedule | null, nStepsPerCheckpoint: nStepsPerCheckpoint as number | undefined,
     nStepsPerPermanentCheckpoint: nStepsPerPermanentCheckpoint as number | null, lossName: lossName as string | null,
   });
-} as unknown as TrainTaskConstructor;
-(TrainTask as unknown as { prototype: TrainTaskImpl }).prototype = TrainTaskImpl.prototype;
+});
 export type TrainTask = TrainTaskImpl;
 
 export interface EvalTaskConstructor {
@@ -148,15 +149,14 @@ export interface EvalTaskConstructor {
 }
 
 /** `EvalTask({labeledData, metrics, metricNames, nEvalBatches})` or positional; `new` optional. */
-export const EvalTask = function EvalTask(a: unknown, ...rest: unknown[]): EvalTaskImpl {
+export const EvalTask = callableClass<EvalTaskConstructor>('EvalTask', EvalTaskImpl, (a: unknown, ...rest: unknown[]): EvalTaskImpl => {
   if (isOptionsObject(a, 'labeledData') && rest.length === 0) return new EvalTaskImpl(a as EvalTaskOptions);
   const [metrics, metricNames, nEvalBatches] = rest;
   return new EvalTaskImpl({
     labeledData: a as BatchSourceLike, metrics: metrics as Layer[], metricNames: metricNames as string[] | null,
     nEvalBatches: nEvalBatches as number | undefined,
   });
-} as unknown as EvalTaskConstructor;
-(EvalTask as unknown as { prototype: EvalTaskImpl }).prototype = EvalTaskImpl.prototype;
+});
 export type EvalTask = EvalTaskImpl;
 
 export type StepPredicate = (step: number) => boolean;

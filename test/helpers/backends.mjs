@@ -11,7 +11,7 @@ export const availableBackends = nativeAvailable ? ['js', 'native'] : ['js'];
 export function withBackend(name, fn) {
   const prev = trax.backendName();
   trax.setBackend(name);
-  try { return fn(); } finally { trax.setBackend(prev); }
+  try { return fn(); } finally { trax.setBackend(/** @type {any} */ (prev)); }
 }
 
 /** describe(`${title} [backend]`) for js and native; body(backendName) declares tests. */
@@ -20,7 +20,7 @@ export function describeBackends(title, body) {
     const skip = name === 'native' && !nativeAvailable ? `native backend unavailable: ${nativeReason}` : false;
     describe(`${title} [${name}]`, { skip }, () => {
       let prev;
-      before(() => { prev = trax.backendName(); trax.setBackend(name); });
+      before(() => { prev = trax.backendName(); trax.setBackend(/** @type {any} */ (name)); });
       after(() => { trax.setBackend(prev); });
       body(name);
     });

@@ -47,7 +47,7 @@ export function randInts(shape, seed, lo, hi) {
 
 function flat(x) {
   if (x instanceof trax.Tensor) return Array.from(x.dataSync());
-  if (ArrayBuffer.isView(x)) return Array.from(x);
+  if (ArrayBuffer.isView(x)) return Array.from(/** @type {any} */ (x));
   if (Array.isArray(x)) return x.flat(Infinity).map(Number);
   return [Number(x)];
 }

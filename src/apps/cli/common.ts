@@ -11,17 +11,14 @@ import { readModelConfig, fileWeightSummary } from '../../io/model_io.js';
 import { readTraxCheckpointSync } from '../../io/trax_checkpoint.js';
 import { UsageError, type FlagSpec, type ParsedArgs } from './args.js';
 
-/** A TransformerLM's constructor arguments, as stored in config.json and safetensors. */
-export type LMConfig = TransformerLMShape;
-
 export interface ModelEntry {
-  build(config: LMConfig, mode: Mode): Layer;
-  defaults: LMConfig;
+  build(config: TransformerLMShape, mode: Mode): Layer;
+  defaults: TransformerLMShape;
   description: string;
 }
 
 /** The quick-start's tiny model (Trax defaults for heads, max length and dropout). */
-export const QUICKSTART_CONFIG: LMConfig = { vocabSize: 32, dModel: 32, dFF: 128, nLayers: 2, nHeads: 8, maxLen: 2048, dropout: 0.1 };
+export const QUICKSTART_CONFIG: TransformerLMShape = { vocabSize: 32, dModel: 32, dFF: 128, nLayers: 2, nHeads: 8, maxLen: 2048, dropout: 0.1 };
 
 /** Models the command line can build, by Trax name. */
 export const MODELS: Record<string, ModelEntry> = {
@@ -52,13 +49,13 @@ export function modelFlags(withDefaults: boolean): Record<string, FlagSpec> {
 
 export const MODEL_FLAG_NAMES = ['model', 'vocab-size', 'd-model', 'd-ff', 'n-layers', 'n-heads', 'max-len', 'dropout'];
 
-const FLAG_TO_KEY: Record<string, keyof LMConfig> = {
+const FLAG_TO_KEY: Record<string, keyof TransformerLMShape> = {
   'vocab-size': 'vocabSize', 'd-model': 'dModel', 'd-ff': 'dFF', 'n-layers': 'nLayers',
   'n-heads': 'nHeads', 'max-len': 'maxLen', dropout: 'dropout',
 };
 
 /** base, with every model flag given on the command line applied over it. */
-export function applyModelFlags(args: ParsedArgs, base: LMConfig, onlyGiven = true): LMConfig {
+export function applyModelFlags(args: ParsedArgs, base: TransformerLMShape, onlyGiven = true): TransformerLMShape {
   const c = { ...base };
   for (const [flag, key] of Object.entries(FLAG_TO_KEY)) {
     if (!onlyGiven || args.has(flag)) {
@@ -75,7 +72,7 @@ export interface RunConfig {
   format: 'trax-ts-run';
   version: 1;
   model: string;
-  config: LMConfig;
+  config: TransformerLMShape;
   task: string;
   /** Integers per example for the toy tasks. */
   length?: number;
@@ -136,7 +133,7 @@ function runConfigFromCheckpoint(ckpt: string): unknown {
 export interface ResolvedCheckpoint {
   file: string;
   model: string;
-  config: LMConfig | undefined;
+  config: TransformerLMShape | undefined;
   run?: RunConfig;
   source: string;
   /** Tokens an answer has (the toy tasks' n), the natural default for decoding. */
@@ -150,7 +147,7 @@ function isDir(p: string): boolean {
 }
 
 /** Bounds on stored configuration values: far above any model this CLI trains, far below what would exhaust memory. */
-const CONFIG_BOUNDS: Record<keyof LMConfig, [number, number, boolean]> = {
+const CONFIG_BOUNDS: Record<keyof TransformerLMShape, [number, number, boolean]> = {
   vocabSize: [1, 2 ** 24, true], dModel: [1, 2 ** 16, true], dFF: [1, 2 ** 18, true], nLayers: [0, 1024, true],
   nHeads: [1, 4096, true], maxLen: [1, 2 ** 20, true], dropout: [0, 0.99, false],
 };
@@ -165,26 +162,26 @@ export function modelEntry(name: unknown): ModelEntry | undefined {
  * known keys only, each a number within bounds, with an error naming the
  * file and the field.
  */
-export function checkLMConfig(x: unknown, file: string, field = 'config'): LMConfig {
+export function checkLMConfig(x: unknown, file: string, field = 'config'): TransformerLMShape {
   if (!x || typeof x !== 'object' || Array.isArray(x)) throw new Error(`${file}: ${field} is not an object`);
   const o = x as Record<string, unknown>;
   const out: Record<string, number> = { ...QUICKSTART_CONFIG };
   for (const [k, v] of Object.entries(o)) {
     if (k === 'model') continue;
     if (!Object.prototype.hasOwnProperty.call(CONFIG_BOUNDS, k)) throw new Error(`${file}: ${field}.${k} is not a model setting (known: model, ${Object.keys(CONFIG_BOUNDS).join(', ')})`);
-    const [lo, hi, int] = CONFIG_BOUNDS[k as keyof LMConfig];
+    const [lo, hi, int] = CONFIG_BOUNDS[k as keyof TransformerLMShape];
     if (typeof v !== 'number' || !(v >= lo && v <= hi) || (int && !Number.isInteger(v))) {
       throw new Error(`${file}: ${field}.${k} is ${JSON.stringify(v)}, expected ${int ? 'an integer' : 'a number'} in [${lo}, ${hi}]`);
     }
     out[k] = v;
   }
-  const c = out as unknown as LMConfig;
+  const c = out as unknown as TransformerLMShape;
   if (c.dModel % c.nHeads !== 0) throw new Error(`${file}: ${field}.dModel ${c.dModel} is not divisible by ${field}.nHeads ${c.nHeads}`);
   return c;
 }
 
 /** TransformerLM's weight arrays and values for a configuration (checked against a file before building). */
-export function lmWeightCounts(c: LMConfig): { arrays: number; values: number; embedding: number } {
+export function lmWeightCounts(c: TransformerLMShape): { arrays: number; values: number; embedding: number } {
   const d = c.dModel, f = c.dFF;
   const block = 2 * d + 4 * (d * d + d) + 2 * d + d * f + f + f * d + d;
   return {
@@ -199,7 +196,7 @@ export function lmWeightCounts(c: LMConfig): { arrays: number; values: number; e
  * the number of arrays, the embedding's size, and no more values than the
  * file holds. Throws naming the file and the field that disagrees.
  */
-export function checkConfigAgainstFile(c: LMConfig, file: string, source: string): void {
+export function checkConfigAgainstFile(c: TransformerLMShape, file: string, source: string): void {
   const w = fileWeightSummary(file);
   const want = lmWeightCounts(c);
   if (w.arrays !== want.arrays) {
@@ -213,7 +210,7 @@ export function checkConfigAgainstFile(c: LMConfig, file: string, source: string
   }
 }
 
-function asLMConfig(x: unknown, file: string): LMConfig | undefined {
+function asLMConfig(x: unknown, file: string): TransformerLMShape | undefined {
   if (!x || typeof x !== 'object') return undefined;
   if (typeof (x as Record<string, unknown>)['vocabSize'] !== 'number') return undefined;
   return checkLMConfig(x, file);
@@ -271,11 +268,11 @@ export function resolveCheckpoint(arg: string, command: string): ResolvedCheckpo
  * The model shape a language-model folder's lm.json records (written by
  * trainLM). Checked against the weights by loadLM, which names the field.
  */
-export function readLMShape(dir: string): LMConfig {
+export function readLMShape(dir: string): TransformerLMShape {
   const p = join(dir, LM_FILE);
-  let c: Partial<LMConfig> | undefined;
+  let c: Partial<TransformerLMShape> | undefined;
   try {
-    c = (JSON.parse(readFileSync(p, 'utf8')) as { config?: Partial<LMConfig> }).config;
+    c = (JSON.parse(readFileSync(p, 'utf8')) as { config?: Partial<TransformerLMShape> }).config;
   } catch (e) {
     throw new Error(`${p} is not valid JSON: ${(e as Error).message}`);
   }
@@ -285,7 +282,7 @@ export function readLMShape(dir: string): LMConfig {
 }
 
 /** The model shape of a language-model folder a checkpoint file sits in, if it does. */
-function lmShapeBeside(file: string): LMConfig | undefined {
+function lmShapeBeside(file: string): TransformerLMShape | undefined {
   return existsSync(join(dirname(file), LM_FILE)) ? readLMShape(dirname(file)) : undefined;
 }
 

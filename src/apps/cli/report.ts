@@ -7,7 +7,8 @@ import { Rng } from '../../data/rng.js';
 import { loadLM } from '../lm/lm.js';
 import { writeReport, type ReportOptions } from '../../viz/index.js';
 import type { CommandSpec, ParsedArgs } from './args.js';
-import { QUICKSTART_CONFIG, checkConfigAgainstFile, checkLMConfig, checkOutputFile, readRunConfig, say, visibleToken, type LMConfig, type RunConfig, modelEntry } from './common.js';
+import type { TransformerLMShape } from '../../models/transformer_lm.js';
+import { QUICKSTART_CONFIG, checkConfigAgainstFile, checkLMConfig, checkOutputFile, readRunConfig, say, visibleToken, type RunConfig, modelEntry } from './common.js';
 import { INT_TASKS } from './train.js';
 
 export const spec: CommandSpec = {
@@ -83,7 +84,7 @@ export async function run(args: ParsedArgs): Promise<number> {
 }
 
 /** A stored configuration is checked against the folder's checkpoint before a model is built from it. */
-function checkConfigBeforeBuild(config: LMConfig, dir: string, source: string): void {
+function checkConfigBeforeBuild(config: TransformerLMShape, dir: string, source: string): void {
   const ckpt = join(dir, 'model.pkl.gz');
   if (existsSync(ckpt)) checkConfigAgainstFile(config, ckpt, source);
 }

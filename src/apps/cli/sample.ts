@@ -13,7 +13,8 @@ import { PickleError } from '../../io/pickle.js';
 import { SafetensorsError } from '../../io/safetensors.js';
 import { CheckpointError } from '../../io/trax_checkpoint.js';
 import { parseIntList, type CommandSpec, type FlagSpec, type ParsedArgs } from './args.js';
-import { MODELS, MODEL_FLAG_NAMES, QUICKSTART_CONFIG, applyModelFlags, modelFlags, resolveCheckpoint, say, type LMConfig, type ResolvedCheckpoint, modelEntry } from './common.js';
+import { MODELS, MODEL_FLAG_NAMES, QUICKSTART_CONFIG, applyModelFlags, modelFlags, resolveCheckpoint, say, type ResolvedCheckpoint, modelEntry } from './common.js';
+import type { TransformerLMShape } from '../../models/transformer_lm.js';
 
 function flags(defaultTemperature: number): Record<string, FlagSpec> {
   return {
@@ -64,7 +65,7 @@ export const sampleSpec = makeSpec('sample');
 export const predictSpec = makeSpec('predict');
 
 /** Builds the predict-mode model a checkpoint belongs to and loads its weights. */
-export function loadPredictModel(ck: ResolvedCheckpoint, args: ParsedArgs, batch = 1, mode: 'predict' | 'eval' = 'predict', length = 1): { model: Layer; config: LMConfig } {
+export function loadPredictModel(ck: ResolvedCheckpoint, args: ParsedArgs, batch = 1, mode: 'predict' | 'eval' = 'predict', length = 1): { model: Layer; config: TransformerLMShape } {
   const modelName = args.has('model') ? args.str('model')! : ck.model;
   const entry = modelEntry(modelName)!;
   if (!entry) args.fail(`${ck.source} holds a ${modelName}, which the command line cannot build (known: ${Object.keys(MODELS).join(', ')})`);

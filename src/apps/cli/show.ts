@@ -7,7 +7,8 @@ import { initFromFile, weightOwners } from '../../io/model_io.js';
 import { readTraxCheckpointSync } from '../../io/trax_checkpoint.js';
 import { formatSummary, modelDiagramSvg } from '../../viz/index.js';
 import type { CommandSpec, ParsedArgs } from './args.js';
-import { MODEL_FLAG_NAMES, QUICKSTART_CONFIG, applyModelFlags, checkOutputFile, commas, modelFlags, resolveCheckpoint, say, type LMConfig, modelEntry } from './common.js';
+import { MODEL_FLAG_NAMES, QUICKSTART_CONFIG, applyModelFlags, checkOutputFile, commas, modelFlags, resolveCheckpoint, say, modelEntry } from './common.js';
+import type { TransformerLMShape } from '../../models/transformer_lm.js';
 
 export const spec: CommandSpec = {
   name: 'show',
@@ -75,7 +76,7 @@ export async function run(args: ParsedArgs): Promise<number> {
   const svgPath = args.str('svg');
   if (svgPath) checkOutputFile(args, 'svg', svgPath);
   else if (args.has('expand')) args.fail('--expand goes with --svg');
-  let config: LMConfig, modelName: string, source = 'fresh initialization', step: number | null = null, file: string | null = null;
+  let config: TransformerLMShape, modelName: string, source = 'fresh initialization', step: number | null = null, file: string | null = null;
   if (args.has('checkpoint')) {
     const ck = resolveCheckpoint(args.str('checkpoint')!, 'show');
     modelName = args.has('model') ? args.str('model')! : ck.model;

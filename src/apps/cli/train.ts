@@ -21,10 +21,11 @@ import { sparkline } from '../../viz/index.js';
 import type { CommandSpec, ParsedArgs } from './args.js';
 import {
   checkConfigAgainstFile, modelEntry, MODEL_FLAG_NAMES, QUICKSTART_CONFIG, applyModelFlags, checkOutputDir, commas, runKind, modelFlags, readRunConfig, say,
-  type LMConfig, type RunConfig,
+  type RunConfig,
 } from './common.js';
 import { INTERRUPTED_EXIT, onInterrupt } from './interrupt.js';
 import { Progress, formatDuration } from './progress.js';
+import type { TransformerLMShape } from '../../models/transformer_lm.js';
 
 export const INT_TASKS: Record<string, { make: (b: number, o: IntsTaskOptions) => Generator<IntsBatch, never, undefined>; what: string }> = {
   reverse: { make: reverseIntsTask, what: '[0, a1..an, 0, an..a1]: reverse n integers' },
@@ -33,7 +34,7 @@ export const INT_TASKS: Record<string, { make: (b: number, o: IntsTaskOptions) =
 };
 
 // Dropout may change on resume; these fix the weights' shapes.
-const CONFIG_FLAGS: Record<string, keyof LMConfig> = {
+const CONFIG_FLAGS: Record<string, keyof TransformerLMShape> = {
   '--vocab-size': 'vocabSize', '--d-model': 'dModel', '--d-ff': 'dFF', '--n-layers': 'nLayers', '--n-heads': 'nHeads', '--max-len': 'maxLen',
 };
 
@@ -116,7 +117,7 @@ function makeSchedule(name: string, value: number, warmupSteps: number, steps: n
 /** The run configuration these flags describe, checked against a resumed one. */
 function runConfigFrom(args: ParsedArgs, stored: RunConfig | undefined): RunConfig {
   const base = stored?.config ?? QUICKSTART_CONFIG;
-  const config: LMConfig = applyModelFlags(args, base, stored !== undefined);
+  const config: TransformerLMShape = applyModelFlags(args, base, stored !== undefined);
   const pick = <T>(flag: string, storedValue: T | undefined, value: T): T => (stored && !args.has(flag) && storedValue !== undefined ? storedValue : value);
   const run: RunConfig = {
     format: 'trax-ts-run', version: 1,

@@ -11,6 +11,7 @@ import { CharVocab, loadText, lmFixedBatches, lmFixedStarts, lmWindows, splitIds
 import { ByteLevelBPE, type BpeJSON } from '../../data/tokenizers/bpe.js';
 import { SubwordTextEncoder } from '../../data/tokenizers/subword.js';
 import { WordTokenizer, type WordVocabJSON } from '../../data/tokenizers/word.js';
+import { describeChar } from '../../data/tokenizers/char.js';
 import type { Layer, Mode, Weights } from '../../layers/base.js';
 import { CrossEntropyLoss } from '../../layers/metrics.js';
 import { TransformerLM, embeddingInitializerFor, type EmbeddingInitVersion, type TransformerLMShape } from '../../models/transformer_lm.js';
@@ -168,10 +169,6 @@ export interface LMTokenizer {
   vocabData(): LMFile['vocab'];
 }
 
-function describeChar(c: string): string {
-  return `${JSON.stringify(c)} (U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')})`;
-}
-
 class CharLMTokenizer implements LMTokenizer {
   readonly kind = 'char' as const;
   constructor(readonly vocab: CharVocab) {}
@@ -314,7 +311,7 @@ function resolveConfig(opts: LMTrainOptions, stored: LMConfig | null, outputDir:
 }
 
 function makeOptimizer(cfg: LMConfig): Optimizer {
-  // The anchor's torch.optim.Adam(lr, betas=(0.9, 0.99)): eps 1e-8, no weight decay.
+  // Adam with betas (0.9, 0.99), eps 1e-8 and no weight decay.
   // The Trainer owns weights and slots, so updates may overwrite them in place;
   // the norm statistics nobody reads here are skipped.
   const opt = cfg.optimizer === 'adam'
@@ -413,7 +410,7 @@ async function trainLMLocked(opts: LMTrainOptions): Promise<LMTrainResult> {
       `but ${source} differs (sha256 ${digest.slice(0, 12)}...); use a fresh outputDir for new text`);
   }
 
-  // Tokenize: char ids cover the whole text like the anchor; learned vocabularies see only the training split.
+  // Tokenize: char ids cover the whole text; learned vocabularies see only the training split.
   const tPrep = performance.now();
   let tok: LMTokenizer;
   let trainIds: Int32Array, valIds: Int32Array;
@@ -452,7 +449,7 @@ async function trainLMLocked(opts: LMTrainOptions): Promise<LMTrainResult> {
     writeFileAtomicSync(join(outputDir, LM_FILE), Buffer.from(JSON.stringify(f, null, 1)));
   }
 
-  // Streams: random training windows; fixed validation and training batches as the anchor's evaluation sets.
+  // Streams: random training windows; fixed validation and training batches as the evaluation sets.
   const win = { seqLen: cfg.seqLen, batchSize: cfg.batchSize };
   const valBatches = lmFixedBatches(valIds, { ...win, seed: 1000, nBatches: cfg.evalBatches });
   const trainEvalBatches = lmFixedBatches(trainIds, { ...win, seed: 1001, nBatches: cfg.evalBatches });

@@ -68,25 +68,23 @@ export interface CharVocabJSON {
  * Vocabulary of the distinct characters (code points) of a corpus, sorted by
  * code point, as nanoGPT's `sorted(set(text))`. Ids are indices into `chars`.
  */
-export class CharVocab implements Tokenizer {
-  readonly chars: readonly string[];
+export class CharVocab {
+  readonly chars: string[];
   private readonly index: Map<string, number>;
 
-  constructor(chars: readonly string[]) {
-    const seen = new Map<string, number>();
-    chars.forEach((c, i) => {
+  /** The distinct characters of `chars`, sorted by code point. */
+  constructor(chars: Iterable<string>) {
+    const set = new Set<string>();
+    for (const c of chars) {
       if ([...c].length !== 1) throw new Error(`CharVocab entries must be single characters, got ${JSON.stringify(c)}`);
-      if (seen.has(c)) throw new Error(`CharVocab has a duplicate character ${describeChar(c)}`);
-      seen.set(c, i);
-    });
-    this.chars = [...chars];
-    this.index = seen;
+      set.add(c);
+    }
+    this.chars = [...set].sort(compareCodePoints);
+    this.index = new Map(this.chars.map((c, i) => [c, i]));
   }
 
   static fromText(text: string): CharVocab {
-    const set = new Set<string>();
-    for (const c of text) set.add(c);
-    return new CharVocab([...set].sort(compareCodePoints));
+    return new CharVocab(text);
   }
 
   static fromJSON(json: CharVocabJSON | string): CharVocab {
@@ -101,25 +99,25 @@ export class CharVocab implements Tokenizer {
     return { type: 'char-vocab', chars: [...this.chars] };
   }
 
-  get vocabSize(): number {
-    return this.chars.length;
-  }
+  get size(): number { return this.chars.length; }
+  get vocabSize(): number { return this.chars.length; }
 
-  encode(text: string): number[] {
-    const out: number[] = [];
-    for (const c of text) {
-      const id = this.index.get(c);
-      if (id === undefined) throw new Error(`character ${describeChar(c)} is not in the vocabulary`);
-      out.push(id);
+  encode(text: string): Int32Array {
+    const cps = Array.from(text);
+    const out = new Int32Array(cps.length);
+    for (let i = 0; i < cps.length; i++) {
+      const id = this.index.get(cps[i]);
+      if (id === undefined) throw new RangeError(`CharVocab.encode: character ${codePoint(cps[i])} ${JSON.stringify(cps[i])} at ${i} is not in the vocabulary`);
+      out[i] = id;
     }
     return out;
   }
 
-  decode(ids: ArrayLike<number>): string {
+  decode(ids: ArrayLike<number> | Iterable<number>): string {
     let s = '';
-    for (let i = 0; i < ids.length; i++) {
-      checkId(ids[i], this.chars.length, 'CharVocab.decode');
-      s += this.chars[ids[i]];
+    for (const id of Array.from(ids as ArrayLike<number>)) {
+      checkId(id, this.chars.length, 'CharVocab.decode');
+      s += this.chars[id];
     }
     return s;
   }
@@ -130,10 +128,11 @@ export class CharVocab implements Tokenizer {
   }
 }
 
-/** "'é' (U+00E9)"; control characters are shown escaped so the message stays readable. */
-function describeChar(c: string): string {
-  const cp = c.codePointAt(0)!;
-  const hex = cp.toString(16).toUpperCase().padStart(4, '0');
-  const shown = /[\p{Cc}\p{Cs}]/u.test(c) ? JSON.stringify(c).slice(1, -1) : c;
-  return `'${shown}' (U+${hex})`;
+/** `"é" (U+00E9)`; JSON quoting keeps control characters readable. */
+export function describeChar(c: string): string {
+  return `${JSON.stringify(c)} (${codePoint(c)})`;
+}
+
+function codePoint(c: string): string {
+  return `U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
 }

@@ -3,9 +3,10 @@
 // (each one kernel forward and one kernel backward instead of a chain of
 // small ops, llm.c style).
 import { Binary, Reduce } from '../../backends/kernels.js';
-import { backend as activeBackend } from '../../backends/index.js';
+import { backend as activeBackend, _kernelsOverridden } from '../../backends/index.js';
+import type { Backend, Storage } from '../../backends/backend.js';
 import { allocBytes, allocF32, allocF32Raw } from '../pool.js';
-import { record } from '../tape.js';
+import { record, recording } from '../tape.js';
 import { Tensor, toTensor, type TensorLike, fromStorage } from '../tensor.js';
 import { K, f32, hostValues, i32, normAxis, opError } from './util.js';
 import { cast, flatMeta, greater, mul, neg, notEqual } from './elementwise.js';
@@ -350,11 +351,7 @@ export function causalSelfAttention(xl: TensorLike, wq: Tensor, bq: Tensor, wk: 
   const dh = d / nHeads, bh = b * nHeads, rows = b * l, d3 = 3 * d;
   if (dropMask && dropMask.size !== bh * l * l) throw opError('causalSelfAttention', `dropMask must have ${bh * l * l} values`, x, dropMask);
   const drop = dropMask ? fl(dropMask) : null;
-  // (3, dIn, d) stacked, then (dIn, 3, d): the kernel [Wq | Wk | Wv].
-  const stacked = allocF32Raw(3 * dIn * d), wcat = allocF32Raw(3 * dIn * d), bcat = allocF32Raw(d3);
-  for (let i = 0; i < 3; i++) { copyAt(fl(ws[i]), stacked, dIn * d, 0, i * dIn * d); copyAt(fl(bs[i]), bcat, d, 0, i * d); }
-  STACK_SHAPE[0] = 3; STACK_SHAPE[1] = dIn; STACK_SHAPE[2] = d;
-  K().permute(stacked, wcat, STACK_SHAPE, SWAP01);
+  const { wcat, bcat } = combinedQKV(ws, bs, dIn, d);
   const xb = fl(x);
   const qkv = allocF32Raw(rows * d3);
   K().matmul(xb, wcat, qkv, 1, rows, d3, dIn, false, false, 0, 0, false, bcat);
@@ -389,6 +386,52 @@ export function causalSelfAttention(xl: TensorLike, wq: Tensor, bq: Tensor, wk: 
   });
 }
 const STACK_SHAPE = new Int32Array(3), SWAP01 = Int32Array.of(1, 0, 2);
+
+interface QKV { parts: Storage[]; wcat: Float32Array; bcat: Float32Array; backend: Backend; stale: boolean; generation: number }
+// Weight storage -> the [Wq | Wk | Wv] built from it. Only for calls that are
+// not differentiated (evaluation, inference): there the weights are the same
+// from call to call. Anything that writes a weight in place calls weightWritten.
+const qkvCache = new WeakMap<Storage, QKV>();
+
+// Bumped when kernels may have written any weight without weightWritten
+// (a fastmath.jit replay runs the optimizer's kernels directly).
+let generation = 0;
+
+/** Marks every value derived from weight storage (the combined Q|K|V matrices) as out of date. */
+export function weightsWritten(): void { generation++; }
+
+/** Marks values derived from t's storage (the combined Q|K|V matrix) as out of date. */
+export function weightWritten(t: Tensor): void {
+  const e = qkvCache.get(t.storage);
+  if (e) e.stale = true;
+}
+
+// (3, dIn, d) stacked, then (dIn, 3, d): the kernel [Wq | Wk | Wv] and the biases side by side.
+function combinedQKV(ws: Tensor[], bs: Tensor[], dIn: number, d: number): { wcat: Float32Array; bcat: Float32Array } {
+  const be = activeBackend();
+  // Host storages only: a device backend recycles released buffers, so a
+  // storage's identity does not name its values. Never while jit traces: the
+  // plan would keep the cached matrix as a constant.
+  const cache = be.onHost && !_kernelsOverridden() && !recording(ws) && !recording(bs)
+    && [...ws, ...bs].every((t) => t.dtype === 'float32' && t.backend === be);
+  const parts = cache ? [ws[0].storage, ws[1].storage, ws[2].storage, bs[0].storage, bs[1].storage, bs[2].storage] : [];
+  let old: QKV | undefined;
+  if (cache) {
+    old = qkvCache.get(parts[0]);
+    if (old && !old.stale && old.generation === generation && old.parts.every((p, i) => p === parts[i])) return old;
+  }
+  // Cached matrices outlive any buffer scope: unpooled and not counted as scope storage.
+  const alloc = cache ? (n: number) => be.alloc('float32', n, false, false) as Float32Array : allocF32Raw;
+  const stacked = allocF32Raw(3 * dIn * d), wcat = alloc(3 * dIn * d), bcat = alloc(3 * d);
+  for (let i = 0; i < 3; i++) { copyAt(fl(ws[i]), stacked, dIn * d, 0, i * dIn * d); copyAt(fl(bs[i]), bcat, d, 0, i * d); }
+  STACK_SHAPE[0] = 3; STACK_SHAPE[1] = dIn; STACK_SHAPE[2] = d;
+  K().permute(stacked, wcat, STACK_SHAPE, SWAP01);
+  if (cache) {
+    const e: QKV = { parts, wcat, bcat, backend: be, stale: false, generation };
+    for (const p of parts) qkvCache.set(p, e);
+  }
+  return { wcat, bcat };
+}
 
 /**
  * Dense, ReLU, (dropout,) Dense: relu(x W1 + b1) W2 + b2, with the bias and
