@@ -113,7 +113,7 @@ test('decoding on a device-style backend gives the CPU backend\'s tokens', async
 test('on the CPU backends the pool holds one step\'s buffers, however many steps run', async () => {
   const trainer = new trax.supervised.Trainer({
     model: tiny, lossFn: trax.layers.CrossEntropyLoss(), optimizer: trax.optimizers.Adam,
-    lrSchedule: trax.lr.constant(0.01), inputs: trax.data.Inputs(() => trax.data.reverseIntsTask(4, { seed: 0, length: 3 })),
+    lrSchedule: trax.lr.constant(0.01), inputs: trax.data.Inputs(() => trax.data.reverseIntsTask(4, { seed: 0, length: 3, vocab: 16 })),
     outputDir: null, randomSeed: 0, log: () => {},
   });
   for (let i = 0; i < 20; i++) await trainer.trainStep();

@@ -5,7 +5,7 @@
 import { allocF32, allocStorage } from '../pool.js';
 import { record } from '../tape.js';
 import { Tensor, shapeSize, toTensor, type TensorLike, fromStorage } from '../tensor.js';
-import { K, around, f32, fmt, hostValues, i32, normAxis, opError, s32 } from './util.js';
+import { K, around, checkedIds, f32, fmt, hostValues, i32, normAxis, opError, s32 } from './util.js';
 import { cast } from './elementwise.js';
 import { reshape } from './shape.js';
 import { zeros } from './creation.js';
@@ -15,7 +15,7 @@ function checkIndices(idx: Tensor, size: number, op: string, x: Tensor, clipMode
   const err = (msg: string) => opError(op, msg.replace(/^ids/, 'indices').replace(/^id /, 'index '), x, idx);
   const v = hostValues(idx);
   // On the values as given: converting to int32 first would wrap 2**32 to row 0.
-  if (v !== null) return new Tensor(checkIds(v, size, clipMode, err), idx.shape, 'int32');
+  if (v !== null) return checkedIds(idx, checkIds(v, size, clipMode, err));
   checkRows(idx.size, size, err);
   return idx.dtype === 'int32' ? idx : cast(idx, 'int32');
 }

@@ -8,7 +8,7 @@ import type { Backend, Storage } from '../../backends/backend.js';
 import { allocBytes, allocF32, allocF32Raw } from '../pool.js';
 import { record, recording } from '../tape.js';
 import { Tensor, toTensor, type TensorLike, fromStorage } from '../tensor.js';
-import { K, f32, hostValues, i32, normAxis, opError } from './util.js';
+import { K, checkedIds, f32, hostValues, i32, normAxis, opError } from './util.js';
 import { cast, flatMeta, greater, mul, neg, notEqual } from './elementwise.js';
 import { full, tril, zeros } from './creation.js';
 import { reshape } from './shape.js';
@@ -88,7 +88,7 @@ export function softmaxCrossEntropy(logitsl: TensorLike, targetsl: TensorLike, w
   const err = (msg: string) => opError('softmaxCrossEntropy', msg.replace(/^ids/, 'targets').replace(/^id /, 'target '), logits, targets);
   const tv = hostValues(targets);
   let tgtT: Tensor;
-  if (tv !== null) tgtT = new Tensor(checkIds(tv, vocab, false, err), targets.shape, 'int32');
+  if (tv !== null) tgtT = checkedIds(targets, checkIds(tv, vocab, false, err));
   else {
     checkRows(targets.size, vocab, err);
     tgtT = targets.dtype === 'int32' ? targets : cast(targets, 'int32');
@@ -218,7 +218,7 @@ export function embeddingLookup(tablel: TensorLike, idsl: TensorLike, mode: 'rai
   // Checked on the values as given (an int32 conversion would wrap 2**32 to row 0).
   const v = hostValues(ids);
   let idT: Tensor;
-  if (v !== null) idT = new Tensor(checkIds(v, rows, mode === 'clip', err), ids.shape, 'int32');
+  if (v !== null) idT = checkedIds(ids, checkIds(v, rows, mode === 'clip', err));
   else {
     checkRows(ids.size, rows, err);
     idT = ids.dtype === 'int32' ? ids : cast(ids, 'int32');

@@ -72,4 +72,19 @@ export function hostValues(t: Tensor): Float32Array | Int32Array | null {
   return t.backend.onHost ? t.storage as Float32Array | Int32Array : null;
 }
 
+/**
+ * The checked ids as a tensor: the caller's own int32 tensor when checking
+ * changed nothing (so fastmath.jit records a read of the input, not a fresh
+ * upload computed on the host), else a new one.
+ */
+export function checkedIds(ids: Tensor, checked: Int32Array): Tensor {
+  if (ids.dtype === 'int32') {
+    const v = ids.storage as Int32Array;
+    let same = v.length === checked.length;
+    for (let i = 0; same && i < checked.length; i++) same = v[i] === checked[i];
+    if (same) return ids;
+  }
+  return new Tensor(checked, ids.shape, 'int32');
+}
+
 export function isInt(dtype: DType): boolean { return dtype === 'int32'; }
