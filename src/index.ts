@@ -1,5 +1,6 @@
 // trax-ts: Trax's layers, models, training and decoding in TypeScript.
 import './io/model_io.js';
+export { platformName } from './platform/host.js';
 export { backendName, setBackend, setNumThreads, numThreads, nativeUnavailableReason } from './backends/index.js';
 export { Tensor, tensor, type DType, type TensorLike, type NestedArray } from './engine/tensor.js';
 export { grad, valueAndGrad, noGrad, stopGradient } from './engine/tape.js';

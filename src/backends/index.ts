@@ -2,15 +2,15 @@
 // loaded, else pure TypeScript. TRAX_BACKEND=native|js forces one.
 import { jsKernels } from './js.js';
 import type { Kernels } from './kernels.js';
-import { loadNativeKernels } from './native.js';
+import { env, loadNative as loadNativeKernels, platformName, warn } from '../platform/host.js';
 
 let active: Kernels | null = null;
 let nativeError: string | null = null;
 
 function choose(): Kernels {
-  const forced = (process.env.TRAX_BACKEND ?? '').trim().toLowerCase();
+  const forced = (env('TRAX_BACKEND') ?? '').trim().toLowerCase();
   if (forced && forced !== 'native' && forced !== 'js') {
-    throw new Error(`TRAX_BACKEND must be 'native' or 'js', got '${process.env.TRAX_BACKEND}'`);
+    throw new Error(`TRAX_BACKEND must be 'native' or 'js', got '${env('TRAX_BACKEND')}'`);
   }
   if (forced === 'js') return jsKernels;
   const loaded = loadNativeKernels();
@@ -19,10 +19,11 @@ function choose(): Kernels {
   if (forced === 'native') {
     throw new Error(`TRAX_BACKEND=native but the native addon is unavailable: ${loaded.error}`);
   }
-  process.emitWarning(
+  if (platformName === 'browser') return jsKernels;  // the expected default there, nothing to warn about
+  warn(
     `trax-ts: native CPU addon unavailable (${loaded.error}); using the much slower pure TypeScript backend. ` +
     'Install g++, make and python3, then run `npm rebuild trax-ts` (or `npm run install` in the repo).',
-    { code: 'TRAX_NO_NATIVE' });
+    'TRAX_NO_NATIVE');
   return jsKernels;
 }
 

@@ -27,5 +27,5 @@ export {
 } from './text.js';
 export { Rng } from './rng.js';
 export {
-  Tokenize, tokenize, detokenize, vocabSize, getTokenizer, type TokenizeOptions, type VocabOptions, type VocabType,
+  Tokenize, tokenize, detokenize, vocabSize, getTokenizer, tokenizerFromBytes, loadTokenizer, type TokenizeOptions, type VocabOptions, type VocabType,
 } from './tokenize.js';

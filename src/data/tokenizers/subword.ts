@@ -2,7 +2,7 @@
 // same vocab file format, tokenization, escaping, greedy matching and builder,
 // so vocab files are interchangeable with upstream. Lengths are counted in
 // code points, as Python does.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { fs } from '../../platform/host.js';
 import { checkId, compareCodePoints, pyRstrip, pyStrip, type Tokenizer } from './types.js';
 
 export const PAD = '<pad>';
@@ -91,7 +91,7 @@ export class SubwordTextEncoder implements Tokenizer {
   }
 
   static load(path: string): SubwordTextEncoder {
-    return SubwordTextEncoder.fromVocabText(readFileSync(path, 'utf8'));
+    return SubwordTextEncoder.fromVocabText(fs.readFileSync(path, 'utf8'));
   }
 
   /** Vocab file text in upstream's format (single quotes, one per line). */
@@ -100,7 +100,7 @@ export class SubwordTextEncoder implements Tokenizer {
   }
 
   store(path: string, addSingleQuotes = true): void {
-    writeFileSync(path, this.toVocabText(addSingleQuotes), 'utf8');
+    fs.writeFileSync(path, this.toVocabText(addSingleQuotes), 'utf8');
   }
 
   get vocabSize(): number {

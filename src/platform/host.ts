@@ -1,0 +1,75 @@
+// What the library needs from its host, on Node: files, gzip, hashes,
+// randomness, environment, the native addon. Every other module reaches Node
+// only through this file, so that bundlers can swap it for host.browser.ts
+// (package.json's "browser" map) and the browser build imports no Node
+// built-in. Both files export the same names with the same types.
+import * as fs from 'node:fs';
+import * as fsp from 'node:fs/promises';
+import * as path from 'node:path';
+import { createHash, randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { gunzipSync as zGunzip, gzipSync as zGzip } from 'node:zlib';
+import { loadNativeKernels } from '../backends/native.js';
+import type { Kernels } from '../backends/kernels.js';
+
+export { fs, fsp, path };
+
+export const platformName: 'node' | 'browser' = 'node';
+/** True where files can be read and written by path. */
+export const hasFileSystem = true;
+
+export function gzipSync(data: Uint8Array, level = 6): Uint8Array {
+  return zGzip(data, { level });
+}
+
+export function gunzipSync(data: Uint8Array): Uint8Array {
+  return zGunzip(data);
+}
+
+export async function gzip(data: Uint8Array, level = 6): Promise<Uint8Array> {
+  return gzipSync(data, level);
+}
+
+export async function gunzip(data: Uint8Array): Promise<Uint8Array> {
+  return gunzipSync(data);
+}
+
+export function digestHex(algorithm: 'sha1' | 'sha256', data: Uint8Array | string): string {
+  return createHash(algorithm).update(data).digest('hex');
+}
+
+export function randomUint32(): number {
+  return randomBytes(4).readUInt32LE(0);
+}
+
+export function env(name: string): string | undefined {
+  return process.env[name];
+}
+
+export function warn(message: string, code: string): void {
+  process.emitWarning(message, { code });
+}
+
+export function loadNative(): { kernels: Kernels } | { error: string } {
+  return loadNativeKernels();
+}
+
+/** Path of a file inside an installed npm package (the Moby-Dick corpus). */
+export function resolvePackageFile(specifier: string): string {
+  return createRequire(import.meta.url).resolve(specifier);
+}
+
+/** The package's root folder: this file compiles to dist/src/platform/host.js. */
+export function packageRoot(): string {
+  return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+}
+
+/** Bytes of a URL: file: URLs are read from disk, others fetched. */
+export async function fetchBytes(url: string | URL): Promise<Uint8Array> {
+  const u = typeof url === 'string' ? new URL(url) : url;
+  if (u.protocol === 'file:') return new Uint8Array(await fsp.readFile(u));
+  const res = await fetch(u);
+  if (!res.ok) throw new Error(`cannot fetch ${u.href}: HTTP ${res.status} ${res.statusText}`);
+  return new Uint8Array(await res.arrayBuffer());
+}
