@@ -3,14 +3,17 @@
 // SwiftShader's adapter) and without it (the js backend in a worker). Each run
 // sorts with the pre-trained model, trains the reverse task and sees the loss
 // fall while the page stays responsive, stops training with the button,
-// reverses typed numbers and draws their attention, samples text from the
+// reverses typed numbers and draws their attention, downloads the trained
+// checkpoint (loaded back in Node), samples text from the
 // character model, and saves a screenshot to test-artifacts/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+
+import * as trax from '../dist/src/index.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const here = dirname(fileURLToPath(import.meta.url));
@@ -81,6 +84,15 @@ async function drive(t, { name, args, wantBackend, reverseSteps }) {
     t.diagnostic(`${name}: reverse [4, 6, 8, 10] -> ${reversed}`);
     assert.equal(reversed, '[10, 8, 6, 4]');
     assert.equal(await page.locator('#attention-maps svg g.heatmap').count(), 2 * 8);
+
+    // The checkpoint download is Trax's format: it loads in Node and reverses there too.
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#train-download')]);
+    assert.equal(download.suggestedFilename(), 'reverse-model.pkl.gz');
+    const bytes = readFileSync(await download.path());
+    const m = trax.models.TransformerLM({ vocabSize: 32, dModel: 32, dFF: 128, nLayers: 2, mode: 'predict' });
+    await m.initFromBytes(bytes, { weightsOnly: true });
+    const out = await trax.supervised.decoding.autoregressiveSample(m, [[0, 4, 6, 8, 10, 0]], { temperature: 0, maxLength: 4 });
+    assert.deepEqual(out.arraySync(), [[10, 8, 6, 4]]);
 
     // 4. Text streamed from the character model.
     await page.fill('#gen-length', '80');
