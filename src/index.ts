@@ -1,8 +1,10 @@
 // trax-ts: Trax's layers, models, training and decoding in TypeScript.
 import './io/model_io.js';
 export { platformName } from './platform/host.js';
-export { backendName, setBackend, setNumThreads, numThreads, nativeUnavailableReason } from './backends/index.js';
+export { backendName, setBackend, backendInfo, registerBackend, setNumThreads, numThreads, nativeUnavailableReason } from './backends/index.js';
+export type { Backend, Storage } from './backends/backend.js';
 export { Tensor, tensor, type DType, type TensorLike, type NestedArray } from './engine/tensor.js';
+export { tidy, memory, type MemoryInfo } from './engine/pool.js';
 export { grad, valueAndGrad, noGrad, stopGradient } from './engine/tape.js';
 export * as fastmath from './engine/index.js';
 export * as random from './engine/random.js';

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadNativeKernels } from '../dist/src/backends/native.js';
-import { jsKernels as J } from '../dist/src/backends/js.js';
+import { jsKernels as J, sumSquaresF64 } from '../dist/src/backends/js.js';
 
 const loaded = loadNativeKernels();
 const N = 'kernels' in loaded ? loaded.kernels : null;
@@ -441,10 +441,17 @@ test('sumSquares matches reference and is thread-count independent', { skip }, (
   forIsas(t, (isa) => {
     for (const n of [0, 1, 7, 33, 129, 300001]) {
       const x = rnd(n);
-      const r = J.sumSquares(x);
-      const vals = [1, 2].map((th) => { N.setThreads(th); return N.sumSquares(x); });
+      // The addon's float64 sum, against the reference's float64 sum.
+      const r = sumSquaresF64(x);
+      const vals = [1, 2].map((th) => { N.setThreads(th); return loaded.addon.sumSquares(x); });
       assert.ok(Math.abs(vals[0] - r) <= 1e-12 * Math.max(1, r), `${isa} sumSquares n=${n}: ${vals[0]} vs ${r}`);
       assert.equal(vals[0], vals[1]);
+      // The kernels write that sum, rounded to float32, into a 1-element storage.
+      const outJ = new Float32Array(1), outN = new Float32Array(1);
+      J.sumSquares(x, outJ);
+      N.sumSquares(x, outN);
+      assert.equal(outJ[0], Math.fround(r));
+      assert.equal(outN[0], Math.fround(vals[0]));
     }
   });
   N.setThreads(threads);
@@ -555,6 +562,6 @@ test('bad arguments throw instead of crashing', { skip }, () => {
   assert.throws(() => N.adam(f, new Float32Array(3), f, f, 1, 0.9, 0.9, 1e-8, 0, 0), /adam/);
   assert.throws(() => N.adafactor(f, f, null, null, null, null, 1, 1, 10, 1, 0.5, 1e-30, 1e-3, 1, true, true, 0, 0), /either/);
   assert.throws(() => N.layerNorm(f, f, f, f, f, f, 2, 6, 1e-5), /layerNorm/);
-  assert.throws(() => N.sumSquares(new Int32Array(3)), /Float32Array/);
+  assert.throws(() => N.sumSquares(new Int32Array(3), new Float32Array(1)), /Float32Array/);
   assert.throws(() => N.matmul(), /expected 12 arguments/);
 });

@@ -24,8 +24,8 @@ async function chooseBackend(): Promise<{ backend: string; note: string }> {
   if (gpu) {
     try {
       if (await gpu.requestAdapter()) {
-        // setBackend('webgpu') exists once the webgpu backend is part of the build.
-        await (trax.setBackend as (name: string) => unknown)('webgpu');
+        // The webgpu backend registers itself when it is part of the build; otherwise this throws.
+        await trax.setBackend('webgpu');
         return { backend: trax.backendName(), note: '' };
       }
       note = 'WebGPU is present but offered no adapter; using the js backend';
@@ -35,7 +35,7 @@ async function chooseBackend(): Promise<{ backend: string; note: string }> {
   } else {
     note = 'this browser has no WebGPU; using the js backend in a worker';
   }
-  await (trax.setBackend as (name: string) => unknown)('js');
+  await trax.setBackend('js');
   return { backend: trax.backendName(), note };
 }
 

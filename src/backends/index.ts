@@ -1,61 +1,131 @@
-// Chooses the kernels every tensor op runs on: the native addon when it
-// loaded, else pure TypeScript. TRAX_BACKEND=native|js forces one.
-import { jsKernels } from './js.js';
+// Chooses the backend every tensor op runs on: the native addon when it
+// loaded, else pure TypeScript. TRAX_BACKEND=native|js at import forces one;
+// registerBackend adds others (a device backend registers itself this way).
+import type { Backend } from './backend.js';
+import { jsBackend, jsKernels } from './js.js';
 import type { Kernels } from './kernels.js';
 import { env, loadNative as loadNativeKernels, platformName, warn } from '../platform/host.js';
+import { checkKernels } from '../engine/registry.js';
 
-let active: Kernels | null = null;
+/** A backend, or an async factory for one (a GPU adapter is requested asynchronously). */
+export type BackendFactory = () => Backend | Promise<Backend>;
+
+const factories = new Map<string, BackendFactory>();
+const ready = new Map<string, Backend>();
+let active: Backend | null = null;
+let activeKernels: Kernels | null = null;
 let nativeError: string | null = null;
 
-function choose(): Kernels {
+function checked(b: Backend): Backend {
+  checkKernels(b.name, b.kernels);
+  return b;
+}
+
+/**
+ * Makes a backend available to setBackend under its name. The factory runs
+ * on the first setBackend(name); its kernel table must implement exactly the
+ * kernels src/engine/registry.ts declares.
+ */
+export function registerBackend(name: string, factory: BackendFactory): void {
+  factories.set(name, factory);
+  ready.delete(name);
+}
+
+function nativeBackend(): Backend {
+  const loaded = loadNativeKernels();
+  if (!('backend' in loaded)) throw new Error(`native backend unavailable: ${loaded.error}`);
+  return loaded.backend;
+}
+
+registerBackend('js', () => jsBackend);
+registerBackend('native', nativeBackend);
+
+function use(b: Backend): void {
+  active = b;
+  activeKernels = b.kernels;
+}
+
+function choose(): Backend {
   const forced = (env('TRAX_BACKEND') ?? '').trim().toLowerCase();
   if (forced && forced !== 'native' && forced !== 'js') {
-    throw new Error(`TRAX_BACKEND must be 'native' or 'js', got '${env('TRAX_BACKEND')}'`);
+    throw new Error(`TRAX_BACKEND must be 'native' or 'js' at import (others via await setBackend(name)), got '${env('TRAX_BACKEND')}'`);
   }
-  if (forced === 'js') return jsKernels;
+  if (forced === 'js') return checked(jsBackend);
   const loaded = loadNativeKernels();
-  if ('kernels' in loaded) return loaded.kernels;
+  if ('backend' in loaded) return checked(loaded.backend);
   nativeError = loaded.error;
   if (forced === 'native') {
     throw new Error(`TRAX_BACKEND=native but the native addon is unavailable: ${loaded.error}`);
   }
-  if (platformName === 'browser') return jsKernels;  // the expected default there, nothing to warn about
+  if (platformName === 'browser') return checked(jsBackend);  // the expected default there, nothing to warn about
   warn(
     `trax-ts: native CPU addon unavailable (${loaded.error}); using the much slower pure TypeScript backend. ` +
     'Install g++, make and python3, then run `npm rebuild trax-ts` (or `npm run install` in the repo).',
     'TRAX_NO_NATIVE');
-  return jsKernels;
+  return checked(jsBackend);
 }
 
-/** The kernels all ops use. */
+/** The backend all ops use. */
+export function backend(): Backend {
+  if (active === null) use(choose());
+  return active!;
+}
+
+/** The active backend's kernels (the engine's dispatch table). */
 export function kernels(): Kernels {
-  return active ?? (active = choose());
+  return activeKernels ?? backend().kernels;
 }
 
-/** Name of the backend in use: 'native' or 'js'. */
+/** Name of the backend in use: 'native', 'js', or a registered one. */
 export function backendName(): string {
-  return kernels().name;
+  return backend().name;
 }
 
-/** Switch backend at run time (tests compare backends this way). */
-export function setBackend(name: 'native' | 'js'): void {
-  if (name !== 'native' && name !== 'js') throw new Error(`setBackend: unknown backend '${String(name)}' (use 'native' or 'js')`);
-  if (name === 'js') { active = jsKernels; return; }
-  const loaded = loadNativeKernels();
-  if (!('kernels' in loaded)) throw new Error(`native backend unavailable: ${loaded.error}`);
-  active = loaded.kernels;
+function syncBackend(name: string): Backend | null {
+  const b = ready.get(name);
+  if (b) return b;
+  const f = factories.get(name);
+  if (!f) {
+    throw new Error(`setBackend: unknown backend '${String(name)}' (available: ${[...factories.keys()].join(', ')})`);
+  }
+  const made = f();
+  if (made instanceof Promise) return null;
+  ready.set(name, checked(made));
+  return made;
+}
+
+/**
+ * Switches backend. Returns a promise (a device backend starts
+ * asynchronously); the CPU backends switch at once, so the switch has
+ * happened when the call returns even if it is not awaited.
+ */
+export function setBackend(name: string): Promise<void> {
+  if (typeof name !== 'string') throw new Error(`setBackend: unknown backend '${String(name)}' (use 'native' or 'js')`);
+  const b = syncBackend(name);
+  if (b) { use(b); return Promise.resolve(); }
+  return (async () => {
+    const made = checked(await factories.get(name)!());
+    ready.set(name, made);
+    use(made);
+  })();
+}
+
+/** The backend in use and its facts (name, whether storage is on the host, threads, ...). */
+export function backendInfo(): { name: string; onHost: boolean; threads: number; available: string[] } & Record<string, unknown> {
+  const b = backend();
+  return { name: b.name, onHost: b.onHost, threads: b.threads(), available: [...factories.keys()], ...(b.info?.() ?? {}) };
 }
 
 /** Why the native backend is not available, or null. */
 export function nativeUnavailableReason(): string | null {
-  if (active === null) kernels();
+  if (active === null) backend();
   if (nativeError !== null) return nativeError;
   const loaded = loadNativeKernels();
   return 'kernels' in loaded ? null : loaded.error;
 }
 
-export function setNumThreads(n: number): void { kernels().setThreads(n); }
-export function numThreads(): number { return kernels().threads(); }
+export function setNumThreads(n: number): void { backend().setThreads(n); }
+export function numThreads(): number { return backend().threads(); }
 
-export { jsKernels };
-export type { Kernels };
+export { jsKernels, jsBackend };
+export type { Kernels, Backend };

@@ -1,7 +1,9 @@
 // Pure TypeScript kernels: the readable reference every other backend is
 // tested against, and the fallback when the native addon is unavailable.
 import { Binary, Reduce, Unary, type F32, type I32, type Kernels } from './kernels.js';
-import { bitsFromWords } from '../engine/threefry.js';
+import type { Backend } from './backend.js';
+import { hostStorage } from './host.js';
+import { bitsFromWords, threefryPair } from '../engine/threefry.js';
 
 const SQRT1_2 = Math.SQRT1_2;
 
@@ -110,9 +112,6 @@ function softmaxRow(x: F32, out: F32, off: number, cols: number, log: boolean): 
 }
 
 export const jsKernels: Kernels = {
-  name: 'js',
-  threads: () => 1,
-  setThreads: () => { /* single-threaded by design */ },
 
   matmul(a, b, c, batch, m, n, k, transA, transB, strideA, strideB, accumulate, bias, relu, gate, gateScale) {
     if (bias && bias.length !== n) throw new RangeError(`matmul: bias has ${bias.length} values, n is ${n}`);
@@ -412,10 +411,8 @@ export const jsKernels: Kernels = {
     for (let i = 0; i < x.length; i++) out[i] = x[i] * (keepMask[i] ? sc : 0);
   },
 
-  sumSquares(x) {
-    let s = 0;
-    for (let i = 0; i < x.length; i++) s += x[i] * x[i];
-    return s;
+  sumSquares(x, out) {
+    out[0] = sumSquaresF64(x);
   },
 
   permute(x, out, shape, perm) {
@@ -447,6 +444,196 @@ export const jsKernels: Kernels = {
       }
     }
   },
+
+  fill(out, value) {
+    out.fill(value);
+  },
+
+  copyStrided(x, out, shape, xStrides, xOffset, outStrides, outOffset) {
+    const r = shape.length;
+    let total = 1;
+    for (let i = 0; i < r; i++) total *= shape[i];
+    if (total === 0) return;
+    if (r === 0) { out[outOffset] = x[xOffset]; return; }
+    const last = shape[r - 1], sx = xStrides[r - 1], so = outStrides[r - 1];
+    const idx = new Int32Array(r);
+    let px = xOffset, po = outOffset;
+    for (let o = 0; o < total; o += last) {
+      if (sx === 1 && so === 1 && last > 16) out.set(x.subarray(px, px + last), po);
+      else for (let j = 0, a = px, b = po; j < last; j++, a += sx, b += so) out[b] = x[a];
+      for (let ax = r - 2; ax >= 0; ax--) {
+        idx[ax]++;
+        px += xStrides[ax]; po += outStrides[ax];
+        if (idx[ax] < shape[ax]) break;
+        px -= xStrides[ax] * shape[ax]; po -= outStrides[ax] * shape[ax];
+        idx[ax] = 0;
+      }
+    }
+  },
+
+  cast(x, out, toInt) {
+    if (toInt) for (let i = 0; i < out.length; i++) out[i] = Math.trunc(x[i]);
+    else for (let i = 0; i < out.length; i++) out[i] = x[i];
+  },
+
+  binaryInt(op, a, b, out, shape, aStrides, bStrides) {
+    broadcastBinary(op, a, b, out, shape, aStrides, bStrides);
+  },
+
+  select(cond, a, b, out, shape, cStrides, aStrides, bStrides) {
+    const r = shape.length, total = out.length;
+    if (total === 0) return;
+    if (r === 0) { out[0] = cond[0] !== 0 ? a[0] : b[0]; return; }
+    const idx = new Int32Array(r);
+    let pc = 0, pa = 0, pb = 0;
+    const last = shape[r - 1], sc = cStrides[r - 1], sa = aStrides[r - 1], sb = bStrides[r - 1];
+    for (let o = 0; o < total; o += last) {
+      for (let j = 0, c = pc, x = pa, y = pb; j < last; j++, c += sc, x += sa, y += sb) out[o + j] = cond[c] !== 0 ? a[x] : b[y];
+      for (let ax = r - 2; ax >= 0; ax--) {
+        idx[ax]++;
+        pc += cStrides[ax]; pa += aStrides[ax]; pb += bStrides[ax];
+        if (idx[ax] < shape[ax]) break;
+        pc -= cStrides[ax] * shape[ax]; pa -= aStrides[ax] * shape[ax]; pb -= bStrides[ax] * shape[ax];
+        idx[ax] = 0;
+      }
+    }
+  },
+
+  gather(x, ids, out, outer, n, m, inner) {
+    for (let o = 0; o < outer; o++) for (let i = 0; i < m; i++) {
+      const r = Math.min(Math.max(ids[i], 0), n - 1);
+      const src = (o * n + r) * inner, dst = (o * m + i) * inner;
+      if (inner > 16) out.set(x.subarray(src, src + inner), dst);
+      else for (let j = 0; j < inner; j++) out[dst + j] = x[src + j];
+    }
+  },
+
+  scatterAdd(updates, ids, out, outer, n, m, inner) {
+    for (let o = 0; o < outer; o++) for (let i = 0; i < m; i++) {
+      const r = Math.min(Math.max(ids[i], 0), n - 1);
+      const dst = (o * n + r) * inner, src = (o * m + i) * inner;
+      for (let j = 0; j < inner; j++) out[dst + j] += updates[src + j];
+    }
+  },
+
+  gatherAlong(x, ids, out, outer, n, m, inner) {
+    for (let o = 0; o < outer; o++) for (let j = 0; j < m; j++) for (let i = 0; i < inner; i++) {
+      const p = (o * m + j) * inner + i;
+      const r = Math.min(Math.max(ids[p], 0), n - 1);
+      out[p] = x[(o * n + r) * inner + i];
+    }
+  },
+
+  scatterAlong(dy, ids, out, outer, n, m, inner) {
+    for (let o = 0; o < outer; o++) for (let j = 0; j < m; j++) for (let i = 0; i < inner; i++) {
+      const p = (o * m + j) * inner + i;
+      const r = Math.min(Math.max(ids[p], 0), n - 1);
+      out[(o * n + r) * inner + i] += dy[p];
+    }
+  },
+
+  argmax(x, out, outer, n, inner) {
+    for (let o = 0; o < outer; o++) {
+      for (let i = 0; i < inner; i++) {
+        let best = 0, bv = x[o * n * inner + i];
+        for (let j = 1; j < n; j++) {
+          const v = x[(o * n + j) * inner + i];
+          if (v > bv) { bv = v; best = j; }
+        }
+        out[o * inner + i] = best;
+      }
+    }
+  },
+
+  cumsum(x, out, outer, n, inner) {
+    for (let o = 0; o < outer; o++) for (let i = 0; i < inner; i++) {
+      let acc = 0;
+      for (let j = 0; j < n; j++) { const p = (o * n + j) * inner + i; acc += x[p]; out[p] = acc; }
+    }
+  },
+
+  oneHot(ids, out, count, depth) {
+    out.fill(0, 0, count * depth);
+    for (let i = 0; i < count; i++) {
+      const v = ids[i];
+      if (v >= 0 && v < depth && Number.isInteger(v)) out[i * depth + v] = 1;
+    }
+  },
+
+  randomUniform(k0, k1, out, minval, maxval) {
+    const w = bitsFromWords(k0, k1, out.length);
+    const span = maxval - minval;
+    for (let i = 0; i < out.length; i++) out[i] = minval + span * unitFloat(w[i]);
+  },
+
+  randomNormal(k0, k1, out, mean, stddev) {
+    normalInto(k0, k1, out, out.length, mean, stddev);
+  },
+
+  randomTruncatedNormal(k0, k1, out, lower, upper) {
+    const n = out.length;
+    const key = new Uint32Array(2);
+    let filled = 0, round = 0;
+    while (filled < n) {
+      // Round r draws from foldIn(key, r), as random.foldIn does.
+      threefryPair(k0, k1, 0, (round++) >>> 0, key, 0);
+      const m = Math.max(64, 2 * (n - filled));
+      const cand = new Float32Array(m);
+      normalInto(key[0], key[1], cand, m, 0, 1);
+      for (let i = 0; i < m && filled < n; i++) if (cand[i] >= lower && cand[i] <= upper) out[filled++] = cand[i];
+    }
+  },
+
+  randomBernoulli(k0, k1, out, p) {
+    const w = bitsFromWords(k0, k1, out.length);
+    for (let i = 0; i < out.length; i++) out[i] = unitFloat(w[i]) < p ? 1 : 0;
+  },
+
+  randomInt(k0, k1, out, minval, maxval) {
+    const w = bitsFromWords(k0, k1, out.length);
+    const span = maxval - minval;
+    for (let i = 0; i < out.length; i++) out[i] = minval + Math.floor(unitFloat(w[i]) * span);
+  },
+
+  randomGumbel(k0, k1, out) {
+    // Uniforms are rounded to float32 first, as a float32 uniform tensor would be.
+    const lo = 1e-6, span = (1 - 1e-6) - lo;
+    const w = bitsFromWords(k0, k1, out.length);
+    for (let i = 0; i < out.length; i++) out[i] = Math.fround(lo + span * unitFloat(w[i]));
+    for (let i = 0; i < out.length; i++) out[i] = -Math.log(-Math.log(out[i]));
+  },
+};
+
+/** Uniform float in [0, 1) from 23 random mantissa bits (JAX's construction, exactly). */
+function unitFloat(w: number): number {
+  return (w >>> 9) * 1.1920928955078125e-7;
+}
+
+function normalInto(k0: number, k1: number, out: F32, n: number, mean: number, stddev: number): void {
+  const w = bitsFromWords(k0, k1, 2 * Math.ceil(n / 2));
+  for (let i = 0; i < n; i += 2) {
+    const u1 = 1 - unitFloat(w[i]); // (0, 1]
+    const u2 = unitFloat(w[i + 1]);
+    const r = Math.sqrt(-2 * Math.log(u1));
+    out[i] = mean + stddev * r * Math.cos(2 * Math.PI * u2);
+    if (i + 1 < n) out[i + 1] = mean + stddev * r * Math.sin(2 * Math.PI * u2);
+  }
+}
+
+/** Sum of squares in float64 (the value sumSquares rounds to float32). */
+export function sumSquaresF64(x: F32): number {
+  let s = 0;
+  for (let i = 0; i < x.length; i++) s += x[i] * x[i];
+  return s;
+}
+
+/** The pure TypeScript backend. */
+export const jsBackend: Backend = {
+  ...hostStorage,
+  name: 'js',
+  kernels: jsKernels,
+  threads: () => 1,
+  setThreads: () => { /* single-threaded by design */ },
 };
 
 /** Attention operand layout (see Kernels.attention): start of head h's row i. */

@@ -1,11 +1,18 @@
-// The kernel interface every CPU backend implements. Tensors are contiguous,
-// row-major typed arrays; kernels write into caller-provided outputs so the
-// tensor layer owns allocation (and can pool buffers). A GPU backend will sit
-// behind the same Tensor API with its own storage; these host kernels are the
-// CPU contract.
+// The shape of every kernel: method names, argument order and meaning.
+// Each kernel is declared once in src/engine/registry.ts; every backend
+// implements this interface over its own storage types (typed arrays on the
+// CPU backends, device buffers on a GPU backend). Data arguments are
+// storages; small metadata (shapes, strides, permutations) are host
+// Int32Arrays; scalars are numbers. Kernels write into caller-provided
+// outputs (the engine owns allocation and can pool buffers) and never return
+// host values.
 
 export type F32 = Float32Array;
 export type I32 = Int32Array;
+/** A storage of 4-byte elements of either dtype (copies, selects, gathers). */
+export type S32 = Float32Array | Int32Array;
+/** Host metadata (shapes, strides): always an Int32Array on the host. */
+export type Meta = Int32Array;
 
 /** Elementwise unary op codes (shared with native/kernels.h). */
 export const enum Unary {
@@ -26,11 +33,11 @@ export const enum Binary {
 /** Reduction op codes. */
 export const enum Reduce { Sum = 0, Max = 1, Min = 2 }
 
-export interface Kernels {
-  readonly name: string;
-  /** Threads the backend may use (1 for js). */
-  threads(): number;
-  setThreads(n: number): void;
+/**
+ * The kernel interface, generic over storages: F float32 storage, I int32
+ * storage, S either (4-byte elements), U a byte mask.
+ */
+export interface Kernels<F = F32, I = I32, S = S32, U = Uint8Array> {
 
   /**
    * Batched GEMM: for each b < batch,
@@ -43,50 +50,50 @@ export interface Kernels {
    * multiplied by gateScale (default 1) elsewhere (ReLU's backward, gate
    * being the activation, possibly after dropout with scale 1/keep).
    */
-  matmul(a: F32, b: F32, c: F32, batch: number, m: number, n: number, k: number,
-    transA: boolean, transB: boolean, strideA: number, strideB: number, accumulate: boolean, bias?: F32 | null,
-    relu?: boolean, gate?: F32 | null, gateScale?: number): void;
+  matmul(a: F, b: F, c: F, batch: number, m: number, n: number, k: number,
+    transA: boolean, transB: boolean, strideA: number, strideB: number, accumulate: boolean, bias?: F | null,
+    relu?: boolean, gate?: F | null, gateScale?: number): void;
 
   /** out[i] = f(x[i]) for float32 arrays of equal length (out may alias x). */
-  unary(op: Unary, x: F32, out: F32): void;
+  unary(op: Unary, x: F, out: F): void;
 
   /**
    * Broadcasting binary op over float32. shape is the output shape (rank r),
    * aStrides/bStrides are element strides of a and b aligned to that rank
    * (0 on broadcast axes). out is contiguous.
    */
-  binary(op: Binary, a: F32, b: F32, out: F32, shape: I32, aStrides: I32, bStrides: I32): void;
+  binary(op: Binary, a: F, b: F, out: F, shape: Meta, aStrides: Meta, bStrides: Meta): void;
 
   /** x viewed as (outer, n, inner); out (outer, inner) = reduce over n. */
-  reduce(op: Reduce, x: F32, out: F32, outer: number, n: number, inner: number): void;
+  reduce(op: Reduce, x: F, out: F, outer: number, n: number, inner: number): void;
 
   /** Softmax / log-softmax over the last axis of (rows, cols). */
-  softmax(x: F32, out: F32, rows: number, cols: number, log: boolean): void;
+  softmax(x: F, out: F, rows: number, cols: number, log: boolean): void;
   /**
    * Backward of softmax (log=false): dx = y * (dy - sum(dy*y)),
    * of log-softmax (log=true, y = log-probs): dx = dy - exp(y) * sum(dy).
    */
-  softmaxBackward(y: F32, dy: F32, dx: F32, rows: number, cols: number, log: boolean): void;
+  softmaxBackward(y: F, dy: F, dx: F, rows: number, cols: number, log: boolean): void;
 
   /**
    * Layer norm over the last axis: out = (x-mean)*rstd*scale + bias,
    * rstd = 1/sqrt(var + eps) (biased variance). Saves mean and rstd (rows).
    */
-  layerNorm(x: F32, scale: F32, bias: F32, out: F32, mean: F32, rstd: F32,
+  layerNorm(x: F, scale: F, bias: F, out: F, mean: F, rstd: F,
     rows: number, cols: number, eps: number): void;
   /** dx = full layer-norm backward; dscale, dbias are accumulated (+=). */
-  layerNormBackward(dy: F32, x: F32, scale: F32, mean: F32, rstd: F32,
-    dx: F32, dscale: F32, dbias: F32, rows: number, cols: number): void;
+  layerNormBackward(dy: F, x: F, scale: F, mean: F, rstd: F,
+    dx: F, dscale: F, dbias: F, rows: number, cols: number): void;
 
   /**
    * Fused log-softmax + weighted NLL against integer targets:
    * logits (rows, V), targets (rows), weights (rows) -> loss[r] = -w_r * logp[r, t_r],
    * and logp is written (rows, V) for the backward pass.
    */
-  crossEntropy(logits: F32, targets: I32, weights: F32, loss: F32, logp: F32,
+  crossEntropy(logits: F, targets: I, weights: F, loss: F, logp: F,
     rows: number, vocab: number): void;
   /** dlogits[r] = scale_r * (softmax(r) - onehot(t_r)) with scale_r = dloss[r] * w_r. */
-  crossEntropyBackward(logp: F32, targets: I32, weights: F32, dloss: F32, dlogits: F32,
+  crossEntropyBackward(logp: F, targets: I, weights: F, dloss: F, dlogits: F,
     rows: number, vocab: number): void;
 
   /**
@@ -103,28 +110,28 @@ export interface Kernels {
    * the operands are (B, L, H*d) activations, so no head split/merge copies
    * are needed; q, k and v may be column blocks of one (B, L, 3*H*d) array.
    */
-  attention(q: F32, k: F32, v: F32, out: F32, probs: F32, bh: number, lq: number, lk: number,
-    d: number, scale: number, causal: boolean, offset: number, dropMask: F32 | null,
-    keyMask: F32 | null, heads?: number, qs?: number, ks?: number, vs?: number, os?: number): void;
+  attention(q: F, k: F, v: F, out: F, probs: F, bh: number, lq: number, lk: number,
+    d: number, scale: number, causal: boolean, offset: number, dropMask: F | null,
+    keyMask: F | null, heads?: number, qs?: number, ks?: number, vs?: number, os?: number): void;
   /**
    * Gradients of attention; dq, dk, dv are overwritten (only their heads'
    * entries when a layout is given: dq, dk, dv use q's, k's and v's strides,
    * dout uses out's).
    */
-  attentionBackward(dout: F32, q: F32, k: F32, v: F32, probs: F32, dq: F32, dk: F32, dv: F32,
-    bh: number, lq: number, lk: number, d: number, scale: number, dropMask: F32 | null,
+  attentionBackward(dout: F, q: F, k: F, v: F, probs: F, dq: F, dk: F, dv: F,
+    bh: number, lq: number, lk: number, d: number, scale: number, dropMask: F | null,
     heads?: number, qs?: number, ks?: number, vs?: number, os?: number): void;
 
   /** out[i, :] = table[clip(ids[i], 0, rows-1), :] */
-  gatherRows(table: F32, ids: I32, out: F32, rows: number, cols: number): void;
+  gatherRows(table: F, ids: I, out: F, rows: number, cols: number): void;
   /** dtable[clip(ids[i]), :] += dout[i, :] */
-  scatterAddRows(dout: F32, ids: I32, dtable: F32, rows: number, cols: number): void;
+  scatterAddRows(dout: F, ids: I, dtable: F, rows: number, cols: number): void;
 
   /**
    * In-place Adam: m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
    * w = (1-wd) w - lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps), with t = step+1.
    */
-  adam(w: F32, g: F32, m: F32, v: F32, lr: number, b1: number, b2: number, eps: number,
+  adam(w: F, g: F, m: F, v: F, lr: number, b1: number, b2: number, eps: number,
     wd: number, step: number): void;
   /**
    * In-place Adafactor update of one weight (Trax master math, reference
@@ -143,7 +150,7 @@ export interface Kernels {
    *   sub = scale*y; with m: m = beta1 m + (1-beta1) sub; sub = m
    *   w = (1-wd) w - sub
    */
-  adafactor(w: F32, g: F32, vr: F32 | null, vc: F32 | null, v: F32 | null, m: F32 | null,
+  adafactor(w: F, g: F, vr: F | null, vc: F | null, v: F | null, m: F | null,
     batch: number, rows: number, cols: number, lr: number, decay: number, eps1: number,
     eps2: number, clipThreshold: number, multiplyByParameterScale: boolean,
     doClipping: boolean, beta1: number, wd: number): void;
@@ -156,21 +163,91 @@ export interface Kernels {
    * regenerates it from the same key). With keepMask (n bytes), 1 is written
    * where the value is kept and 0 elsewhere, for dropoutApply.
    */
-  dropoutMask(k0: number, k1: number, keep: number, scale: number, out: F32, x?: F32 | null, keepMask?: Uint8Array | null): void;
+  dropoutMask(k0: number, k1: number, keep: number, scale: number, out: F, x?: F | null, keepMask?: U | null): void;
 
   /**
    * out[i] = keepMask[i] ? x[i] * scale : 0, with keepMask as written by
    * dropoutMask: dropout's backward pass in one read of a byte per value.
    */
-  dropoutApply(keepMask: Uint8Array, scale: number, x: F32, out: F32): void;
+  dropoutApply(keepMask: U, scale: number, x: F, out: F): void;
 
-  /** Sum of squares of x (float64 accumulation). */
-  sumSquares(x: F32): number;
+  /** out[0] = sum of squares of x (float64 accumulation, stored as float32). */
+  sumSquares(x: F, out: F): void;
 
   /**
    * Axis permutation: x has shape `shape` (contiguous); out (contiguous) has
    * shape[perm[i]] on axis i, out[..., i_j, ...] = x[... at axis perm[j] = i_j ...].
    * Attention's head split/merge is perm [0, 2, 1, 3].
    */
-  permute(x: F32, out: F32, shape: I32, perm: I32): void;
+  permute(x: F, out: F, shape: Meta, perm: Meta): void;
+
+  // ------------------------------------------------------------ data movement
+  // These move 4-byte elements of either dtype; `int` says which dtype the
+  // storages hold where arithmetic depends on it.
+
+  /** out[i] = value for every element (value converted to the storage's dtype). */
+  fill(out: S, value: number, int: boolean): void;
+
+  /**
+   * Strided copy: for every multi-index i over `shape`,
+   *   out[outOffset + sum(i * outStrides)] = x[xOffset + sum(i * xStrides)].
+   * Strides may be 0 (broadcast) or negative (reverse). Covers slice, pad,
+   * concat, broadcast, reverse and transpose.
+   */
+  copyStrided(x: S, out: S, shape: Meta, xStrides: Meta, xOffset: number, outStrides: Meta, outOffset: number): void;
+
+  /** Float <-> int conversion: toInt truncates toward zero (x float32, out int32); else x int32, out float32. */
+  cast(x: S, out: S, toInt: boolean): void;
+
+  /**
+   * Broadcasting binary op over int32 inputs (strides as for binary).
+   * Writes float32 when outFloat (comparisons, Div, Pow), else int32 with
+   * wrap-around.
+   */
+  binaryInt(op: Binary, a: I, b: I, out: S, shape: Meta, aStrides: Meta, bStrides: Meta, outFloat: boolean): void;
+
+  /** out[i] = cond[i] != 0 ? a[i] : b[i], all broadcast (strides as for binary). */
+  select(cond: F, a: S, b: S, out: S, shape: Meta, cStrides: Meta, aStrides: Meta, bStrides: Meta): void;
+
+  /**
+   * Gather along an axis: x viewed as (outer, n, inner), ids (m) clipped to
+   * [0, n); out (outer, m, inner) = x[:, ids, :].
+   */
+  gather(x: S, ids: I, out: S, outer: number, n: number, m: number, inner: number): void;
+  /** The transpose of gather: out (outer, n, inner)[:, ids[j], :] += updates (outer, m, inner)[:, j, :]. */
+  scatterAdd(updates: S, ids: I, out: S, outer: number, n: number, m: number, inner: number, int: boolean): void;
+
+  /**
+   * take_along_axis: x (outer, n, inner), ids and out (outer, m, inner):
+   * out[o, j, i] = x[o, clip(ids[o, j, i]), i].
+   */
+  gatherAlong(x: S, ids: I, out: S, outer: number, n: number, m: number, inner: number): void;
+  /** Its transpose: out[o, clip(ids[o, j, i]), i] += dy[o, j, i] (float32). */
+  scatterAlong(dy: F, ids: I, out: F, outer: number, n: number, m: number, inner: number): void;
+
+  /** x (outer, n, inner) float32 -> out (outer, inner) int32: index of the first maximum. */
+  argmax(x: F, out: I, outer: number, n: number, inner: number): void;
+
+  /** Inclusive running sum along n of x viewed as (outer, n, inner). */
+  cumsum(x: S, out: S, outer: number, n: number, inner: number, int: boolean): void;
+
+  /** out (count, depth) = 1 where ids[r] (float32) is an integer in [0, depth), else 0. */
+  oneHot(ids: F, out: F, count: number, depth: number): void;
+
+  // ------------------------------------------------------------ random numbers
+  // Threefry-2x32 under key (k0, k1), JAX's word layout; every backend gives
+  // the same numbers for the same key.
+
+  /** out[i] = minval + (maxval - minval) * u_i, u_i in [0, 1) from 23 bits. */
+  randomUniform(k0: number, k1: number, out: F, minval: number, maxval: number): void;
+  /** Normal samples by Box-Muller on pairs of uniforms. */
+  randomNormal(k0: number, k1: number, out: F, mean: number, stddev: number): void;
+  /** Standard normals in [lower, upper] by rejection over rounds of folded keys. */
+  randomTruncatedNormal(k0: number, k1: number, out: F, lower: number, upper: number): void;
+  /** 1 with probability p, else 0. */
+  randomBernoulli(k0: number, k1: number, out: F, p: number): void;
+  /** Uniform integers in [minval, maxval). */
+  randomInt(k0: number, k1: number, out: I, minval: number, maxval: number): void;
+  /** Gumbel noise -log(-log(u)), u uniform in [1e-6, 1 - 1e-6]. */
+  randomGumbel(k0: number, k1: number, out: F): void;
 }

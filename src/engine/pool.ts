@@ -1,85 +1,145 @@
-// Buffer reuse for training steps. Inside `withBufferScope`, float buffers
-// come from a pool and go back to it when the scope ends: a training step
-// allocates hundreds of intermediates whose lifetime is exactly the step, and
-// without reuse their allocation and garbage collection cost more than the
-// arithmetic of a small model.
+// Storage lifetime: scopes, dispose and the live-buffer count.
+// Inside a scope (withBufferScope, or its public name tidy) every storage an
+// op allocates is recorded, and handed back to its backend when the scope
+// ends, except those of the tensors the scope returns. A training step
+// allocates hundreds of intermediates whose lifetime is exactly the step:
+// the CPU backends pool them for the next step, a device backend frees them.
+import type { Backend, HostArray, Storage } from '../backends/backend.js';
+import { backend as activeBackend } from '../backends/index.js';
+import { hostPooledBuffers } from '../backends/host.js';
 import { Tensor } from './tensor.js';
 
-const pool = new Map<number, Float32Array[]>();
-let active: Float32Array[] | null = null;
-let pooledFloats = 0;
-// An upper bound on what the pool may hold (1 GiB of floats); in practice it
-// holds one training step's intermediates, replaced after every step.
-const MAX_POOLED_FLOATS = 256 * 1024 * 1024;
+interface Scope { backend: Backend; storages: Storage[] }
 
-/** A zero-filled float32 buffer; pooled inside a buffer scope. */
+let active: Scope | null = null;
+// Storages allocated through the engine and not yet handed back.
+let live = 0;
+
+/** A zero-filled storage (pooled inside a scope). */
+export function allocStorage(dtype: 'float32' | 'int32', n: number, zero = true): Storage {
+  const s = activeBackend().alloc(dtype, n, zero, active !== null);
+  live++;
+  if (active !== null) active.storages.push(s);
+  return s;
+}
+
+/** A zero-filled float32 storage, typed for the kernel calls. */
 export function allocF32(n: number): Float32Array {
-  if (active === null) return new Float32Array(n);
-  const list = pool.get(n);
-  let b = list?.pop();
-  if (b) { pooledFloats -= n; b.fill(0); } else b = new Float32Array(n);
-  active.push(b);
-  return b;
+  return allocStorage('float32', n, true) as Float32Array;
 }
 
 /** Like allocF32 but not zeroed: for outputs a kernel overwrites entirely. */
 export function allocF32Raw(n: number): Float32Array {
-  if (active === null) return new Float32Array(n);
-  const list = pool.get(n);
-  let b = list?.pop();
-  if (b) pooledFloats -= n; else b = new Float32Array(n);
-  active.push(b);
-  return b;
+  return allocStorage('float32', n, false) as Float32Array;
 }
 
-function collectBuffers(tree: unknown, into: Set<unknown>): void {
-  if (tree instanceof Tensor) { into.add(tree.buf); return; }
-  if (Array.isArray(tree)) { for (const t of tree) collectBuffers(t, into); return; }
+/** A zero-filled int32 storage. */
+export function allocI32(n: number): Int32Array {
+  return allocStorage('int32', n, true) as Int32Array;
+}
+
+/** A byte-mask storage (dropout keep-masks). */
+export function allocBytes(n: number): Uint8Array {
+  const s = activeBackend().allocBytes(n, active !== null);
+  live++;
+  if (active !== null) active.storages.push(s);
+  return s as Uint8Array;
+}
+
+/**
+ * Storage holding host values. The CPU backends adopt the array (no copy,
+ * nothing to release: the garbage collector owns it); a device backend
+ * uploads it into storage counted and scoped like any other.
+ */
+export function upload(values: HostArray, b: Backend = activeBackend()): Storage {
+  if (b.onHost) return values;
+  const s = b.fromHost(values);
+  live++;
+  if (active !== null) active.storages.push(s);
+  return s;
+}
+
+/** Hands a tensor's storage back (Tensor.dispose). */
+export function releaseStorage(s: Storage, b: Backend): void {
+  live--;
+  // On the CPU backends the garbage collector reclaims it: pooling storage a
+  // caller may still see through a view is not worth the risk.
+  if (!b.onHost) b.release(s);
+}
+
+function collectStorages(tree: unknown, into: Set<unknown>): void {
+  if (tree instanceof Tensor) { into.add(tree.storage); return; }
+  if (Array.isArray(tree)) { for (const t of tree) collectStorages(t, into); return; }
   if (tree && typeof tree === 'object' && Object.getPrototypeOf(tree) === Object.prototype) {
-    for (const v of Object.values(tree)) collectBuffers(v, into);
+    for (const v of Object.values(tree)) collectStorages(v, into);
   }
 }
 
 /**
- * Runs fn with pooled buffers. Every float buffer allocated by ops inside is
- * recycled when fn returns, except those of the tensors in `keep(result)`:
- * nothing else made inside may be used afterwards.
+ * Runs fn in a scope. Every storage allocated by ops inside is handed back
+ * when fn returns, except those of the tensors in `keep(result)`: nothing
+ * else made inside may be used afterwards.
  */
 export function withBufferScope<T>(fn: () => T, keep: (result: T) => unknown = (r) => r): T {
   const outer = active;
-  const mine: Float32Array[] = [];
+  const mine: Scope = { backend: activeBackend(), storages: [] };
   active = mine;
   let result: T;
   try {
     result = fn();
   } catch (e) {
     active = outer;
+    if (outer) for (const s of mine.storages) outer.storages.push(s);
+    else for (const s of mine.storages) releaseStorage(s, mine.backend);
     throw e;
   }
   active = outer;
-  const kept = new Set<unknown>();
-  collectBuffers(keep(result), kept);
   if (outer) {
-    for (const b of mine) outer.push(b);
+    for (const s of mine.storages) outer.storages.push(s);
     return result;
   }
-  // The pool keeps what this step freed (the next step of the same model
+  const kept = new Set<unknown>();
+  collectStorages(keep(result), kept);
+  // The pool keeps what this scope freed (the next step of the same model
   // reuses exactly that) and drops what earlier steps left unused.
-  pool.clear();
-  pooledFloats = 0;
-  for (const b of mine) {
-    if (kept.has(b)) continue;
-    if (pooledFloats + b.length > MAX_POOLED_FLOATS) continue;
-    let list = pool.get(b.length);
-    if (!list) pool.set(b.length, list = []);
-    list.push(b);
-    pooledFloats += b.length;
+  const b = mine.backend;
+  b.trimPool();
+  for (const s of mine.storages) {
+    if (kept.has(s)) continue;
+    b.release(s);
+    live--;
   }
   return result;
 }
 
+/**
+ * Runs fn and hands back every storage its ops allocated, except those of
+ * the tensors it returns (any nesting of arrays and plain objects): scoped
+ * memory for training steps, decoding loops and device backends.
+ */
+export function tidy<T>(fn: () => T): T {
+  return withBufferScope(fn);
+}
+
 /** Drops every pooled buffer (they are then garbage collected). */
 export function clearBufferPool(): void {
-  pool.clear();
-  pooledFloats = 0;
+  activeBackend().trimPool();
+}
+
+/** Memory accounting for tests and leak hunting. */
+export interface MemoryInfo {
+  /**
+   * Storages allocated by ops and not yet handed back by a scope or
+   * dispose(). On the CPU backends, tensors made outside any scope are
+   * reclaimed by the garbage collector but stay in this count until disposed.
+   */
+  liveBuffers: number;
+  /** Released buffers the CPU backends keep for reuse. */
+  pooledBuffers: number;
+  /** Whether a scope is open. */
+  inScope: boolean;
+}
+
+export function memory(): MemoryInfo {
+  return { liveBuffers: live, pooledBuffers: activeBackend().onHost ? hostPooledBuffers() : 0, inScope: active !== null };
 }

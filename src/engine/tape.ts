@@ -45,7 +45,7 @@ export function noGrad<T>(fn: () => T): T {
 
 /** A tensor that shares x's storage but is cut off from the tape. */
 export function stopGradient(x: Tensor): Tensor {
-  return x._tracked ? new Tensor(x.buf, x.shape, x.dtype) : x;
+  return x._tracked ? new Tensor(x.storage, x.shape, x.dtype, x.backend) : x;
 }
 
 export interface ValueAndGradOptions {
@@ -87,7 +87,7 @@ export function valueAndGrad<P, R extends unknown[], Out>(
     const { leaves, def } = treeFlatten<Tensor>(params, (x) => x instanceof Tensor);
     const seeds = leaves.map((t) => {
       if (!(t instanceof Tensor)) throw new TypeError(`valueAndGrad: parameter leaves must be tensors, got ${typeof t}`);
-      const s = new Tensor(t.buf, t.shape, t.dtype);
+      const s = new Tensor(t.storage, t.shape, t.dtype, t.backend);
       s._tracked = t.dtype === 'float32';
       return s;
     });

@@ -1,16 +1,19 @@
-// Tensor: an immutable, contiguous, row-major array of float32 or int32 on
-// the host. Ops never mutate their inputs, so a tensor can be shared freely
-// between a model's weights, the autodiff tape and user code.
+// Tensor: an immutable, contiguous, row-major array of float32 or int32
+// whose values live in storage owned by a backend (host typed arrays on the
+// CPU backends, device buffers on a GPU backend). Ops never mutate their
+// inputs, so a tensor can be shared freely between a model's weights, the
+// autodiff tape and user code. Values reach the host through `await
+// t.data()` / `await t.array()`; the sync forms work on host backends only.
+import type { Backend, DType, HostArray, Storage } from '../backends/backend.js';
+import { backend as activeBackend } from '../backends/index.js';
+import { releaseStorage, upload } from './pool.js';
 
-export type DType = 'float32' | 'int32';
+export type { DType, HostArray, Storage };
 export type TypedArrayFor<D extends DType> = D extends 'float32' ? Float32Array : Int32Array;
-export type HostArray = Float32Array | Int32Array;
 
 /** Nested JS arrays of numbers (or booleans), as numpy accepts array-likes. */
 export type NestedArray = number | boolean | NestedArray[] | readonly NestedArray[];
 export type TensorLike = Tensor | NestedArray | HostArray | ArrayLike<number>;
-
-import { allocF32 } from './pool.js';
 
 let nextId = 1;
 
@@ -19,50 +22,106 @@ export class Tensor {
   readonly shape: readonly number[];
   readonly dtype: DType;
   readonly size: number;
-  /** Host storage; treat as read-only unless you own the tensor. */
-  readonly buf: HostArray;
+  /** The backend-owned handle to the values; only kernels look inside. */
+  readonly storage: Storage;
+  /** The backend that owns storage. */
+  readonly backend: Backend;
   /** Set while this tensor participates in a gradient computation. */
   _tracked = false;
+  private _disposed = false;
 
-  constructor(buf: HostArray, shape: readonly number[], dtype?: DType) {
-    const dt: DType = dtype ?? (buf instanceof Int32Array ? 'int32' : 'float32');
-    if (dt !== 'float32' && dt !== 'int32') throw new TypeError(`Tensor: unsupported dtype '${String(dt)}'`);
-    if ((dt === 'float32') !== (buf instanceof Float32Array)) {
-      throw new TypeError(`Tensor: storage ${buf.constructor.name} does not match dtype ${dt}`);
+  /**
+   * Wraps storage of the given backend (default: the active one). A host
+   * typed array is accepted on any backend: the CPU backends adopt it, a
+   * device backend uploads it.
+   */
+  constructor(storage: Storage | HostArray, shape: readonly number[], dtype?: DType, backend?: Backend) {
+    const b = backend ?? activeBackend();
+    let dt = dtype;
+    let st: Storage = storage;
+    if (storage instanceof Float32Array || storage instanceof Int32Array) {
+      dt ??= storage instanceof Int32Array ? 'int32' : 'float32';
+      if ((dt === 'float32') !== (storage instanceof Float32Array) && (dt === 'float32' || dt === 'int32')) {
+        throw new TypeError(`Tensor: storage ${storage.constructor.name} does not match dtype ${dt}`);
+      }
+    } else if (dt === undefined) {
+      throw new TypeError('Tensor: dtype is required for device storage');
     }
+    if (dt !== 'float32' && dt !== 'int32') throw new TypeError(`Tensor: unsupported dtype '${String(dt)}'`);
     let size = 1;
     for (const d of shape) {
       if (!Number.isInteger(d) || d < 0) throw new RangeError(`Tensor: invalid shape [${shape.join(', ')}]`);
       size *= d;
     }
-    if (size !== buf.length) {
-      throw new RangeError(`Tensor: shape [${shape.join(', ')}] needs ${size} values, storage has ${buf.length}`);
+    if (storage instanceof Float32Array || storage instanceof Int32Array) {
+      if (size !== storage.length) {
+        throw new RangeError(`Tensor: shape [${shape.join(', ')}] needs ${size} values, storage has ${storage.length}`);
+      }
+      if (!b.onHost) st = upload(storage, b);
     }
     this.id = nextId++;
-    this.buf = buf;
+    this.storage = st;
+    this.backend = b;
     // A private copy (read-only by type); freezing it costs more than it protects.
     this.shape = shape.slice();
     this.dtype = dt;
     this.size = size;
   }
 
+  /** @deprecated Host storage, for code not yet moved to data()/ops; host backends only. */
+  get buf(): HostArray { this.checkHost('buf'); return this.storage as HostArray; }
+
   get rank(): number { return this.shape.length; }
   get ndim(): number { return this.shape.length; }
 
-  /** Values as a typed array (async so a device backend can fit behind it). */
-  async data(): Promise<HostArray> { return this.dataSync(); }
-  /** Synchronous copy of the values (CPU backends only). */
-  dataSync(): HostArray { return this.buf.slice(); }
+  /** A copy of the values on the host (a download on device backends). */
+  data(): Promise<HostArray> {
+    this.checkLive('data()');
+    return this.backend.read(this.storage, this.dtype, this.size);
+  }
+  /** Synchronous copy of the values (host backends only). */
+  dataSync(): HostArray {
+    this.checkHost('dataSync()');
+    return this.backend.readSync!(this.storage, this.dtype, this.size);
+  }
   /** Values as nested arrays. */
-  async array(): Promise<NestedArray> { return this.arraySync(); }
-  arraySync(): NestedArray { return toNested(this.buf, this.shape); }
-  /** The value of a one-element tensor. */
+  async array(): Promise<NestedArray> { return toNested(await this.data(), this.shape); }
+  /** Values as nested arrays, synchronously (host backends only). */
+  arraySync(): NestedArray {
+    this.checkHost('arraySync()');
+    return toNested(this.storage as HostArray, this.shape);
+  }
+  /** The value of a one-element tensor (host backends only; else `(await t.data())[0]`). */
   item(): number {
     if (this.size !== 1) throw new Error(`item(): tensor of shape [${this.shape}] has ${this.size} values, not 1`);
-    return this.buf[0];
+    this.checkHost('item()');
+    return (this.storage as HostArray)[0];
+  }
+
+  /**
+   * Hands the storage back to its backend now instead of when its scope ends
+   * (or, on the CPU backends, when it is garbage collected). Tensors made by
+   * reshape share storage: dispose only the last one in use.
+   */
+  dispose(): void {
+    if (this._disposed) return;
+    this._disposed = true;
+    releaseStorage(this.storage, this.backend);
+  }
+  get isDisposed(): boolean { return this._disposed; }
+
+  private checkLive(what: string): void {
+    if (this._disposed) throw new Error(`${what}: tensor of shape [${this.shape}] was disposed`);
+  }
+  private checkHost(what: string): void {
+    this.checkLive(what);
+    if (!this.backend.onHost) {
+      throw new Error(`${what}: this tensor is on the ${this.backend.name} backend; use await t.data() (or await t.array())`);
+    }
   }
 
   toString(): string {
+    if (!this.backend.onHost) return `Tensor(<on ${this.backend.name}>, shape=[${this.shape.join(',')}], dtype=${this.dtype})`;
     return `Tensor(${JSON.stringify(this.arraySync())}, shape=[${this.shape.join(',')}], dtype=${this.dtype})`;
   }
 
@@ -96,9 +155,9 @@ export function shapeSize(shape: readonly number[]): number {
   return s;
 }
 
-/** A zero-filled buffer (pooled inside a training step's buffer scope). */
+/** A zero-filled host array of dtype (for building tensors on the host). */
 export function allocFor(dtype: DType, n: number): HostArray {
-  return dtype === 'float32' ? allocF32(n) : new Int32Array(n);
+  return dtype === 'float32' ? new Float32Array(n) : new Int32Array(n);
 }
 
 function inferShape(v: unknown, op: string): number[] {
@@ -150,8 +209,8 @@ export interface TensorOptions { dtype?: DType; shape?: readonly number[] }
 export function tensor(values: TensorLike, opts: TensorOptions = {}): Tensor {
   if (values instanceof Tensor) {
     let t = values;
-    if (opts.dtype && opts.dtype !== t.dtype) t = new Tensor(castArray(t.buf, opts.dtype), t.shape, opts.dtype);
-    if (opts.shape) t = new Tensor(t.buf, opts.shape, t.dtype);
+    if (opts.dtype && opts.dtype !== t.dtype) t = tensorHooks.cast!(t, opts.dtype);
+    if (opts.shape) t = tensorHooks.reshape!(t, opts.shape);
     return t;
   }
   if (opts.dtype !== undefined && opts.dtype !== 'float32' && opts.dtype !== 'int32') {
@@ -181,6 +240,10 @@ export function tensor(values: TensorLike, opts: TensorOptions = {}): Tensor {
   return new Tensor(buf, shape, dtype);
 }
 
+// Set by the op library (a tensor-to-tensor cast and reshape, without an import cycle).
+export const tensorHooks: { cast?: (t: Tensor, d: DType) => Tensor; reshape?: (t: Tensor, s: readonly number[]) => Tensor } = {};
+
+/** A host array converted to dtype (numpy's astype on the host: ints truncate toward zero). */
 export function castArray(buf: HostArray, dtype: DType): HostArray {
   if (dtype === 'float32') return buf instanceof Float32Array ? buf.slice() : Float32Array.from(buf);
   if (buf instanceof Int32Array) return buf.slice();
@@ -191,7 +254,13 @@ export function castArray(buf: HostArray, dtype: DType): HostArray {
 
 /** Converts a tensor-like to a tensor; used by every public op. */
 export function toTensor(x: TensorLike, op = 'op', dtype?: DType): Tensor {
-  if (x instanceof Tensor) return x;
+  if (x instanceof Tensor) {
+    const b = activeBackend();
+    if (x.backend === b || x.backend.family === b.family) return x;
+    if (x.backend.onHost) return new Tensor(b.onHost ? x.storage : upload((x.storage as HostArray).slice(), b), x.shape, x.dtype, b);
+    throw new Error(`${op}: a tensor is on the ${x.backend.name} backend but ops run on ${b.name}; ` +
+      'read it with await t.data() and make a new tensor');
+  }
   if (typeof x === 'number' || typeof x === 'boolean') return tensor(x, { dtype: dtype ?? 'float32' });
   if (x instanceof Int32Array || x instanceof Float32Array) return new Tensor(x, [x.length]);
   if (Array.isArray(x) || ArrayBuffer.isView(x)) {

@@ -93,7 +93,7 @@ export function f32(t: Tensor): Float32Array {
 }
 
 function sumSquares(t: Tensor): number {
-  if (t.buf instanceof Float32Array) return kernels().sumSquares(t.buf);
+  if (t.buf instanceof Float32Array) { const o = new Float32Array(1); kernels().sumSquares(t.buf, o); return o[0]; }
   let s = 0;
   for (let i = 0; i < t.buf.length; i++) s += t.buf[i] * t.buf[i];
   return s;

@@ -4,7 +4,7 @@
 import type * as NodeFs from 'node:fs';
 import type * as NodeFsp from 'node:fs/promises';
 import type * as NodePath from 'node:path';
-import type { Kernels } from '../backends/kernels.js';
+import type { loadNativeKernels } from '../backends/native.js';
 
 function noFileSystem(what: string): never {
   throw new Error(`${what}: there is no file system in the browser; load from bytes or a URL ` +
@@ -87,7 +87,7 @@ export function warn(message: string, _code: string): void {
   console.warn(message);
 }
 
-export function loadNative(): { kernels: Kernels } | { error: string } {
+export function loadNative(): ReturnType<typeof loadNativeKernels> {
   return { error: 'the native addon is for Node; browsers use the js or webgpu backend' };
 }
 

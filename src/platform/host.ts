@@ -11,7 +11,6 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync as zGunzip, gzipSync as zGzip } from 'node:zlib';
 import { loadNativeKernels } from '../backends/native.js';
-import type { Kernels } from '../backends/kernels.js';
 
 export { fs, fsp, path };
 
@@ -51,7 +50,7 @@ export function warn(message: string, code: string): void {
   process.emitWarning(message, { code });
 }
 
-export function loadNative(): { kernels: Kernels } | { error: string } {
+export function loadNative(): ReturnType<typeof loadNativeKernels> {
   return loadNativeKernels();
 }
 
