@@ -2,11 +2,12 @@
 // configuration: esbuild with --platform=browser and Vite. The bundles must
 // not contain Node built-ins, the native addon or the Node host layer; the
 // library's gzipped size (everything exported, minified, no weights) stays
-// under 250 kB; and the small consumers run in headless Chromium and print
-// the quick-start's sort: [[3, 9, 14, 15]].
+// under 250 kB; the app's bundler copies the pre-trained model it names (and
+// no other); and the small consumers run in headless Chromium and print the
+// quick-start's sort: [[3, 9, 14, 15]].
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -66,11 +67,14 @@ test('esbuild --platform=browser: no Node built-in in the bundle, size, and it r
   const { build } = await import('esbuild');
   const site = join(dir, 'esbuild-site');
   mkdirSync(site);
-  writeFileSync(join(dir, 'main.js'), CONSUMER.replace('MODEL_URL', "new URL('sort-transformer.pkl.gz', location.href)"));
+  // esbuild copies files it is told to load as files (it leaves new URL(...) alone).
+  writeFileSync(join(dir, 'main.js'), "import modelFile from 'trax-ts/pretrained/sort-transformer.pkl.gz';\n" +
+    CONSUMER.replace('MODEL_URL', 'new URL(modelFile, import.meta.url)'));
   const res = await build({
-    entryPoints: [join(dir, 'main.js')], bundle: true, platform: 'browser', format: 'esm', outfile: join(site, 'main.js'),
-    metafile: true, logLevel: 'silent', absWorkingDir: dir,
+    entryPoints: [join(dir, 'main.js')], bundle: true, platform: 'browser', format: 'esm', outdir: site,
+    loader: { '.gz': 'file' }, metafile: true, logLevel: 'silent', absWorkingDir: dir,
   });
+  assert.deepEqual(readdirSync(site).filter((f) => f.endsWith('.gz')).map((f) => f.replace(/-\w+\.gz$/, '')), ['sort-transformer.pkl']);
   const inputs = Object.keys(res.metafile.inputs);
   assert.deepEqual(inputs.filter((f) => NODE_ONLY.test(f)), []);
   assert.ok(inputs.some((f) => f.endsWith('platform/host.browser.js')), 'the browser host layer was not used');
@@ -86,22 +90,21 @@ test('esbuild --platform=browser: no Node built-in in the bundle, size, and it r
   assertNoNodeCode(new TextDecoder().decode(code), 'the library bundle');
 
   if (noChromium) { t.diagnostic(`not run in a page: ${noChromium}`); return; }
-  copyFileSync(join(root, 'pretrained', 'sort-transformer.pkl.gz'), join(site, 'sort-transformer.pkl.gz'));
   writeFileSync(join(site, 'index.html'), '<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><body>loading</body><script type="module" src="main.js"></script>');
   await runInChromium(site, t);
 });
 
-test('Vite: builds with no configuration, emits the pre-trained model from trax.pretrained.url, runs in a page', { timeout: 300_000 }, async (t) => {
+test('Vite: builds with no configuration, emits the pre-trained model the app names (only that one), runs in a page', { timeout: 300_000 }, async (t) => {
   const { build } = await import('vite');
   const app = join(dir, 'vite-app');
   mkdirSync(app);
   writeFileSync(join(app, 'index.html'), '<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><body>loading</body><script type="module" src="./main.js"></script>');
-  writeFileSync(join(app, 'main.js'), CONSUMER.replace('MODEL_URL', "trax.pretrained.url('sort-transformer')"));
+  writeFileSync(join(app, 'main.js'), CONSUMER.replace('MODEL_URL', "new URL('trax-ts/pretrained/sort-transformer.pkl.gz', import.meta.url)"));
   symlinkSync(join(dir, 'node_modules'), join(app, 'node_modules'), 'dir');
   await build({ root: app, logLevel: 'silent', configFile: false, build: { outDir: join(app, 'dist'), target: 'es2022' } });
   const assets = readdirSync(join(app, 'dist', 'assets'));
   t.diagnostic(`vite emitted: ${assets.join(', ')}`);
-  assert.ok(assets.some((f) => /^sort-transformer.*\.gz$/.test(f)), 'the model file was not emitted as an asset');
+  assert.deepEqual(assets.filter((f) => f.endsWith('.gz')).map((f) => f.replace(/-[\w-]+\.gz$/, '')), ['sort-transformer.pkl'], 'the named model, and only it, is emitted');
   for (const f of assets.filter((f) => f.endsWith('.js'))) assertNoNodeCode(readFileSync(join(app, 'dist', 'assets', f), 'utf8'), `vite's ${f}`);
   if (noChromium) { t.diagnostic(`not run in a page: ${noChromium}`); return; }
   await runInChromium(join(app, 'dist'), t);

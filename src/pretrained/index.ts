@@ -3,8 +3,9 @@
 // because the original lives in a cloud bucket that may be out of reach, and
 // a small character-level language model of Moby-Dick
 // (scripts/train-char-lm.mjs). Node reads them by path; browsers fetch them
-// by URL (url(): literal `new URL(..., import.meta.url)` expressions, which
-// bundlers such as Vite and webpack turn into emitted assets).
+// by URL. In a bundled app the app names the file itself, e.g.
+// `new URL('trax-ts/pretrained/sort-transformer.pkl.gz', import.meta.url)`,
+// so that its bundler copies only the models it uses.
 import { fs, packageRoot, path as paths } from '../platform/host.js';
 import type { TransformerLMOptions } from '../models/transformer_lm.js';
 
@@ -40,12 +41,6 @@ const MODELS: Record<string, PretrainedModel> = {
   },
 };
 
-// One literal expression per file, so bundlers can see and copy each one.
-const URLS: Record<string, () => URL> = {
-  'sort-transformer': () => new URL('../../../pretrained/sort-transformer.pkl.gz', import.meta.url),
-  'moby-dick-char': () => new URL('../../../pretrained/moby-dick-char/model.pkl.gz', import.meta.url),
-  'moby-dick-char/lm.json': () => new URL('../../../pretrained/moby-dick-char/lm.json', import.meta.url),
-};
 
 /** Names of the shipped models. */
 export function list(): string[] {
@@ -81,14 +76,19 @@ export function path(name: string): string {
 }
 
 /**
- * URL of a shipped model's checkpoint, for fetching (browsers) or
- * model.initFromFile(url). `part` 'lm.json' gives a language model's
- * vocabulary and configuration file instead of its weights.
+ * URL of a shipped model's checkpoint inside the installed package, for
+ * model.initFromFile(url) (Node, or pages that load the package's modules
+ * unbundled). `part` 'lm.json' gives a language model's vocabulary and
+ * configuration file instead of its weights. Bundled apps write the URL
+ * themselves (see the header): this one points into the package folder.
  */
 export function url(name: string, part?: 'lm.json'): URL {
-  lookup(name);
-  const key = part ? `${name}/${part}` : name;
-  const make = Object.prototype.hasOwnProperty.call(URLS, key) ? URLS[key] : undefined;
-  if (!make) throw new Error(`trax.pretrained.url: ${name} has no ${JSON.stringify(part)} file`);
-  return make();
+  const m = lookup(name);
+  if (part !== undefined && !(part === 'lm.json' && m.file.endsWith('/model.pkl.gz'))) {
+    throw new Error(`trax.pretrained.url: ${name} has no ${JSON.stringify(part)} file`);
+  }
+  const file = part ? m.file.replace(/model\.pkl\.gz$/, part) : m.file;
+  // A computed (not literal) URL: bundlers would copy every model into every app otherwise.
+  const relative = `../../../pretrained/${file}`;
+  return new URL(relative, import.meta.url);
 }
