@@ -60,6 +60,6 @@ const input = [0, 4, 6, 8, 10, 0];
 const output = await trax.supervised.autoregressiveSample(predictModel, [input], { temperature: 0.0, maxLength: 4 });
 console.log('');
 console.log(`input:  [${input.join(', ')}]`);
-console.log(`output: [[${Array.from(output.buf).join(', ')}]]`); // [[10, 8, 6, 4]] after the full 3 x 800 steps
+console.log(`output: [[${Array.from(await output.data()).join(', ')}]]`); // [[10, 8, 6, 4]] after the full 3 x 800 steps
 
 rmSync(outputDir, { recursive: true, force: true });

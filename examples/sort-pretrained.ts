@@ -29,13 +29,14 @@ const output = await trax.supervised.decoding.autoregressiveSample(model, [input
 
 // Show us the output.
 console.log(`input:  [${input.join(', ')}]`);
-console.log(`output: [[${Array.from(output.buf).join(', ')}]]`); // [[3, 9, 14, 15]]
+console.log(`output: [[${Array.from(await output.data()).join(', ')}]]`); // [[3, 9, 14, 15]]
 
 // The same model sorts other lists; a batch of inputs needs a cache for each row.
 const batch = [[0, 30, 1, 22, 7, 0], [0, 5, 5, 2, 11, 0], [0, 28, 17, 9, 4, 0]];
 const batchModel = trax.models.TransformerLM({ dModel: 32, dFF: 128, nLayers: 2, vocabSize: 32, mode: 'predict' });
 batchModel.initFromFile(trax.pretrained.path('sort-transformer'), { weightsOnly: true, inputSignature: new ShapeDtype([batch.length, 1], 'int32') });
 const sorted = await trax.supervised.autoregressiveSample(batchModel, batch, { temperature: 0, maxLength: 4, eosId: -1 });
+const sortedIds = await sorted.data();
 batch.forEach((row, i) => {
-  console.log(`[${row.slice(1, 5).join(', ')}] -> [${Array.from(sorted.buf.subarray(i * 4, i * 4 + 4)).join(', ')}]`);
+  console.log(`[${row.slice(1, 5).join(', ')}] -> [${Array.from(sortedIds.subarray(i * 4, i * 4 + 4)).join(', ')}]`);
 });

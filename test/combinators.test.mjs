@@ -227,12 +227,12 @@ test('Scan threads a carry along an axis (cumulative sum)', () => {
   const gW = g[0][1][0];
   for (let e = 0; e < 4; e++) {
     const at = (delta) => {
-      const buf = Float32Array.from(W.buf); buf[e] += delta;
+      const buf = Float32Array.from(W.dataSync()); buf[e] += delta;
       const w2 = [[[], [new Tensor(buf, W.shape), w[0][1][1]], [], []]];
-      return Array.from(rnn.pureFn([x, t([0, 0])], w2, s, null)[0][0].buf).reduce((p, q) => p + q, 0);
+      return Array.from(rnn.pureFn([x, t([0, 0])], w2, s, null)[0][0].dataSync()).reduce((p, q) => p + q, 0);
     };
     const num = (at(1e-2) - at(-1e-2)) / 2e-2;
-    assert.ok(Math.abs(num - gW.buf[e]) < 1e-3 + 1e-2 * Math.abs(num), `scan grad ${e}: ${gW.buf[e]} vs ${num}`);
+    assert.ok(Math.abs(num - gW.dataSync()[e]) < 1e-3 + 1e-2 * Math.abs(num), `scan grad ${e}: ${gW.dataSync()[e]} vs ${num}`);
   }
 });
 
@@ -283,5 +283,5 @@ test('weights flow through combinators in sublayer order', () => {
   assert.deepEqual(w[2][0].shape, [5, 1]);
   assert.deepEqual(m.apply(F.ones([4, 5])).shape, [4, 1]);
   // Different sublayers get different rngs.
-  assert.notDeepEqual(Array.from(w[0][1][0][0].buf).slice(0, 2), Array.from(w[0][1][1][0].buf).slice(0, 2));
+  assert.notDeepEqual(Array.from(w[0][1][0][0].dataSync()).slice(0, 2), Array.from(w[0][1][1][0].dataSync()).slice(0, 2));
 });

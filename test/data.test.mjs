@@ -404,7 +404,7 @@ test('copyIntsTask rows are [0, a1..a4, 0, a1..a4]', () => {
 
 test('toy tasks: values cover 1..vocab-2, length and vocab options', () => {
   const seen = new Set();
-  for (const [x] of take(reverseIntsTask(64, { seed: 2 }), 20)) for (const v of x.buf) seen.add(v);
+  for (const [x] of take(reverseIntsTask(64, { seed: 2 }), 20)) for (const v of x.dataSync()) seen.add(v);
   assert.deepEqual([...seen].sort((p, q) => p - q), Array.from({ length: 31 }, (_, i) => i)); // 0 separators + 1..30
   const [x, , w] = copyIntsTask(3, { length: 6, vocab: 5, seed: 0 }).next().value;
   assert.deepEqual(x.shape, [3, 14]);

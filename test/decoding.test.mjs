@@ -30,7 +30,7 @@ function fixtureLm(batch = 1) {
 
 const rows = (t) => {
   const [b, n] = t.shape;
-  return Array.from({ length: b }, (_, r) => Array.from(t.buf.subarray(r * n, (r + 1) * n)));
+  return Array.from({ length: b }, (_, r) => Array.from(t.dataSync().subarray(r * n, (r + 1) * n)));
 };
 
 test('temperature > 0 with a fixed seed is reproducible; other seeds differ', async () => {
@@ -130,11 +130,11 @@ test('beam search scores are sums of log-probabilities of the chosen tokens', as
   m.init(new ShapeDtype([1, 1], 'int32'), { rng: trax.random.key(7) });
   let cur = trax.tensor([[0, 2, 3]], { dtype: 'int32' });
   let sum = 0;
-  for (const t of toks.buf) {
+  for (const t of toks.dataSync()) {
     const logits = m.apply(cur);
     const L = logits.shape[1];
     const lp = trax.fastmath.logSoftmax(trax.fastmath.sliceAxis(logits, 1, L - 1, L));
-    sum += lp.buf[t];
+    sum += lp.dataSync()[t];
     cur = trax.tensor([[t]], { dtype: 'int32' });
   }
   assert.ok(Math.abs(sum - score) < 1e-4, `${sum} vs ${score}`);

@@ -31,7 +31,7 @@ const f32 = (v, shape) => F.tensor(v, { dtype: 'float32', ...(shape ? { shape } 
 const i32 = (v) => F.tensor(v, { dtype: 'int32' });
 
 function flatNums(x) {
-  if (x instanceof Tensor) return Array.from(x.buf);
+  if (x instanceof Tensor) return Array.from(x.dataSync());
   if (ArrayBuffer.isView(x)) return Array.from(x);
   if (Array.isArray(x)) return x.flat(Infinity);
   return [x];
@@ -73,9 +73,9 @@ function checkGradients(layer, inputs, weights, { state = layer.state, rng = ran
     return acc === null ? t : F.add(acc, t);
   }, null);
   const loss64 = (p) => run(p).reduce((acc, o, i) => {
-    const pb = probes[i].buf;
+    const pb = probes[i].dataSync();
     let s = 0;
-    for (let j = 0; j < o.size; j++) s += o.buf[j] * pb[j];
+    for (let j = 0; j < o.size; j++) s += o.dataSync()[j] * pb[j];
     return acc + s;
   }, 0);
   const [, g] = valueAndGrad(loss)(params);
@@ -88,14 +88,14 @@ function checkGradients(layer, inputs, weights, { state = layer.state, rng = ran
     const step = Math.max(1, Math.floor(leaf.size / maxPerLeaf));
     for (let e = 0; e < leaf.size; e += step) {
       const at = (delta) => {
-        const b = Float32Array.from(leaf.buf);
+        const b = Float32Array.from(leaf.dataSync());
         b[e] += delta;
         const ls = leaves.slice();
         ls[li] = new Tensor(b, leaf.shape);
         return loss64(treeUnflatten(def, ls));
       };
       const num = (at(eps) - at(-eps)) / (2 * eps);
-      const ana = gLeaves[li].buf[e];
+      const ana = gLeaves[li].dataSync()[e];
       assert.ok(Math.abs(ana - num) <= atol + rtol * Math.max(Math.abs(ana), Math.abs(num)),
         `${layer.toString().split('\n')[0]}: d/d(leaf ${li})[${e}] analytic ${ana} vs numeric ${num}`);
       checked++;
@@ -151,13 +151,13 @@ test('Dense forward with given weights, shapes and init', () => {
   assert.deepEqual(w[0].shape, [4, 3]);
   assert.deepEqual(w[1].shape, [3]);
   const lim = Math.sqrt(6 / (4 + 3));
-  assert.ok(Array.from(w[0].buf).every((v) => Math.abs(v) <= lim));
-  assert.ok(Array.from(w[1].buf).every((v) => Math.abs(v) < 1e-4), 'bias ~ N(0, 1e-6)');
+  assert.ok(Array.from(w[0].dataSync()).every((v) => Math.abs(v) <= lim));
+  assert.ok(Array.from(w[1].dataSync()).every((v) => Math.abs(v) < 1e-4), 'bias ~ N(0, 1e-6)');
   // Same rng gives the same weights.
   const [w2] = Dense(3).init(new ShapeDtype([2, 4]), { rng: random.key(0) });
   assertClose(w2[0], w[0], { rtol: 0, atol: 0 });
   const [w3] = Dense(3).init(new ShapeDtype([2, 4]), { rng: random.key(1) });
-  assert.notDeepEqual(Array.from(w3[0].buf), Array.from(w[0].buf));
+  assert.notDeepEqual(Array.from(w3[0].dataSync()), Array.from(w[0].dataSync()));
 
   const W = f32([[1, 2, 3], [4, 5, 6], [-1, 0, 1], [0.5, -0.5, 2]]);
   const b = f32([0.1, -0.2, 0.3]);
@@ -196,7 +196,7 @@ test('Embedding forward, clipping of out-of-range ids, init and gradients', () =
   assert.deepEqual(W.shape, [5, 3]);
   // Master initializer: U(+-sqrt(3 / d_feature)).
   const lim = Math.sqrt(3 / 3);
-  assert.ok(Array.from(W.buf).every((v) => Math.abs(v) <= lim));
+  assert.ok(Array.from(W.dataSync()).every((v) => Math.abs(v) <= lim));
   const table = f32([[0, 1, 2], [10, 11, 12], [20, 21, 22], [30, 31, 32], [40, 41, 42]]);
   const y = e.apply(i32([[1, 4], [0, 2]]), { weights: table });
   assert.deepEqual(y.shape, [2, 2, 3]);
@@ -221,30 +221,30 @@ test('Dropout: train vs eval vs predict, rng determinism, rate kept in state', (
   assert.ok(s instanceof Tensor);
   assert.equal(s.item(), 0.5);
   const [y1] = d.pureFn(x, [], s, random.key(1));
-  const vals = new Set(Array.from(y1.buf));
+  const vals = new Set(Array.from(y1.dataSync()));
   assert.deepEqual([...vals].sort(), [0, 2], 'kept values are scaled by 1/(1-rate)');
-  const kept = Array.from(y1.buf).filter((v) => v !== 0).length / x.size;
+  const kept = Array.from(y1.dataSync()).filter((v) => v !== 0).length / x.size;
   assert.ok(kept > 0.44 && kept < 0.56, `kept fraction ${kept}`);
   const [y2] = d.pureFn(x, [], s, random.key(1));
-  assert.deepEqual(Array.from(y2.buf), Array.from(y1.buf), 'same rng, same mask');
+  assert.deepEqual(Array.from(y2.dataSync()), Array.from(y1.dataSync()), 'same rng, same mask');
   const [y3] = d.pureFn(x, [], s, random.key(2));
-  assert.notDeepEqual(Array.from(y3.buf), Array.from(y1.buf), 'different rng, different mask');
+  assert.notDeepEqual(Array.from(y3.dataSync()), Array.from(y1.dataSync()), 'different rng, different mask');
 
   for (const mode of ['eval', 'predict']) {
     const de = Dropout(0.5, { mode });
     de.init(new ShapeDtype([50, 40]));
-    assert.deepEqual(Array.from(de.apply(x).buf), Array.from(x.buf), `${mode} is the identity`);
+    assert.deepEqual(Array.from(de.apply(x).dataSync()), Array.from(x.dataSync()), `${mode} is the identity`);
   }
-  assert.deepEqual(Array.from(Dropout(0).apply(x).buf), Array.from(x.buf), 'rate 0 is the identity');
+  assert.deepEqual(Array.from(Dropout(0).apply(x).dataSync()), Array.from(x.dataSync()), 'rate 0 is the identity');
 
   // The rate is read from state, so a state of 0.05 changes what is dropped.
   const [y5] = d.pureFn(x, [], F.scalar(0.05), random.key(1));
-  const dropped = Array.from(y5.buf).filter((v) => v === 0).length / x.size;
+  const dropped = Array.from(y5.dataSync()).filter((v) => v === 0).length / x.size;
   assert.ok(dropped > 0.02 && dropped < 0.09, `dropped fraction ${dropped}`);
-  assertClose(Array.from(y5.buf).filter((v) => v !== 0).slice(0, 3), [1 / 0.95, 1 / 0.95, 1 / 0.95]);
+  assertClose(Array.from(y5.dataSync()).filter((v) => v !== 0).slice(0, 3), [1 / 0.95, 1 / 0.95, 1 / 0.95]);
   d.state = F.scalar(0.05);
   const y6 = d.apply(x, { rng: random.key(1) });
-  assert.deepEqual(Array.from(y6.buf), Array.from(y5.buf));
+  assert.deepEqual(Array.from(y6.dataSync()), Array.from(y5.dataSync()));
 
   // Shared axes: one mask value per column.
   const ds = Dropout(0.5, { sharedAxes: [0] });
@@ -266,8 +266,8 @@ test('Dropout gradients (train mode, fixed rng)', () => {
 test('LayerNorm matches the reference rows and float64 math', () => {
   const ln = LayerNorm();
   const [w] = ln.init(new ShapeDtype([3, 5]));
-  assert.deepEqual(Array.from(w[0].buf), [1, 1, 1, 1, 1]);
-  assert.deepEqual(Array.from(w[1].buf), [0, 0, 0, 0, 0]);
+  assert.deepEqual(Array.from(w[0].dataSync()), [1, 1, 1, 1, 1]);
+  assert.deepEqual(Array.from(w[1].dataSync()), [0, 0, 0, 0, 0]);
   const y = ln.apply(f32([[-2, -1, 0, 1, 2], [1, 2, 3, 4, 5], [10, 20, 30, 40, 50]]));
   const row = [-1.414, -0.707, 0, 0.707, 1.414];
   assertClose(y, [row, row, row], { atol: 1e-3, rtol: 0 });
@@ -276,7 +276,7 @@ test('LayerNorm matches the reference rows and float64 math', () => {
   const x = seeded([4, 6], 11, -3, 3);
   const scale = seeded([6], 12), bias = seeded([6], 13);
   const out = ln.apply(x, { weights: [scale, bias] });
-  const xs = x.arraySync(), sc = Array.from(scale.buf), bs = Array.from(bias.buf);
+  const xs = x.arraySync(), sc = Array.from(scale.dataSync()), bs = Array.from(bias.dataSync());
   const ref = xs.map((r) => {
     const mu = r.reduce((a, b) => a + b, 0) / r.length;
     const v = r.reduce((a, b) => a + (b - mu) ** 2, 0) / r.length;
@@ -340,9 +340,9 @@ test('every activation matches its float64 formula', () => {
   assertClose(A.Elu().apply(tiny), flatNums(tiny).map(Math.expm1), { rtol: 1e-6, atol: 0, msg: 'Elu near 0' });
   // Exact edges of the piecewise definitions.
   const edges = f32([0, -1, 1]);
-  assert.deepEqual(Array.from(A.Relu().apply(edges).buf), [0, 0, 1]);
-  assert.deepEqual(Array.from(A.HardSigmoid().apply(edges).buf), [1, 0, 1]);
-  assert.deepEqual(Array.from(A.HardTanh().apply(edges).buf), [0, -1, 1]);
+  assert.deepEqual(Array.from(A.Relu().apply(edges).dataSync()), [0, 0, 1]);
+  assert.deepEqual(Array.from(A.HardSigmoid().apply(edges).dataSync()), [1, 0, 1]);
+  assert.deepEqual(Array.from(A.HardTanh().apply(edges).dataSync()), [0, -1, 1]);
   // Large inputs stay finite where the math is finite.
   const big = f32([-60, 60]);
   assertClose(A.Softplus().apply(big), [0, 60], { atol: 1e-6 });
@@ -423,13 +423,13 @@ test('Mean, Sum, Max, Min, Flatten, Negate, ToFloat, ArgMax, StopGradient', () =
   const am = ArgMax().apply(x);
   assert.equal(am.dtype, 'int32');
   assert.deepEqual(am.arraySync(), [[1, 1, 1], [0, 0, 1]]);
-  assert.deepEqual(Array.from(StopGradient().apply(x).buf), flatNums(x));
+  assert.deepEqual(Array.from(StopGradient().apply(x).dataSync()), flatNums(x));
   for (const l of [Mean(), Sum(), Sum(null), Mean(1), Flatten(), Negate(), Max()]) {
     assert.equal(checkGradients(l, x, []), 12, String(l));
   }
   // StopGradient blocks the gradient.
   const [, g] = valueAndGrad((t) => F.sum(StopGradient().pureFn(t, [], [], null)[0]))(x);
-  assert.deepEqual(Array.from(g.buf), new Array(12).fill(0));
+  assert.deepEqual(Array.from(g.dataSync()), new Array(12).fill(0));
 });
 
 // ------------------------------------------------------------------ errors
@@ -530,17 +530,17 @@ test('a layer shared twice in one Serial gets its weights once (marker on the se
   const [, g] = valueAndGrad(loss)(fw);
   const loss64 = (flat) => {
     const y = model.pureFn(x, unflattenWeightsAndState(flat, [], template, true)[0], s, null)[0];
-    return y.buf[0] * probe.buf[0] + y.buf[1] * probe.buf[1];
+    return y.dataSync()[0] * probe.dataSync()[0] + y.dataSync()[1] * probe.dataSync()[1];
   };
   fw.forEach((leaf, li) => {
     for (let e = 0; e < leaf.size; e++) {
       const at = (delta) => {
-        const b2 = Float32Array.from(leaf.buf); b2[e] += delta;
+        const b2 = Float32Array.from(leaf.dataSync()); b2[e] += delta;
         const fl = fw.slice(); fl[li] = new Tensor(b2, leaf.shape);
         return loss64(fl);
       };
       const num = (at(1e-2) - at(-1e-2)) / 2e-2;
-      assert.ok(Math.abs(num - g[li].buf[e]) <= 1e-3 + 1e-2 * Math.abs(num), `shared grad ${li}[${e}]: ${g[li].buf[e]} vs ${num}`);
+      assert.ok(Math.abs(num - g[li].dataSync()[e]) <= 1e-3 + 1e-2 * Math.abs(num), `shared grad ${li}[${e}]: ${g[li].dataSync()[e]} vs ${num}`);
     }
   });
 });
@@ -550,7 +550,7 @@ test('pureFn leaves the layer\'s own weights and state untouched; apply stores n
   const [w] = d.init(new ShapeDtype([1, 3]));
   const other = [F.ones([3, 2]), F.zeros([2])];
   const [y] = d.pureFn(F.ones([1, 3]), other, [], null);
-  assert.deepEqual(Array.from(y.buf), [3, 3]);
+  assert.deepEqual(Array.from(y.dataSync()), [3, 3]);
   assert.equal(d.weights[0], w[0]);
   const m = Serial(Dropout(0.5), Dense(2));
   const [, s] = m.init(new ShapeDtype([1, 3]));
@@ -575,30 +575,30 @@ test('initializers: limits, moments and determinism', () => {
   const k = random.key(123);
   const g = GlorotUniformInitializer()([40, 60], k);
   const lim = Math.sqrt(6 / (40 + 60));
-  const v = Array.from(g.buf);
+  const v = Array.from(g.dataSync());
   assert.ok(v.every((a) => Math.abs(a) <= lim));
   assert.ok(Math.max(...v.map(Math.abs)) > 0.95 * lim);
   const mean = v.reduce((a, b) => a + b, 0) / v.length;
   const variance = v.reduce((a, b) => a + (b - mean) ** 2, 0) / v.length;
   assert.ok(Math.abs(mean) < 0.02);
   assert.ok(Math.abs(variance / (lim * lim / 3) - 1) < 0.1, `variance ${variance}`);
-  assert.deepEqual(Array.from(GlorotUniformInitializer()([40, 60], k).buf), v, 'same rng, same weights');
-  assert.notDeepEqual(Array.from(GlorotUniformInitializer()([40, 60], random.key(124)).buf), v);
+  assert.deepEqual(Array.from(GlorotUniformInitializer()([40, 60], k).dataSync()), v, 'same rng, same weights');
+  assert.notDeepEqual(Array.from(GlorotUniformInitializer()([40, 60], random.key(124)).dataSync()), v);
 
-  const lc = Array.from(LeCunUniformInitializer()([50, 10], k).buf);
+  const lc = Array.from(LeCunUniformInitializer()([50, 10], k).dataSync());
   assert.ok(lc.every((a) => Math.abs(a) <= Math.sqrt(3 / 50)));
-  const ku = Array.from(KaimingUniformInitializer()([50, 10], k).buf);
+  const ku = Array.from(KaimingUniformInitializer()([50, 10], k).dataSync());
   assert.ok(ku.every((a) => Math.abs(a) <= Math.sqrt(3 * 2 / 50)));
   assert.ok(Math.max(...ku.map(Math.abs)) > 0.9 * Math.sqrt(6 / 50));
   // 1-D shapes use shape[0] for both fans.
-  const one = Array.from(ScaledInitializer(-1, -2, 1, 'fan_avg', 'uniform')([30], k).buf);
+  const one = Array.from(ScaledInitializer(-1, -2, 1, 'fan_avg', 'uniform')([30], k).dataSync());
   assert.ok(one.every((a) => Math.abs(a) <= Math.sqrt(3 / 30)));
-  const rn = Array.from(RandomNormalInitializer(0.5)([4000], k).buf);
+  const rn = Array.from(RandomNormalInitializer(0.5)([4000], k).dataSync());
   const sd = Math.sqrt(rn.reduce((a, b) => a + b * b, 0) / rn.length);
   assert.ok(Math.abs(sd - 0.5) < 0.03, `sd ${sd}`);
-  const ru = Array.from(RandomUniformInitializer(0.25)([1000], k).buf);
+  const ru = Array.from(RandomUniformInitializer(0.25)([1000], k).dataSync());
   assert.ok(ru.every((a) => Math.abs(a) <= 0.25));
-  const gn = Array.from(GlorotNormalInitializer()([40, 60], k).buf);
+  const gn = Array.from(GlorotNormalInitializer()([40, 60], k).dataSync());
   const gsd = Math.sqrt(gn.reduce((a, b) => a + b * b, 0) / gn.length);
   // Truncated normal rescaled by 1/0.8796 keeps the target std sqrt(2/(in+out)).
   assert.ok(Math.abs(gsd / Math.sqrt(2 / 100) - 1) < 0.08, `glorot normal sd ${gsd}`);
@@ -616,9 +616,9 @@ test('initializers give the same weights on the js and native backends', (t) => 
     setBackend('native');
     const b = Dense(7).init(new ShapeDtype([3, 5]), { rng: random.key(77) })[0];
     const e2 = Embedding(11, 6).init(new ShapeDtype([3], 'int32'), { rng: random.key(78) })[0];
-    assert.deepEqual(Array.from(b[0].buf), Array.from(a[0].buf));
-    assert.deepEqual(Array.from(b[1].buf), Array.from(a[1].buf));
-    assert.deepEqual(Array.from(e2.buf), Array.from(e.buf));
+    assert.deepEqual(Array.from(b[0].dataSync()), Array.from(a[0].dataSync()));
+    assert.deepEqual(Array.from(b[1].dataSync()), Array.from(a[1].dataSync()));
+    assert.deepEqual(Array.from(e2.dataSync()), Array.from(e.dataSync()));
   } finally {
     setBackend(before);
   }

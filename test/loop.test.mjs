@@ -121,7 +121,7 @@ test('Loop resumes exactly: 20 steps straight equals 10 + restart + 10', async (
     const lb2 = makeLoop(b);
     await lb2.run(10);
     assert.equal(lb2.step, 20);
-    la.flatModelWeights.forEach((w, i) => assert.ok(Buffer.from(w.buf.buffer).equals(Buffer.from(lb2.flatModelWeights[i].buf.buffer)), `weight ${i} differs`));
+    la.flatModelWeights.forEach((w, i) => assert.ok(Buffer.from(w.dataSync().buffer).equals(Buffer.from(lb2.flatModelWeights[i].dataSync().buffer)), `weight ${i} differs`));
     const ca = readTraxCheckpointSync(join(a, 'model.pkl.gz')), cb = readTraxCheckpointSync(join(b, 'model.pkl.gz'));
     ca.slots[0].forEach((s, i) => assert.ok(bytesOf(s).equals(bytesOf(cb.slots[0][i])), `slot ${i} differs`));
     assert.deepEqual(lb2.historyValues.eval['metrics/loss'].map(([s]) => s), [1, 5, 10, 15, 20]);

@@ -49,12 +49,12 @@ function checkGradients(layer, inputs, wrt, { eps = 1e-2, rtol = 1e-2, atol = 1e
   leaves.forEach((leaf, li) => {
     for (let e = 0; e < leaf.size; e++) {
       const at = (delta) => {
-        const b = Float32Array.from(leaf.buf); b[e] += delta;
+        const b = Float32Array.from(leaf.dataSync()); b[e] += delta;
         const ls = leaves.slice(); ls[li] = new Tensor(b, leaf.shape);
         return run(treeUnflatten(def, ls)).item();
       };
       const num = (at(eps) - at(-eps)) / (2 * eps);
-      const ana = gl[li].buf[e];
+      const ana = gl[li].dataSync()[e];
       assert.ok(Math.abs(ana - num) <= atol + rtol * Math.max(Math.abs(num), Math.abs(ana)),
         `${layer.name}: d/d(input ${wrt[li]})[${e}] analytic ${ana} vs numeric ${num}`);
       n++;
@@ -148,7 +148,7 @@ test('CrossEntropyLoss gradient wrt the model output is -onehot * w / sum(w)', (
   l.init([new ShapeDtype([2, 3, 4]), new ShapeDtype([2, 3], 'int32'), new ShapeDtype([2, 3])]);
   const [, g] = valueAndGrad((out) => l.pureFn([out, targets, weights], l.weights, l.state, null)[0])(f32(LP));
   const expect = L.map((seq, b) => seq.map((row, p) => row.map((_, c) => (c === T[b][p] ? -W[b][p] / sumW : 0))));
-  const gv = Array.from(g.buf), ev = expect.flat(2);
+  const gv = Array.from(g.dataSync()), ev = expect.flat(2);
   gv.forEach((v, i) => assert.ok(Math.abs(v - ev[i]) < 1e-7, `grad ${i}: ${v} vs ${ev[i]}`));
 });
 
@@ -234,7 +234,7 @@ test('L2Loss and SmoothL1Loss', () => {
 test('BinaryCrossEntropyLoss (v1.3.4, probabilities) and BinaryCrossEntropy (logits)', () => {
   const p = f32([0.9, 0.2, 0.6, 0.3]);
   const tg = i32([1, 0, 0, 1]);
-  const P = Array.from(p.buf), TG = [1, 0, 0, 1];
+  const P = Array.from(p.dataSync()), TG = [1, 0, 0, 1];
   const bce = -P.reduce((s, q, i) => s + TG[i] * Math.log(q) + (1 - TG[i]) * Math.log(1 - q), 0) / 4;
   close(m(M.BinaryCrossEntropyLoss(), p, tg, f32([1, 1, 1, 1])), bce, { msg: 'BCE loss' });
   // The per-batch value is a scalar, so the weighted mean leaves it unchanged.
@@ -247,7 +247,7 @@ test('BinaryCrossEntropyLoss (v1.3.4, probabilities) and BinaryCrossEntropy (log
   const tx = i32([1, 0, 0, 1, 0]);
   // log sigmoid(v) = -softplus(-v), log(1 - sigmoid(v)) = -softplus(v), in float64.
   const softplus = (v) => (v > 0 ? v + Math.log1p(Math.exp(-v)) : Math.log1p(Math.exp(v)));
-  const X = Array.from(x.buf), TX = [1, 0, 0, 1, 0];
+  const X = Array.from(x.dataSync()), TX = [1, 0, 0, 1, 0];
   const ref = X.reduce((s, v, i) => s + TX[i] * softplus(-v) + (1 - TX[i]) * softplus(v), 0) / 5;
   close(m(M.BinaryCrossEntropy(), x, tx), ref, { rtol: 1e-5, msg: 'BinaryCrossEntropy (finite at +-30)' });
 });
@@ -269,7 +269,7 @@ test('loss gradients match finite differences', () => {
   assert.equal(checkGradients(M.SumOfWeights(), [logits, targets, w], [0, 2]), 30);
   const y = seeded([2, 3], 5, -2, 2), tt = seeded([2, 3], 6, -2, 2), ww = seeded([2, 3], 7, 0.2, 1);
   // Keep |y - t| away from SmoothL1's switch at 1.
-  const d = Array.from(F.abs(F.sub(y, tt)).buf);
+  const d = Array.from(F.abs(F.sub(y, tt)).dataSync());
   assert.ok(d.every((v) => Math.abs(v - 1) > 0.05));
   assert.equal(checkGradients(M.L2Loss(), [y, tt, ww], [0, 1, 2]), 18);
   assert.equal(checkGradients(M.SmoothL1Loss(), [y, tt, ww], [0, 1, 2]), 18);

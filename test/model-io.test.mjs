@@ -37,7 +37,7 @@ function assertSameTensors(a, b) {
   a.forEach((x, i) => {
     assert.deepEqual(x.shape, b[i].shape, `shape of entry ${i}`);
     assert.equal(x.dtype, b[i].dtype, `dtype of entry ${i}`);
-    assert.deepEqual(Array.from(x.buf), Array.from(b[i].buf), `values of entry ${i}`);
+    assert.deepEqual(Array.from(x.dataSync()), Array.from(b[i].dataSync()), `values of entry ${i}`);
   });
 }
 
@@ -76,7 +76,7 @@ for (const ext of ['pkl.gz', 'safetensors']) {
     e.initFromFile(path, { weightsOnly: true, inputSignature: sig(1, 1) });
     const a = await supervised.autoregressiveSample(p, [[4, 5, 6]], { maxLength: 8, temperature: 0, eosId: -1 });
     const b = await supervised.autoregressiveSample(e, [[4, 5, 6]], { maxLength: 8, temperature: 0, eosId: -1, evalMode: true });
-    assert.deepEqual(Array.from(a.buf), Array.from(b.buf));
+    assert.deepEqual(Array.from(a.dataSync()), Array.from(b.dataSync()));
   });
 }
 
@@ -100,7 +100,7 @@ test('the upstream TransformerLM checkpoint loads with its state into a train-mo
   assert.equal(w.length, 38);
   assert.deepEqual(w[1].shape, [256, 64]); // stored (1, 256, 64), reshaped
   assert.equal(s.length, 7);
-  assert.ok(s.every((x) => Math.abs(x.buf[0] - 0.05) < 1e-7));
+  assert.ok(s.every((x) => Math.abs(x.dataSync()[0] - 0.05) < 1e-7));
   // State from a train checkpoint cannot fill a predict model.
   const p = models.TransformerLM({ ...LM_CONFIG, mode: 'predict' });
   assert.throws(() => p.initFromFile(LM, { inputSignature: sig(1, 1) }), /use weightsOnly: true/);
@@ -126,7 +126,7 @@ print(tuple(s.shape), np.dtype(s.dtype).name)
 `).split('\n');
   assert.equal(Number(out[0]), 38);
   assert.equal(out[1], w.map((t) => `${t.shape.join(',')}:float32`).join(';'));
-  const sum = w.reduce((acc, t) => acc + Array.from(t.buf).reduce((a, b) => a + b, 0), 0);
+  const sum = w.reduce((acc, t) => acc + Array.from(t.dataSync()).reduce((a, b) => a + b, 0), 0);
   assert.ok(Math.abs(Number(out[2]) - sum) < 1e-6 * Math.max(1, Math.abs(sum)));
   assert.equal(out[3], '7 0.20000000298023224');
   assert.equal(out[4], '(4, 12) int32');

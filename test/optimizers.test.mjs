@@ -64,7 +64,7 @@ function runAgainstReference(opt, shapes, refInit, ref, gradScale = 1) {
     assert.notEqual(weights[0], before[0]);
     for (let l = 0; l < shapes.length; l++) {
       ref(step, g[l], refW[l], refState[l], LRS[step], shapes[l]);
-      assertClose(Array.from(weights[l].buf), refW[l], `${opt.name} step ${step} leaf ${l}`);
+      assertClose(Array.from(weights[l].dataSync()), refW[l], `${opt.name} step ${step} leaf ${l}`);
       assert.deepEqual(weights[l].shape, shapes[l]);
     }
   }
@@ -103,7 +103,7 @@ backendTest('Momentum: Nesterov with weight decay (defaults)', () => {
 backendTest('Momentum: classic, larger weight decay', () => {
   const opt = Momentum(0.01, { mass: 0.8, weightDecayRate: 0.01, nesterov: false });
   const { slots, refState } = runAgainstReference(opt, SHAPES, zerosState, momentumRef(0.8, 0.01, false));
-  assertClose(Array.from(slots[0].buf), refState[0].v, 'velocity');
+  assertClose(Array.from(slots[0].dataSync()), refState[0].v, 'velocity');
 });
 
 // ---- RMSProp ----
@@ -111,7 +111,7 @@ backendTest('Momentum: classic, larger weight decay', () => {
 backendTest('RMSProp: avg starts at ones', () => {
   const opt = RMSProp(0.01, { gamma: 0.8 });
   const slots = opt.treeInit(toTensors(initialWeights(SHAPES), SHAPES));
-  assert.deepEqual(Array.from(slots[1].buf), [1, 1, 1]);
+  assert.deepEqual(Array.from(slots[1].dataSync()), [1, 1, 1]);
   runAgainstReference(opt, SHAPES, (shape) => ({ avg: new Array(size(shape)).fill(1) }), (step, g, w, s, lr) => {
     for (let i = 0; i < w.length; i++) {
       s.avg[i] = 0.8 * s.avg[i] + 0.2 * g[i] * g[i];
@@ -140,8 +140,8 @@ backendTest('Adam: defaults', () => {
   assert.deepEqual(Object.keys(opt.optParams), ['weight_decay_rate', 'b1', 'b2', 'eps', 'learning_rate']);
   assert.equal(opt.optParams.learning_rate, 1e-4);
   const { slots, refState } = runAgainstReference(opt, SHAPES, mvState, adamRef(0.9, 0.999, 1e-5, 1e-5));
-  assertClose(Array.from(slots[0][0].buf), refState[0].m, 'm');
-  assertClose(Array.from(slots[0][1].buf), refState[0].v, 'v');
+  assertClose(Array.from(slots[0][0].dataSync()), refState[0].m, 'm');
+  assertClose(Array.from(slots[0][1].dataSync()), refState[0].v, 'v');
 });
 
 backendTest('Adam: strong weight decay is not scaled by lr', () => {
@@ -170,7 +170,7 @@ backendTest('Adam: global-norm gradient clipping over all leaves', () => {
     assert.ok(Math.abs(r.stats.weights_l2 - wnorm) < 1e-5 * wnorm, 'weights_l2 is the pre-update norm');
     for (let l = 0; l < SHAPES.length; l++) {
       base(step, gc[l], refW[l], refS[l], LRS[step]);
-      assertClose(Array.from(weights[l].buf), refW[l], `clipped Adam step ${step} leaf ${l}`);
+      assertClose(Array.from(weights[l].dataSync()), refW[l], `clipped Adam step ${step} leaf ${l}`);
     }
   }
   // Below the threshold nothing is scaled.
@@ -259,8 +259,8 @@ backendTest('Adafactor: defaults (factored, parameter scale, clipping)', () => {
   const ref = adafactorRef({});
   const { slots, refState } = runAgainstReference(opt, AF_SHAPES, ref.init, ref.step);
   assert.deepEqual(slots.map((s) => s.map((t) => t.shape)), [[[2], [3]], [[3]], [[2, 2], [2, 3]]]);
-  assertClose(Array.from(slots[0][0].buf), refState[0].vr, 'v_row');
-  assertClose(Array.from(slots[2][1].buf), refState[2].vc, 'v_col (batched)');
+  assertClose(Array.from(slots[0][0].dataSync()), refState[0].vr, 'v_row');
+  assertClose(Array.from(slots[2][1].dataSync()), refState[2].vc, 'v_col (batched)');
 });
 
 backendTest('Adafactor: unfactored, no parameter scale, no clipping', () => {
@@ -279,7 +279,7 @@ backendTest('Adafactor: momentum, weight decay schedule, tight clipping', () => 
   const { slots, refState } = runAgainstReference(opt, AF_SHAPES, ref.init, ref.step);
   assert.equal(slots[0].length, 3);
   assert.equal(slots[1].length, 2);
-  assertClose(Array.from(slots[0][2].buf), refState[0].m, 'momentum');
+  assertClose(Array.from(slots[0][2].dataSync()), refState[0].m, 'momentum');
 });
 
 backendTest('Adafactor: parameter scale floor eps2 and eps1 on the accumulators', () => {
@@ -294,9 +294,9 @@ backendTest('Adafactor: momentum stored at bfloat16 precision', () => {
   let weights = toTensors(initialWeights(SHAPES), SHAPES);
   let slots = opt.treeInit(weights);
   ({ weights, slots } = opt.treeUpdate(0, toTensors(gradsAt(SHAPES, 0), SHAPES), weights, slots));
-  const bits = new Uint32Array(slots[0][2].buf.buffer);
+  const bits = new Uint32Array(slots[0][2].dataSync().buffer);
   assert.ok(bits.every((b) => (b & 0xffff) === 0));
-  assert.ok(slots[0][2].buf.some((x) => x !== 0));
+  assert.ok(slots[0][2].dataSync().some((x) => x !== 0));
 });
 
 // ---- SM3 ----
@@ -365,8 +365,8 @@ backendTest('SM3: defaults (EMA momentum, AdaGrad-style sums)', () => {
   const { slots, refState } = runAgainstReference(opt, SHAPES, ref.init, ref.step);
   assert.deepEqual(slots[0][1].map((t) => t.shape), [[2], [3]]);
   assert.deepEqual(slots[0][2], []);
-  assertClose(Array.from(slots[0][1][0].buf), refState[0].v1[0], 'v1 rows');
-  assertClose(Array.from(slots[0][1][1].buf), refState[0].v1[1], 'v1 cols');
+  assertClose(Array.from(slots[0][1][0].dataSync()), refState[0].v1[0], 'v1 rows');
+  assertClose(Array.from(slots[0][1][1].dataSync()), refState[0].v1[1], 'v1 cols');
 });
 
 backendTest('SM3: grafting, weight decay, Nesterov', () => {
@@ -423,23 +423,23 @@ backendTest('treeUpdate leaves inputs untouched; inPlace reuses buffers; int32 w
     (o) => SM3(0.1, o), (o) => Momentum(0.1, o), (o) => RMSProp(0.1, o), (o) => SGD(0.1, o)]) {
     const opt = make({});
     const slots = opt.treeInit(weights);
-    const wCopy = weights.map((t) => Array.from(t.buf));
-    const sCopy = JSON.stringify(slots, (k, v) => (v instanceof Tensor ? Array.from(v.buf) : v));
+    const wCopy = weights.map((t) => Array.from(t.dataSync()));
+    const sCopy = JSON.stringify(slots, (k, v) => (v instanceof Tensor ? Array.from(v.dataSync()) : v));
     const r = opt.treeUpdate(0, grads, weights, slots);
-    assert.deepEqual(weights.map((t) => Array.from(t.buf)), wCopy, `${opt.name}: weights untouched`);
-    assert.equal(JSON.stringify(slots, (k, v) => (v instanceof Tensor ? Array.from(v.buf) : v)), sCopy,
+    assert.deepEqual(weights.map((t) => Array.from(t.dataSync())), wCopy, `${opt.name}: weights untouched`);
+    assert.equal(JSON.stringify(slots, (k, v) => (v instanceof Tensor ? Array.from(v.dataSync()) : v)), sCopy,
       `${opt.name}: slots untouched`);
-    assert.notDeepEqual(Array.from(r.weights[0].buf), wCopy[0], `${opt.name}: weights changed`);
+    assert.notDeepEqual(Array.from(r.weights[0].dataSync()), wCopy[0], `${opt.name}: weights changed`);
     assert.equal(r.weights[2], ints, `${opt.name}: int32 weight passed through`);
     assert.equal(opt.slots, r.slots);
 
     const inPlace = make({ inPlace: true });
-    const wIp = weights.map((t) => new Tensor(t.buf.slice(), t.shape));
+    const wIp = weights.map((t) => new Tensor(t.dataSync().slice(), t.shape));
     const sIp = inPlace.treeInit(wIp);
     const rIp = inPlace.treeUpdate(0, grads, wIp, sIp);
     assert.equal(rIp.weights[0], wIp[0]);
-    assert.equal(rIp.weights[0].buf, wIp[0].buf);
-    assertClose(Array.from(wIp[0].buf), Array.from(r.weights[0].buf), `${opt.name} in place`, 1e-6, 1e-7);
+    assert.equal(rIp.weights[0].storage, wIp[0].storage);
+    assertClose(Array.from(wIp[0].dataSync()), Array.from(r.weights[0].dataSync()), `${opt.name} in place`, 1e-6, 1e-7);
   }
 });
 
@@ -483,8 +483,8 @@ backendTest('SM3: rank-3 weight keeps one accumulator per axis', () => {
   };
   const { slots, refState } = runAgainstReference(opt, [shape], ref.init, ref.step);
   for (let k = 0; k < 3; k++) {
-    assertClose(Array.from(slots[0][1][k].buf), refState[0].v1[k], `v1[${k}]`);
-    assertClose(Array.from(slots[0][2][k].buf), refState[0].v2[k], `v2[${k}]`);
+    assertClose(Array.from(slots[0][1][k].dataSync()), refState[0].v1[k], `v1[${k}]`);
+    assertClose(Array.from(slots[0][2][k].dataSync()), refState[0].v2[k], `v2[${k}]`);
   }
 });
 
@@ -495,6 +495,6 @@ backendTest('update(): one leaf, same result as treeUpdate', () => {
   const slot = opt.init(w);
   const one = opt.update(0, g, w, slot);
   const tree = opt.treeUpdate(0, [g], [w], [slot]);
-  assert.deepEqual(Array.from(one.weight.buf), Array.from(tree.weights[0].buf));
-  assert.deepEqual(Array.from(one.slot[1].buf), Array.from(tree.slots[0][1].buf));
+  assert.deepEqual(Array.from(one.weight.dataSync()), Array.from(tree.weights[0].dataSync()));
+  assert.deepEqual(Array.from(one.slot[1].dataSync()), Array.from(tree.slots[0][1].dataSync()));
 });

@@ -42,7 +42,7 @@ test('quick-start cell 1: [[0, 3, 14, 15, 9, 0]] decodes to [[3, 9, 14, 15]]', a
   const model = sortModel(1);
   const out = await trax.supervised.decoding.autoregressiveSample(model, [[0, 3, 14, 15, 9, 0]], { temperature: 0, maxLength: 4 });
   assert.deepEqual(out.shape, [1, 4]);
-  assert.deepEqual(Array.from(out.buf), [3, 9, 14, 15]);
+  assert.deepEqual(Array.from(out.dataSync()), [3, 9, 14, 15]);
 });
 
 test('sorts at least 99% of 1000 seeded random lists', async () => {
@@ -57,7 +57,7 @@ test('sorts at least 99% of 1000 seeded random lists', async () => {
     assert.deepEqual(out.shape, [B, 4]);
     rows.forEach((row, r) => {
       const want = row.slice(1, 5).sort((a, b) => a - b);
-      if (Array.from(out.buf.subarray(r * 4, r * 4 + 4)).every((v, i) => v === want[i])) correct++;
+      if (Array.from(out.dataSync().subarray(r * 4, r * 4 + 4)).every((v, i) => v === want[i])) correct++;
       total++;
     });
   }

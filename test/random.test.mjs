@@ -83,20 +83,20 @@ describe('samplers', () => {
       got.forEach((t, i) => {
         assert.deepEqual([...t.shape], [...ref[i].shape]);
         assert.equal(t.dtype, ref[i].dtype);
-        assert.deepEqual(Array.from(t.buf), Array.from(ref[i].buf), `sampler ${i} on ${b}`);
+        assert.deepEqual(Array.from(t.dataSync()), Array.from(ref[i].dataSync()), `sampler ${i} on ${b}`);
       });
     }
     // And the same again on a second call.
-    assert.deepEqual(Array.from(draw()[0].buf), Array.from(ref[0].buf));
+    assert.deepEqual(Array.from(draw()[0].dataSync()), Array.from(ref[0].dataSync()));
   });
 
   test('uniform lies in [minval, maxval) with the right mean', () => {
     const u = R.uniform(R.key(1), [20000]);
     let s = 0;
-    for (const v of u.buf) { assert.ok(v >= 0 && v < 1); s += v; }
+    for (const v of u.dataSync()) { assert.ok(v >= 0 && v < 1); s += v; }
     assert.ok(Math.abs(s / 20000 - 0.5) < 0.01, `mean ${s / 20000}`);
     const w = R.uniform(R.key(2), [1000], -3, 5);
-    assert.ok(w.buf.every((v) => v >= -3 && v < 5));
+    assert.ok(w.dataSync().every((v) => v >= -3 && v < 5));
     assert.equal(w.dtype, 'float32');
     assert.deepEqual([...R.uniform(R.key(2), [2, 0, 3]).shape], [2, 0, 3]);
   });
@@ -104,43 +104,43 @@ describe('samplers', () => {
   test('normal has mean ~0 and std ~1 (and honours mean/stddev)', () => {
     const n = R.normal(R.key(3), [20001]);
     let s = 0, s2 = 0;
-    for (const v of n.buf) { assert.ok(Number.isFinite(v)); s += v; s2 += v * v; }
+    for (const v of n.dataSync()) { assert.ok(Number.isFinite(v)); s += v; s2 += v * v; }
     const m = s / n.size, sd = Math.sqrt(s2 / n.size - m * m);
     assert.ok(Math.abs(m) < 0.03 && Math.abs(sd - 1) < 0.03, `mean ${m} std ${sd}`);
     const t = R.normal(R.key(3), [5000], 10, 0.5);
-    const mt = t.buf.reduce((a, b) => a + b, 0) / 5000;
+    const mt = t.dataSync().reduce((a, b) => a + b, 0) / 5000;
     assert.ok(Math.abs(mt - 10) < 0.05, `mean ${mt}`);
   });
 
   test('bernoulli is uniform < p', () => {
     const k = R.key(4);
     const b = R.bernoulli(k, 0.3, [5000]), u = R.uniform(k, [5000]);
-    b.buf.forEach((v, i) => assert.equal(v, u.buf[i] < 0.3 ? 1 : 0));
-    const f = b.buf.reduce((a, c) => a + c, 0) / 5000;
+    b.dataSync().forEach((v, i) => assert.equal(v, u.dataSync()[i] < 0.3 ? 1 : 0));
+    const f = b.dataSync().reduce((a, c) => a + c, 0) / 5000;
     assert.ok(Math.abs(f - 0.3) < 0.03, `frequency ${f}`);
-    assert.ok(R.bernoulli(k, 0, [100]).buf.every((v) => v === 0));
-    assert.ok(R.bernoulli(k, 1, [100]).buf.every((v) => v === 1));
+    assert.ok(R.bernoulli(k, 0, [100]).dataSync().every((v) => v === 0));
+    assert.ok(R.bernoulli(k, 1, [100]).dataSync().every((v) => v === 1));
   });
 
   test('randint covers [minval, maxval) as int32', () => {
     const r = R.randint(R.key(5), [4000], 3, 9);
     assert.equal(r.dtype, 'int32');
-    const seen = new Set(r.buf);
+    const seen = new Set(r.dataSync());
     assert.deepEqual([...seen].sort(), [3, 4, 5, 6, 7, 8]);
     const neg = R.randint(R.key(6), [100], -5, -4);
-    assert.ok(neg.buf.every((v) => v === -5));
+    assert.ok(neg.dataSync().every((v) => v === -5));
   });
 
   test('truncatedNormal stays in bounds; gumbel is finite', () => {
     const t = R.truncatedNormal(R.key(7), [3000], -1, 1.5);
-    assert.ok(t.buf.every((v) => v >= -1 && v <= 1.5));
+    assert.ok(t.dataSync().every((v) => v >= -1 && v <= 1.5));
     const g = R.gumbel(R.key(8), [1000]);
-    assert.ok(g.buf.every(Number.isFinite));
+    assert.ok(g.dataSync().every(Number.isFinite));
   });
 
   test('different keys give different streams', () => {
     const [a, b] = R.split(R.key(9));
-    assert.notDeepEqual(Array.from(R.uniform(a, [8]).buf), Array.from(R.uniform(b, [8]).buf));
-    assert.notDeepEqual(Array.from(R.uniform(R.key(1), [8]).buf), Array.from(R.uniform(R.key(2), [8]).buf));
+    assert.notDeepEqual(Array.from(R.uniform(a, [8]).dataSync()), Array.from(R.uniform(b, [8]).dataSync()));
+    assert.notDeepEqual(Array.from(R.uniform(R.key(1), [8]).dataSync()), Array.from(R.uniform(R.key(2), [8]).dataSync()));
   });
 });

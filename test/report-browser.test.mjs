@@ -44,20 +44,20 @@ test('report from a real training run renders in headless Chromium', { skip, tim
     const [x] = trax.data.reverseIntsTask(4, { seed: 7 }).next().value;
     const samples = [];
     for (let r = 0; r < 4; r++) {
-      const row = Array.from(x.buf.subarray(r * 10, (r + 1) * 10));
+      const row = Array.from(x.dataSync().subarray(r * 10, (r + 1) * 10));
       samples.push({ prompt: row.slice(0, 6), target: row.slice(6) });
     }
     const path = await trax.viz.writeReport(dir, { model, samples, title: 'Reverse task' });
 
     // The attention of the trained model shows the reversal: answer position q
     // attends to the input position holding its token (key 11 - q, right-shifted).
-    const maps = trax.viz.captureAttention(model, [[...samples[0].prompt, ...samples[0].target]], { checkpoint: join(dir, 'model.pkl.gz') });
+    const maps = await trax.viz.captureAttention(model, [[...samples[0].prompt, ...samples[0].target]], { checkpoint: join(dir, 'model.pkl.gz') });
     let bestHead = 0;
     for (const m of maps) {
       for (let h = 0; h < m.nHeads; h++) {
         let hits = 0;
         for (let q = 6; q < 10; q++) {
-          const row = m.probs.buf.subarray((h * 10 + q) * 10, (h * 10 + q + 1) * 10);
+          const row = m.probs.dataSync().subarray((h * 10 + q) * 10, (h * 10 + q + 1) * 10);
           if (row.indexOf(Math.max(...row)) === 11 - q) hits++;
         }
         bestHead = Math.max(bestHead, hits);

@@ -58,8 +58,8 @@ describeBackends('elementwise binary ops', () => {
     const a = T([7, -7, 3], 'int32'), b = T([2, 2, 5], 'int32');
     const s = fm.add(a, b);
     assert.equal(s.dtype, 'int32');
-    assert.deepEqual([...s.buf], [9, -5, 8]);
-    assert.deepEqual([...fm.mul(a, b).buf], [14, -14, 15]);
+    assert.deepEqual([...s.dataSync()], [9, -5, 8]);
+    assert.deepEqual([...fm.mul(a, b).dataSync()], [14, -14, 15]);
     assert.equal(fm.mul(a, b).dtype, 'int32');
     const q = fm.div(a, b);
     assert.equal(q.dtype, 'float32');
@@ -68,7 +68,7 @@ describeBackends('elementwise binary ops', () => {
     assert.equal(mixed.dtype, 'float32');
     allClose(mixed, [7.5, -6.5, 3.5]);
     assert.equal(fm.neg(a).dtype, 'int32');
-    assert.deepEqual([...fm.neg(a).buf], [-7, 7, -3]);
+    assert.deepEqual([...fm.neg(a).dataSync()], [-7, 7, -3]);
   });
 
   test('comparisons give float32 0/1 masks with broadcasting and ties', () => {
@@ -95,7 +95,7 @@ describeBackends('elementwise binary ops', () => {
     allClose(fm.where(T([0, 1, 0]), 5, T([[7, 8, 9]])), [[7, 5, 9]]);
     const wi = fm.where(T([1, 0]), T([1, 2], 'int32'), T([3, 4], 'int32'));
     assert.equal(wi.dtype, 'int32');
-    assert.deepEqual([...wi.buf], [1, 4]);
+    assert.deepEqual([...wi.dataSync()], [1, 4]);
     const cond = fm.greater(a, 3);
     allClose(fm.where(cond, a, fm.neg(a)), [[-1, -2, -3], [4, 5, 6]]);
   });
@@ -132,7 +132,7 @@ describeBackends('elementwise unary ops', () => {
   for (const [name, [ref, range]] of Object.entries(cases)) {
     test(`${name} matches a float64 reference`, () => {
       const x = randTensor([3, 7], 3, { lo: range.lo ?? -4, hi: range.hi ?? 4 });
-      allClose(fm[name](x), Array.from(x.buf, ref), { shape: [3, 7], rtol: 4 * F32, atol: 1e-7, msg: name });
+      allClose(fm[name](x), Array.from(x.dataSync(), ref), { shape: [3, 7], rtol: 4 * F32, atol: 1e-7, msg: name });
       // scalars keep rank 0
       const s = fm[name](T(range.lo !== undefined ? 0.5 : -0.5));
       assert.deepEqual([...s.shape], [], `${name} of a scalar`);
@@ -164,7 +164,7 @@ describeBackends('elementwise unary ops', () => {
   test('cast converts between float32 and int32 (truncating toward zero)', () => {
     const i = fm.cast(T([1.7, -1.7, 2.5, -0.2]), 'int32');
     assert.equal(i.dtype, 'int32');
-    assert.deepEqual([...i.buf], [1, -1, 2, 0]);
+    assert.deepEqual([...i.dataSync()], [1, -1, 2, 0]);
     const f = fm.cast(T([3, -4], 'int32'), 'float32');
     assert.equal(f.dtype, 'float32');
     allClose(f, [3, -4]);
@@ -217,8 +217,8 @@ describeBackends('reductions', () => {
 
   test('argmax picks the first maximum along an axis', () => {
     const a = T([[1, 9, 9], [4, 2, 4], [0, 0, 0]]);
-    assert.deepEqual([...fm.argmax(a).buf], [1, 0, 0]);
-    assert.deepEqual([...fm.argmax(a, 0).buf], [1, 0, 0]);
+    assert.deepEqual([...fm.argmax(a).dataSync()], [1, 0, 0]);
+    assert.deepEqual([...fm.argmax(a, 0).dataSync()], [1, 0, 0]);
     assert.equal(fm.argmax(a).dtype, 'int32');
     for (const axis of [0, 1, 2, -1]) {
       const want = reduceRef(x, [axis < 0 ? 2 : axis], false, (a) => a, 0);
@@ -229,8 +229,8 @@ describeBackends('reductions', () => {
       const ax = axis < 0 ? 2 : axis;
       for (let i = 0; i < got.size; i++) {
         const idx = unravel(i, got.shape);
-        idx.splice(ax, 0, got.buf[i]);
-        assert.equal(x.buf[ravel(idx, x.shape)], mx.buf[i]);
+        idx.splice(ax, 0, got.dataSync()[i]);
+        assert.equal(x.dataSync()[ravel(idx, x.shape)], mx.dataSync()[i]);
       }
     }
   });
@@ -252,7 +252,7 @@ describeBackends('shape ops', () => {
   test('reshape with -1, and errors for impossible shapes', () => {
     const r = fm.reshape(x, [4, -1]);
     assert.deepEqual([...r.shape], [4, 6]);
-    allClose(r, x.buf, { shape: [4, 6] });
+    allClose(r, x.dataSync(), { shape: [4, 6] });
     assert.deepEqual([...fm.reshape(x, [-1]).shape], [24]);
     assert.deepEqual([...fm.reshape(fm.zeros([0, 3]), [-1, 3]).shape], [0, 3]);
     assert.deepEqual([...fm.reshape(T(5), [1, 1]).shape], [1, 1]);
@@ -286,14 +286,14 @@ describeBackends('shape ops', () => {
     const s = fm.slice(x, [1, 0, 1], [1, 2, -1]);
     assert.deepEqual([...s.shape], [1, 2, 3]);
     const want = [];
-    for (let j = 0; j < 2; j++) for (let k = 1; k < 4; k++) want.push(x.buf[ravel([1, j, k], x.shape)]);
+    for (let j = 0; j < 2; j++) for (let k = 1; k < 4; k++) want.push(x.dataSync()[ravel([1, j, k], x.shape)]);
     allClose(s, want, { rtol: 0, atol: 0 });
     const n = fm.slice(x, [-1, -2]);
     assert.deepEqual([...n.shape], [1, 2, 4]);
-    assert.equal(n.buf[0], x.buf[ravel([1, 1, 0], x.shape)]);
+    assert.equal(n.dataSync()[0], x.dataSync()[ravel([1, 1, 0], x.shape)]);
     const sa = fm.sliceAxis(x, -1, 1, 3);
     assert.deepEqual([...sa.shape], [2, 3, 2]);
-    assert.equal(sa.buf[1], x.buf[2]);
+    assert.equal(sa.dataSync()[1], x.dataSync()[2]);
     assert.deepEqual([...fm.sliceAxis(x, 1, 2, 2).shape], [2, 0, 4]);
   });
 
@@ -333,7 +333,7 @@ describeBackends('shape ops', () => {
     assert.equal(fm.sum(p).item().toFixed(4), fm.sum(x).item().toFixed(4));
     const pi = fm.pad(T([1], 'int32'), [[1, 1]]);
     assert.equal(pi.dtype, 'int32');
-    assert.deepEqual([...pi.buf], [0, 1, 0]);
+    assert.deepEqual([...pi.dataSync()], [0, 1, 0]);
     assert.deepEqual([...fm.pad(fm.zeros([0, 2]), [[1, 0], [0, 0]]).shape], [1, 2]);
   });
 
@@ -350,9 +350,9 @@ describeBackends('shape ops', () => {
       for (let i = 0; i < x.size; i++) {
         const idx = unravel(i, x.shape);
         const ri = idx.slice(); ri[a] = x.shape[a] - 1 - idx[a];
-        wr[i] = x.buf[ravel(ri, x.shape)];
+        wr[i] = x.dataSync()[ravel(ri, x.shape)];
         let s = 0;
-        for (let j = 0; j <= idx[a]; j++) { const q = idx.slice(); q[a] = j; s += x.buf[ravel(q, x.shape)]; }
+        for (let j = 0; j <= idx[a]; j++) { const q = idx.slice(); q[a] = j; s += x.dataSync()[ravel(q, x.shape)]; }
         wc[i] = s;
       }
       allClose(rev, wr, { shape: x.shape, rtol: 0, atol: 0, msg: `reverse ${axis}` });
@@ -360,7 +360,7 @@ describeBackends('shape ops', () => {
     }
     const ci = fm.cumsum(T([1, 2, 3], 'int32'));
     assert.equal(ci.dtype, 'int32');
-    assert.deepEqual([...ci.buf], [1, 3, 6]);
+    assert.deepEqual([...ci.dataSync()], [1, 3, 6]);
   });
 });
 
@@ -378,7 +378,7 @@ describeBackends('indexing ops', () => {
       let j = ids[ravel(mid, idsShape)];
       if (clip) j = Math.min(Math.max(j, 0), n - 1);
       const src = [...idx.slice(0, axis), j, ...idx.slice(axis + idsShape.length)];
-      out[i] = t.buf[ravel(src, t.shape)];
+      out[i] = t.dataSync()[ravel(src, t.shape)];
     }
     return { shape, data: out };
   }
@@ -397,7 +397,7 @@ describeBackends('indexing ops', () => {
     const xi = randInts([3, 2], 5, 0, 100);
     const ti = fm.take(xi, [2, 0]);
     assert.equal(ti.dtype, 'int32');
-    assert.deepEqual([...ti.buf], [xi.buf[4], xi.buf[5], xi.buf[0], xi.buf[1]]);
+    assert.deepEqual([...ti.dataSync()], [xi.dataSync()[4], xi.dataSync()[5], xi.dataSync()[0], xi.dataSync()[1]]);
   });
 
   test('take in clip mode clamps out-of-range indices on any axis', () => {
@@ -416,8 +416,8 @@ describeBackends('indexing ops', () => {
       const got = fm.takeAlongAxis(x, idx, axis);
       const want = new Float64Array(idx.size);
       for (let i = 0; i < idx.size; i++) {
-        const p = unravel(i, ishape); p[a] = idx.buf[i];
-        want[i] = x.buf[ravel(p, x.shape)];
+        const p = unravel(i, ishape); p[a] = idx.dataSync()[i];
+        want[i] = x.dataSync()[ravel(p, x.shape)];
       }
       allClose(got, want, { shape: ishape, rtol: 0, atol: 0, msg: `takeAlongAxis ${axis}` });
     }
@@ -453,8 +453,8 @@ describeBackends('indexing ops', () => {
 
 function matmulRef(a, b, tA, tB) {
   // Plain float64: transpose last two axes, broadcast batch, multiply.
-  const A = tA ? transposeRef(a, [...Array(a.rank - 2).keys(), a.rank - 1, a.rank - 2]) : { shape: [...a.shape], data: a.buf };
-  const B = tB ? transposeRef(b, [...Array(b.rank - 2).keys(), b.rank - 1, b.rank - 2]) : { shape: [...b.shape], data: b.buf };
+  const A = tA ? transposeRef(a, [...Array(a.rank - 2).keys(), a.rank - 1, a.rank - 2]) : { shape: [...a.shape], data: a.dataSync() };
+  const B = tB ? transposeRef(b, [...Array(b.rank - 2).keys(), b.rank - 1, b.rank - 2]) : { shape: [...b.shape], data: b.dataSync() };
   const [m, k] = A.shape.slice(-2), n = B.shape[B.shape.length - 1];
   const ab = A.shape.slice(0, -2), bb = B.shape.slice(0, -2);
   const r = Math.max(ab.length, bb.length);
@@ -524,7 +524,7 @@ describeBackends('softmax family', () => {
     const x = randTensor([3, 5], 71, { lo: -5, hi: 5 });
     const sm = [], lsm = [];
     for (let r = 0; r < 3; r++) {
-      const row = Array.from(x.buf.slice(r * 5, r * 5 + 5));
+      const row = Array.from(x.dataSync().slice(r * 5, r * 5 + 5));
       const p = softmaxRow(row);
       sm.push(...p); lsm.push(...p.map(Math.log));
     }
@@ -546,15 +546,15 @@ function attentionRef(q, k, v, { causal = false, offset = 0, keyMask = null, dro
     const s = [];
     for (let j = 0; j < lk; j++) {
       let dot = 0;
-      for (let p = 0; p < d; p++) dot += q.buf[(h * lq + i) * d + p] * k.buf[(h * lk + j) * d + p];
+      for (let p = 0; p < d; p++) dot += q.dataSync()[(h * lq + i) * d + p] * k.dataSync()[(h * lk + j) * d + p];
       let val = dot / Math.sqrt(d);
-      if ((causal && j > i + offset) || (keyMask && keyMask.buf[h * lk + j] === 0)) val = -1e9;
+      if ((causal && j > i + offset) || (keyMask && keyMask.dataSync()[h * lk + j] === 0)) val = -1e9;
       s.push(val);
     }
     const p = softmaxRow(s);
     for (let j = 0; j < lk; j++) {
-      const pj = p[j] * (dropMask ? dropMask.buf[(h * lq + i) * lk + j] : 1);
-      for (let c = 0; c < d; c++) out[(h * lq + i) * d + c] += pj * v.buf[(h * lk + j) * d + c];
+      const pj = p[j] * (dropMask ? dropMask.dataSync()[(h * lq + i) * lk + j] : 1);
+      for (let c = 0; c < d; c++) out[(h * lq + i) * d + c] += pj * v.dataSync()[(h * lk + j) * d + c];
     }
   }
   return out;
@@ -566,10 +566,10 @@ describeBackends('fused ops', () => {
     for (const eps of [1e-6, 0.5]) {
       const want = new Float64Array(x.size);
       for (let r = 0; r < 6; r++) {
-        const row = Array.from(x.buf.slice(r * 5, r * 5 + 5));
+        const row = Array.from(x.dataSync().slice(r * 5, r * 5 + 5));
         const mu = row.reduce((a, c) => a + c, 0) / 5;
         const va = row.reduce((a, c) => a + (c - mu) ** 2, 0) / 5;
-        row.forEach((c, j) => { want[r * 5 + j] = (c - mu) / Math.sqrt(va + eps) * s.buf[j] + b.buf[j]; });
+        row.forEach((c, j) => { want[r * 5 + j] = (c - mu) / Math.sqrt(va + eps) * s.dataSync()[j] + b.dataSync()[j]; });
       }
       allClose(fm.layerNorm(x, s, b, eps), want, { shape: [2, 3, 5], rtol: 1e-5, atol: 1e-5 });
     }
@@ -580,13 +580,13 @@ describeBackends('fused ops', () => {
     const tg = [[0, 5, 2], [3, 3, 1]], w = [[1, 0, 0.5], [2, 1, 1]];
     const want = [];
     for (let r = 0; r < 6; r++) {
-      const row = Array.from(logits.buf.slice(r * 6, r * 6 + 6));
+      const row = Array.from(logits.dataSync().slice(r * 6, r * 6 + 6));
       const lp = softmaxRow(row).map(Math.log);
       want.push(-w.flat()[r] * lp[tg.flat()[r]]);
     }
     allClose(fm.softmaxCrossEntropy(logits, tg, w), want, { shape: [2, 3], rtol: 1e-5, atol: 1e-6 });
     const unw = fm.softmaxCrossEntropy(logits, T(tg, 'int32'));
-    allClose(unw, want.map((v, i) => (w.flat()[i] === 0 ? NaN : v / w.flat()[i])).map((v, i) => (Number.isNaN(v) ? unw.buf[i] : v)), { rtol: 1e-5, atol: 1e-6 });
+    allClose(unw, want.map((v, i) => (w.flat()[i] === 0 ? NaN : v / w.flat()[i])).map((v, i) => (Number.isNaN(v) ? unw.dataSync()[i] : v)), { rtol: 1e-5, atol: 1e-6 });
     allClose(fm.softmaxCrossEntropy(T([[1000, 0]]), [1]), [1000], { rtol: 1e-6 });
   });
 
@@ -604,7 +604,7 @@ describeBackends('fused ops', () => {
       allClose(got, attentionRef(q, k, v, opts), { shape: [2, 3, 4], rtol: 1e-5, atol: 1e-6, msg: JSON.stringify(Object.keys(opts)) });
       assert.deepEqual([...probsOut.probs.shape], [2, 3, 5]);
       for (let r = 0; r < 6; r++) {
-        const s = probsOut.probs.buf.slice(r * 5, r * 5 + 5).reduce((a, c) => a + c, 0);
+        const s = probsOut.probs.dataSync().slice(r * 5, r * 5 + 5).reduce((a, c) => a + c, 0);
         assert.ok(Math.abs(s - 1) < 1e-5, `probabilities of row ${r} sum to ${s}`);
       }
     }
@@ -615,7 +615,7 @@ describeBackends('fused ops', () => {
     const got = fm.embeddingLookup(table, [[0, 3], [-2, 10]]);
     assert.deepEqual([...got.shape], [2, 2, 3]);
     const rows = [0, 3, 0, 3];
-    allClose(got, rows.flatMap((r) => Array.from(table.buf.slice(r * 3, r * 3 + 3))), { rtol: 0, atol: 0 });
+    allClose(got, rows.flatMap((r) => Array.from(table.dataSync().slice(r * 3, r * 3 + 3))), { rtol: 0, atol: 0 });
   });
 });
 

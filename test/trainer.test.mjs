@@ -244,7 +244,7 @@ test('metrics.jsonl, checkpointsAt and loading into a predict-mode model', async
       predict.initFromFile(join(dir, f), { weightsOnly: true, inputSignature: new trax.shapes.ShapeDtype([1, 1], 'int32') });
       const out = predict.apply(new trax.Tensor(new Int32Array([0]), [1, 1], 'int32'));
       assert.deepEqual(out.shape, [1, 1, 32]);
-      assert.ok(Array.from(out.buf).every(Number.isFinite));
+      assert.ok(Array.from(out.dataSync()).every(Number.isFinite));
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });

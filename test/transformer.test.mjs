@@ -41,7 +41,7 @@ function copyWeights(from, to) {
 function maxAbsDiff(a, b) {
   assert.deepEqual(a.shape, b.shape);
   let m = 0;
-  for (let i = 0; i < a.size; i++) m = Math.max(m, Math.abs(a.buf[i] - b.buf[i]));
+  for (let i = 0; i < a.size; i++) m = Math.max(m, Math.abs(a.dataSync()[i] - b.dataSync()[i]));
   return m;
 }
 
@@ -88,21 +88,21 @@ test('upstream encoder-decoder checkpoint: predict-mode greedy decoding copies t
   const m = loadEncDec('predict');
   const out = await supervised.autoregressiveSample(m, SOURCE, { eosId: 1, maxLength: 10, temperature: 0 });
   assert.deepEqual(out.shape, [1, 7]);
-  assert.deepEqual(Array.from(out.buf), [3, 7, 5, 3, 2, 4, 1]);
+  assert.deepEqual(Array.from(out.dataSync()), [3, 7, 5, 3, 2, 4, 1]);
   // A different source right after must not reuse the cached encoder output.
   const other = await supervised.autoregressiveSample(m, [[9, 2, 6, 1]], { eosId: 1, maxLength: 10, temperature: 0 });
-  assert.deepEqual(Array.from(other.buf), [9, 2, 6, 1]);
+  assert.deepEqual(Array.from(other.dataSync()), [9, 2, 6, 1]);
   const again = await supervised.autoregressiveSample(m, SOURCE, { eosId: 1, maxLength: 10, temperature: 0 });
-  assert.deepEqual(Array.from(again.buf), [3, 7, 5, 3, 2, 4, 1]);
+  assert.deepEqual(Array.from(again.dataSync()), [3, 7, 5, 3, 2, 4, 1]);
 });
 
 test('upstream encoder-decoder checkpoint: eval mode and beam search agree', async () => {
   const e = loadEncDec('eval');
   const out = await supervised.autoregressiveSample(e, SOURCE, { eosId: 1, maxLength: 10, temperature: 0, evalMode: true });
-  assert.deepEqual(Array.from(out.buf), [3, 7, 5, 3, 2, 4, 1]);
+  assert.deepEqual(Array.from(out.dataSync()), [3, 7, 5, 3, 2, 4, 1]);
   const p = loadEncDec('predict');
   const beams = await supervised.beamSearch(p, SOURCE, { nBeams: 2, maxLength: 7 });
-  assert.deepEqual(Array.from(beams[0][0].buf), [3, 7, 5, 3, 2, 4, 1]);
+  assert.deepEqual(Array.from(beams[0][0].dataSync()), [3, 7, 5, 3, 2, 4, 1]);
 });
 
 for (const backend of availableBackends) {
@@ -154,9 +154,9 @@ test('EncoderDecoderMask broadcasts the padding mask over decoder positions', ()
   const dec = trax.tensor(new Float32Array(2 * 4 * 5), { shape: [2, 4, 5] });
   const m = models.EncoderDecoderMask().apply([dec, mask]);
   assert.deepEqual(m.shape, [2, 1, 4, 3]);
-  assert.deepEqual(Array.from(m.buf.subarray(0, 3)), [1, 1, 0]);
-  assert.deepEqual(Array.from(m.buf.subarray(9, 12)), [1, 1, 0]);
-  assert.deepEqual(Array.from(m.buf.subarray(12, 15)), [1, 0, 0]);
+  assert.deepEqual(Array.from(m.dataSync().subarray(0, 3)), [1, 1, 0]);
+  assert.deepEqual(Array.from(m.dataSync().subarray(9, 12)), [1, 1, 0]);
+  assert.deepEqual(Array.from(m.dataSync().subarray(12, 15)), [1, 0, 0]);
   assert.throws(() => models.EncoderDecoderMask().apply([tok([[1, 2]]), mask]), /decoder input must be \(batch, length, dModel\)/);
 });
 
@@ -175,7 +175,7 @@ test('DotProductAttention honours a per-query (B, 1, Lq, Lk) mask', () => {
       const dots = [];
       for (let j = 0; j < Lk; j++) {
         let s = 0;
-        for (let d = 0; d < D; d++) s += q.buf[(h * Lq + i) * D + d] * k.buf[(h * Lk + j) * D + d];
+        for (let d = 0; d < D; d++) s += q.dataSync()[(h * Lq + i) * D + d] * k.dataSync()[(h * Lk + j) * D + d];
         dots.push(rows[i][j] ? s / Math.sqrt(D) : -1e9);
       }
       const mx = Math.max(...dots);
@@ -183,8 +183,8 @@ test('DotProductAttention honours a per-query (B, 1, Lq, Lk) mask', () => {
       const z = e.reduce((a, b) => a + b, 0);
       for (let d = 0; d < D; d++) {
         let want = 0;
-        for (let j = 0; j < Lk; j++) want += (e[j] / z) * v.buf[(h * Lk + j) * D + d];
-        assert.ok(Math.abs(out.buf[(h * Lq + i) * D + d] - want) < 1e-5);
+        for (let j = 0; j < Lk; j++) want += (e[j] / z) * v.dataSync()[(h * Lk + j) * D + d];
+        assert.ok(Math.abs(out.dataSync()[(h * Lq + i) * D + d] - want) < 1e-5);
       }
     }
   }
@@ -199,7 +199,7 @@ test('TransformerEncoder classifies token sequences: (B, L) -> (B, nClasses)', (
   assert.equal(fs.length, 1 + 3 * 2);
   const y = m.apply(tok([[1, 2, 3, 4, 0, 0], [5, 6, 7, 8, 9, 10]]));
   assert.deepEqual(y.shape, [2, 3]);
-  assert.ok(Array.from(y.buf).every(Number.isFinite));
+  assert.ok(Array.from(y.dataSync()).every(Number.isFinite));
 });
 
 test('TransformerDecoder is causal; without vocabSize it maps vectors to vectors', () => {
@@ -235,9 +235,9 @@ test('Transformer trains: a train-mode forward pass has gradients for every weig
   };
   const grads = trax.grad(loss)(w0);
   assert.equal(grads.length, w0.length);
-  assert.ok(grads.every((g, i) => g.size === w0[i].size && Array.from(g.buf).every(Number.isFinite)));
+  assert.ok(grads.every((g, i) => g.size === w0[i].size && Array.from(g.dataSync()).every(Number.isFinite)));
   // The shared embedding gets gradient from both the encoder and the decoder.
-  assert.ok(Array.from(grads[0].buf).some((x) => x !== 0));
+  assert.ok(Array.from(grads[0].dataSync()).some((x) => x !== 0));
 });
 
 test('Transformer rejects bad configurations with clear errors', () => {

@@ -188,11 +188,11 @@ function vizModelWithInput() {
   return { make, tokens };
 }
 
-test('attention maps: causal layers are zero above the diagonal and rows sum to 1', () => {
+test('attention maps: causal layers are zero above the diagonal and rows sum to 1', async () => {
   const { make, tokens } = vizModelWithInput();
   const trained = make('eval');
   trained.init(new ShapeDtype([2, 10], 'int32'));
-  const maps = viz.captureAttention(make, tokens, { weights: trained.weights });
+  const maps = await viz.captureAttention(make, tokens, { weights: trained.weights });
   assert.equal(maps.length, 2);
   for (const m of maps) {
     assert.equal(m.name, 'DotProductCausalAttention_in3');
@@ -200,7 +200,7 @@ test('attention maps: causal layers are zero above the diagonal and rows sum to 
     assert.deepEqual(m.probs.shape, [4, 10, 10]);
     assert.equal(m.nHeads, 2);
     assert.equal(m.batchSize, 2);
-    const p = m.probs.buf;
+    const p = m.probs.dataSync();
     for (let b = 0; b < 4; b++) {
       for (let q = 0; q < 10; q++) {
         let sum = 0;
@@ -222,19 +222,19 @@ test('attention maps: causal layers are zero above the diagonal and rows sum to 
   const vizModel = make('viz');
   vizModel.init(new ShapeDtype([2, 10], 'int32'));
   vizModel.weights = trained.weights;
-  const a = trained.apply(x).buf, b = vizModel.apply(x).buf;
+  const a = trained.apply(x).dataSync(), b = vizModel.apply(x).dataSync();
   for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i] - b[i]) < 1e-5);
 });
 
-test('attention maps: a model not in viz mode is refused with a hint', () => {
+test('attention maps: a model not in viz mode is refused with a hint', async () => {
   const { make, tokens } = vizModelWithInput();
-  assert.throws(() => viz.captureAttention(make('eval'), tokens), /mode 'eval', not 'viz'.*mode: 'viz'/s);
-  assert.throws(() => viz.captureAttention(layers.Serial(layers.Dense(3)), [[1, 2]]), /no DotProductAttention/);
+  await assert.rejects(viz.captureAttention(make('eval'), tokens), /mode 'eval', not 'viz'.*mode: 'viz'/s);
+  await assert.rejects(viz.captureAttention(layers.Serial(layers.Dense(3)), [[1, 2]]), /no DotProductAttention/);
 });
 
-test('attention maps SVG: one heatmap per layer and head, one cell per query/key pair', () => {
+test('attention maps SVG: one heatmap per layer and head, one cell per query/key pair', async () => {
   const { make, tokens } = vizModelWithInput();
-  const maps = viz.captureAttention(make, tokens);
+  const maps = await viz.captureAttention(make, tokens);
   const svg = viz.attentionMapsSvg(maps, { batchIndex: 1, tokenLabel: (id) => `t${id}` });
   const els = parseXml(svg);
   assert.equal(els.filter((e) => e.name === 'g' && e.attrs.class === 'heatmap').length, 4);

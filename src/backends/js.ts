@@ -602,7 +602,126 @@ export const jsKernels: Kernels = {
     for (let i = 0; i < out.length; i++) out[i] = Math.fround(lo + span * unitFloat(w[i]));
     for (let i = 0; i < out.length; i++) out[i] = -Math.log(-Math.log(out[i]));
   },
+
+  sgd(w, g, lr) {
+    for (let i = 0; i < w.length; i++) w[i] = w[i] - lr * g[i];
+  },
+
+  momentum(w, g, v, mass, lr, wd, nesterov) {
+    const keep = 1 - wd;
+    for (let i = 0; i < w.length; i++) {
+      const nv = mass * v[i] + g[i];
+      v[i] = nv;
+      const upd = nesterov ? mass * nv + g[i] : nv;
+      w[i] = keep * w[i] - lr * upd;
+    }
+  },
+
+  rmsprop(w, g, avg, gamma, eps, lr) {
+    for (let i = 0; i < w.length; i++) {
+      const a = avg[i] * gamma + g[i] * g[i] * (1 - gamma);
+      avg[i] = a;
+      w[i] = w[i] - lr * g[i] / (Math.sqrt(a) + eps);
+    }
+  },
+
+  sm3(w, g, m, v1cat, v2cat, dims, lr, wd, beta1, beta2, momentumType) {
+    sm3Update(w, g, m, v1cat, v2cat, dims, lr, wd, beta1, beta2, momentumType);
+  },
+
+  roundBfloat16(x) {
+    const u = new Uint32Array(x.buffer, x.byteOffset, x.length);
+    for (let i = 0; i < u.length; i++) {
+      const b = u[i];
+      if ((b & 0x7f800000) === 0x7f800000) continue; // inf / nan stay as they are
+      u[i] = ((b + 0x7fff + ((b >>> 16) & 1)) & 0xffff0000) >>> 0;
+    }
+  },
 };
+
+const SM3_TINY = 1e-16;
+
+function sm3Precondition(acc: number): number {
+  return acc > 0 ? 1 / (Math.sqrt(acc) + SM3_TINY) : 0;
+}
+
+function sm3Update(w: F32, g: F32, m: F32 | null, v1cat: F32, v2cat: F32 | null, dims: I32, lr: number, wd: number,
+  beta1: number, beta2: number, momentumType: number): void {
+  const n = w.length, rank = dims.length;
+  const split = (cat: F32): F32[] => {
+    const out: F32[] = [];
+    for (let k = 0, off = 0; k < rank; off += dims[k], k++) out.push(cat.subarray(off, off + dims[k]));
+    return out;
+  };
+  const v1 = split(v1cat), v2 = v2cat ? split(v2cat) : [];
+  const mix = beta2 === 1 ? 1 : 1 - beta2;
+  const diagonal = rank <= 1;
+  // Pass 1: new accumulators (stored as float32, like the slots) and the
+  // preconditioned gradient.
+  const acc = new Float32Array(n);
+  const acc2 = v2cat ? new Float32Array(n) : null;
+  const pg = new Float64Array(n);
+  const idx = new Int32Array(rank);
+  let pgSq = 0, graftSq = 0;
+  for (let i = 0; i < n; i++) {
+    const gi = g[i], g2 = gi * gi;
+    let a: number;
+    if (diagonal) a = v1[0][i];
+    else {
+      a = Infinity;
+      for (let k = 0; k < rank; k++) a = Math.min(a, v1[k][idx[k]]);
+    }
+    acc[i] = beta2 * a + mix * g2;
+    pg[i] = gi * sm3Precondition(acc[i]);
+    pgSq += pg[i] * pg[i];
+    if (acc2) {
+      let b: number;
+      if (diagonal) b = v2[0][i];
+      else {
+        b = Infinity;
+        for (let k = 0; k < rank; k++) b = Math.min(b, v2[k][idx[k]]);
+      }
+      acc2[i] = b + g2;
+      const q = gi * sm3Precondition(acc2[i]);
+      graftSq += q * q;
+    }
+    for (let k = rank - 1; k >= 0; k--) { // next multi-index
+      if (++idx[k] < dims[k]) break;
+      idx[k] = 0;
+    }
+  }
+  const graftScale = acc2 ? Math.sqrt(graftSq) / (Math.sqrt(pgSq) + SM3_TINY) : 1;
+  // Pass 2: weight decay, momentum and the weight update.
+  for (let i = 0; i < n; i++) {
+    const u0 = pg[i] * graftScale + w[i] * wd;
+    let upd = u0;
+    if (m) {
+      if (momentumType === 0) { m[i] = (1 - beta1) * u0 + beta1 * m[i]; upd = m[i]; }
+      else if (momentumType === 1) { m[i] = u0 + beta1 * m[i]; upd = m[i]; }
+      else { m[i] = u0 + beta1 * m[i]; upd = u0 + beta1 * m[i]; }
+    }
+    w[i] = w[i] - lr * upd;
+  }
+  // New per-dimension accumulators.
+  if (diagonal) {
+    v1[0].set(acc);
+    if (acc2) v2[0].set(acc2);
+    return;
+  }
+  for (const vs of acc2 ? [v1, v2] : [v1]) for (const v of vs) v.fill(-Infinity);
+  idx.fill(0);
+  for (let i = 0; i < n; i++) {
+    for (let k = 0; k < rank; k++) {
+      const j = idx[k];
+      if (acc[i] > v1[k][j]) v1[k][j] = acc[i];
+      if (acc2 && acc2[i] > v2[k][j]) v2[k][j] = acc2[i];
+    }
+    for (let k = rank - 1; k >= 0; k--) {
+      if (++idx[k] < dims[k]) break;
+      idx[k] = 0;
+    }
+  }
+}
 
 /** Uniform float in [0, 1) from 23 random mantissa bits (JAX's construction, exactly). */
 function unitFloat(w: number): number {

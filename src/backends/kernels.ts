@@ -250,4 +250,23 @@ export interface Kernels<F = F32, I = I32, S = S32, U = Uint8Array> {
   randomInt(k0: number, k1: number, out: I, minval: number, maxval: number): void;
   /** Gumbel noise -log(-log(u)), u uniform in [1e-6, 1 - 1e-6]. */
   randomGumbel(k0: number, k1: number, out: F): void;
+
+  // ------------------------------------------------------------ optimizers
+  // In-place updates of one float32 weight and its slots (Trax's math).
+
+  /** w = w - lr g. */
+  sgd(w: F, g: F, lr: number): void;
+  /** v = mass v + g; w = (1 - wd) w - lr (nesterov ? mass v + g : v). */
+  momentum(w: F, g: F, v: F, mass: number, lr: number, wd: number, nesterov: boolean): void;
+  /** avg = gamma avg + (1 - gamma) g^2; w = w - lr g / (sqrt(avg) + eps). */
+  rmsprop(w: F, g: F, avg: F, gamma: number, eps: number, lr: number): void;
+  /**
+   * SM3 (Trax's, with optional grafting): v1 (and v2 when graft) hold the
+   * per-dimension accumulators of a weight of shape dims, concatenated; m is
+   * the momentum slot or null. momentumType: 0 ema, 1 heavy ball, 2 nesterov.
+   */
+  sm3(w: F, g: F, m: F | null, v1: F, v2: F | null, dims: Meta, lr: number, wd: number, beta1: number,
+    beta2: number, momentumType: number): void;
+  /** Rounds float32 values to the nearest bfloat16 (ties to even) in place; inf and NaN stay. */
+  roundBfloat16(x: F): void;
 }

@@ -2,7 +2,8 @@
 // (one axis) or plain nested number arrays; these helpers read their shape and
 // dtype and turn them into Tensors without caring which form came in.
 
-import { Tensor, type DType, type HostArray, type NestedArray, allocFor, castArray, shapeSize } from '../engine/tensor.js';
+import { Tensor, type DType, type HostArray, type NestedArray, allocFor, shapeSize } from '../engine/tensor.js';
+import { cast, pad, stack } from '../engine/ops.js';
 
 /** One element of an example or batch tuple. */
 export type Field = Tensor | ArrayBufferView | NestedArray;
@@ -107,7 +108,7 @@ export function fieldToTensor(f: Field, where = 'field', dtype?: DType): Tensor 
   } else {
     throw new TypeError(`${where}: expected a Tensor, typed array or nested number array, got ${describeValue(f)}`);
   }
-  if (dtype !== undefined && dtype !== t.dtype) t = new Tensor(castArray(t.buf, dtype), t.shape, dtype);
+  if (dtype !== undefined && dtype !== t.dtype) t = cast(t, dtype);
   return t;
 }
 
@@ -120,32 +121,6 @@ export function shapeDtype(f: Field): ShapeDtype {
 export function formatShapeDtype(s: ShapeDtype): string {
   const dims = s.shape.length === 1 ? `(${s.shape[0]},)` : `(${s.shape.join(', ')})`;
   return `ShapeDtype{shape:${dims}, dtype:${s.dtype}}`;
-}
-
-/** Copies src (shape srcShape) into the zero-filled dst (shape dstShape) at offset dstOff, top-left aligned. */
-function copyPadded(src: HostArray, srcShape: readonly number[], dst: HostArray, dstShape: readonly number[], dstOff: number): void {
-  const r = srcShape.length;
-  if (r === 0) { dst[dstOff] = src[0]; return; }
-  if (shapeSize(srcShape) === 0) return;
-  const dstStrides = new Array<number>(r);
-  dstStrides[r - 1] = 1;
-  for (let a = r - 2; a >= 0; a--) dstStrides[a] = dstStrides[a + 1] * dstShape[a + 1];
-  const inner = srcShape[r - 1];
-  const idx = new Array<number>(r - 1).fill(0);
-  let s = 0;
-  for (;;) {
-    let off = dstOff;
-    for (let a = 0; a < r - 1; a++) off += idx[a] * dstStrides[a];
-    dst.set(src.subarray(s, s + inner), off);
-    s += inner;
-    let a = r - 2;
-    while (a >= 0) {
-      if (++idx[a] < srcShape[a]) break;
-      idx[a] = 0;
-      a--;
-    }
-    if (a < 0) return;
-  }
 }
 
 /**
@@ -180,11 +155,5 @@ export function padToMaxDims(fields: readonly Field[], boundary?: number | null,
       target.push(cur);
     }
   }
-  const per = shapeSize(target);
-  const out = allocFor(dtype, per * ts.length);
-  ts.forEach((t, i) => {
-    const src = t.dtype === dtype ? t.buf : castArray(t.buf, dtype);
-    copyPadded(src, t.shape, out, target, i * per);
-  });
-  return new Tensor(out, [ts.length, ...target], dtype);
+  return stack(ts.map((t) => pad(cast(t, dtype), t.shape.map((d, a) => [0, target[a] - d] as [number, number]))), 0);
 }

@@ -2,7 +2,8 @@
 // stream-to-stream function, to be composed with Serial. Examples are JS
 // arrays of fields; fields the functions change come out as Tensors.
 
-import { Tensor, type DType, allocFor, castArray, shapeSize } from '../engine/tensor.js';
+import { Tensor, type DType, shapeSize } from '../engine/tensor.js';
+import * as F from '../engine/ops.js';
 import {
   type Example, type Field, describeValue, fieldShape, fieldToTensor, formatShapeDtype, isField, padToMaxDims, shapeDtype,
 } from './fields.js';
@@ -177,27 +178,10 @@ export function FilterByLength(maxLength: number | null, opts: FilterByLengthOpt
 
 /** Copies the leading block of t of shape `shape` (each dim <= t's), padding with padValue beyond t. */
 function reshapeBlock(t: Tensor, shape: readonly number[], padValue: number): Tensor {
-  const r = shape.length;
-  const out = allocFor(t.dtype, shapeSize(shape));
-  if (padValue !== 0) out.fill(padValue);
-  if (shapeSize(shape) === 0 || t.size === 0) return new Tensor(out, shape, t.dtype);
-  if (r === 0) { out[0] = t.buf[0]; return new Tensor(out, shape, t.dtype); }
   const common = shape.map((d, a) => Math.min(d, t.shape[a]));
-  if (common.some((d) => d === 0)) return new Tensor(out, shape, t.dtype);
-  const srcStr = new Array<number>(r), dstStr = new Array<number>(r);
-  srcStr[r - 1] = 1; dstStr[r - 1] = 1;
-  for (let a = r - 2; a >= 0; a--) { srcStr[a] = srcStr[a + 1] * t.shape[a + 1]; dstStr[a] = dstStr[a + 1] * shape[a + 1]; }
-  const idx = new Array<number>(r - 1).fill(0);
-  const inner = common[r - 1];
-  for (;;) {
-    let s = 0, d = 0;
-    for (let a = 0; a < r - 1; a++) { s += idx[a] * srcStr[a]; d += idx[a] * dstStr[a]; }
-    out.set(t.buf.subarray(s, s + inner), d);
-    let a = r - 2;
-    while (a >= 0) { if (++idx[a] < common[a]) break; idx[a] = 0; a--; }
-    if (a < 0) break;
-  }
-  return new Tensor(out, shape, t.dtype);
+  if (shapeSize(shape) === 0 || t.size === 0 || common.some((d) => d === 0)) return F.full(shape, padValue, t.dtype);
+  const block = F.slice(t, common.map(() => 0), common);
+  return F.pad(block, shape.map((d, a) => [0, d - common[a]] as [number, number]), padValue);
 }
 
 /** Maps example keys to a maximum length (axis 0) or a maximum shape (leading axes). */
@@ -269,10 +253,6 @@ export function PadToLength(lenMap: Record<number, number>, padValue: number | R
 
 // ---------------------------------------------------------- loss weights ---
 
-function floatCopy(t: Tensor): Float32Array {
-  return t.dtype === 'float32' ? (t.buf as Float32Array).slice() : (castArray(t.buf, 'float32') as Float32Array);
-}
-
 /**
  * `[x, y]` becomes `[x, y, ones like y]` (float32); `[x, y, w]` keeps w (as
  * float32). With idToMask, weights are 0 where y equals it (padding).
@@ -286,15 +266,15 @@ export function AddLossWeights(idToMask: number | null = null): PipelineFn {
       return ex;
     }
     const y = fieldToTensor(ex[1], `AddLossWeights: targets of example ${index}`);
-    let w: Float32Array;
-    if (ex.length === 2) w = new Float32Array(y.size).fill(1);
+    let w: Tensor;
+    if (ex.length === 2) w = F.ones(y.shape);
     else {
       const wt = fieldToTensor(ex[2], `AddLossWeights: weights of example ${index}`);
       if (wt.size !== y.size) throw new RangeError(`AddLossWeights: example ${index} has targets of shape [${y.shape.join(', ')}] but weights of shape [${wt.shape.join(', ')}]`);
-      w = floatCopy(wt);
+      w = F.reshape(F.cast(wt, 'float32'), y.shape);
     }
-    if (idToMask != null) for (let i = 0; i < w.length; i++) if (y.buf[i] === idToMask) w[i] = 0;
-    return [ex[0], ex[1], new Tensor(w, y.shape, 'float32')];
+    if (idToMask != null) w = F.where(F.equal(y, idToMask), 0, w);
+    return [ex[0], ex[1], w];
   });
 }
 
@@ -327,16 +307,7 @@ function concatLast(a: Tensor, b: Tensor, where: string): Tensor {
     throw new RangeError(`${where}: cannot join shapes [${a.shape.join(', ')}] and [${b.shape.join(', ')}] along the last axis`);
   }
   const dtype: DType = a.dtype === 'int32' && b.dtype === 'int32' ? 'int32' : 'float32';
-  const na = a.shape[ra - 1], nb = b.shape[rb - 1];
-  const rows = shapeSize(a.shape.slice(0, -1));
-  const out = allocFor(dtype, rows * (na + nb));
-  const ab = a.dtype === dtype ? a.buf : castArray(a.buf, dtype);
-  const bb = b.dtype === dtype ? b.buf : castArray(b.buf, dtype);
-  for (let r = 0; r < rows; r++) {
-    out.set(ab.subarray(r * na, (r + 1) * na), r * (na + nb));
-    out.set(bb.subarray(r * nb, (r + 1) * nb), r * (na + nb) + na);
-  }
-  return new Tensor(out, [...a.shape.slice(0, -1), na + nb], dtype);
+  return F.concat([F.cast(a, dtype), F.cast(b, dtype)], -1);
 }
 
 /**
@@ -416,8 +387,7 @@ export function UnBatch(): PipelineFn {
         const rows: Tensor[][] = [];
         for (let r = 0; r < ts[0].shape[0]; r++) {
           rows.push(ts.map((t) => {
-            const per = t.size / t.shape[0];
-            return new Tensor(t.buf.slice(r * per, (r + 1) * per), t.shape.slice(1), t.dtype);
+            return F.reshape(F.sliceAxis(t, 0, r, r + 1), t.shape.slice(1));
           }));
         }
         return rows;

@@ -5,6 +5,8 @@ import type { Layer, State } from '../layers/base.js';
 import * as F from '../engine/index.js';
 import * as random from '../engine/random.js';
 import { Tensor, toTensor, type TensorLike } from '../engine/tensor.js';
+import { disposeReplaced, withBufferScope } from '../engine/pool.js';
+import { clone } from '../engine/ops/shape.js';
 
 export interface SampleOptions {
   batchSize?: number;
@@ -43,13 +45,18 @@ function keyFrom(seed: number | random.PRNGKey | undefined): random.PRNGKey {
 }
 
 /** Samples one id per row from log-probs (B, V). */
-export function logSoftmaxSample(logp: Tensor, temperature: number, rng: random.PRNGKey | null,
-  opts: { topK?: number; topP?: number } = {}): Int32Array {
+export async function logSoftmaxSample(logp: Tensor, temperature: number, rng: random.PRNGKey | null,
+  opts: { topK?: number; topP?: number } = {}): Promise<Int32Array> {
   const [b, v] = logp.shape;
-  const lp = logp.buf as Float32Array;
-  const out = new Int32Array(b);
   if (!(temperature >= 0)) throw new RangeError(`temperature must be >= 0, got ${temperature}`);
-  const noise = temperature > 0 ? (random.gumbel(rng ?? random.key(0), [b, v]).buf as Float32Array) : null;
+  const lp = await logp.data();
+  const out = new Int32Array(b);
+  let noise: Float32Array | null = null;
+  if (temperature > 0) {
+    const g = random.gumbel(rng ?? random.key(0), [b, v]);
+    noise = await g.data() as Float32Array;
+    g.dispose();
+  }
   for (let r = 0; r < b; r++) {
     const row = lp.subarray(r * v, (r + 1) * v);
     let allowed: Uint8Array | null = null;
@@ -82,6 +89,29 @@ function lastLogProbs(logits: Tensor, index?: number): Tensor {
   const [b, l, v] = logits.shape;
   const i = index ?? l - 1;
   return F.logSoftmax(F.reshape(F.sliceAxis(logits, 1, i, i + 1), [b, v]));
+}
+
+/**
+ * Runs one decoding step in a buffer scope: only its log-probs and the
+ * model's new state outlive it, so memory stays flat however long decoding
+ * runs. State tensors of earlier steps that the new state no longer holds
+ * are handed back (the caller's own state, `saved`, never is).
+ */
+class StepRunner {
+  private previous: unknown = null;
+  constructor(private readonly model: Layer, private readonly saved: unknown) {}
+  run(fn: () => Tensor): Tensor {
+    const logp = withBufferScope(fn, (r) => [r, this.model.state]);
+    const current = this.model.state;
+    disposeReplaced(this.previous, current, this.saved);
+    this.previous = current;
+    return logp;
+  }
+  /** Hands back the state the steps made (after the caller's state is restored). */
+  finish(): void {
+    disposeReplaced(this.previous, null, this.saved);
+    this.previous = null;
+  }
 }
 
 function modelOutput(out: unknown): Tensor {
@@ -125,20 +155,23 @@ export async function* autoregressiveSampleStream(model: Layer, inputs?: TensorL
   const encDec = model.nIn > 1;
   if (encDec && x === null) throw new Error('autoregressiveSample: an encoder-decoder model needs inputs');
   resetCaches(model);
+  const steps = new StepRunner(model, savedState);
   try {
     if (opts.evalMode) {
       // Eval-mode models shift right themselves: feed the sequence so far plus a slot.
       const seq: Int32Array[] = [];
-      for (let r = 0; r < batchSize; r++) seq.push(x && !encDec ? Int32Array.from(x.buf.subarray(r * x.shape[1], (r + 1) * x.shape[1])) : new Int32Array(0));
+      const xs = x && !encDec ? await x.data() : null;
+      for (let r = 0; r < batchSize; r++) seq.push(xs ? Int32Array.from(xs.subarray(r * x!.shape[1], (r + 1) * x!.shape[1])) : new Int32Array(0));
       for (;;) {
         const len = seq[0].length;
         const padded = new Int32Array(batchSize * (len + 1));
         seq.forEach((s, r) => padded.set(s, r * (len + 1)));
         const cur = new Tensor(padded, [batchSize, len + 1], 'int32');
-        const out = encDec ? model.apply([x!, cur]) : model.apply(cur);
+        const logp = steps.run(() => lastLogProbs(modelOutput(encDec ? model.apply([x!, cur]) : model.apply(cur)), len));
         const [k1, k2] = random.split(rng);
         rng = k1;
-        const sample = logSoftmaxSample(lastLogProbs(modelOutput(out), len), temperature, k2, opts);
+        const sample = await logSoftmaxSample(logp, temperature, k2, opts);
+        logp.dispose();
         for (let r = 0; r < batchSize; r++) {
           const next = new Int32Array(len + 1);
           next.set(seq[r]); next[len] = sample[r];
@@ -147,17 +180,24 @@ export async function* autoregressiveSampleStream(model: Layer, inputs?: TensorL
         yield sample;
       }
     }
-    let cur = x && !encDec ? F.concat([start, x], 1) : start;
+    let cur = x && !encDec ? null : start;
     for (;;) {
-      const out = encDec ? model.apply([x!, cur]) : model.apply(cur);
+      const input = cur;
+      const logp = steps.run(() => {
+        const c = input ?? F.concat([start, x!], 1);
+        return lastLogProbs(modelOutput(encDec ? model.apply([x!, c]) : model.apply(c)));
+      });
       const [k1, k2] = random.split(rng);
       rng = k1;
-      const sample = logSoftmaxSample(lastLogProbs(modelOutput(out)), temperature, k2, opts);
+      const sample = await logSoftmaxSample(logp, temperature, k2, opts);
+      logp.dispose();
       yield sample;
       cur = new Tensor(sample, [batchSize, 1], 'int32');
     }
   } finally {
     model.state = savedState as State;
+    steps.finish();
+    start.dispose();
     resetCaches(model);
   }
 }
@@ -193,7 +233,7 @@ export async function autoregressiveSample(model: Layer, inputs?: TensorLike | n
 }
 
 function cloneState(s: unknown): unknown {
-  if (s instanceof Tensor) return new Tensor(s.buf.slice(), s.shape, s.dtype);
+  if (s instanceof Tensor) return clone(s);
   if (Array.isArray(s)) return s.map(cloneState);
   return s;
 }
@@ -237,7 +277,7 @@ export async function beamSearch(model: Layer, inputs?: TensorLike | null,
         if (beam.seq.length === 0) cur = x && !encDec ? F.concat([start, x], 1) : start;
         else cur = new Tensor(Int32Array.of(beam.seq[beam.seq.length - 1]), [1, 1], 'int32');
         const out = encDec ? model.apply([x!, cur]) : model.apply(cur);
-        const logp = lastLogProbs(modelOutput(out)).buf as Float32Array;
+        const logp = await lastLogProbs(modelOutput(out)).data();
         const newState = model.state;
         const order = Array.from(logp.keys()).sort((a, b) => logp[b] - logp[a]).slice(0, nBeams);
         order.forEach((tok, i) => {

@@ -14,12 +14,21 @@ interface Scope { backend: Backend; storages: Storage[] }
 let active: Scope | null = null;
 // Storages allocated through the engine and not yet handed back.
 let live = 0;
+// Of those, the ones no scope holds (made outside any scope, or returned by
+// one): dispose() hands these back. Other storage (a caller's array that a
+// CPU backend adopted) is not the engine's to count or free.
+const owned = new WeakSet<Storage>();
+
+function track(s: Storage): void {
+  live++;
+  if (active !== null) active.storages.push(s);
+  else owned.add(s);
+}
 
 /** A zero-filled storage (pooled inside a scope). */
 export function allocStorage(dtype: 'float32' | 'int32', n: number, zero = true): Storage {
   const s = activeBackend().alloc(dtype, n, zero, active !== null);
-  live++;
-  if (active !== null) active.storages.push(s);
+  track(s);
   return s;
 }
 
@@ -41,8 +50,7 @@ export function allocI32(n: number): Int32Array {
 /** A byte-mask storage (dropout keep-masks). */
 export function allocBytes(n: number): Uint8Array {
   const s = activeBackend().allocBytes(n, active !== null);
-  live++;
-  if (active !== null) active.storages.push(s);
+  track(s);
   return s as Uint8Array;
 }
 
@@ -54,16 +62,24 @@ export function allocBytes(n: number): Uint8Array {
 export function upload(values: HostArray, b: Backend = activeBackend()): Storage {
   if (b.onHost) return values;
   const s = b.fromHost(values);
-  live++;
-  if (active !== null) active.storages.push(s);
+  track(s);
   return s;
 }
 
-/** Hands a tensor's storage back (Tensor.dispose). */
+/**
+ * Hands a tensor's storage back (Tensor.dispose). Storage that a scope holds
+ * is handed back when the scope ends instead.
+ */
 export function releaseStorage(s: Storage, b: Backend): void {
+  if (!owned.delete(s)) return;
   live--;
   // On the CPU backends the garbage collector reclaims it: pooling storage a
   // caller may still see through a view is not worth the risk.
+  if (!b.onHost) b.release(s);
+}
+
+function drop(s: Storage, b: Backend): void {
+  live--;
   if (!b.onHost) b.release(s);
 }
 
@@ -90,7 +106,7 @@ export function withBufferScope<T>(fn: () => T, keep: (result: T) => unknown = (
   } catch (e) {
     active = outer;
     if (outer) for (const s of mine.storages) outer.storages.push(s);
-    else for (const s of mine.storages) releaseStorage(s, mine.backend);
+    else for (const s of mine.storages) drop(s, mine.backend);
     throw e;
   }
   active = outer;
@@ -105,7 +121,7 @@ export function withBufferScope<T>(fn: () => T, keep: (result: T) => unknown = (
   const b = mine.backend;
   b.trimPool();
   for (const s of mine.storages) {
-    if (kept.has(s)) continue;
+    if (kept.has(s)) { owned.add(s); continue; }
     b.release(s);
     live--;
   }
@@ -119,6 +135,28 @@ export function withBufferScope<T>(fn: () => T, keep: (result: T) => unknown = (
  */
 export function tidy<T>(fn: () => T): T {
   return withBufferScope(fn);
+}
+
+/**
+ * Disposes the tensors of `previous` whose storage neither `current` nor
+ * `keep` holds: for state that a loop replaces step by step (a decoder's
+ * caches), so storage of earlier steps does not pile up. Trees are any
+ * nesting of arrays and plain objects.
+ */
+export function disposeReplaced(previous: unknown, current: unknown, keep: unknown = null): void {
+  const held = new Set<unknown>();
+  collectStorages(current, held);
+  collectStorages(keep, held);
+  const seen = new Set<unknown>();
+  const walk = (t: unknown): void => {
+    if (t instanceof Tensor) {
+      if (!held.has(t.storage) && !seen.has(t.storage)) { seen.add(t.storage); t.dispose(); }
+      return;
+    }
+    if (Array.isArray(t)) { for (const x of t) walk(x); return; }
+    if (t && typeof t === 'object' && Object.getPrototypeOf(t) === Object.prototype) for (const v of Object.values(t)) walk(v);
+  };
+  walk(previous);
 }
 
 /** Drops every pooled buffer (they are then garbage collected). */

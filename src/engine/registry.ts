@@ -81,6 +81,11 @@ const SPECS: { [K in KernelName]: [args: string, dtypes: string] } = {
   randomBernoulli: ['k0 k1 out:F! p', F32],
   randomInt: ['k0 k1 out:I! minval maxval', 'int32'],
   randomGumbel: ['k0 k1 out:F!', F32],
+  sgd: ['w:F! g:F lr', F32],
+  momentum: ['w:F! g:F v:F! mass lr wd nesterov:b', F32],
+  rmsprop: ['w:F! g:F avg:F! gamma eps lr', F32],
+  sm3: ['w:F! g:F m:F!? v1:F! v2:F!? dims:M lr wd beta1 beta2 momentumType', F32],
+  roundBfloat16: ['x:F!', F32],
 };
 
 function parseArg(tok: string): KernelArg {

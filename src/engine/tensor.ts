@@ -28,6 +28,8 @@ export class Tensor {
   readonly backend: Backend;
   /** Set while this tensor participates in a gradient computation. */
   _tracked = false;
+  /** The value of a one-element tensor made from a host number (so it can be read without a device sync). */
+  _hostValue: number | undefined = undefined;
   private _disposed = false;
 
   /**
@@ -67,9 +69,6 @@ export class Tensor {
     this.dtype = dt;
     this.size = size;
   }
-
-  /** @deprecated Host storage, for code not yet moved to data()/ops; host backends only. */
-  get buf(): HostArray { this.checkHost('buf'); return this.storage as HostArray; }
 
   get rank(): number { return this.shape.length; }
   get ndim(): number { return this.shape.length; }
@@ -143,6 +142,27 @@ function toNested(buf: HostArray, shape: readonly number[]): NestedArray {
     return out;
   };
   return rec(0, 0);
+}
+
+/**
+ * The value of a one-element tensor when it is available without waiting
+ * for a device: always on host backends, and on a device backend when the
+ * tensor was made from a host number (trax.fastmath.scalar / full). Else null.
+ */
+export function peekScalar(t: Tensor): number | null {
+  if (t.size !== 1) throw new Error(`expected a one-element tensor, got shape [${t.shape}]`);
+  if (t.backend.onHost) return (t.storage as HostArray)[0];
+  return t._hostValue ?? null;
+}
+
+/** peekScalar, or a clear error naming `what` when the value is on a device. */
+export function readScalar(t: Tensor, what: string): number {
+  const v = peekScalar(t);
+  if (v === null) {
+    throw new Error(`${what} needs a value that is on the ${t.backend.name} backend; ` +
+      'compute it with host numbers, or read it with await t.data() outside the model');
+  }
+  return v;
 }
 
 export function isTensor(x: unknown): x is Tensor {

@@ -6,6 +6,7 @@ import { fetchBytes, fs, gzip, gzipSync, hasFileSystem } from '../platform/host.
 import { Layer, flattenWeightsAndState, unflattenWeightsAndState, isMarker, type State, type Weights } from '../layers/base.js';
 import { ShapeDtype, type Signature } from '../shapes.js';
 import { Tensor } from '../engine/tensor.js';
+import { reshape, sliceAxis } from '../engine/ops.js';
 import { ndarray, toFloat32, toInt32, type NdArray } from './ndarray.js';
 import { PickledShapeDtype, pyTuple, unpickle } from './pickle.js';
 import { writePickle } from './pickle_writer.js';
@@ -47,8 +48,17 @@ export function ndToTensor(a: NdArray, like?: Tensor): Tensor {
   return isInt ? new Tensor(toInt32(a), a.shape, 'int32') : new Tensor(toFloat32(a), a.shape, 'float32');
 }
 
+/**
+ * A tensor's values as an ndarray, read synchronously (host backends; a
+ * device backend throws, naming itself: use tensorToNdAsync there).
+ */
 export function tensorToNd(t: Tensor): NdArray {
-  return ndarray(t.dtype, t.shape.slice(), t.buf);
+  return ndarray(t.dtype, t.shape.slice(), t.dataSync());
+}
+
+/** A tensor's values as an ndarray, downloaded from any backend. */
+export async function tensorToNdAsync(t: Tensor): Promise<NdArray> {
+  return ndarray(t.dtype, t.shape.slice(), await t.data());
 }
 
 function storedSignature(sig: unknown, nIn: number): Signature | Signature[] | undefined {
@@ -70,10 +80,10 @@ function fitShape(t: Tensor, want: Tensor, owner: string, index: number): Tensor
   if (same) return t;
   const strip = (s: readonly number[]) => { const r = s.slice(); while (r.length > 1 && r[0] === 1) r.shift(); return r; };
   const a = strip(t.shape), b = strip(want.shape);
-  if (a.length === b.length && a.every((d, i) => d === b[i])) return new Tensor(t.buf, want.shape, t.dtype);
+  if (a.length === b.length && a.every((d, i) => d === b[i])) return reshape(t, want.shape);
   // A longer positional table than the model needs is fine: keep the prefix.
   if (owner.endsWith('PositionalEncoding') && a.length === 2 && b.length === 2 && a[1] === b[1] && a[0] >= b[0]) {
-    return new Tensor(t.buf.slice(0, b[0] * b[1]), want.shape, t.dtype);
+    return reshape(sliceAxis(reshape(t, a), 0, 0, b[0]), want.shape);
   }
   throw new Error(`weight ${index} (layer ${owner}) has shape [${t.shape.join(', ')}] in the file, but the model expects [${want.shape.join(', ')}]`);
 }

@@ -2,7 +2,8 @@
 // dot-product attention with a predict-mode key/value cache, padding masks,
 // positional encoding and ShiftRight.
 import * as F from '../engine/index.js';
-import { Tensor } from '../engine/tensor.js';
+import { Tensor, peekScalar, readScalar } from '../engine/tensor.js';
+import { assignInPlace } from '../engine/ops/shape.js';
 import * as random from '../engine/random.js';
 import { ShapeDtype, type Signature } from '../shapes.js';
 import { Layer, EMPTY, type Mode, type State, type Value, type Weights } from './base.js';
@@ -68,7 +69,7 @@ export class DotProductCausalAttentionLayer extends Layer {
     const [kBuf, vBuf, idxT] = this.state as Tensor[];
     const [bh, l, dh] = k.shape;
     const maxLen = kBuf.shape[1];
-    const idx = idxT.buf[0];
+    const idx = readScalar(idxT, 'predict-mode attention (its cache position)');
     if (kBuf.shape[0] !== bh || kBuf.shape[2] !== dh) {
       throw new Error(`predict-mode cache holds [${kBuf.shape}] but the chunk is [${k.shape}]: re-initialize the model with the batch size you decode with`);
     }
@@ -76,11 +77,8 @@ export class DotProductCausalAttentionLayer extends Layer {
       throw new Error(`predict-mode attention cache is full: ${idx} + ${l} positions exceed maxInferenceLength ${maxLen}`);
     }
     // Append in place: the cache tensors are owned by this layer's state.
-    const kb = kBuf.buf as Float32Array, vb = vBuf.buf as Float32Array;
-    for (let h = 0; h < bh; h++) {
-      kb.set((k.buf as Float32Array).subarray(h * l * dh, (h + 1) * l * dh), (h * maxLen + idx) * dh);
-      vb.set((v.buf as Float32Array).subarray(h * l * dh, (h + 1) * l * dh), (h * maxLen + idx) * dh);
-    }
+    assignInPlace(kBuf, k, [0, idx, 0]);
+    assignInPlace(vBuf, v, [0, idx, 0]);
     const n = idx + l;
     const kk = n === maxLen ? kBuf : F.sliceAxis(kBuf, 1, 0, n);
     const vv = n === maxLen ? vBuf : F.sliceAxis(vBuf, 1, 0, n);
@@ -188,27 +186,18 @@ export class DotProductAttentionLayer extends Layer {
     if (mask.size !== b * lk && !perQuery) {
       throw new Error(`attention mask must be (batch, 1, 1, ${lk}) or (batch, 1, ${lq}, ${lk}), got [${mask.shape}]`);
     }
-    const rowStride = perQuery ? lq * lk : lk;
+    // (B, rows, Lk) of 0/1: one row per query for a per-query mask.
+    const m3 = F.notEqual(F.reshape(mask, [b, perQuery ? lq : 1, lk]), 0);
     // Key mask for query row r: each batch row's mask repeated for its heads.
-    const keyMaskFor = (r: number): Tensor => {
-      const km = new Float32Array(bh * lk);
-      for (let i = 0; i < bh; i++) {
-        const src = Math.floor(i / h) * rowStride + r * lk;
-        for (let j = 0; j < lk; j++) km[i * lk + j] = mask.buf[src + j] !== 0 ? 1 : 0;
-      }
-      return new Tensor(km, [bh, lk]);
-    };
+    const keyMaskFor = (r: number): Tensor =>
+      F.reshape(F.broadcastTo(F.sliceAxis(m3, 1, r, r + 1), [b, h, lk]), [bh, lk]);
     // A (B, 1, Lq, Lk) mask whose rows agree (the usual broadcast padding
-    // mask) is one key mask; otherwise each query row is attended separately.
+    // mask) is one key mask; otherwise each query row is attended separately
+    // (also when the check's result is on a device: correct, only slower).
     let uniform = true;
     if (perQuery) {
-      for (let bi = 0; bi < b && uniform; bi++) {
-        for (let r = 1; r < lq && uniform; r++) {
-          for (let j = 0; j < lk; j++) {
-            if ((mask.buf[bi * rowStride + j] !== 0) !== (mask.buf[bi * rowStride + r * lk + j] !== 0)) { uniform = false; break; }
-          }
-        }
-      }
+      const differs = F.sum(F.notEqual(m3, F.sliceAxis(m3, 1, 0, 1)));
+      uniform = peekScalar(differs) === 0;
     }
     const useDrop = this.mode === 'train' && this.dropout > 0;
     const probsOut = this.mode === 'viz' ? {} as { probs?: Tensor } : undefined;
@@ -303,7 +292,7 @@ export class PositionalEncodingLayer extends Layer {
     if (table.rank === 3) table = F.reshape(table, table.shape.slice(1));
     const l = xt.shape[1];
     if (this.mode === 'predict') {
-      const pos = (this.state as Tensor).buf[0];
+      const pos = readScalar(this.state as Tensor, 'PositionalEncoding (its predict-mode position)');
       if (pos + l > table.shape[0]) {
         throw new Error(`PositionalEncoding: position ${pos} + ${l} exceeds maxLen ${table.shape[0]}`);
       }

@@ -1,7 +1,7 @@
 // Combinators: layers made of layers, with Trax's data-stack semantics
 // (one value is bare, several are an array).
 import * as F from '../engine/index.js';
-import { Tensor } from '../engine/tensor.js';
+import { Tensor, readScalar } from '../engine/tensor.js';
 import { split as splitKey, foldIn } from '../engine/random.js';
 import { ShapeDtype, type Signature } from '../shapes.js';
 import { Layer, type LayerOptions, type Mode, type State, type Value, type Weights } from './base.js';
@@ -343,7 +343,7 @@ class CondLayer extends Layer {
     const rest = stack.slice(cond.nIn);
     const ct = c as Tensor;
     if (!(ct instanceof Tensor) || ct.size !== 1) throw new Error('Cond: condition must be a single boolean value');
-    const useTrue = ct.buf[0] !== 0;
+    const useTrue = readScalar(ct, 'Cond (its condition)') !== 0;
     const branch = useTrue ? t : f, bi = useTrue ? 1 : 2;
     const [out, bs] = branch.pureFn(inputsFromStack(rest, branch.nIn), w[bi], s[bi], rngs[bi], true);
     const newState = [cs, s[1], s[2]];

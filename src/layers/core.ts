@@ -1,7 +1,7 @@
 // Core layers with weights or modes: Dense, Embedding, Dropout (and the
 // weightless shape helpers that live beside them in Trax's core.py).
 import * as F from '../engine/index.js';
-import { Tensor } from '../engine/tensor.js';
+import { Tensor, readScalar } from '../engine/tensor.js';
 import * as random from '../engine/random.js';
 import { ShapeDtype, type Signature } from '../shapes.js';
 import { Layer, EMPTY, type Mode, type Value } from './base.js';
@@ -94,7 +94,7 @@ export class DropoutLayer extends Layer {
   override forward(x: Value): Value {
     if (this.mode !== 'train') return x;
     // Like Trax, the rate is read from state so it can be changed per step.
-    const rate = (this.state as Tensor).buf[0];
+    const rate = readScalar(this.state as Tensor, 'Dropout (its rate)');
     if (rate === 0) return x;
     if (!(rate < 1)) throw new RangeError(`Dropout rate ${rate} must be below 1`);
     const xt = x as Tensor;

@@ -3,7 +3,7 @@
 // Composite ones are named Serials with sublayersToPrint [] so they print as
 // one name, e.g. CrossEntropyLoss_in3, exactly as Trax prints them.
 import * as F from '../engine/index.js';
-import { Tensor } from '../engine/tensor.js';
+import { Tensor, peekScalar } from '../engine/tensor.js';
 import type { Layer } from './base.js';
 import { Drop, FnLayer, SerialLayer } from './combinators.js';
 import { ArgMax, LogSoftmax, Sum } from './core.js';
@@ -99,10 +99,13 @@ function categoryCrossEntropy(logits: Tensor, targets: Tensor, labelSmoothing: n
   return F.neg(F.sum(F.mul(p, F.logSoftmax(logits)), -1));
 }
 
+/** Whether every target is an integer class id in [0, n) (the fused kernel's domain). */
 function targetsInRange(targets: Tensor, n: number): boolean {
-  const b = targets.buf;
-  for (let i = 0; i < b.length; i++) if (!(b[i] >= 0 && b[i] < n && Number.isInteger(b[i]))) return false;
-  return true;
+  if (targets.size === 0) return true;
+  let ok = F.mul(F.greaterEqual(targets, 0), F.less(targets, n));
+  if (targets.dtype !== 'int32') ok = F.mul(ok, F.equal(F.cast(F.cast(targets, 'int32'), 'float32'), targets));
+  // Where the answer is on a device, take the general path (always correct).
+  return peekScalar(F.min(ok)) === 1;
 }
 
 // ------------------------------------------------------------------ v1.3.4 metrics (quick-start era)

@@ -6,7 +6,7 @@ import { Residual, Serial, SerialLayer } from '../layers/combinators.js';
 import { Dense, Dropout, DropoutLayer, Embedding, LayerNorm, LogSoftmax, isDenseWeights } from '../layers/core.js';
 import * as F from '../engine/index.js';
 import * as random from '../engine/random.js';
-import { Tensor } from '../engine/tensor.js';
+import { Tensor, readScalar } from '../engine/tensor.js';
 import { CausalAttention, PositionalEncoding, ShiftRight } from '../layers/attention.js';
 import { Relu } from '../layers/activations.js';
 
@@ -83,7 +83,7 @@ export class FeedForwardLayer extends SerialLayer {
     // The same keys Serial would hand its sublayers.
     const rngs = random.split(this.rng, subs.length);
     const [normed, s0] = subs[0].pureFn(x, w[0], st[0], rngs[0], true);
-    const rate = (st[3] as Tensor).buf[0];
+    const rate = readScalar(st[3] as Tensor, 'Dropout (its rate)');
     const drop = dropoutInactive(hiddenDrop, st[3]) ? null : { key: rngs[3], keep: 1 - rate };
     if (drop && !(rate > 0 && rate < 1)) return super.forward(xs);
     const hidden = F.denseReluDense(normed as Tensor, d1[0], d1[1], d2[0], d2[1], drop);
@@ -94,7 +94,7 @@ export class FeedForwardLayer extends SerialLayer {
 }
 
 function dropoutInactive(layer: Layer, state: State): boolean {
-  return layer instanceof DropoutLayer && (layer.mode !== 'train' || (state instanceof Tensor && state.buf[0] === 0));
+  return layer instanceof DropoutLayer && (layer.mode !== 'train' || (state instanceof Tensor && readScalar(state, 'Dropout (its rate)') === 0));
 }
 
 /** FeedForwardBlock as a FeedForwardLayer (fused when the activation is Relu). */

@@ -2,10 +2,10 @@
 // eps1 added to the accumulators, not to g^2). The per-weight work runs in
 // the fused backend kernel; the step-dependent scalars are computed here.
 
-import { kernels } from '../backends/index.js';
+import { adafactorUpdate, roundBfloat16InPlace } from '../engine/ops/optim.js';
 import type { Tensor } from '../engine/tensor.js';
 import {
-  f32, makeOptimizerFactory, Optimizer, slotTensor, zeros, type OptimizerOptions, type OptParams, type Slot,
+  makeOptimizerFactory, Optimizer, slotTensor, zeros, type OptimizerOptions, type OptParams, type Slot,
 } from './base.js';
 
 export interface AdafactorOptions extends OptimizerOptions {
@@ -27,16 +27,6 @@ export interface AdafactorOptions extends OptimizerOptions {
   weightDecayNSteps?: number;
   epsilon1?: number;
   epsilon2?: number;
-}
-
-/** Rounds float32 values to the nearest bfloat16 (ties to even), in place. */
-function roundToBfloat16(x: Float32Array): void {
-  const u = new Uint32Array(x.buffer, x.byteOffset, x.length);
-  for (let i = 0; i < u.length; i++) {
-    const b = u[i];
-    if ((b & 0x7f800000) === 0x7f800000) continue; // inf / nan stay as they are
-    u[i] = ((b + 0x7fff + ((b >>> 16) & 1)) & 0xffff0000) >>> 0;
-  }
 }
 
 export class AdafactorOptimizer extends Optimizer {
@@ -82,29 +72,30 @@ export class AdafactorOptimizer extends Optimizer {
     return slots;
   }
 
-  protected updateInPlace(step: number, g: Float32Array, w: Float32Array, slot: Slot,
+  protected updateInPlace(step: number, g: Tensor, w: Tensor, slot: Slot,
     shape: readonly number[], p: OptParams): void {
     const n = p.weight_decay_n_steps;
     // weight_decay_n_steps < 1 means "always decay".
     const wd = n < 1 ? p.weight_decay_rate : p.weight_decay_rate * Math.max(n - step, 0) / Math.max(n, 0);
     const decay = 1 - Math.pow(step + 1, -p.decay_rate);
-    const m = this.doMomentum ? f32(slotTensor(this.name, slot, Array.isArray(slot) ? slot.length - 1 : 0)) : null;
-    let vr: Float32Array | null = null, vc: Float32Array | null = null, v: Float32Array | null = null;
-    let batch = 1, rows = 1, cols = w.length;
+    const m = this.doMomentum ? slotTensor(this.name, slot, Array.isArray(slot) ? slot.length - 1 : 0) : null;
+    let vr: Tensor | null = null, vc: Tensor | null = null, v: Tensor | null = null;
+    let batch = 1, rows = 1, cols = w.size;
     if (this.isFactored(shape)) {
-      vr = f32(slotTensor(this.name, slot, 0));
-      vc = f32(slotTensor(this.name, slot, 1));
+      vr = slotTensor(this.name, slot, 0);
+      vc = slotTensor(this.name, slot, 1);
       cols = shape[shape.length - 1];
       rows = shape[shape.length - 2];
-      batch = cols * rows === 0 ? 0 : w.length / (rows * cols);
+      batch = cols * rows === 0 ? 0 : w.size / (rows * cols);
     } else {
-      v = f32(slotTensor(this.name, slot, 0));
+      v = slotTensor(this.name, slot, 0);
     }
-    if (w.length === 0) return;
-    kernels().adafactor(w, g, vr, vc, v, m, batch, rows, cols, p.learning_rate, decay, p.epsilon1,
+    if (w.size === 0) return;
+    adafactorUpdate(w, g, vr, vc, v, m, batch, rows, cols, p.learning_rate, decay, p.epsilon1,
       p.epsilon2, p.clipping_threshold, this.multiplyByParameterScale, this.doClipping, p.beta1, wd);
-    if (m && this.momentumInBfloat16) roundToBfloat16(m);
+    if (m && this.momentumInBfloat16) roundBfloat16InPlace(m);
   }
+
 }
 
 /**

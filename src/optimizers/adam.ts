@@ -3,10 +3,10 @@
 //   m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
 //   w <- (1 - wd) w - lr (m / (1 - b1^(t+1))) / (sqrt(v / (1 - b2^(t+1))) + eps)
 
-import { kernels } from '../backends/index.js';
+import { adamUpdate } from '../engine/ops/optim.js';
 import type { Tensor } from '../engine/tensor.js';
 import {
-  f32, makeOptimizerFactory, Optimizer, slotTensor, zeros, type OptimizerOptions, type OptParams, type Slot,
+  makeOptimizerFactory, Optimizer, slotTensor, zeros, type OptimizerOptions, type OptParams, type Slot,
 } from './base.js';
 
 export interface AdamOptions extends OptimizerOptions {
@@ -29,12 +29,12 @@ export class AdamOptimizer extends Optimizer {
     return [zeros(weight.shape), zeros(weight.shape)];
   }
 
-  protected updateInPlace(step: number, g: Float32Array, w: Float32Array, slot: Slot,
+  protected updateInPlace(step: number, g: Tensor, w: Tensor, slot: Slot,
     _shape: readonly number[], p: OptParams): void {
-    const m = f32(slotTensor(this.name, slot, 0));
-    const v = f32(slotTensor(this.name, slot, 1));
-    kernels().adam(w, g, m, v, p.learning_rate, p.b1, p.b2, p.eps, p.weight_decay_rate, step);
+    adamUpdate(w, g, slotTensor(this.name, slot, 0), slotTensor(this.name, slot, 1),
+      p.learning_rate, p.b1, p.b2, p.eps, p.weight_decay_rate, step);
   }
+
 }
 
 /** `Adam(learningRate = 1e-4, {weightDecayRate = 1e-5, b1 = 0.9, b2 = 0.999, eps = 1e-5, clipGradNorm})`. */

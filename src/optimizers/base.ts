@@ -3,8 +3,9 @@
 // leaves, then a per-leaf update. Hyperparameters live in `optParams` under
 // Trax's snake_case names because checkpoints store them as `opt_params`.
 
-import { kernels } from '../backends/index.js';
 import { Tensor } from '../engine/tensor.js';
+import { add, less, minimum, mul, div, sqrt, where, scalar } from '../engine/ops.js';
+import { clone, sumSquares } from '../engine/ops/optim.js';
 
 /**
  * Optimizer state for one weight: a tensor, a (possibly nested) array of
@@ -68,11 +69,11 @@ function isTensor(x: unknown): x is Tensor {
 
 /** Deep copy of a slot with fresh buffers. */
 export function cloneSlot(slot: Slot): Slot {
-  if (isTensor(slot)) return new Tensor(slot.buf.slice(), slot.shape, slot.dtype);
+  if (isTensor(slot)) return clone(slot);
   return slot.map(cloneSlot);
 }
 
-/** A float32 zero tensor of the given shape. */
+/** A float32 zero tensor of the given shape (fresh host storage, outside any scope). */
 export function zeros(shape: readonly number[]): Tensor {
   let n = 1;
   for (const d of shape) n *= d;
@@ -88,15 +89,20 @@ export function slotTensor(opt: string, slot: Slot, i?: number): Tensor {
   return s;
 }
 
-export function f32(t: Tensor): Float32Array {
-  return t.buf as Float32Array;
+/** The sum of squares of all tensors, as a 0-d tensor. */
+function totalSquares(ts: readonly Tensor[]): Tensor {
+  let s: Tensor = scalar(0);
+  for (const t of ts) s = add(s, sumSquares(t));
+  return s;
 }
 
-function sumSquares(t: Tensor): number {
-  if (t.buf instanceof Float32Array) { const o = new Float32Array(1); kernels().sumSquares(t.buf, o); return o[0]; }
-  let s = 0;
-  for (let i = 0; i < t.buf.length; i++) s += t.buf[i] * t.buf[i];
-  return s;
+/**
+ * A 0-d tensor's value for the returned statistics. Read only where values
+ * are on the host; on a device backend the statistics are NaN (reading them
+ * would wait for the device on every step).
+ */
+function statValue(t: Tensor): number {
+  return t.backend.onHost ? t.item() : NaN;
 }
 
 export abstract class Optimizer {
@@ -189,7 +195,7 @@ export abstract class Optimizer {
    * The update of one float32 weight, done in place on `w` and on the slot
    * tensors' buffers (the base class hands over copies unless inPlace).
    */
-  protected abstract updateInPlace(step: number, g: Float32Array, w: Float32Array, slot: Slot,
+  protected abstract updateInPlace(step: number, g: Tensor, w: Tensor, slot: Slot,
     shape: readonly number[], p: OptParams): void;
 
   /** Slots for every flattened weight, in order. */
@@ -210,13 +216,13 @@ export abstract class Optimizer {
   private updateLeaf(step: number, grad: Tensor, weight: Tensor, slot: Slot, p: OptParams):
     { weight: Tensor; slot: Slot } {
     if (weight.dtype !== 'float32') return { weight, slot };
-    if (!(grad.buf instanceof Float32Array) || grad.size !== weight.size) {
+    if (grad.dtype !== 'float32' || grad.size !== weight.size) {
       throw new TypeError(`${this.name}: gradient of shape [${grad.shape}] (${grad.dtype}) does not match ` +
         `weight of shape [${weight.shape}]`);
     }
-    const w = this.inPlace ? weight : new Tensor(weight.buf.slice(), weight.shape);
+    const w = this.inPlace ? weight : clone(weight);
     const s = this.inPlace ? slot : cloneSlot(slot);
-    this.updateInPlace(step, grad.buf, f32(w), s, weight.shape, p);
+    this.updateInPlace(step, grad, w, s, weight.shape, p);
     return { weight: w, slot: s };
   }
 
@@ -239,22 +245,16 @@ export abstract class Optimizer {
     }
     // The norms cost two passes over every parameter: skip them when no one reads them.
     const needNorm = this.computeStats || this.clipGradNorm !== null;
-    let gsq = 0;
-    if (needNorm) for (const g of grads) gsq += sumSquares(g);
-    const gradNorm = needNorm ? Math.sqrt(gsq) : NaN;
-    let wsq = NaN;
-    if (this.computeStats) { wsq = 0; for (const w of weights) wsq += sumSquares(w); }
+    const gradNorm = needNorm ? sqrt(totalSquares(grads)) : null;
+    const weightNorm = this.computeStats ? sqrt(totalSquares(weights)) : null;
 
     let gs = grads;
     const maxNorm = this.clipGradNorm;
-    if (maxNorm !== null && !(gradNorm < maxNorm)) {
-      const factor = maxNorm / gradNorm;
-      gs = grads.map((g) => {
-        if (!(g.buf instanceof Float32Array)) return g;
-        const out = new Float32Array(g.size);
-        for (let i = 0; i < out.length; i++) out[i] = g.buf[i] * factor;
-        return new Tensor(out, g.shape);
-      });
+    if (maxNorm !== null && gradNorm !== null) {
+      // factor = 1 when the norm is below maxNorm, else maxNorm / norm (a
+      // tensor: no value leaves the device).
+      const factor = where(less(gradNorm, maxNorm), 1, minimum(div(maxNorm, gradNorm), 1));
+      gs = grads.map((g) => (g.dtype === 'float32' ? mul(g, factor) : g));
     }
     const p = this.mergedParams(optParams);
     const newWeights: Tensor[] = new Array(weights.length);
@@ -265,7 +265,10 @@ export abstract class Optimizer {
       newSlots[i] = r.slot;
     }
     this.slots = newSlots;
-    return { weights: newWeights, slots: newSlots, stats: { gradients_l2: gradNorm, weights_l2: Math.sqrt(wsq) } };
+    return {
+      weights: newWeights, slots: newSlots,
+      stats: { gradients_l2: gradNorm ? statValue(gradNorm) : NaN, weights_l2: weightNorm ? statValue(weightNorm) : NaN },
+    };
   }
 
   private mergedParams(p: OptParams): OptParams {

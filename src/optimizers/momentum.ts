@@ -3,8 +3,9 @@
 //   w <- (1 - wd) w - lr update   (weight decay not scaled by lr).
 
 import type { Tensor } from '../engine/tensor.js';
+import { momentumUpdate } from '../engine/ops/optim.js';
 import {
-  f32, makeOptimizerFactory, Optimizer, slotTensor, zeros, type OptimizerOptions, type OptParams, type Slot,
+  makeOptimizerFactory, Optimizer, slotTensor, zeros, type OptimizerOptions, type OptParams, type Slot,
 } from './base.js';
 
 export interface MomentumOptions extends OptimizerOptions {
@@ -30,18 +31,11 @@ export class MomentumOptimizer extends Optimizer {
     return zeros(weight.shape);
   }
 
-  protected updateInPlace(_step: number, g: Float32Array, w: Float32Array, slot: Slot,
+  protected updateInPlace(_step: number, g: Tensor, w: Tensor, slot: Slot,
     _shape: readonly number[], p: OptParams): void {
-    const v = f32(slotTensor(this.name, slot));
-    const mu = p.mass, lr = p.learning_rate, keep = 1 - p.weight_decay_rate;
-    const nesterov = this.nesterov;
-    for (let i = 0; i < w.length; i++) {
-      const nv = mu * v[i] + g[i];
-      v[i] = nv;
-      const upd = nesterov ? mu * nv + g[i] : nv;
-      w[i] = keep * w[i] - lr * upd;
-    }
+    momentumUpdate(w, g, slotTensor(this.name, slot), p.mass, p.learning_rate, p.weight_decay_rate, this.nesterov);
   }
+
 }
 
 /** `Momentum(learningRate = 0.01, {mass = 0.9, weightDecayRate = 1e-5, nesterov = true})`. */

@@ -3,8 +3,9 @@
 // so early steps are small rather than huge.
 
 import { Tensor } from '../engine/tensor.js';
+import { rmspropUpdate } from '../engine/ops/optim.js';
 import {
-  f32, makeOptimizerFactory, Optimizer, slotTensor, type OptimizerOptions, type OptParams, type Slot,
+  makeOptimizerFactory, Optimizer, slotTensor, type OptimizerOptions, type OptParams, type Slot,
 } from './base.js';
 
 export interface RMSPropOptions extends OptimizerOptions {
@@ -22,16 +23,11 @@ export class RMSPropOptimizer extends Optimizer {
     return new Tensor(new Float32Array(weight.size).fill(1), weight.shape);
   }
 
-  protected updateInPlace(_step: number, g: Float32Array, w: Float32Array, slot: Slot,
+  protected updateInPlace(_step: number, g: Tensor, w: Tensor, slot: Slot,
     _shape: readonly number[], p: OptParams): void {
-    const avg = f32(slotTensor(this.name, slot));
-    const gamma = p.gamma, eps = p.eps, lr = p.learning_rate;
-    for (let i = 0; i < w.length; i++) {
-      const a = avg[i] * gamma + g[i] * g[i] * (1 - gamma);
-      avg[i] = a;
-      w[i] = w[i] - lr * g[i] / (Math.sqrt(a) + eps);
-    }
+    rmspropUpdate(w, g, slotTensor(this.name, slot), p.gamma, p.eps, p.learning_rate);
   }
+
 }
 
 /** `RMSProp(learningRate = 1e-3, {gamma = 0.9, eps = 1e-8, clipGradNorm})`. */

@@ -1,6 +1,7 @@
 // Plain stochastic gradient descent: no slots, w <- w - lr * g.
 
 import type { Tensor } from '../engine/tensor.js';
+import { sgdUpdate } from '../engine/ops/optim.js';
 import { makeOptimizerFactory, Optimizer, type OptimizerOptions, type OptParams, type Slot } from './base.js';
 
 export type SGDOptions = OptimizerOptions;
@@ -14,10 +15,9 @@ export class SGDOptimizer extends Optimizer {
     return [];
   }
 
-  protected updateInPlace(_step: number, g: Float32Array, w: Float32Array, _slot: Slot,
+  protected updateInPlace(_step: number, g: Tensor, w: Tensor, _slot: Slot,
     _shape: readonly number[], p: OptParams): void {
-    const lr = p.learning_rate;
-    for (let i = 0; i < w.length; i++) w[i] = w[i] - lr * g[i];
+    sgdUpdate(w, g, p.learning_rate);
   }
 }
 

@@ -6,8 +6,9 @@
 // norm of a plain AdaGrad-style step; momentum is EMA, heavy-ball or Nesterov.
 
 import { Tensor } from '../engine/tensor.js';
+import { sm3Update } from '../engine/ops/optim.js';
 import {
-  f32, makeOptimizerFactory, Optimizer, slotTensor, zeros, type OptimizerOptions, type OptParams, type Slot,
+  makeOptimizerFactory, Optimizer, slotTensor, zeros, type OptimizerOptions, type OptParams, type Slot,
 } from './base.js';
 
 export type SM3MomentumType = 'ema' | 'heavy_ball' | 'nesterov';
@@ -19,12 +20,6 @@ export interface SM3Options extends OptimizerOptions {
   /** Added to the preconditioned gradient as weightDecay * w (so it is scaled by lr). */
   weightDecay?: number;
   momentumType?: SM3MomentumType;
-}
-
-const TINY = 1e-16;
-
-function precondition(acc: number): number {
-  return acc > 0 ? 1 / (Math.sqrt(acc) + TINY) : 0;
 }
 
 export class SM3Optimizer extends Optimizer {
@@ -59,93 +54,22 @@ export class SM3Optimizer extends Optimizer {
     return [this.hasMomentum ? zeros(weight.shape) : [], perDim(), this.graft ? perDim() : []];
   }
 
-  protected updateInPlace(_step: number, g: Float32Array, w: Float32Array, slot: Slot,
+  protected updateInPlace(_step: number, g: Tensor, w: Tensor, slot: Slot,
     shape: readonly number[], p: OptParams): void {
     if (!Array.isArray(slot) || slot.length !== 3 || !Array.isArray(slot[1]) || !Array.isArray(slot[2])) {
       throw new TypeError('SM3: unexpected slot structure (wanted [m or [], v1s, v2s])');
     }
-    const n = w.length;
     const rank = Math.max(shape.length, 1);
-    const v1 = (slot[1] as Slot[]).map((s) => f32(slotTensor(this.name, s)));
-    const v2 = this.graft ? (slot[2] as Slot[]).map((s) => f32(slotTensor(this.name, s))) : [];
-    const m = this.hasMomentum ? f32(slotTensor(this.name, slot[0])) : null;
+    const v1 = (slot[1] as Slot[]).map((s) => slotTensor(this.name, s));
+    const v2 = this.graft ? (slot[2] as Slot[]).map((s) => slotTensor(this.name, s)) : [];
+    const m = this.hasMomentum ? slotTensor(this.name, slot[0]) : null;
     if (v1.length !== rank || (this.graft && v2.length !== rank)) {
       throw new TypeError(`SM3: slot has ${v1.length} accumulators for a weight of rank ${shape.length}`);
     }
-    const beta2 = p.second_moment_averaging;
-    const mix = beta2 === 1 ? 1 : 1 - beta2;
-    const dims = shape.length === 0 ? [1] : shape;
-    const diagonal = shape.length <= 1;
-
-    // Pass 1: new accumulators (stored as float32, like the slots) and the
-    // preconditioned gradient.
-    const acc = new Float32Array(n);
-    const acc2 = this.graft ? new Float32Array(n) : null;
-    const pg = new Float64Array(n);
-    const idx = new Int32Array(rank);
-    let pgSq = 0, graftSq = 0;
-    for (let i = 0; i < n; i++) {
-      const gi = g[i], g2 = gi * gi;
-      let a: number;
-      if (diagonal) a = v1[0][i];
-      else {
-        a = Infinity;
-        for (let k = 0; k < rank; k++) a = Math.min(a, v1[k][idx[k]]);
-      }
-      acc[i] = beta2 * a + mix * g2;
-      pg[i] = gi * precondition(acc[i]);
-      pgSq += pg[i] * pg[i];
-      if (acc2) {
-        let b: number;
-        if (diagonal) b = v2[0][i];
-        else {
-          b = Infinity;
-          for (let k = 0; k < rank; k++) b = Math.min(b, v2[k][idx[k]]);
-        }
-        acc2[i] = b + g2;
-        const q = gi * precondition(acc2[i]);
-        graftSq += q * q;
-      }
-      for (let k = rank - 1; k >= 0; k--) { // next multi-index
-        if (++idx[k] < dims[k]) break;
-        idx[k] = 0;
-      }
-    }
-    const graftScale = acc2 ? Math.sqrt(graftSq) / (Math.sqrt(pgSq) + TINY) : 1;
-
-    // Pass 2: weight decay, momentum and the weight update.
-    const lr = p.learning_rate, wd = p.weight_decay, beta1 = p.momentum;
-    for (let i = 0; i < n; i++) {
-      const u0 = pg[i] * graftScale + w[i] * wd;
-      let upd = u0;
-      if (m) {
-        if (this.momentumType === 'ema') { m[i] = (1 - beta1) * u0 + beta1 * m[i]; upd = m[i]; }
-        else if (this.momentumType === 'heavy_ball') { m[i] = u0 + beta1 * m[i]; upd = m[i]; }
-        else { m[i] = u0 + beta1 * m[i]; upd = u0 + beta1 * m[i]; }
-      }
-      w[i] = w[i] - lr * upd;
-    }
-
-    // New per-dimension accumulators.
-    if (diagonal) {
-      v1[0].set(acc);
-      if (acc2) v2[0].set(acc2);
-      return;
-    }
-    for (const vs of acc2 ? [v1, v2] : [v1]) for (const v of vs) v.fill(-Infinity);
-    idx.fill(0);
-    for (let i = 0; i < n; i++) {
-      for (let k = 0; k < rank; k++) {
-        const j = idx[k];
-        if (acc[i] > v1[k][j]) v1[k][j] = acc[i];
-        if (acc2 && acc2[i] > v2[k][j]) v2[k][j] = acc2[i];
-      }
-      for (let k = rank - 1; k >= 0; k--) {
-        if (++idx[k] < dims[k]) break;
-        idx[k] = 0;
-      }
-    }
+    sm3Update(w, g, m, v1, this.graft ? v2 : null, p.learning_rate, p.weight_decay, p.momentum,
+      p.second_moment_averaging, this.momentumType);
   }
+
 }
 
 /**

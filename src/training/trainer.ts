@@ -8,8 +8,9 @@ import { Accuracy, CrossEntropyLoss, SequenceAccuracy, SumOfWeights } from '../l
 import type { Optimizer, Slot } from '../optimizers/base.js';
 import { ShapeDtype } from '../shapes.js';
 import { valueAndGrad } from '../engine/tape.js';
-import { withBufferScope } from '../engine/pool.js';
+import { disposeReplaced, withBufferScope } from '../engine/pool.js';
 import { Tensor } from '../engine/tensor.js';
+import { reshape } from '../engine/ops.js';
 import * as random from '../engine/random.js';
 import { treeUnflatten, treeFlatten } from '../engine/tree.js';
 import { fieldToTensor } from '../data/fields.js';
@@ -316,14 +317,14 @@ export class Trainer {
       if (t.size !== this.flatWeights[i].size) {
         throw new Error(`Trainer: weight ${i} in ${path} has shape [${a.shape}], the model expects [${this.flatWeights[i].shape}]`);
       }
-      return new Tensor(t.buf, this.flatWeights[i].shape, t.dtype);
+      return reshape(t, this.flatWeights[i].shape);
     });
     this._step = ck.step ?? 0;
     // Slots: same nested structure as treeInit gives, refilled in order.
     const slotLeaves = treeFlatten<unknown>(ck.slots, (x) => isNdArray(x)).leaves.filter(isNdArray);
     const { leaves: want, def } = treeFlatten<Tensor>(this.slots);
     if (slotLeaves.length === want.length) {
-      this.slots = treeUnflatten(def, slotLeaves.map((a, i) => new Tensor(ndToTensor(a, want[i]).buf, want[i].shape, want[i].dtype))) as Slot[];
+      this.slots = treeUnflatten(def, slotLeaves.map((a, i) => reshape(ndToTensor(a, want[i]), want[i].shape))) as Slot[];
     } else {
       throw new Error(`Trainer: ${path} has ${slotLeaves.length} optimizer slot arrays, the ${this.optimizer.name} optimizer needs ${want.length}`);
     }
@@ -374,8 +375,12 @@ export class Trainer {
   /** One gradient step on one batch; returns the loss. */
   trainStepOn(batch: Tensor[]): number {
     // Every intermediate of the step is recycled when it ends; only the new
-    // model state outlives it (weights and slots are updated in place).
-    return withBufferScope(() => this.trainStepInScope(batch), () => this.modelState);
+    // weights, slots and model state outlive it, and the ones they replace
+    // are handed back.
+    const before = [this.flatWeights, this.slots, this.modelState];
+    const loss = withBufferScope(() => this.trainStepInScope(batch), () => [this.flatWeights, this.slots, this.modelState]);
+    disposeReplaced(before, [this.flatWeights, this.slots, this.modelState]);
+    return loss;
   }
 
   private trainStepInScope(batch: Tensor[]): number {
@@ -387,7 +392,7 @@ export class Trainer {
       const [out, s] = modelWithLoss.pureFn(batch, [w, lossWeights], [modelState, lossState], rng);
       return [out as Tensor, s] as [Tensor, State];
     }, { hasAux: true })(this.flatWeights);
-    const lossValue = loss.buf[0];
+    const lossValue = loss.item();
     if (!Number.isFinite(lossValue)) {
       throw new Error(`Trainer: loss became ${lossValue} at step ${this._step}; lower the learning rate or check the data`);
     }
@@ -448,7 +453,7 @@ export class Trainer {
           const m = this.metrics[name];
           const args = [out as Tensor, ...batch.slice(1)].slice(0, m.nIn);
           const [v] = m.pureFn(args, m.weights, m.state, rng);
-          sums[name] += (v as Tensor).buf[0];
+          sums[name] += (v as Tensor).item();
         }
       }, () => null);
     }

@@ -7,9 +7,10 @@ import { Layer, flattenWeightsAndState, type State, type Value, type Weights } f
 import { Serial } from '../layers/combinators.js';
 import type { Optimizer, Slot } from '../optimizers/base.js';
 import { ShapeDtype } from '../shapes.js';
-import { withBufferScope } from '../engine/pool.js';
+import { disposeReplaced, withBufferScope } from '../engine/pool.js';
 import { valueAndGrad } from '../engine/tape.js';
 import { Tensor } from '../engine/tensor.js';
+import { reshape } from '../engine/ops.js';
 import * as random from '../engine/random.js';
 import { treeFlatten, treeUnflatten, type TreeDef } from '../engine/tree.js';
 import { writeNpyRecords } from '../io/npy.js';
@@ -371,7 +372,7 @@ export class Loop {
       const want = this.flatWeights[i];
       const t = ndToTensor(a, want);
       if (t.size !== want.size) throw new Error(`Loop: weight ${i} in ${path} has shape [${a.shape}], the model expects [${want.shape}]`);
-      return new Tensor(t.buf, want.shape, want.dtype);
+      return reshape(t, want.shape);
     });
     this._step = ck.step ?? 0;
     // Loop layout: one list of flattened slot arrays per task (opt_slots{i}).
@@ -386,7 +387,7 @@ export class Loop {
         }
         return treeUnflatten(def, stored.map((a, i) => {
           const t = ndToTensor(a as never, want[i]);
-          return new Tensor(t.buf, want[i].shape, want[i].dtype);
+          return reshape(t, want[i].shape);
         })) as Slot[];
       });
     }
@@ -452,8 +453,12 @@ export class Loop {
     const batch = await this.nextBatch(task.labeledData, `TrainTask ${taskIndex}'s labeledData`);
     // Intermediates come from the buffer pool and go back when the step ends;
     // the new weights, slots and model state are kept.
-    return withBufferScope(() => this.stepOn(task, taskIndex, step, lr, batch),
+    const before = [this.flatWeights, this.slots, this.modelState];
+    const loss = withBufferScope(() => this.stepOn(task, taskIndex, step, lr, batch),
       () => [this.flatWeights, this.slots, this.modelState]);
+    // The weights, slots and state the step replaced are handed back.
+    disposeReplaced(before, [this.flatWeights, this.slots, this.modelState]);
+    return loss;
   }
 
   private stepOn(task: TrainTaskImpl, taskIndex: number, step: number, lr: number, batch: Tensor[]): number {
@@ -466,7 +471,7 @@ export class Loop {
       const [out, s] = wl.pureFn(batch, [w, lossWeights], [modelState, lossState], rng);
       return [out as Tensor, s] as [Tensor, State];
     }, { hasAux: true })(this.flatWeights);
-    const lossValue = loss.buf[0];
+    const lossValue = loss.item();
     if (!Number.isFinite(lossValue)) {
       throw new Error(`Loop: ${task.lossName} became ${lossValue} at step ${step}; lower the learning rate or check the data`);
     }
@@ -522,7 +527,7 @@ export class Loop {
           task.metrics.forEach((m, k) => {
             const args = stack.slice(0, m.nIn);
             const [v] = m.pureFn(args.length === 1 ? args[0] : args, m.weights, m.state, rng);
-            sums[k] += (v as Tensor).buf[0];
+            sums[k] += (v as Tensor).item();
           });
         }, () => this.evalState);
       }

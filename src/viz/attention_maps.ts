@@ -6,6 +6,7 @@ import { Layer, type Mode, type Weights } from '../layers/base.js';
 import { DotProductAttentionLayer, DotProductCausalAttentionLayer } from '../layers/attention.js';
 import { ShapeDtype } from '../shapes.js';
 import { Tensor, tensor, type TensorLike } from '../engine/tensor.js';
+import { reshape } from '../engine/ops.js';
 import { initFromFile } from '../io/model_io.js';
 import { MONO, SANS, el, svgDoc, text, title } from './svg.js';
 
@@ -18,6 +19,8 @@ export interface AttentionMap {
   path: string;
   /** Attention probabilities, (batch * heads, queries, keys); each row sums to 1. */
   probs: Tensor;
+  /** The same values on the host (what attentionMapsSvg draws). */
+  probsValues: Float32Array;
   batchSize: number;
   nHeads: number;
   queryLength: number;
@@ -61,7 +64,7 @@ function asInput(x: TensorLike | Tensor[]): Tensor | Tensor[] {
   const walk = (v: unknown) => { if (Array.isArray(v) || ArrayBuffer.isView(v)) Array.from(v as ArrayLike<unknown>).forEach(walk); else flat.push(Number(v)); };
   walk(x);
   let t = tensor(x as TensorLike, { dtype: flat.every(Number.isInteger) ? 'int32' : 'float32' });
-  if (t.rank === 1) t = new Tensor(t.buf, [1, t.shape[0]], t.dtype);
+  if (t.rank === 1) t = reshape(t, [1, t.shape[0]]);
   return t;
 }
 
@@ -74,7 +77,7 @@ function asInput(x: TensorLike | Tensor[]): Tensor | Tensor[] {
  * mode 'viz'. Weights come from `checkpoint`, from `weights`, or are the
  * model's own (a model without weights is initialized for the input).
  */
-export function captureAttention(model: Layer | ((mode: Mode) => Layer), input: TensorLike | Tensor[], opts: CaptureOptions = {}): AttentionMap[] {
+export async function captureAttention(model: Layer | ((mode: Mode) => Layer), input: TensorLike | Tensor[], opts: CaptureOptions = {}): Promise<AttentionMap[]> {
   const m = model instanceof Layer ? model : model('viz');
   const found = attentionLayers(m);
   if (found.length === 0) throw new Error('captureAttention: the model has no DotProductAttention or DotProductCausalAttention layer');
@@ -101,22 +104,26 @@ export function captureAttention(model: Layer | ((mode: Mode) => Layer), input: 
   let positions: number[][] | null = null;
   if (tokensIn.dtype === 'int32' && tokensIn.rank === 2) {
     const [b, l] = tokensIn.shape;
+    const ids = await tokensIn.data();
     positions = [];
     for (let r = 0; r < b; r++) {
-      const row = Array.from(tokensIn.buf.subarray(r * l, (r + 1) * l));
+      const row = Array.from(ids.subarray(r * l, (r + 1) * l));
       positions.push(shifted ? [0, ...row.slice(0, l - 1)] : row);
     }
   }
-  return found.map((f, index) => {
+  const maps: AttentionMap[] = [];
+  for (const [index, f] of found.entries()) {
     const probs = f.layer.lastProbs;
     if (!probs) throw new Error(`captureAttention: attention layer ${index} (${f.path}) did not run`);
     const [bh, lq, lk] = probs.shape;
-    return {
-      index, name: f.layer.printName(), path: f.path, probs, batchSize, nHeads: bh / batchSize, queryLength: lq, keyLength: lk,
+    maps.push({
+      index, name: f.layer.printName(), path: f.path, probs, probsValues: await probs.data() as Float32Array,
+      batchSize, nHeads: bh / batchSize, queryLength: lq, keyLength: lk,
       causal: f.layer instanceof DotProductCausalAttentionLayer,
       positions: positions && positions[0].length === lk ? positions : null,
-    };
-  });
+    });
+  }
+  return maps;
 }
 
 export interface AttentionSvgOptions {
@@ -170,7 +177,7 @@ export function attentionMapsSvg(maps: AttentionMap[], opts: AttentionSvgOptions
     parts.push(text(margin, y + 14, `Layer ${m.index} · ${m.name} · ${m.nHeads} head${m.nHeads > 1 ? 's' : ''}`,
       { 'font-family': SANS, 'font-size': 12, 'font-weight': 'bold', fill: '#334155' }));
     y += layerHead;
-    const buf = m.probs.buf as Float32Array;
+    const buf = m.probsValues;
     for (let h = 0; h < m.nHeads; h++) {
       const x0 = margin + (h % cols) * (mapW + gapX), y0 = y + Math.floor(h / cols) * (mapH + gapY);
       const base = (bi * m.nHeads + h) * m.queryLength * m.keyLength;

@@ -150,7 +150,7 @@ ${spark ? `<pre>${esc(spark)}</pre>` : ''}</section>`);
       if (!out && decoder) {
         const n = opts.decodeLength ?? s.target?.length ?? 16;
         const r = await autoregressiveSample(decoder, [s.prompt], { maxLength: n, temperature: 0, eosId: opts.eosId ?? -1, evalMode });
-        out = Array.from(r.buf);
+        out = Array.from(await r.data());
         s.output = out;
       }
       const ok = out && s.target ? out.length === s.target.length && out.every((v, i) => v === s.target![i]) : null;
@@ -167,7 +167,7 @@ ${spark ? `<pre>${esc(spark)}</pre>` : ''}</section>`);
   const attInput = opts.attentionInput ?? (samples.length ? [...samples[0].prompt, ...(samples[0].target ?? samples[0].output ?? [])] : undefined);
   if (model && attInput && isFactory(opts.model)) {
     try {
-      const maps = captureAttention(opts.model, [attInput], { weights: model.weights });
+      const maps = await captureAttention(opts.model, [attInput], { weights: model.weights });
       sections.push(`<section id="attention"><h2>Attention maps</h2><p class="note">Input: ${esc(attInput.map(label).join(' '))}. ` +
         'Axes show the tokens each position sees (right-shifted for a language model). Hover a cell for its value.</p>' +
         `<div class="figure">${inlineSvg(attentionMapsSvg(maps, { tokenLabel: label }))}</div></section>`);

@@ -46,7 +46,7 @@ export function randInts(shape, seed, lo, hi) {
 }
 
 function flat(x) {
-  if (x instanceof trax.Tensor) return Array.from(x.buf);
+  if (x instanceof trax.Tensor) return Array.from(x.dataSync());
   if (ArrayBuffer.isView(x)) return Array.from(x);
   if (Array.isArray(x)) return x.flat(Infinity).map(Number);
   return [Number(x)];
@@ -100,7 +100,7 @@ export function relErr(a, b) {
 }
 
 function tensorWith(t, i, v) {
-  const buf = Float32Array.from(t.buf);
+  const buf = Float32Array.from(t.dataSync());
   buf[i] = v;
   return trax.tensor(buf, { shape: t.shape });
 }
@@ -118,10 +118,10 @@ export function checkGrad(f, inputs, { eps = 1e-2, rtol = 2e-2, atol = 2e-3, see
   assert.ok(out0 instanceof trax.Tensor, `${msg} f must return a tensor`);
   const w = randTensor(out0.shape, seed, { lo: 0.5, hi: 1.5 });
   // Alternate signs so sums over an axis do not hide a wrong sign.
-  const wb = Float32Array.from(w.buf, (v, i) => (i % 3 === 1 ? -v : v));
+  const wb = Float32Array.from(w.dataSync(), (v, i) => (i % 3 === 1 ? -v : v));
   const wt = trax.tensor(wb, { shape: out0.shape });
   const proj = (xs) => {
-    const o = f(...xs).buf;
+    const o = f(...xs).dataSync();
     let s = 0;
     for (let i = 0; i < o.length; i++) s += o[i] * wb[i];
     return s;
@@ -134,7 +134,7 @@ export function checkGrad(f, inputs, { eps = 1e-2, rtol = 2e-2, atol = 2e-3, see
     assert.deepEqual([...g.shape], [...x.shape], `${msg} grad shape of input ${k}`);
     const num = new Float64Array(x.size);
     for (let i = 0; i < x.size; i++) {
-      const xp = Math.fround(x.buf[i] + eps), xm = Math.fround(x.buf[i] - eps);
+      const xp = Math.fround(x.dataSync()[i] + eps), xm = Math.fround(x.dataSync()[i] - eps);
       const hi = proj(inputs.map((t, j) => (j === k ? tensorWith(t, i, xp) : t)));
       const lo = proj(inputs.map((t, j) => (j === k ? tensorWith(t, i, xm) : t)));
       num[i] = (hi - lo) / (xp - xm);
@@ -143,10 +143,10 @@ export function checkGrad(f, inputs, { eps = 1e-2, rtol = 2e-2, atol = 2e-3, see
     for (const v of num) scale = Math.max(scale, Math.abs(v));
     const bad = [];
     for (let i = 0; i < x.size; i++) {
-      if (!(Math.abs(g.buf[i] - num[i]) <= atol * scale + rtol * Math.abs(num[i]))) bad.push(i);
+      if (!(Math.abs(g.dataSync()[i] - num[i]) <= atol * scale + rtol * Math.abs(num[i]))) bad.push(i);
     }
     if (bad.length) {
-      const lines = bad.slice(0, 8).map((i) => `  [${i}] analytic ${g.buf[i]}, numeric ${num[i]}`);
+      const lines = bad.slice(0, 8).map((i) => `  [${i}] analytic ${g.dataSync()[i]}, numeric ${num[i]}`);
       assert.fail(`${msg} gradient of input ${k} (shape [${x.shape}]): ${bad.length}/${x.size} entries differ:\n${lines.join('\n')}`);
     }
   });

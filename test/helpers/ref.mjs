@@ -46,7 +46,7 @@ export function bmap(tensors, fn) {
   const data = new Float64Array(n);
   for (let i = 0; i < n; i++) {
     const idx = unravel(i, shape);
-    data[i] = fn(...tensors.map((t) => bget(t.buf, t.shape, idx)));
+    data[i] = fn(...tensors.map((t) => bget(t.dataSync(), t.shape, idx)));
   }
   return { shape, data };
 }
@@ -59,7 +59,7 @@ export function reduceRef(x, axes, keepDims, fn, init) {
   for (let i = 0; i < x.size; i++) {
     const idx = unravel(i, x.shape).map((v, a) => (axes.includes(a) ? 0 : v));
     const o = ravel(idx, outShape);
-    data[o] = fn(data[o], x.buf[i]);
+    data[o] = fn(data[o], x.dataSync()[i]);
   }
   const shape = keepDims ? outShape : x.shape.filter((_, i) => !axes.includes(i));
   return { shape, data };
@@ -70,7 +70,7 @@ export function transposeRef(x, perm) {
   const data = new Float64Array(x.size);
   for (let i = 0; i < x.size; i++) {
     const idx = unravel(i, x.shape);
-    data[ravel(perm.map((p) => idx[p]), shape)] = x.buf[i];
+    data[ravel(perm.map((p) => idx[p]), shape)] = x.dataSync()[i];
   }
   return { shape, data };
 }

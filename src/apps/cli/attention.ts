@@ -38,7 +38,7 @@ export async function run(args: ParsedArgs): Promise<number> {
   const bad = ids.find((t) => t < 0 || t >= config.vocabSize);
   if (bad !== undefined) args.fail(`--input token ${bad} is outside the model's vocabulary (0..${config.vocabSize - 1})`);
   // The model is built in 'viz' mode, which records the attention probabilities.
-  const maps = captureAttention((mode) => entry.build(config, mode), [ids], { checkpoint: ck.file });
+  const maps = await captureAttention((mode) => entry.build(config, mode), [ids], { checkpoint: ck.file });
   const out = args.str('svg')!;
   writeFileSync(out, attentionMapsSvg(maps, {
     title: `${modelName} attention, ${ck.source}`,

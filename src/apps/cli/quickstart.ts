@@ -69,7 +69,7 @@ async function act1(): Promise<boolean> {
   const t1 = performance.now();
   const out = await autoregressiveSample(model, [input], { temperature: 0, maxLength: 4 });
   const tDecode = performance.now() - t1;
-  const got = Array.from(out.buf as Int32Array);
+  const got = Array.from(await out.data());
   say('');
   say(`input:  ${show(input)}   (0s mark the start and end of the list)`);
   say(`output: ${show(got)}`);
@@ -116,7 +116,7 @@ async function act2(args: ParsedArgs): Promise<boolean> {
   predictModel.initFromFile(join(outputDir, 'model.pkl.gz'), { weightsOnly: true, inputSignature: new ShapeDtype([1, 1], 'int32') });
   const input = [0, 4, 6, 8, 10, 0];
   const out = await autoregressiveSample(predictModel, [input], { temperature: 0, maxLength: 4 });
-  const got = Array.from(out.buf as Int32Array);
+  const got = Array.from(await out.data());
   say('');
   say(`input:  ${show(input)}`);
   say(`output: ${show(got)}`);

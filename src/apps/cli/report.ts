@@ -27,7 +27,7 @@ export const spec: CommandSpec = {
 };
 
 /** Fresh examples of a toy task (their own seed), split into prompt and expected answer. */
-function taskSamples(run: RunConfig, n: number): { prompt: number[]; target: number[] }[] {
+async function taskSamples(run: RunConfig, n: number): Promise<{ prompt: number[]; target: number[] }[]> {
   const task = INT_TASKS[run.task];
   if (!task || n === 0) return [];
   const len = run.length ?? 4;
@@ -35,7 +35,7 @@ function taskSamples(run: RunConfig, n: number): { prompt: number[]; target: num
   const out: { prompt: number[]; target: number[] }[] = [];
   for (let i = 0; i < n; i++) {
     const [x] = task.make(1, { length: len, vocab: run.config.vocabSize, seed: rng.int(0, 2 ** 30) }).next().value;
-    const row = Array.from(x.buf as Int32Array);
+    const row = Array.from(await x.data());
     out.push({ prompt: row.slice(0, len + 2), target: row.slice(len + 2) });
   }
   return out;
@@ -68,7 +68,7 @@ export async function run(args: ParsedArgs): Promise<number> {
     const config = runCfg?.config ?? QUICKSTART_CONFIG;
     opts.model = (mode) => entry.build(config, mode);
     if (runCfg) {
-      opts.samples = taskSamples(runCfg, args.num('samples')!);
+      opts.samples = await taskSamples(runCfg, args.num('samples')!);
       opts.decodeLength = runCfg.length;
     }
   }

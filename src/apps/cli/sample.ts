@@ -111,7 +111,7 @@ export async function run(args: ParsedArgs): Promise<number> {
     const input = ids ? [ids] : null;
     if (beams > 1) {
       const found = await beamSearch(model, input, { nBeams: beams, maxLength, ...(args.has('eos-id') ? { eosId: args.num('eos-id') } : {}) });
-      const rows = found.map(([t, score]) => ({ tokens: Array.from(t.buf as Int32Array), score }));
+      const rows = await Promise.all(found.map(async ([t, score]) => ({ tokens: Array.from(await t.data()), score })));
       if (args.bool('json')) say(JSON.stringify({ prompt: prompts[i] ?? null, beams: rows.map((r) => ({ ...r, ...(tok ? { text: tok.decode(r.tokens) } : {}) })) }));
       else {
         if (prompts[i] !== undefined) say(`prompt: ${prompts[i]}`);
@@ -139,7 +139,7 @@ export async function run(args: ParsedArgs): Promise<number> {
       continue;
     }
     const t = await autoregressiveSample(model, input, opts);
-    const tokens = Array.from(t.buf as Int32Array);
+    const tokens = Array.from(await t.data());
     if (args.bool('json')) say(JSON.stringify({ prompt: prompts[i] ?? null, tokens, ...(tok ? { text: tok.decode(tokens) } : {}) }));
     else say(prompts.length > 1 ? `${prompts[i]} -> [${tokens.join(', ')}]` : `[${tokens.join(', ')}]`);
   }

@@ -295,11 +295,11 @@ function* cycle<T>(xs: readonly T[]): Generator<T, never, undefined> {
 }
 
 /** Characters covered by the weighted targets (columns 1..) of fixed batches. */
-function targetChars(batches: LMBatch[], tok: LMTokenizer): { targets: number; chars: number } {
+async function targetChars(batches: LMBatch[], tok: LMTokenizer): Promise<{ targets: number; chars: number }> {
   let targets = 0, chars = 0;
   for (const [x] of batches) {
     const [b, t] = x.shape;
-    const ids = x.buf as Int32Array;
+    const ids = await x.data() as Int32Array;
     for (let r = 0; r < b; r++) {
       const row = ids.subarray(r * t + 1, (r + 1) * t);
       targets += row.length;
@@ -380,8 +380,8 @@ export async function trainLM(opts: LMTrainOptions = {}): Promise<LMTrainResult>
   const win = { seqLen: cfg.seqLen, batchSize: cfg.batchSize };
   const valBatches = lmFixedBatches(valIds, { ...win, seed: 1000, nBatches: cfg.evalBatches });
   const trainEvalBatches = lmFixedBatches(trainIds, { ...win, seed: 1001, nBatches: cfg.evalBatches });
-  const valCover = targetChars(valBatches, tok);
-  const trainCover = targetChars(trainEvalBatches, tok);
+  const valCover = await targetChars(valBatches, tok);
+  const trainCover = await targetChars(trainEvalBatches, tok);
   const inputs = Inputs(() => lmWindows(trainIds, { ...win, seed: cfg.seed }), () => cycle(valBatches), () => cycle(trainEvalBatches));
 
   const resumed = outputDir !== null && fs.existsSync(paths.join(outputDir, LM_WEIGHTS));

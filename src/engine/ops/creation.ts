@@ -12,7 +12,9 @@ export function full(shape: readonly number[], value: number, dtype: DType = 'fl
   checkShape(shape, 'full'); checkDtype(dtype, 'full');
   const b = allocStorage(dtype, shapeSize(shape), false);
   K().fill(b as Float32Array, value, dtype === 'int32');
-  return new Tensor(b, shape, dtype);
+  const t = new Tensor(b, shape, dtype);
+  if (t.size === 1) t._hostValue = dtype === 'int32' ? Math.trunc(value) | 0 : Math.fround(value);
+  return t;
 }
 export function zerosLike(x: Tensor): Tensor { return zeros(x.shape, x.dtype); }
 export function onesLike(x: Tensor): Tensor { return ones(x.shape, x.dtype); }

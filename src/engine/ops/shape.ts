@@ -249,3 +249,28 @@ export function reverse(xl: TensorLike, axis: number): Tensor {
   const res = new Tensor(out, x.shape, x.dtype);
   return record(res, [x], (dy) => [reverse(dy, a)]);
 }
+
+/**
+ * Writes src into dst's storage at `begin` (dst[begin + i] = src[i] on every
+ * axis), in place and outside autodiff: for buffers the caller owns, such as
+ * a predict-mode attention cache.
+ */
+export function assignInPlace(dst: Tensor, srcl: TensorLike, begin: readonly number[]): void {
+  const src0 = toTensor(srcl, 'assignInPlace');
+  const src = src0.dtype === dst.dtype ? src0 : cast(src0, dst.dtype);
+  if (src.rank !== dst.rank || begin.length !== dst.rank
+    || src.shape.some((d, i) => !Number.isInteger(begin[i]) || begin[i] < 0 || begin[i] + d > dst.shape[i])) {
+    throw opError('assignInPlace', `a [${src.shape}] block at [${begin}] does not fit`, dst, src);
+  }
+  const str = stridesOf(dst.shape);
+  let off = 0;
+  for (let i = 0; i < dst.rank; i++) off += begin[i] * str[i];
+  copyInto(src, dst.storage, src.shape, stridesOf(src.shape), 0, str, off);
+}
+
+/** A copy of t in fresh storage (no gradient). */
+export function clone(t: Tensor): Tensor {
+  const out = allocStorage(t.dtype, t.size, false);
+  copyInto(t, out, [t.size], [1], 0, [1], 0);
+  return new Tensor(out, t.shape, t.dtype);
+}
