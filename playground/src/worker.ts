@@ -87,7 +87,7 @@ async function handle(req: Request): Promise<unknown> {
       await m.initFromBytes(await trainer.model.saveToBytes({ weightsOnly: true, format: 'pkl' }), { weightsOnly: true, inputSignature: ONE_TOKEN });
       const out = await greedy(m, numbers);
       const input = [0, ...numbers, 0, ...out];
-      const maps = trax.viz.captureAttention(reverseModel, [input], { weights: trainer.modelWeights });
+      const maps = await trax.viz.captureAttention(reverseModel, [input], { weights: trainer.modelWeights });
       const svg = trax.viz.attentionMapsSvg(maps, { columns: 4, cellSize: 14, title: `Input ${input.join(' ')}` });
       return { output: out, attention: svg };
     }

@@ -212,11 +212,13 @@ export function saveToFile(model: Layer, path: string, opts: SaveToFileOptions =
   writeFileAtomicSync(path, gzipSync(encodePickle(model, opts), 2));
 }
 
-function encodeSafetensors(model: Layer, opts: SaveToFileOptions): Uint8Array {
+type ToNd = (t: Tensor) => NdArray;
+
+function encodeSafetensors(model: Layer, opts: SaveToFileOptions, toNd: ToNd = tensorToNd): Uint8Array {
   const [fw, fst] = flattenWeightsAndState(model.weights, model.state);
-  const entries: [string, NdArray][] = fw.map((t, i) => [`weights.${String(i).padStart(4, '0')}`, tensorToNd(t)]);
+  const entries: [string, NdArray][] = fw.map((t, i) => [`weights.${String(i).padStart(4, '0')}`, toNd(t)]);
   if (!opts.weightsOnly) {
-    fst.forEach((s, i) => { if (s instanceof Tensor) entries.push([`state.${String(i).padStart(4, '0')}`, tensorToNd(s)]); });
+    fst.forEach((s, i) => { if (s instanceof Tensor) entries.push([`state.${String(i).padStart(4, '0')}`, toNd(s)]); });
   }
   const meta: Record<string, string> = { format: 'trax-ts' };
   const config = opts.config ?? (model as Layer & { config?: unknown }).config;
@@ -225,10 +227,10 @@ function encodeSafetensors(model: Layer, opts: SaveToFileOptions): Uint8Array {
   return serializeSafetensors(entries, meta);
 }
 
-function encodePickle(model: Layer, opts: SaveToFileOptions): Uint8Array {
+function encodePickle(model: Layer, opts: SaveToFileOptions, toNd: ToNd = tensorToNd): Uint8Array {
   const [fw, fst] = flattenWeightsAndState(model.weights, model.state);
-  const dict: Record<string, unknown> = { flat_weights: fw.map(tensorToNd) };
-  if (!opts.weightsOnly) dict['flat_state'] = fst.map((s) => (s instanceof Tensor ? tensorToNd(s) : s));
+  const dict: Record<string, unknown> = { flat_weights: fw.map((t) => toNd(t)) };
+  if (!opts.weightsOnly) dict['flat_state'] = fst.map((s) => (s instanceof Tensor ? toNd(s) : s));
   else dict['flat_state'] = [];
   dict['input_signature'] = sigToPickle(opts.inputSignature);
   return writePickle(dict);
@@ -240,10 +242,17 @@ function encodePickle(model: Layer, opts: SaveToFileOptions): Uint8Array {
  */
 export async function saveToBytes(model: Layer, opts: SaveToFileOptions & { format?: CheckpointBytesFormat } = {}): Promise<Uint8Array> {
   const format = opts.format ?? 'pkl.gz';
-  if (format === 'safetensors') return encodeSafetensors(model, opts);
-  if (format === 'pkl') return encodePickle(model, opts);
-  if (format !== 'pkl.gz') throw new Error(`saveToBytes: format must be 'pkl.gz', 'pkl' or 'safetensors', got ${JSON.stringify(format)}`);
-  return gzip(encodePickle(model, opts), 2);
+  if (format !== 'pkl.gz' && format !== 'pkl' && format !== 'safetensors') {
+    throw new Error(`saveToBytes: format must be 'pkl.gz', 'pkl' or 'safetensors', got ${JSON.stringify(format)}`);
+  }
+  // Read every tensor first (a download from a device backend), then encode.
+  const [fw, fst] = flattenWeightsAndState(model.weights, model.state);
+  const read = new Map<Tensor, NdArray>();
+  for (const t of [...fw, ...fst]) if (t instanceof Tensor && !read.has(t)) read.set(t, await tensorToNdAsync(t));
+  const toNd = (t: Tensor) => read.get(t)!;
+  if (format === 'safetensors') return encodeSafetensors(model, opts, toNd);
+  if (format === 'pkl') return encodePickle(model, opts, toNd);
+  return gzip(encodePickle(model, opts, toNd), 2);
 }
 
 // Strings that name a URL rather than a file path.
