@@ -17,3 +17,9 @@ export * as supervised from './supervised/index.js';
 export * as data from './data/index.js';
 export * as pretrained from './pretrained/index.js';
 export * as viz from './viz/index.js';
+
+import { setBackend as selectBackend } from './backends/index.js';
+// TRAX_BACKEND=webgpu selects the GPU backend when the package is imported (the device opens asynchronously).
+if (typeof process !== 'undefined' && (process.env.TRAX_BACKEND ?? '').trim().toLowerCase() === 'webgpu') {
+  await selectBackend('webgpu');
+}

@@ -181,10 +181,11 @@ call<InitResult>({ cmd: 'init', models }).then((r) => {
   badge.textContent = `backend: ${r.backend}${r.backend === 'js' ? ' (in a worker)' : ''}`;
   badge.dataset.backend = r.backend;
   badge.title = r.note;
+  $('backend-note').textContent = r.note;
   $('diagram').innerHTML = r.diagram;
   $('summary').textContent = r.summary;
   for (const id of ['sort-run', 'train-run', 'gen-run']) $<HTMLButtonElement>(id).disabled = false;
-  status(r.note ? `Ready. ${r.note}.` : 'Ready.');
+  status('Ready.');
   document.body.dataset.ready = '1';
 }, (e: Error) => showError(`Could not start the engine: ${e.message}`));
 

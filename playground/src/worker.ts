@@ -1,6 +1,9 @@
 // The engine's thread: every model runs here, so the page never blocks.
-// WebGPU when the browser offers an adapter and the build has the webgpu
-// backend; otherwise the js backend.
+// Sorting and text generation run on WebGPU when the browser offers an
+// adapter, otherwise on the js backend; training (and the trained model's
+// reversal, attention and download) runs on js, because the Trainer reads each
+// step's loss synchronously, which a GPU backend cannot answer yet. Commands
+// run one at a time (each selects its backend); Stop messages act at once.
 import * as trax from 'trax-ts';
 import type { EvalPoint, InitResult, ModelUrls, Reply, Request, TrainPoint } from './protocol.js';
 
@@ -17,6 +20,7 @@ let lm: Awaited<ReturnType<typeof trax.supervised.loadLMFromUrl>> | null = null;
 let trainer: InstanceType<typeof trax.supervised.Trainer> | null = null;
 let stopTraining = false;
 let stopGenerating = false;
+let inferenceBackend = 'js';
 
 async function chooseBackend(): Promise<{ backend: string; note: string }> {
   const gpu = (navigator as Navigator & { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
@@ -26,7 +30,8 @@ async function chooseBackend(): Promise<{ backend: string; note: string }> {
       if (await gpu.requestAdapter()) {
         // The webgpu backend registers itself when it is part of the build; otherwise this throws.
         await trax.setBackend('webgpu');
-        return { backend: trax.backendName(), note: '' };
+        inferenceBackend = trax.backendName();
+        return { backend: inferenceBackend, note: 'sorting and text generation run on webgpu; training runs on js (the Trainer needs synchronous reads)' };
       }
       note = 'WebGPU is present but offered no adapter; using the js backend';
     } catch (e) {
@@ -68,6 +73,7 @@ async function handle(req: Request): Promise<unknown> {
       return result;
     }
     case 'sort': {
+      await trax.setBackend(inferenceBackend);
       const numbers = parseInts(req.numbers, 'Sort', 1, 30);
       if (!sortModel) {
         post({ id: req.id, type: 'progress', message: 'Fetching the pre-trained sort model…' });
@@ -77,9 +83,10 @@ async function handle(req: Request): Promise<unknown> {
       }
       return greedy(sortModel, numbers);
     }
-    case 'train': return train(req.id, req.steps);
+    case 'train': await trax.setBackend('js'); return train(req.id, req.steps);
     case 'stop': stopTraining = true; return null;
     case 'reverse': {
+      await trax.setBackend('js');
       const numbers = parseInts(req.numbers, 'Reverse', 1, 30);
       if (!trainer) throw new Error('Train the model first');
       const m = reverseModel('predict');
@@ -92,6 +99,7 @@ async function handle(req: Request): Promise<unknown> {
       return { output: out, attention: svg };
     }
     case 'download': {
+      await trax.setBackend('js');
       if (!trainer) throw new Error('Train the model first');
       const bytes = await trainer.model.saveToBytes({ weightsOnly: true, inputSignature: ONE_TOKEN });
       post({ id: req.id, type: 'result', value: bytes }, [bytes.buffer as ArrayBuffer]);
@@ -137,6 +145,7 @@ async function train(id: number, steps: number): Promise<unknown> {
 }
 
 async function generate(req: Extract<Request, { cmd: 'generate' }>): Promise<unknown> {
+  await trax.setBackend(inferenceBackend);
   stopGenerating = false;
   if (!lm) {
     post({ id: req.id, type: 'progress', message: 'Fetching the character model…' });
@@ -156,12 +165,18 @@ async function generate(req: Extract<Request, { cmd: 'generate' }>): Promise<unk
   return { tokens: n, seconds: (performance.now() - t0) / 1000 };
 }
 
-self.onmessage = async (ev: MessageEvent<Request>) => {
-  const req = ev.data;
+async function run(req: Request): Promise<void> {
   try {
     const value = await handle(req);
     if (value !== undefined) post({ id: req.id, type: 'result', value });
   } catch (e) {
     post({ id: req.id, type: 'error', message: (e as Error).message ?? String(e) });
   }
+}
+
+let queue: Promise<void> = Promise.resolve();
+self.onmessage = (ev: MessageEvent<Request>) => {
+  const req = ev.data;
+  if (req.cmd === 'stop' || req.cmd === 'stopGenerate') { void run(req); return; }
+  queue = queue.then(() => run(req));
 };

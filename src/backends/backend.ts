@@ -50,6 +50,11 @@ export interface Backend {
   setThreads(n: number): void;
   /** The kernels, one implementation per declaration in src/engine/registry.ts. */
   readonly kernels: Kernels;
+  /**
+   * The dtype a device storage was made with (alloc, fromHost), so ops may
+   * wrap storage without naming it, as typed arrays name themselves on the host.
+   */
+  dtypeOf?(storage: Storage): DType | undefined;
   /** Extra facts for backendInfo() (instruction set, adapter, ...). */
   info?(): Record<string, unknown>;
 }

@@ -39,6 +39,8 @@ function nativeBackend(): Backend {
 
 registerBackend('js', () => jsBackend);
 registerBackend('native', nativeBackend);
+// The GPU backend loads its code (and the optional `webgpu` package) only when selected.
+registerBackend('webgpu', async () => (await import('./webgpu/backend.js')).createWebGpuBackend());
 
 function use(b: Backend): void {
   active = b;
@@ -47,9 +49,10 @@ function use(b: Backend): void {
 
 function choose(): Backend {
   const forced = (env('TRAX_BACKEND') ?? '').trim().toLowerCase();
-  if (forced && forced !== 'native' && forced !== 'js') {
-    throw new Error(`TRAX_BACKEND must be 'native' or 'js' at import (others via await setBackend(name)), got '${env('TRAX_BACKEND')}'`);
+  if (forced && forced !== 'native' && forced !== 'js' && forced !== 'webgpu') {
+    throw new Error(`TRAX_BACKEND must be 'native', 'js' or 'webgpu', got '${env('TRAX_BACKEND')}'`);
   }
+  // TRAX_BACKEND=webgpu: the package's entry awaits the device (see src/index.ts); until then the CPU default.
   if (forced === 'js') return checked(jsBackend);
   const loaded = loadNativeKernels();
   if ('backend' in loaded) return checked(loaded.backend);
@@ -81,7 +84,7 @@ export function backendName(): string {
   return backend().name;
 }
 
-function syncBackend(name: string): Backend | null {
+function makeBackend(name: string): Backend | Promise<Backend> {
   const b = ready.get(name);
   if (b) return b;
   const f = factories.get(name);
@@ -89,7 +92,7 @@ function syncBackend(name: string): Backend | null {
     throw new Error(`setBackend: unknown backend '${String(name)}' (available: ${[...factories.keys()].join(', ')})`);
   }
   const made = f();
-  if (made instanceof Promise) return null;
+  if (made instanceof Promise) return made;
   ready.set(name, checked(made));
   return made;
 }
@@ -101,13 +104,14 @@ function syncBackend(name: string): Backend | null {
  */
 export function setBackend(name: string): Promise<void> {
   if (typeof name !== 'string') throw new Error(`setBackend: unknown backend '${String(name)}' (use 'native' or 'js')`);
-  const b = syncBackend(name);
-  if (b) { use(b); return Promise.resolve(); }
-  return (async () => {
-    const made = checked(await factories.get(name)!());
-    ready.set(name, made);
-    use(made);
-  })();
+  const b = makeBackend(name);
+  if (!(b instanceof Promise)) { use(b); return Promise.resolve(); }
+  // The factory ran once; its promise is the only one (a failure reaches the caller, not an unhandled rejection).
+  return b.then((made) => {
+    const c = checked(made);
+    ready.set(name, c);
+    use(c);
+  });
 }
 
 /** The backend in use and its facts (name, whether storage is on the host, threads, ...). */

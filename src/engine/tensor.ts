@@ -47,7 +47,8 @@ export class Tensor {
         throw new TypeError(`Tensor: storage ${storage.constructor.name} does not match dtype ${dt}`);
       }
     } else if (dt === undefined) {
-      throw new TypeError('Tensor: dtype is required for device storage');
+      dt = b.dtypeOf?.(storage);
+      if (dt === undefined) throw new TypeError('Tensor: dtype is required for device storage');
     }
     if (dt !== 'float32' && dt !== 'int32') throw new TypeError(`Tensor: unsupported dtype '${String(dt)}'`);
     let size = 1;

@@ -21,7 +21,11 @@ const COMMANDS: Record<string, Command> = {
   show: { spec: async () => (await import('./show.js')).spec, run: async (a) => (await import('./show.js')).run(a) },
   attention: { spec: async () => (await import('./attention.js')).spec, run: async (a) => (await import('./attention.js')).run(a) },
   report: { spec: async () => (await import('./report.js')).spec, run: async (a) => (await import('./report.js')).run(a) },
+  info: { spec: async () => (await import('./info.js')).spec, run: async (a) => (await import('./info.js')).run(a) },
 };
+
+// Commands that compute take --backend (the CPU default, js, or webgpu for a GPU).
+const COMPUTES = new Set(['quickstart', 'train', 'sample', 'predict', 'attention']);
 
 const SUMMARIES: [string, string][] = [
   ['quickstart', 'run the TransformerLM quick-start end to end (pre-trained sort model, training, inside the model)'],
@@ -31,6 +35,7 @@ const SUMMARIES: [string, string][] = [
   ['show', 'print a model\'s tree, weights\' shapes and parameter counts (--summary, --svg)'],
   ['attention', 'draw a model\'s attention weights for one input as SVG'],
   ['report', 'write a report (training curves, metrics) for a training directory'],
+  ['info', 'print the backends (native, js, webgpu) and the GPU adapter'],
 ];
 
 function version(): string {
@@ -83,10 +88,20 @@ export async function main(argv: string[]): Promise<number> {
     const s = suggest(first, Object.keys(COMMANDS));
     return usageError(null, `unknown command '${first}'${s ? ` (did you mean '${s}'?)` : ''}; commands: ${Object.keys(COMMANDS).join(', ')}`);
   }
-  const spec = await cmd.spec();
+  let spec = await cmd.spec();
+  if (COMPUTES.has(first) && !spec.flags.backend) {
+    spec = { ...spec, flags: { ...spec.flags, backend: {
+      type: 'string', choices: ['native', 'js', 'webgpu'], metavar: 'NAME',
+      help: 'compute on this backend (default: native, else js; webgpu needs the optional webgpu package and a GPU)',
+    } } };
+  }
   try {
     const args = parseArgs(spec, rest);
     if (args.bool('help')) { process.stdout.write(formatHelp(spec) + '\n'); return 0; }
+    if (COMPUTES.has(first) && args.has('backend')) {
+      const { setBackend } = await import('../../backends/index.js');
+      await setBackend(args.str('backend') ?? 'native');
+    }
     return await cmd.run(args);
   } catch (e) {
     if (e instanceof UsageError) return usageError(first, e.message);
