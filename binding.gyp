@@ -38,7 +38,7 @@
     },
     {
       "target_name": "trax_native",
-      "sources": ["native/addon.cc", "native/pool.cc", "native/isa_generic.cc"],
+      "sources": ["native/addon.cc", "native/plan.cc", "native/pool.cc", "native/isa_generic.cc"],
       "dependencies": ["trax_isa_avx512", "trax_isa_avx2"],
       "defines": ["NAPI_VERSION=8"],
       "libraries": ["-lpthread"]

@@ -10,6 +10,7 @@ const PARTS: Part[] = [
   { name: 'dispatch', module: './dispatch.js', fn: 'benchDispatch' },
   { name: 'layers', module: './layers.js', fn: 'benchLayers' },
   { name: 'decode', module: './decode.js', fn: 'benchDecode' },
+  { name: 'decode', module: './decode.js', fn: 'benchDecodeVsTorch' },
   { name: 'train', module: './train.js', fn: 'benchTrain' },
 ];
 

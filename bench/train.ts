@@ -7,16 +7,11 @@
 // each on 1 thread and on all cores. Targets: reverse >= 8x PyTorch steps/s,
 // char model >= 2x PyTorch tokens/s. TRAX_BENCH_TORCH=0 skips PyTorch.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as trax from '../src/index.js';
-import { torchAnchorDir, torchVersion } from './anchor.js';
-
-const here = dirname(fileURLToPath(import.meta.url));
-// dist/bench/train.js -> the repository root is two levels up.
-const repoRoot = resolve(here, '..', '..');
+import { foreignLoad, runAnchor, torchAnchorDir, torchVersion } from './anchor.js';
 
 type OptName = 'adafactor' | 'adam';
 const OPTS: OptName[] = ['adafactor', 'adam'];
@@ -30,11 +25,37 @@ function optimizer(name: OptName): typeof trax.optimizers.Adafactor | typeof tra
   return name === 'adam' ? trax.optimizers.Adam : trax.optimizers.Adafactor;
 }
 
-function makeTrainer(name: OptName, model: trax.supervised.ModelFn, inputs: ReturnType<typeof trax.data.Inputs>): trax.supervised.Trainer {
+function makeTrainer(name: OptName, model: trax.supervised.ModelFn, inputs: ReturnType<typeof trax.data.Inputs>, jit = true): trax.supervised.Trainer {
   return new trax.supervised.Trainer({
     model, lossFn: trax.layers.CrossEntropyLoss(), optimizer: optimizer(name),
-    lrSchedule: trax.lr.constant(0.001), inputs, outputDir: null, randomSeed: 0, log: () => {},
+    lrSchedule: trax.lr.constant(0.001), inputs, outputDir: null, randomSeed: 0, log: () => {}, jit,
   });
+}
+
+function reverseTrainer(name: OptName, jit = true): trax.supervised.Trainer {
+  return makeTrainer(name,
+    (mode) => trax.models.TransformerLM({ vocabSize: 32, dModel: 32, dFF: 128, nLayers: 2, mode }),
+    trax.data.Inputs(() => trax.data.reverseIntsTask(16, { seed: 123 })), jit);
+}
+
+/**
+ * Steps/s over steps 51-100 of a fresh process (the child runs this file
+ * with --fresh): how close to its final speed a new run is within its first
+ * hundred steps (the training step is traced on steps 1 and 2).
+ */
+function freshFirst100(name: OptName, threads: number): number {
+  const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--fresh', name, String(threads)], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`fresh-process run failed: ${(r.stderr ?? '').slice(-800)}`);
+  return Number(r.stdout.trim().split('\n').pop());
+}
+
+async function freshChild(name: OptName, threads: number): Promise<void> {
+  trax.setNumThreads(threads);
+  const t = reverseTrainer(name);
+  for (let i = 0; i < 50; i++) await t.trainStep();
+  const t0 = performance.now();
+  for (let i = 0; i < 50; i++) await t.trainStep();
+  console.log(50 / ((performance.now() - t0) / 1000));
 }
 
 /**
@@ -43,10 +64,8 @@ function makeTrainer(name: OptName, model: trax.supervised.ModelFn, inputs: Retu
  * steps (the first hundred run at about two thirds of the final speed), while
  * PyTorch's speed is flat after a few steps; a training run lasts thousands.
  */
-async function reverseStepsPerSec(name: OptName): Promise<number> {
-  const t = makeTrainer(name,
-    (mode) => trax.models.TransformerLM({ vocabSize: 32, dModel: 32, dFF: 128, nLayers: 2, mode }),
-    trax.data.Inputs(() => trax.data.reverseIntsTask(16, { seed: 123 })));
+async function reverseStepsPerSec(name: OptName, jit = true): Promise<number> {
+  const t = reverseTrainer(name, jit);
   for (let i = 0; i < 1500; i++) await t.trainStep();
   const rates: number[] = [];
   for (let r = 0; r < 3; r++) {
@@ -91,19 +110,6 @@ async function charTokensPerSec(name: OptName): Promise<number> {
 
 interface TorchA { adafactor: number; adam: number }
 
-/** Runs bench.py for one task and thread count; returns its JSON result. */
-function runAnchor(args: string[], threads: number): Record<string, unknown> {
-  const script = join(torchAnchorDir(), 'bench.py');
-  if (!existsSync(script)) throw new Error(`PyTorch anchor not found at ${script} (set TRAX_TORCH_ANCHOR)`);
-  const out = mkdtempSync(join(tmpdir(), 'trax-train-anchor-'));
-  const r = spawnSync('python3', [script, ...args, '--threads', String(threads), '--out', out],
-    { encoding: 'utf8', maxBuffer: 64 << 20, cwd: repoRoot });
-  if (r.status !== 0) throw new Error(`bench.py ${args.join(' ')} exited with ${r.status}: ${(r.stderr ?? '').slice(-1500)}`);
-  const file = readdirSync(out).find((f) => f.endsWith('.json'));
-  if (!file) throw new Error(`bench.py ${args.join(' ')} wrote no JSON result`);
-  return JSON.parse(readFileSync(join(out, file), 'utf8')) as Record<string, unknown>;
-}
-
 function torchReverse(threads: number): TorchA {
   const j = runAnchor(['--task', 'A', '--part', 'timing', '--repeats', '3'], threads);
   const t = j['timing'] as Record<OptName, { steps_per_s: number }>;
@@ -132,7 +138,9 @@ export async function benchTrain(): Promise<void> {
   else console.log(`PyTorch ${tv} anchor: ${join(torchAnchorDir(), 'bench.py')}`);
   const before = trax.numThreads();
   const rows: string[] = [];
-  const header = `${'workload'.padEnd(34)} ${'threads'.padStart(7)} ${'ours'.padStart(10)} ${'pytorch'.padStart(10)} ${'ratio'.padStart(7)} target`;
+  const header = `${'workload'.padEnd(34)} ${'threads'.padStart(7)} ${'ours'.padStart(10)} ${'pytorch'.padStart(10)} ${'ratio'.padStart(7)} target   load`;
+  console.log('load: the 1-minute load average when the row was measured (this machine has ' +
+    `${allCores} cores; PyTorch's own foreign-core figures are in its JSON output)`);
   try {
     for (const threads of threadCounts) {
       trax.setNumThreads(threads);
@@ -145,14 +153,22 @@ export async function benchTrain(): Promise<void> {
         const ours = await reverseStepsPerSec(name);
         const ref = ta ? ta[name] : null;
         rows.push(`${`reverse task steps/s, ${name}`.padEnd(34)} ${String(threads).padStart(7)} ${fmt(ours).padStart(10)} ` +
-          `${fmt(ref).padStart(10)} ${(ref ? (ours / ref).toFixed(2) + 'x' : '-').padStart(7)} >= 8x`);
+          `${fmt(ref).padStart(10)} ${(ref ? (ours / ref).toFixed(2) + 'x' : '-').padStart(7)} >= 8x    ${foreignLoad()}`);
+        console.log(rows.at(-1));
+        const first = freshFirst100(name, threads);
+        rows.push(`${`  steps 51-100, fresh process`.padEnd(34)} ${String(threads).padStart(7)} ${fmt(first).padStart(10)} ` +
+          `${'-'.padStart(10)} ${((first / ours) * 100).toFixed(0).padStart(6)}% >= 90% of final    ${foreignLoad()}`);
+        console.log(rows.at(-1));
+        const eager = await reverseStepsPerSec(name, false);
+        rows.push(`${`  without jit`.padEnd(34)} ${String(threads).padStart(7)} ${fmt(eager).padStart(10)} ` +
+          `${fmt(ref).padStart(10)} ${(ref ? (eager / ref).toFixed(2) + 'x' : '-').padStart(7)}          ${foreignLoad()}`);
         console.log(rows.at(-1));
       }
       for (const name of OPTS) {
         const ours = await charTokensPerSec(name);
         const ref = tc ? tc[name] : null;
         rows.push(`${`char model tokens/s, ${name}`.padEnd(34)} ${String(threads).padStart(7)} ${fmt(ours, 0).padStart(10)} ` +
-          `${fmt(ref, 0).padStart(10)} ${(ref ? (ours / ref).toFixed(2) + 'x' : '-').padStart(7)} >= 2x`);
+          `${fmt(ref, 0).padStart(10)} ${(ref ? (ours / ref).toFixed(2) + 'x' : '-').padStart(7)} >= 2x    ${foreignLoad()}`);
         console.log(rows.at(-1));
       }
     }
@@ -163,5 +179,7 @@ export async function benchTrain(): Promise<void> {
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  benchTrain().catch((e) => { console.error(e); process.exit(1); });
+  const fresh = process.argv.indexOf('--fresh');
+  (fresh > 0 ? freshChild(process.argv[fresh + 1] as OptName, Number(process.argv[fresh + 2] ?? 1)) : benchTrain())
+    .catch((e) => { console.error(e); process.exit(1); });
 }

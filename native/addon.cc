@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "common.h"
+#include "plan.h"
 #include "pool.h"
 
 using trax::KernelTable;
@@ -509,6 +510,8 @@ static void permute_rows(void* p, long task) {
   }
 }
 
+void permute_run(const float* x, float* out, const int32_t* shape, const int32_t* perm, long ls, long total);
+
 napi_value Permute(napi_env env, napi_callback_info info) {
   Args A(env, info, 4, "permute");
   long lx, lo, ls, lp;
@@ -519,12 +522,10 @@ napi_value Permute(napi_env env, napi_callback_info info) {
   if (A.failed) return nullptr;
   if (lp != ls) { A.fail("perm has %ld axes, shape %ld", lp, ls); return nullptr; }
   if (ls > 16) { A.fail("rank %ld is too large (max 16)", ls); return nullptr; }
-  PermuteCtx c;
-  long instr[16], total = 1;
+  long total = 1;
   bool seen[16] = {false};
   for (long d = ls - 1; d >= 0; --d) {
     if (shape[d] < 0) { A.fail("negative size at axis %ld", d); return nullptr; }
-    instr[d] = total;
     total = A.prod(total, shape[d]);
   }
   for (long i = 0; i < ls; ++i) {
@@ -533,8 +534,18 @@ napi_value Permute(napi_env env, napi_callback_info info) {
   }
   if (A.failed) return nullptr;
   if (lx != total || lo != total) { A.fail("x has %ld and out %ld values, shape needs %ld", lx, lo, total); return nullptr; }
-  if (total == 0) return undef(env);
-  if (ls == 0) { out[0] = x[0]; return undef(env); }
+  permute_run(x, out, shape, perm, ls, total);
+  return undef(env);
+}
+
+// The permutation itself, on checked arguments (also run by plan replays).
+void permute_run(const float* x, float* out, const int32_t* shape, const int32_t* perm, long ls, long total) {
+  if (total == 0) return;
+  if (ls == 0) { out[0] = x[0]; return; }
+  PermuteCtx c;
+  long instr[16];
+  long acc = 1;
+  for (long d = ls - 1; d >= 0; --d) { instr[d] = acc; acc *= shape[d]; }
   c.x = x; c.out = out; c.r = (int)ls;
   for (long i = 0; i < ls; ++i) { c.oshape[i] = shape[perm[i]]; c.ostr[i] = instr[perm[i]]; }
   c.last = c.oshape[ls - 1];
@@ -543,7 +554,6 @@ napi_value Permute(napi_env env, napi_callback_info info) {
   c.chunk = (c.rows + tasks - 1) / tasks;
   if (tasks > 1) trax_parallel_for(tasks, permute_rows, &c);
   else permute_rows(&c, 0);
-  return undef(env);
 }
 
 napi_value GatherRows(napi_env env, napi_callback_info info) {
@@ -720,6 +730,7 @@ napi_value Init(napi_env env, napi_value exports) {
     {"attentionBackward", AttentionBackward}, {"gatherRows", GatherRows}, {"scatterAddRows", ScatterAddRows},
     {"adam", Adam}, {"adafactor", Adafactor}, {"sumSquares", SumSquares}, {"dropoutMask", DropoutMask}, {"dropoutApply", DropoutApply}, {"permute", Permute}, {"threads", Threads},
     {"setThreads", SetThreads}, {"isa", Isa}, {"setIsa", SetIsa},
+    {"planCreate", trax::PlanCreate}, {"planRun", trax::PlanRun},
   };
   for (const Fn& f : fns) {
     napi_value fn;
@@ -730,5 +741,12 @@ napi_value Init(napi_env env, napi_value exports) {
 }
 
 }  // namespace
+
+namespace trax {
+const KernelTable* active_table() { return g_table; }
+void permute(const float* x, float* out, const int32_t* shape, const int32_t* perm, long rank, long total) {
+  permute_run(x, out, shape, perm, rank, total);
+}
+}  // namespace trax
 
 NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)

@@ -20,7 +20,7 @@ static inline vf vfma(vf a, vf b, vf c) { return a * b + c; }
 static inline vf vfnma(vf a, vf b, vf c) { return c - a * b; }
 static inline vf vmax(vf a, vf b) { return a > b ? a : b; }
 static inline vf vmin(vf a, vf b) { return a < b ? a : b; }
-static inline vf vsqrt(vf a) { vf r; for (int i = 0; i < W; ++i) r[i] = __builtin_sqrtf(a[i]); return r; }
+static inline vf vsqrt(vf a) { vf r = a; for (int i = 0; i < W; ++i) r[i] = __builtin_sqrtf(a[i]); return r; }
 static inline vi vasi(vf a) { return (vi)a; }
 static inline vf vasf(vi a) { return (vf)a; }
 static inline vi viset1(int x) { return (vi){x, x, x, x}; }

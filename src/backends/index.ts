@@ -5,6 +5,7 @@ import type { Backend } from './backend.js';
 import { jsBackend, jsKernels } from './js.js';
 import type { Kernels } from './kernels.js';
 import { env, loadNative as loadNativeKernels, platformName, warn } from '../platform/host.js';
+import { BackendConfigError, checkBackendEnv } from './env.js';
 import { checkKernels } from '../engine/registry.js';
 
 /** A backend, or an async factory for one (a GPU adapter is requested asynchronously). */
@@ -15,6 +16,12 @@ const ready = new Map<string, Backend>();
 let active: Backend | null = null;
 let activeKernels: Kernels | null = null;
 let nativeError: string | null = null;
+// While fastmath.jit traces a function, every kernel call goes through its
+// recorder (which forwards to the active kernels).
+let override: Kernels | null = null;
+
+/** Routes kernel calls through k until called with null (jit tracing). */
+export function _setKernelOverride(k: Kernels | null): void { override = k; }
 
 function checked(b: Backend): Backend {
   checkKernels(b.name, b.kernels);
@@ -48,17 +55,16 @@ function use(b: Backend): void {
 }
 
 function choose(): Backend {
+  // A malformed TRAX_* setting stops here with one line (other backends come via await setBackend(name)).
+  checkBackendEnv({ TRAX_BACKEND: env('TRAX_BACKEND'), TRAX_NUM_THREADS: env('TRAX_NUM_THREADS'), TRAX_ISA: env('TRAX_ISA') });
   const forced = (env('TRAX_BACKEND') ?? '').trim().toLowerCase();
-  if (forced && forced !== 'native' && forced !== 'js' && forced !== 'webgpu') {
-    throw new Error(`TRAX_BACKEND must be 'native', 'js' or 'webgpu', got '${env('TRAX_BACKEND')}'`);
-  }
   // TRAX_BACKEND=webgpu: the package's entry awaits the device (see src/index.ts); until then the CPU default.
   if (forced === 'js') return checked(jsBackend);
   const loaded = loadNativeKernels();
   if ('backend' in loaded) return checked(loaded.backend);
   nativeError = loaded.error;
   if (forced === 'native') {
-    throw new Error(`TRAX_BACKEND=native but the native addon is unavailable: ${loaded.error}`);
+    throw new BackendConfigError(`TRAX_BACKEND=native but the native addon is unavailable: ${loaded.error}`);
   }
   if (platformName === 'browser') return checked(jsBackend);  // the expected default there, nothing to warn about
   warn(
@@ -76,7 +82,18 @@ export function backend(): Backend {
 
 /** The active backend's kernels (the engine's dispatch table). */
 export function kernels(): Kernels {
-  return activeKernels ?? backend().kernels;
+  return override ?? activeKernels ?? backend().kernels;
+}
+
+/**
+ * Runs fn with every kernel call going to `table` instead of the active
+ * backend's (a tracer records the kernel sequence this way); restores the
+ * backend's table after, even if fn throws.
+ */
+export function withKernelTable<T>(table: Kernels, fn: () => T): T {
+  const saved = activeKernels;
+  activeKernels = table;
+  try { return fn(); } finally { activeKernels = saved; }
 }
 
 /** Name of the backend in use: 'native', 'js', or a registered one. */
@@ -131,5 +148,5 @@ export function nativeUnavailableReason(): string | null {
 export function setNumThreads(n: number): void { backend().setThreads(n); }
 export function numThreads(): number { return backend().threads(); }
 
-export { jsKernels, jsBackend };
+export { jsKernels, jsBackend, BackendConfigError, checkBackendEnv };
 export type { Kernels, Backend };

@@ -1,17 +1,19 @@
-// Loads the C++ kernels (build/Release/trax_native.node, built by
-// scripts/build-addon.cjs at install time). The addon's functions take the
-// kernel arguments as-is, so they are installed directly into the kernel
-// table: no wrapper closure or per-call allocation on the hot path. Kernels
-// the addon does not implement (cheap data movement, random numbers) are
-// the TypeScript ones, which work on the same host storage.
+// Loads the C++ kernels: build/Release/trax_native.node when it was built
+// from source (scripts/build-addon.cjs), else the N-API binary shipped for
+// this platform in prebuilds/<platform>-<arch>/ (node-gyp-build's layout; one
+// binary serves every Node version). The addon's functions take the kernel
+// arguments as-is, so they are installed directly into the kernel table: no
+// wrapper closure or per-call allocation on the hot path. Kernels the addon
+// does not implement (cheap data movement, random numbers) are the
+// TypeScript ones, which work on the same host storage.
 // Environment: TRAX_NUM_THREADS sets the initial thread count (default: all
 // hardware threads); TRAX_ISA=avx512|avx2|generic forces a kernel build the
 // CPU supports; TRAX_SKIP_NATIVE=1 disables the addon.
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import type { Backend } from './backend.js';
+import { join } from 'node:path';
+import { PACKAGE_ROOT } from '../package_root.js';
+import type { Backend, PlanExecutorApi } from './backend.js';
 import { hostStorage } from './host.js';
 import { jsKernels } from './js.js';
 import type { Kernels } from './kernels.js';
@@ -41,33 +43,41 @@ export const NATIVE_KERNELS = [
 /** Addon functions that are not kernels. */
 export const NATIVE_CONTROL = ['threads', 'setThreads', 'isa', 'setIsa'] as const;
 
+/** The plan executor's entry points (native/plan.cc) and the kernels it runs, in its id order. */
+export const NATIVE_PLAN = ['planCreate', 'planRun'] as const;
+export const NATIVE_PLAN_KERNELS = [
+  'matmul', 'unary', 'binary', 'reduce', 'softmax', 'softmaxBackward', 'layerNorm', 'layerNormBackward',
+  'crossEntropy', 'crossEntropyBackward', 'attention', 'attentionBackward', 'gatherRows', 'scatterAddRows',
+  'adam', 'adafactor', 'dropoutMask', 'dropoutApply', 'permute', 'sumSquares', 'fill', 'copyStrided', 'cast', 'oneHot',
+] as const satisfies readonly KernelName[];
+
 const SMALL_BINARY = 64;
 
 type Loaded = { kernels: NativeKernels; backend: Backend; addon: NativeAddon } | { error: string };
 let cached: Loaded | null = null;
 
-/** Package root: this file compiles to dist/src/backends/native.js (or runs from src/backends/). */
-function packageRoot(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  for (const up of ['../../..', '../..']) {
-    const root = join(here, up);
-    if (existsSync(join(root, 'package.json'))) return root;
-  }
-  return join(here, '../../..');
+/** Where the addon may be, in the order tried: a local build, then the shipped binary for this platform. */
+export function addonCandidates(root = PACKAGE_ROOT): string[] {
+  const dir = join(root, 'prebuilds', `${process.platform}-${process.arch}`);
+  const libc = process.platform !== 'linux' ? [] : existsSync('/etc/alpine-release') ? ['node.napi.musl.node'] : ['node.napi.glibc.node'];
+  return [join(root, 'build', 'Release', 'trax_native.node'), ...[...libc, 'node.napi.node'].map((f) => join(dir, f))];
 }
 
 function load(): Loaded {
   if (process.env.TRAX_SKIP_NATIVE === '1') return { error: 'disabled by TRAX_SKIP_NATIVE=1' };
-  const file = join(packageRoot(), 'build', 'Release', 'trax_native.node');
-  if (!existsSync(file)) return { error: `${file} not found (the addon was not built)` };
+  const candidates = addonCandidates();
+  const file = candidates.find((f) => existsSync(f));
+  if (!file) {
+    return { error: `no native addon for ${process.platform}-${process.arch} (no ${candidates.join(' or ')}); build it with \`npm rebuild trax-ts\`` };
+  }
   let addon: NativeAddon;
   try {
-    addon = createRequire(import.meta.url)(file) as NativeAddon;
+    addon = createRequire(join(PACKAGE_ROOT, 'package.json'))(file) as NativeAddon;
   } catch (e) {
     return { error: `failed to load ${file}: ${(e as Error).message}` };
   }
-  for (const m of [...NATIVE_KERNELS, ...NATIVE_CONTROL]) {
-    if (typeof addon[m] !== 'function') return { error: `${file} lacks ${m}(); rebuild it (npm run install)` };
+  for (const m of [...NATIVE_KERNELS, ...NATIVE_CONTROL, ...NATIVE_PLAN]) {
+    if (typeof addon[m] !== 'function') return { error: `${file} lacks ${m}(); rebuild it (npm rebuild trax-ts)` };
   }
   // Start from the TypeScript kernels, then put the C++ ones in their place.
   const table = { ...jsKernels } as unknown as Record<string, unknown>;
@@ -99,6 +109,11 @@ function load(): Loaded {
     threads,
     setThreads,
     info: () => ({ isa: (addon.isa as unknown as () => string)() }),
+    planExecutor: {
+      kernels: NATIVE_PLAN_KERNELS,
+      create: addon.planCreate as unknown as PlanExecutorApi['create'],
+      run: addon.planRun as unknown as PlanExecutorApi['run'],
+    },
   };
   const withControl = { ...table, name: 'native' } as Record<string, unknown>;
   for (const m of NATIVE_CONTROL) withControl[m] = addon[m];

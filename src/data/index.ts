@@ -22,7 +22,7 @@ export {
 export { Inputs, type InputsConstructor, type StreamFn, type BatchSource, type BatchStream, type BatchSignature, validateBatch } from './inputs.js';
 export { reverseIntsTask, sortIntsTask, copyIntsTask, type IntsTaskOptions, type IntsBatch } from './tasks.js';
 export {
-  MOBY_DICK_PACKAGE, mobyDickPath, loadText, splitText, splitIds, CharVocab, lmWindows, lmFixedBatches,
+  mobyDickFile, mobyDickPath, loadText, splitText, splitIds, CharVocab, lmWindows, lmFixedBatches,
   lmSequentialWindows, lmWindowWeights, type LMBatch, type LMWindowOptions, type LMRandomWindowOptions, type LMSequentialOptions,
 } from './text.js';
 export { Rng } from './rng.js';

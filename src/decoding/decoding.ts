@@ -1,10 +1,12 @@
 // Decoding (trax/supervised/decoding.py): sampling token by token from a
 // predict-mode model, whose key/value caches make each new token one step,
 // or from an eval-mode model re-run on the growing sequence.
-import type { Layer, State } from '../layers/base.js';
+import type { Layer, State, Weights } from '../layers/base.js';
+import { jit, type JitFunction } from '../engine/jit.js';
+import { backend } from '../backends/index.js';
 import * as F from '../engine/index.js';
 import * as random from '../engine/random.js';
-import { Tensor, toTensor, type TensorLike } from '../engine/tensor.js';
+import { Tensor, peekScalar, toTensor, type TensorLike } from '../engine/tensor.js';
 import { disposeReplaced, withBufferScope } from '../engine/pool.js';
 import { clone } from '../engine/ops/shape.js';
 
@@ -24,6 +26,12 @@ export interface SampleOptions {
   topP?: number;
   /** Seed (or key) for sampling; Trax uses numpy's global RNG. */
   seed?: number | random.PRNGKey;
+  /**
+   * Replay the predict-mode step through fastmath.jit (default true): one
+   * recorded kernel sequence per cache position, traced on the second and
+   * third decodes that reach it and replayed from the fourth.
+   */
+  jit?: boolean;
 }
 
 function asIntInputs(inputs: TensorLike | null | undefined, batchSize: number): Tensor | null {
@@ -122,6 +130,34 @@ function modelOutput(out: unknown): Tensor {
   return t;
 }
 
+type DecodeStep = JitFunction<[Tensor, Weights, State, string], [Tensor, State]>;
+const decodeSteps = new WeakMap<Layer, DecodeStep>();
+
+/** The predict-mode model's step (tokens -> last log-probs, new state) through fastmath.jit. */
+function decodeStep(model: Layer): DecodeStep {
+  let f = decodeSteps.get(model);
+  if (!f) {
+    const pure = (cur: Tensor, weights: Weights, state: State, _positions: string): [Tensor, State] => {
+      const [out, s] = model.pureFn(cur, weights, state, null);
+      return [lastLogProbs(modelOutput(out)), s];
+    };
+    f = jit(pure, { name: 'the decode step', maxPlanBytes: 512 * 1024 * 1024, traceAfter: 1, onUntraceable: (e) => { if (process.env.TRAX_JIT_DEBUG) console.error(e.message); } });
+    decodeSteps.set(model, f);
+  }
+  return f;
+}
+
+/** The predict-mode counters in a state (cache positions), as a signature tag. */
+function positionsOf(state: unknown): string {
+  const out: number[] = [];
+  const walk = (s: unknown): void => {
+    if (s instanceof Tensor) { if (s.dtype === 'int32' && s.size === 1) out.push(peekScalar(s) ?? NaN); return; }
+    if (Array.isArray(s)) for (const x of s) walk(x);
+  };
+  walk(state);
+  return out.join(',');
+}
+
 /**
  * Forgets the outputs held by Cache layers (the encoder of an encoder-decoder
  * model in predict mode, and its cross-attention K/V). The cached value is
@@ -148,7 +184,9 @@ export async function* autoregressiveSampleStream(model: Layer, inputs?: TensorL
   const batchSize = opts.batchSize ?? (inputs && !(inputs instanceof Tensor) && Array.isArray(inputs) ? (inputs as unknown[]).length : 1);
   const temperature = opts.temperature ?? 1.0;
   const startId = opts.startId ?? 0;
-  const x = asIntInputs(inputs, batchSize);
+  // Made in a scope: on a device backend its uploads are handed back at the
+  // end (the caller's own tensor never is).
+  const x = withBufferScope(() => asIntInputs(inputs, batchSize));
   let rng = keyFrom(opts.seed);
   const start = F.full([batchSize, 1], startId, 'int32');
   const savedState = model.state;
@@ -166,8 +204,10 @@ export async function* autoregressiveSampleStream(model: Layer, inputs?: TensorL
         const len = seq[0].length;
         const padded = new Int32Array(batchSize * (len + 1));
         seq.forEach((s, r) => padded.set(s, r * (len + 1)));
-        const cur = new Tensor(padded, [batchSize, len + 1], 'int32');
-        const logp = steps.run(() => lastLogProbs(modelOutput(encDec ? model.apply([x!, cur]) : model.apply(cur)), len));
+        const logp = steps.run(() => {
+          const cur = new Tensor(padded, [batchSize, len + 1], 'int32');
+          return lastLogProbs(modelOutput(encDec ? model.apply([x!, cur]) : model.apply(cur)), len);
+        });
         const [k1, k2] = random.split(rng);
         rng = k1;
         const sample = await logSoftmaxSample(logp, temperature, k2, opts);
@@ -180,11 +220,20 @@ export async function* autoregressiveSampleStream(model: Layer, inputs?: TensorL
         yield sample;
       }
     }
-    let cur = x && !encDec ? null : start;
+    // The previous step's samples: uploaded inside the next step's scope.
+    let last: Int32Array | null = null;
+    const step = encDec || opts.jit === false || !backend().onHost ? null : decodeStep(model);
     for (;;) {
-      const input = cur;
+      const prev = last;
       const logp = steps.run(() => {
-        const c = input ?? F.concat([start, x!], 1);
+        const c = prev ? new Tensor(prev, [batchSize, 1], 'int32') : x && !encDec ? F.concat([start, x], 1) : start;
+        if (step) {
+          // One recorded kernel sequence per cache position (the positions are
+          // in the signature): a decode done once is never traced.
+          const [lp, s] = step(c, model.weights, model.state, positionsOf(model.state));
+          model.state = s;
+          return lp;
+        }
         return lastLogProbs(modelOutput(encDec ? model.apply([x!, c]) : model.apply(c)));
       });
       const [k1, k2] = random.split(rng);
@@ -192,12 +241,13 @@ export async function* autoregressiveSampleStream(model: Layer, inputs?: TensorL
       const sample = await logSoftmaxSample(logp, temperature, k2, opts);
       logp.dispose();
       yield sample;
-      cur = new Tensor(sample, [batchSize, 1], 'int32');
+      last = sample;
     }
   } finally {
     model.state = savedState as State;
     steps.finish();
     start.dispose();
+    disposeReplaced(x, inputs);
     resetCaches(model);
   }
 }

@@ -18,3 +18,4 @@ export { grad, valueAndGrad, noGrad, stopGradient, type ValueAndGradOptions } fr
 export { treeFlatten, treeUnflatten, treeLeaves, treeMap, type Tree, type TreeDef } from './tree.js';
 export * as random from './random.js';
 export { withBufferScope, clearBufferPool } from './pool.js';
+export { jit, JitError, type JitFunction, type JitOptions } from './jit.js';

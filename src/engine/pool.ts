@@ -12,23 +12,32 @@ import { Tensor } from './tensor.js';
 interface Scope { backend: Backend; storages: Storage[] }
 
 let active: Scope | null = null;
-// Storages allocated through the engine and not yet handed back.
+
+/** Called with every storage handed out while set (jit tracing notes where buffers are made). */
+export const allocWatch: { hook: ((s: Storage) => void) | null } = { hook: null };
+
+/** True while fastmath.jit traces a function. */
+export function tracing(): boolean { return allocWatch.hook !== null; }
+// Storages allocated through the engine and not yet handed back: those that
+// open scopes hold, plus, on a device backend, those outside any scope. On
+// the CPU backends storage outside scopes belongs to the garbage collector,
+// so it is neither counted nor tracked (that keeps eager ops cheap).
 let live = 0;
-// Of those, the ones no scope holds (made outside any scope, or returned by
-// one): dispose() hands these back. Other storage (a caller's array that a
-// CPU backend adopted) is not the engine's to count or free.
+// Device storage that no scope holds (made outside any scope, or returned
+// by one): dispose() hands it back.
 const owned = new WeakSet<Storage>();
 
-function track(s: Storage): void {
-  live++;
-  if (active !== null) active.storages.push(s);
-  else owned.add(s);
+function track(s: Storage, b: Backend): void {
+  if (active !== null) { live++; active.storages.push(s); }
+  else if (!b.onHost) { live++; owned.add(s); }
 }
 
 /** A zero-filled storage (pooled inside a scope). */
 export function allocStorage(dtype: 'float32' | 'int32', n: number, zero = true): Storage {
-  const s = activeBackend().alloc(dtype, n, zero, active !== null);
-  track(s);
+  const b = activeBackend();
+  const s = b.alloc(dtype, n, zero, active !== null);
+  track(s, b);
+  if (allocWatch.hook !== null) allocWatch.hook(s);
   return s;
 }
 
@@ -49,8 +58,10 @@ export function allocI32(n: number): Int32Array {
 
 /** A byte-mask storage (dropout keep-masks). */
 export function allocBytes(n: number): Uint8Array {
-  const s = activeBackend().allocBytes(n, active !== null);
-  track(s);
+  const b = activeBackend();
+  const s = b.allocBytes(n, active !== null);
+  track(s, b);
+  if (allocWatch.hook !== null) allocWatch.hook(s);
   return s as Uint8Array;
 }
 
@@ -62,7 +73,7 @@ export function allocBytes(n: number): Uint8Array {
 export function upload(values: HostArray, b: Backend = activeBackend()): Storage {
   if (b.onHost) return values;
   const s = b.fromHost(values);
-  track(s);
+  track(s, b);
   return s;
 }
 
@@ -73,9 +84,7 @@ export function upload(values: HostArray, b: Backend = activeBackend()): Storage
 export function releaseStorage(s: Storage, b: Backend): void {
   if (!owned.delete(s)) return;
   live--;
-  // On the CPU backends the garbage collector reclaims it: pooling storage a
-  // caller may still see through a view is not worth the risk.
-  if (!b.onHost) b.release(s);
+  b.release(s);
 }
 
 function drop(s: Storage, b: Backend): void {
@@ -121,9 +130,14 @@ export function withBufferScope<T>(fn: () => T, keep: (result: T) => unknown = (
   const b = mine.backend;
   b.trimPool();
   for (const s of mine.storages) {
-    if (kept.has(s)) { owned.add(s); continue; }
-    b.release(s);
     live--;
+    if (kept.has(s)) {
+      // Kept storage leaves the count on the CPU backends (the garbage
+      // collector owns it now); a device backend's stays until disposed.
+      if (!b.onHost) { owned.add(s); live++; }
+      continue;
+    }
+    b.release(s);
   }
   return result;
 }
@@ -144,6 +158,8 @@ export function tidy<T>(fn: () => T): T {
  * nesting of arrays and plain objects.
  */
 export function disposeReplaced(previous: unknown, current: unknown, keep: unknown = null): void {
+  // On the CPU backends there is nothing to hand back (see releaseStorage).
+  if (activeBackend().onHost) return;
   const held = new Set<unknown>();
   collectStorages(current, held);
   collectStorages(keep, held);
@@ -168,8 +184,8 @@ export function clearBufferPool(): void {
 export interface MemoryInfo {
   /**
    * Storages allocated by ops and not yet handed back by a scope or
-   * dispose(). On the CPU backends, tensors made outside any scope are
-   * reclaimed by the garbage collector but stay in this count until disposed.
+   * dispose(). On the CPU backends only storage that open scopes hold is
+   * counted: the garbage collector owns the rest.
    */
   liveBuffers: number;
   /** Released buffers the CPU backends keep for reuse. */

@@ -17,6 +17,9 @@ export type TensorLike = Tensor | NestedArray | HostArray | ArrayLike<number>;
 
 let nextId = 1;
 
+/** Set while fastmath.jit traces: a read of values on the host cannot be traced. */
+export const hostReadWatch: { hook: ((what: string) => void) | null } = { hook: null };
+
 export class Tensor {
   readonly id: number;
   readonly shape: readonly number[];
@@ -33,8 +36,8 @@ export class Tensor {
   private _disposed = false;
 
   /**
-   * Wraps storage of the given backend (default: the active one). A host
-   * typed array is accepted on any backend: the CPU backends adopt it, a
+   * A tensor over `storage` of `backend`. Without a backend, storage is a
+   * host typed array for the active backend: the CPU backends adopt it, a
    * device backend uploads it.
    */
   constructor(storage: Storage | HostArray, shape: readonly number[], dtype?: DType, backend?: Backend) {
@@ -60,7 +63,7 @@ export class Tensor {
       if (size !== storage.length) {
         throw new RangeError(`Tensor: shape [${shape.join(', ')}] needs ${size} values, storage has ${storage.length}`);
       }
-      if (!b.onHost) st = upload(storage, b);
+      if (!b.onHost && backend === undefined) st = upload(storage, b);
     }
     this.id = nextId++;
     this.storage = st;
@@ -75,12 +78,14 @@ export class Tensor {
   get ndim(): number { return this.shape.length; }
 
   /** A copy of the values on the host (a download on device backends). */
-  data(): Promise<HostArray> {
+  async data(): Promise<HostArray> {
+    if (hostReadWatch.hook) hostReadWatch.hook('data');
     this.checkLive('data()');
     return this.backend.read(this.storage, this.dtype, this.size);
   }
   /** Synchronous copy of the values (host backends only). */
   dataSync(): HostArray {
+    if (hostReadWatch.hook) hostReadWatch.hook('dataSync');
     this.checkHost('dataSync()');
     return this.backend.readSync!(this.storage, this.dtype, this.size);
   }
@@ -88,20 +93,23 @@ export class Tensor {
   async array(): Promise<NestedArray> { return toNested(await this.data(), this.shape); }
   /** Values as nested arrays, synchronously (host backends only). */
   arraySync(): NestedArray {
+    if (hostReadWatch.hook) hostReadWatch.hook('arraySync');
     this.checkHost('arraySync()');
     return toNested(this.storage as HostArray, this.shape);
   }
   /** The value of a one-element tensor (host backends only; else `(await t.data())[0]`). */
   item(): number {
     if (this.size !== 1) throw new Error(`item(): tensor of shape [${this.shape}] has ${this.size} values, not 1`);
+    if (hostReadWatch.hook) hostReadWatch.hook('item');
     this.checkHost('item()');
     return (this.storage as HostArray)[0];
   }
 
   /**
-   * Hands the storage back to its backend now instead of when its scope ends
-   * (or, on the CPU backends, when it is garbage collected). Tensors made by
-   * reshape share storage: dispose only the last one in use.
+   * Hands a device backend's storage back now instead of when its scope
+   * ends. On the CPU backends the garbage collector owns storage outside
+   * scopes, so this only marks the tensor (its values stay readable).
+   * Tensors made by reshape share storage: dispose only the last one in use.
    */
   dispose(): void {
     if (this._disposed) return;
@@ -110,8 +118,11 @@ export class Tensor {
   }
   get isDisposed(): boolean { return this._disposed; }
 
+  // On the CPU backends a disposed tensor's values stay readable (the
+  // garbage collector owns them, nothing reuses them); a device backend has
+  // freed them.
   private checkLive(what: string): void {
-    if (this._disposed) throw new Error(`${what}: tensor of shape [${this.shape}] was disposed`);
+    if (this._disposed && !this.backend.onHost) throw new Error(`${what}: tensor of shape [${this.shape}] was disposed`);
   }
   private checkHost(what: string): void {
     this.checkLive(what);
@@ -126,6 +137,11 @@ export class Tensor {
   }
 
   [Symbol.for('nodejs.util.inspect.custom')](): string { return this.toString(); }
+}
+
+/** A tensor over storage the engine just made on the active backend (no upload, whatever the storage is). */
+export function fromStorage(storage: Storage, shape: readonly number[], dtype: DType): Tensor {
+  return new Tensor(storage, shape, dtype, activeBackend());
 }
 
 function toNested(buf: HostArray, shape: readonly number[]): NestedArray {

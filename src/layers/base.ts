@@ -1,6 +1,7 @@
 // Trax's one small idea: a layer pops nIn values off a data stack and pushes
 // nOut results; weights and state are trees mirroring the sublayer tree.
 // Everything else (combinators, models) is built from this class.
+import { BackendConfigError } from '../backends/env.js';
 import { ShapeDtype, type Signature } from '../shapes.js';
 import { treeFlatten } from '../engine/tree.js';
 import { Tensor, toTensor } from '../engine/tensor.js';
@@ -282,7 +283,9 @@ export abstract class Layer {
 
   [Symbol.for('nodejs.util.inspect.custom')](): string { return this.toString(); }
 
-  protected wrapError(where: string, inputs: unknown, e: unknown): LayerError {
+  protected wrapError(where: string, inputs: unknown, e: unknown): Error {
+    // A bad TRAX_* setting is not about this layer: it reaches the caller as it is.
+    if (e instanceof BackendConfigError) return e;
     return new LayerError(this.printName(), where, this._callerFile, shapesOf(inputs), e);
   }
 }

@@ -2,6 +2,7 @@
 // eps1 added to the accumulators, not to g^2). The per-weight work runs in
 // the fused backend kernel; the step-dependent scalars are computed here.
 
+import { derivedScalar } from '../engine/jit.js';
 import { adafactorUpdate, roundBfloat16InPlace } from '../engine/ops/optim.js';
 import type { Tensor } from '../engine/tensor.js';
 import {
@@ -76,8 +77,10 @@ export class AdafactorOptimizer extends Optimizer {
     shape: readonly number[], p: OptParams): void {
     const n = p.weight_decay_n_steps;
     // weight_decay_n_steps < 1 means "always decay".
-    const wd = n < 1 ? p.weight_decay_rate : p.weight_decay_rate * Math.max(n - step, 0) / Math.max(n, 0);
-    const decay = 1 - Math.pow(step + 1, -p.decay_rate);
+    // Functions of the step, so a traced training step recomputes them for each step it replays.
+    const rate = p.weight_decay_rate, decayRate = p.decay_rate;
+    const wd = n < 1 ? rate : derivedScalar(step, (t) => rate * Math.max(n - t, 0) / Math.max(n, 0));
+    const decay = derivedScalar(step, (t) => 1 - Math.pow(t + 1, -decayRate));
     const m = this.doMomentum ? slotTensor(this.name, slot, Array.isArray(slot) ? slot.length - 1 : 0) : null;
     let vr: Tensor | null = null, vc: Tensor | null = null, v: Tensor | null = null;
     let batch = 1, rows = 1, cols = w.size;

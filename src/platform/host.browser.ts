@@ -91,12 +91,30 @@ export function loadNative(): ReturnType<typeof loadNativeKernels> {
   return { error: 'the native addon is for Node; browsers use the js or webgpu backend' };
 }
 
-export function resolvePackageFile(specifier: string): string {
-  return noFileSystem(`resolving ${specifier}`);
+export function brotliDecompressSync(_data: Uint8Array): Uint8Array {
+  throw new Error('brotli decompression is not available in the browser');
+}
+
+export function tempDir(): string {
+  return noFileSystem('the temporary folder');
+}
+
+export function pid(): number {
+  return 0;
 }
 
 export function packageRoot(): string {
   return noFileSystem('the package folder');
+}
+
+/**
+ * URL of a file inside the package, by its path from the package root, for
+ * pages that load the package's modules unbundled. This file is
+ * dist/src/platform/host.browser.js; the URL is computed (not a literal) so
+ * that bundlers do not copy every model into every app.
+ */
+export function packageFileUrl(relative: string): URL {
+  return new URL(`../../../${relative}`, import.meta.url);
 }
 
 export async function fetchBytes(url: string | URL): Promise<Uint8Array> {

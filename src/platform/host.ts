@@ -7,10 +7,11 @@ import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
-import { gunzipSync as zGunzip, gzipSync as zGzip } from 'node:zlib';
+import { tmpdir } from 'node:os';
+import { pathToFileURL } from 'node:url';
+import { brotliDecompressSync as zBrotliDecompress, gunzipSync as zGunzip, gzipSync as zGzip } from 'node:zlib';
 import { loadNativeKernels } from '../backends/native.js';
+import { PACKAGE_ROOT } from '../package_root.js';
 
 export { fs, fsp, path };
 
@@ -54,14 +55,26 @@ export function loadNative(): ReturnType<typeof loadNativeKernels> {
   return loadNativeKernels();
 }
 
-/** Path of a file inside an installed npm package (the Moby-Dick corpus). */
-export function resolvePackageFile(specifier: string): string {
-  return createRequire(import.meta.url).resolve(specifier);
+export function brotliDecompressSync(data: Uint8Array): Uint8Array {
+  return zBrotliDecompress(data);
 }
 
-/** The package's root folder: this file compiles to dist/src/platform/host.js. */
+export function tempDir(): string {
+  return tmpdir();
+}
+
+export function pid(): number {
+  return process.pid;
+}
+
+/** The package's root folder, as the native loader finds it (src/package_root.ts, ES module and CommonJS builds). */
 export function packageRoot(): string {
-  return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+  return PACKAGE_ROOT;
+}
+
+/** URL of a file inside the package, by its path from the package root (e.g. 'pretrained/x.pkl.gz'). */
+export function packageFileUrl(relative: string): URL {
+  return pathToFileURL(path.join(PACKAGE_ROOT, relative));
 }
 
 /** Bytes of a URL: file: URLs are read from disk, others fetched. */

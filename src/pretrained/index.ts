@@ -3,10 +3,10 @@
 // because the original lives in a cloud bucket that may be out of reach, and
 // a small character-level language model of Moby-Dick
 // (scripts/train-char-lm.mjs). Node reads them by path; browsers fetch them
-// by URL. In a bundled app the app names the file itself, e.g.
-// `new URL('trax-ts/pretrained/sort-transformer.pkl.gz', import.meta.url)`,
-// so that its bundler copies only the models it uses.
-import { fs, packageRoot, path as paths } from '../platform/host.js';
+// by URL. In a bundled app the app names the file itself, as a URL relative
+// to its own module (the README's "In the browser" example), so that its
+// bundler copies only the models it uses.
+import { fs, packageFileUrl, packageRoot, path as paths } from '../platform/host.js';
 import type { TransformerLMOptions } from '../models/transformer_lm.js';
 
 export interface PretrainedModel {
@@ -88,7 +88,6 @@ export function url(name: string, part?: 'lm.json'): URL {
     throw new Error(`trax.pretrained.url: ${name} has no ${JSON.stringify(part)} file`);
   }
   const file = part ? m.file.replace(/model\.pkl\.gz$/, part) : m.file;
-  // A computed (not literal) URL: bundlers would copy every model into every app otherwise.
-  const relative = `../../../pretrained/${file}`;
-  return new URL(relative, import.meta.url);
+  // The platform layer knows where the package is (Node: its folder; browsers: this module's URL).
+  return packageFileUrl(`pretrained/${file}`);
 }

@@ -7,8 +7,8 @@ import { Negate } from '../layers/core.js';
 import { Accuracy, CrossEntropyLoss, SequenceAccuracy, SumOfWeights } from '../layers/metrics.js';
 import type { Optimizer, Slot } from '../optimizers/base.js';
 import { ShapeDtype } from '../shapes.js';
-import { valueAndGrad } from '../engine/tape.js';
-import { disposeReplaced, withBufferScope } from '../engine/pool.js';
+import { disposeReplaced } from '../engine/pool.js';
+import type { JitFunction } from '../engine/jit.js';
 import { Tensor } from '../engine/tensor.js';
 import { reshape } from '../engine/ops.js';
 import * as random from '../engine/random.js';
@@ -20,6 +20,10 @@ import { ndToTensor, tensorToNd } from '../io/model_io.js';
 import { readTraxCheckpointSync, trainerLibDict, writeFileAtomicSync } from '../io/trax_checkpoint.js';
 import { isNdArray } from '../io/ndarray.js';
 import { fs, gzipSync, path as paths } from '../platform/host.js';
+import { evaluateMetrics } from './evaluate.js';
+import { MetricsWriter, type History, type MetricRecord } from './metrics_writer.js';
+import { makeTrainStep, trainStep, type PureTrainStep, type TrainStepModel } from './step.js';
+import { yieldToEventLoop } from './yield.js';
 
 export type ModelFn = (mode: Mode) => Layer;
 export type LRScheduleFn = (step: number) => number;
@@ -50,6 +54,12 @@ export interface TrainerOptions {
   checkpointLowest?: string | null;
   /** Where log lines go (default: console.log). */
   log?: (line: string) => void;
+  /**
+   * Replay the training step through fastmath.jit (default true): traced on
+   * its first two steps, then one recorded kernel sequence per step. A model
+   * that cannot be traced trains eagerly, with a warning saying why.
+   */
+  jit?: boolean;
 }
 
 /** Trax 1.3.4's default metrics, evaluated in sorted key order. */
@@ -162,7 +172,7 @@ export class Trainer {
   private lossWeights: Weights = [];
   private slots: Slot[] = [];
   private batchSig: ShapeDtype[] | null = null;
-  private history: Record<string, Record<string, [number, number][]>> = { train: {}, eval: {} };
+  private metricsLog!: MetricsWriter;
   private trainIt: AnyIterator | null = null;
   private evalIt: AnyIterator | null = null;
   private trainEvalIt: AnyIterator | null = null;
@@ -170,6 +180,7 @@ export class Trainer {
   private restoredCounters: Counters | null = null;
   private ready: Promise<void>;
   private lastLoss = NaN;
+  private readonly stepFn: PureTrainStep;
 
   constructor(opts: TrainerOptions) {
     const modelFn: ModelFn = typeof opts.model === 'function' && !(opts.model instanceof Layer)
@@ -207,7 +218,19 @@ export class Trainer {
     this.checkpointHighest = opts.checkpointHighest ?? null;
     this.checkpointLowest = opts.checkpointLowest ?? null;
     if (this.outputDir) ensureWritableDir(this.outputDir, 'Trainer');
+    this.metricsLog = new MetricsWriter(this.outputDir, this.shouldWriteSummaries, { train: {}, eval: {} });
+    this.stepFn = makeTrainStep(() => this.stepModel(), { jit: opts.jit, name: 'the training step', owner: 'Trainer' });
     this.ready = this.reset();
+  }
+
+  /** Whether the training step now replays a recorded plan. */
+  get stepReplays(): number { return (this.stepFn as Partial<JitFunction<unknown[], unknown>>).replays ?? 0; }
+
+  private stepModel(): TrainStepModel {
+    return {
+      withLoss: this.modelWithLoss, weightsTree: (flat) => this.weightsTree(flat),
+      lossWeights: this.lossWeights, lossState: this.lossState, optimizer: this.optimizer, lossLabel: 'Trainer: loss',
+    };
   }
 
   /** The current step (number of updates done). */
@@ -218,7 +241,7 @@ export class Trainer {
   get model(): Layer { this.modelTrain.weights = this.weightsTree(); return this.modelTrain; }
   get evalModel(): Layer { this.modelEval.weights = this.weightsTree(); return this.modelEval; }
   get optimizerInstance(): Optimizer { return this.optimizer; }
-  get historyValues(): Record<string, Record<string, [number, number][]>> { return this.history; }
+  get historyValues(): History { return this.metricsLog.history; }
 
   private leafTemplate: unknown[] = [];
 
@@ -328,14 +351,8 @@ export class Trainer {
     } else {
       throw new Error(`Trainer: ${path} has ${slotLeaves.length} optimizer slot arrays, the ${this.optimizer.name} optimizer needs ${want.length}`);
     }
-    const h = (ck.history as { _values?: Record<string, Record<string, [number, number][]>> } | null)?._values;
-    if (h) {
-      this.history = { train: {}, eval: {} };
-      for (const [mode, metrics] of Object.entries(h)) {
-        this.history[mode] = {};
-        for (const [k, v] of Object.entries(metrics)) this.history[mode][k] = v.map(([s, x]) => [Number(s), Number(x)]);
-      }
-    }
+    this.metricsLog.restore(ck.history);
+    this.metricsLog.history = { train: {}, eval: {}, ...this.metricsLog.history };
     const extra = ck.raw['trax_ts'] as { data_counters?: Counters; seed?: number } | undefined;
     this.restoredCounters = extra?.data_counters ?? null;
   }
@@ -374,95 +391,83 @@ export class Trainer {
 
   /** One gradient step on one batch; returns the loss. */
   trainStepOn(batch: Tensor[]): number {
-    // Every intermediate of the step is recycled when it ends; only the new
-    // weights, slots and model state outlive it, and the ones they replace
-    // are handed back.
     const before = [this.flatWeights, this.slots, this.modelState];
-    const loss = withBufferScope(() => this.trainStepInScope(batch), () => [this.flatWeights, this.slots, this.modelState]);
+    const { loss, state } = trainStep(this.stepModel(), { flatWeights: this.flatWeights, slots: this.slots, modelState: this.modelState },
+      batch, random.foldIn(this.baseKey, this._step), this.lrSchedule(this._step), this._step, this.stepFn);
+    this.flatWeights = state.flatWeights;
+    this.slots = state.slots;
+    this.modelState = state.modelState;
+    // The weights, slots and state the step replaced are handed back.
     disposeReplaced(before, [this.flatWeights, this.slots, this.modelState]);
-    return loss;
-  }
-
-  private trainStepInScope(batch: Tensor[]): number {
-    const rng = random.foldIn(this.baseKey, this._step);
-    const modelWithLoss = this.modelWithLoss;
-    const modelState = this.modelState, lossState = this.lossState, lossWeights = this.lossWeights;
-    const [[loss, newState], grads] = valueAndGrad((flat: Tensor[]) => {
-      const w = this.weightsTree(flat);
-      const [out, s] = modelWithLoss.pureFn(batch, [w, lossWeights], [modelState, lossState], rng);
-      return [out as Tensor, s] as [Tensor, State];
-    }, { hasAux: true })(this.flatWeights);
-    const lossValue = loss.item();
-    if (!Number.isFinite(lossValue)) {
-      throw new Error(`Trainer: loss became ${lossValue} at step ${this._step}; lower the learning rate or check the data`);
-    }
-    const lr = this.lrSchedule(this._step);
-    const { weights, slots } = this.optimizer.treeUpdate(this._step, grads as Tensor[], this.flatWeights, this.slots, { learning_rate: lr });
-    this.flatWeights = weights;
-    this.slots = slots;
-    const [ms] = newState as State[];
-    this.modelState = ms;
     this._step++;
-    this.lastLoss = lossValue;
+    this.lastLoss = loss;
     if (this.checkpointsAt.has(this._step) && this.shouldSave && this.outputDir) {
       this.saveState(`model_${this._step}.pkl.gz`);
     }
-    return lossValue;
+    return loss;
   }
 
   /** Runs one training step on the next batch of the train stream. */
   async trainStep(): Promise<number> {
     await this.ready;
     await this.replayStreams();
+    await yieldToEventLoop();
     return this.trainStepOn(await this.nextTrainBatch());
   }
 
   /**
    * Trains nSteps, then evaluates on nEvalSteps batches (if > 0) and saves the
-   * checkpoint, printing Trax's log lines.
+   * checkpoint, printing Trax's log lines. The event loop gets a turn every
+   * few milliseconds. When opts.signal is aborted, training stops after the
+   * step in progress, the checkpoint is saved (with an outputDir) and the
+   * promise rejects with the signal's reason; the next call continues from
+   * that step.
    */
-  async trainEpoch(nSteps: number, nEvalSteps: number): Promise<void> {
+  async trainEpoch(nSteps: number, nEvalSteps: number, opts: { signal?: AbortSignal } = {}): Promise<void> {
     if (!Number.isInteger(nSteps) || nSteps < 0) throw new RangeError(`trainEpoch: nSteps must be a non-negative integer, got ${nSteps}`);
+    const signal = opts.signal;
     await this.ready;
     await this.replayStreams();
     this.log('');
-    const t0 = performance.now();
-    for (let i = 0; i < nSteps; i++) this.trainStepOn(await this.nextTrainBatch());
-    const secs = (performance.now() - t0) / 1000;
-    this.log(stepLine(this._step, `Ran ${nSteps} train steps in ${secs.toFixed(2)} secs`));
-    this.recordHistory('train', 'training/learning_rate', this.lrSchedule(this._step));
-    if (Number.isFinite(this.lastLoss)) this.recordHistory('train', 'training/loss', this.lastLoss);
-    if (nEvalSteps > 0) await this.evaluate(nEvalSteps);
+    try {
+      const t0 = performance.now();
+      for (let i = 0; i < nSteps; i++) {
+        await yieldToEventLoop();
+        signal?.throwIfAborted();
+        this.trainStepOn(await this.nextTrainBatch());
+      }
+      const secs = (performance.now() - t0) / 1000;
+      this.log(stepLine(this._step, `Ran ${nSteps} train steps in ${secs.toFixed(2)} secs`));
+      this.recordHistory('train', 'training/learning_rate', this.lrSchedule(this._step));
+      if (Number.isFinite(this.lastLoss)) this.recordHistory('train', 'training/loss', this.lastLoss);
+      if (nEvalSteps > 0) await this.evaluate(nEvalSteps, { signal });
+    } catch (e) {
+      // Stopped on request: keep what was trained.
+      if (signal?.aborted && e === signal.reason && this.shouldSave && this.outputDir) this.saveState();
+      throw e;
+    }
     if (this.shouldSave && this.outputDir) this.saveState();
   }
 
-  private async evalOn(it: AnyIterator, counter: keyof Counters, nSteps: number, where: string): Promise<Record<string, number>> {
-    const sums: Record<string, number> = {};
-    for (const n of this.metricNames) sums[n] = 0;
-    const w = this.weightsTree();
+  private async evalOn(it: AnyIterator, counter: keyof Counters, nSteps: number, where: string, signal?: AbortSignal): Promise<Record<string, number>> {
     const rng = random.foldIn(this.baseKey, 0x6576616c);
-    for (let i = 0; i < nSteps; i++) {
-      const r = await it.next();
-      if (r.done) throw new Error(`Trainer: the ${where} stream ended during evaluation`);
-      this.counters[counter]++;
-      const batch = checkBatch(r.value, this.batchSig, `batch ${this.counters[counter] - 1} from the ${where} stream`);
-      // Pooled buffers, as in training: only the metric values leave the scope.
-      withBufferScope(() => {
-        const [out] = this.modelEval.pureFn(batch[0], w, this.modelState, rng);
-        for (const name of this.metricNames) {
-          const m = this.metrics[name];
-          const args = [out as Tensor, ...batch.slice(1)].slice(0, m.nIn);
-          const [v] = m.pureFn(args, m.weights, m.state, rng);
-          sums[name] += (v as Tensor).item();
-        }
-      }, () => null);
-    }
-    for (const n of this.metricNames) sums[n] /= nSteps;
-    return sums;
+    const { means } = await evaluateMetrics({
+      model: this.modelEval, weights: this.weightsTree(), state: this.modelState,
+      metrics: this.metricNames.map((n) => this.metrics[n]), nBatches: nSteps, rng: () => rng, carryState: false, signal,
+      nextBatch: async () => {
+        const r = await it.next();
+        if (r.done) throw new Error(`Trainer: the ${where} stream ended during evaluation`);
+        this.counters[counter]++;
+        return checkBatch(r.value, this.batchSig, `batch ${this.counters[counter] - 1} from the ${where} stream`);
+      },
+    });
+    const out: Record<string, number> = {};
+    this.metricNames.forEach((n, k) => { out[n] = means[k]; });
+    return out;
   }
 
   /** Evaluates every metric on nEvalSteps batches of the train and eval streams. */
-  async evaluate(nEvalSteps: number): Promise<Record<string, Record<string, number>>> {
+  async evaluate(nEvalSteps: number, opts: { signal?: AbortSignal } = {}): Promise<Record<string, Record<string, number>>> {
     await this.ready;
     await this.replayStreams();
     this.log(stepLine(this._step, 'Evaluation'));
@@ -470,7 +475,7 @@ export class Trainer {
     const results: Record<string, Record<string, number>> = {};
     const trainIt = this.trainEvalIterator();
     for (const [prefix, it, counter] of [['train', trainIt, 'trainEval'], ['eval', this.evalIterator(), 'eval']] as const) {
-      const vals = await this.evalOn(it, counter, nEvalSteps, prefix);
+      const vals = await this.evalOn(it, counter, nEvalSteps, prefix, opts.signal);
       results[prefix] = vals;
       for (const name of this.metricNames) {
         this.log(stepLine(this._step, `${prefix.padEnd(5)} ${name.padStart(width)} | ${formatMetric(vals[name])}`));
@@ -495,11 +500,8 @@ export class Trainer {
   }
 
   private recordHistory(mode: string, metric: string, value: number): void {
-    (this.history[mode] ??= {});
-    (this.history[mode][metric] ??= []).push([this._step, value]);
-    if (this.outputDir && this.shouldWriteSummaries) {
-      fs.appendFileSync(paths.join(this.outputDir, 'metrics.jsonl'), JSON.stringify({ step: this._step, mode, metric, value }) + '\n');
-    }
+    (this.metricsLog.history[mode] ??= {});
+    this.metricsLog.record(this._step, mode, metric, value);
   }
 
   /** Logs and returns the number of trainable weights. */
@@ -521,7 +523,7 @@ export class Trainer {
       flatState: flatState.map((s) => (s instanceof Tensor ? tensorToNd(s) : s)),
       slots: this.slots.map(slotsNd),
       optParams: { ...this.optimizer.optParams, learning_rate: this.lrSchedule(this._step) },
-      history: { _values: this.history },
+      history: { _values: this.metricsLog.history },
       inputSignature: this.batchSig!.map((s) => ({ shape: s.shape, dtype: s.dtype })),
     });
     dict['trax_ts'] = { data_counters: { ...this.counters }, seed: this.seed, version: 1 };
@@ -529,10 +531,8 @@ export class Trainer {
   }
 
   /** Reads the metrics history written beside the checkpoint (metrics.jsonl). */
-  static readMetricsHistory(outputDir: string): { step: number; mode: string; metric: string; value: number }[] {
-    const p = paths.join(outputDir, 'metrics.jsonl');
-    if (!fs.existsSync(p)) return [];
-    return fs.readFileSync(p, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  static readMetricsHistory(outputDir: string): MetricRecord[] {
+    return MetricsWriter.read(outputDir);
   }
 }
 

@@ -3,12 +3,11 @@
 // steps, evaluates and checkpoints at step 1 and every nStepsPerCheckpoint,
 // and writes checkpoints in Loop's split layout (model.pkl.gz holding the
 // gzip level in flat_weights, weights and slots in .npy.gz files beside it).
-import { Layer, flattenWeightsAndState, type State, type Value, type Weights } from '../layers/base.js';
+import { Layer, flattenWeightsAndState, type State, type Weights } from '../layers/base.js';
 import { Serial } from '../layers/combinators.js';
 import type { Optimizer, Slot } from '../optimizers/base.js';
 import { ShapeDtype } from '../shapes.js';
-import { disposeReplaced, withBufferScope } from '../engine/pool.js';
-import { valueAndGrad } from '../engine/tape.js';
+import { disposeReplaced } from '../engine/pool.js';
 import { Tensor } from '../engine/tensor.js';
 import { reshape } from '../engine/ops.js';
 import * as random from '../engine/random.js';
@@ -20,6 +19,10 @@ import { ndToTensor, tensorToNd } from '../io/model_io.js';
 import { CheckpointError, readTraxCheckpointSync, writeFileAtomicSync } from '../io/trax_checkpoint.js';
 import { checkBatch, ensureWritableDir, formatMetric, openIterator, stepLine, type AnyIterator, type LRScheduleFn } from './trainer.js';
 import { digestHex, fs, gzipSync, path as paths } from '../platform/host.js';
+import { evaluateMetrics } from './evaluate.js';
+import { MetricsWriter, type History, type MetricRecord } from './metrics_writer.js';
+import { makeTrainStep, trainStep, type PureTrainStep, type TrainStepModel } from './step.js';
+import { yieldToEventLoop } from './yield.js';
 
 type BatchSourceLike = Iterator<unknown> | AsyncIterator<unknown> | Iterable<unknown> | AsyncIterable<unknown>;
 
@@ -168,7 +171,13 @@ export interface LoopOptions {
   log?: (line: string) => void;
   /** Append {step, mode, metric, value} lines to outputDir/metrics.jsonl (default true). */
   writeMetrics?: boolean;
+  /**
+   * Replay each task's training step through fastmath.jit (default true). A
+   * model that cannot be traced trains eagerly, with a warning saying why.
+   */
+  jit?: boolean;
 }
+
 
 /** Trax's _at_step_1_and_every_nth_step. */
 function atStep1AndEvery(period: number | null): StepPredicate {
@@ -207,6 +216,7 @@ export class Loop {
   private readonly rjustLen: number;
   private readonly sources = new Map<unknown, Source>();
   private readonly ready: Promise<void>;
+  private readonly stepFns: PureTrainStep[];
 
   private _step = 0;
   private flatWeights: Tensor[] = [];
@@ -218,7 +228,7 @@ export class Loop {
   private withLoss: Layer[] = [];
   private slots: Slot[][] = [];
   private batchSig: ShapeDtype[] = [];
-  private history: Record<string, Record<string, [number, number][]>> = {};
+  private readonly metricsLog: MetricsWriter;
 
   constructor(model: Layer, tasks: TrainTaskImpl | TrainTaskImpl[], opts: LoopOptions = {}) {
     if (!(model instanceof Layer)) throw new TypeError('Loop: model must be a layer (e.g. TransformerLM({mode: "train"}))');
@@ -243,12 +253,15 @@ export class Loop {
     this.baseKey = random.key(this.seed);
     this.log = opts.log ?? ((line: string) => console.log(line));
     this.writeMetrics = opts.writeMetrics ?? true;
+    this.metricsLog = new MetricsWriter(this.outputDir, this.writeMetrics);
     const names = [...this.tasks.map((t) => t.lossName), ...this.evalTasks.flatMap((t) => t.metricNames)];
     this.rjustLen = Math.max(...names.map((s) => s.length));
     for (const t of [...this.tasks, ...this.evalTasks]) {
       if (!this.sources.has(t.labeledData)) this.sources.set(t.labeledData, { it: null, data: t.labeledData, consumed: 0, pending: [] });
     }
     if (this.outputDir) ensureWritableDir(this.outputDir, 'Loop');
+    this.stepFns = this.tasks.map((_, ti) => makeTrainStep(() => this.stepModel(ti),
+      { jit: opts.jit, name: `the training step of TrainTask ${ti}`, owner: 'Loop' }));
     this.ready = this.initialize();
     // Errors are reported by run(); this only keeps them from being "unhandled" meanwhile.
     this.ready.catch(() => undefined);
@@ -257,7 +270,7 @@ export class Loop {
   /** The number of steps done so far (1-based numbering: step k is the k-th update). */
   get step(): number { return this._step; }
   get outputDirectory(): string | null { return this.outputDir; }
-  get historyValues(): Record<string, Record<string, [number, number][]>> { return this.history; }
+  get historyValues(): History { return this.metricsLog.history; }
   /** Resolves when the model is initialized (or restored). */
   whenReady(): Promise<void> { return this.ready; }
   /** The training model, holding the current weights and state. */
@@ -391,14 +404,7 @@ export class Loop {
         })) as Slot[];
       });
     }
-    const h = (ck.history as { _values?: Record<string, Record<string, [unknown, unknown][]>> } | null)?._values;
-    if (h) {
-      this.history = {};
-      for (const [mode, metrics] of Object.entries(h)) {
-        this.history[mode] = {};
-        for (const [k, v] of Object.entries(metrics)) this.history[mode][k] = v.map(([s, x]) => [Number(s), Number(x)]);
-      }
-    }
+    this.metricsLog.restore(ck.history);
     // Replay the data streams to where the saved run was.
     const counters = extra?.data_counters;
     if (counters) {
@@ -415,13 +421,30 @@ export class Loop {
     }
   }
 
-  /** Runs nSteps training steps, evaluating and checkpointing on schedule. */
-  async run(nSteps = 1): Promise<void> {
+  /**
+   * Runs nSteps training steps, evaluating and checkpointing on schedule. The
+   * event loop gets a turn every few milliseconds. When opts.signal is
+   * aborted, the loop stops between steps, saves model.pkl.gz (with an
+   * outputDir) and rejects with the signal's reason.
+   */
+  async run(nSteps = 1, opts: { signal?: AbortSignal } = {}): Promise<void> {
     if (!Number.isInteger(nSteps) || nSteps < 0) throw new RangeError(`Loop.run: nSteps must be a non-negative integer, got ${nSteps}`);
+    const signal = opts.signal;
     await this.ready;
+    try {
+      await this.runSteps(nSteps, signal);
+    } catch (e) {
+      if (signal?.aborted && e === signal.reason && this.outputDir) this.saveCheckpoint('model');
+      throw e;
+    }
+  }
+
+  private async runSteps(nSteps: number, signal: AbortSignal | undefined): Promise<void> {
     let lossAcc = 0, stepAcc = 0;
     let start = performance.now();
     for (let i = 0; i < nSteps; i++) {
+      await yieldToEventLoop();
+      signal?.throwIfAborted();
       const prevTask = this.whichTask(this._step);
       this._step++;
       const taskIndex = this.whichTask(this._step);
@@ -434,7 +457,7 @@ export class Loop {
       for (const b of saved) this.saveCheckpoint(b);
       if (this.evalAt(this._step)) {
         this.logTrainingProgress(this.tasks[taskIndex], lossAcc, stepAcc, (performance.now() - start) / 1000);
-        await this.runEvals();
+        await this.runEvals(signal);
         // As in Trax the checkpoint is written before evaluating (a failing
         // eval loses nothing); the small pickle is rewritten after it so the
         // history and eval data positions include this step's evaluation.
@@ -449,37 +472,27 @@ export class Loop {
     const task = this.tasks[taskIndex];
     if (!task) throw new RangeError(`Loop: whichTask(${this._step}) gave ${taskIndex}, but there are ${this.tasks.length} tasks`);
     const step = this._step;
-    const lr = task.learningRate(step);
     const batch = await this.nextBatch(task.labeledData, `TrainTask ${taskIndex}'s labeledData`);
-    // Intermediates come from the buffer pool and go back when the step ends;
-    // the new weights, slots and model state are kept.
-    const before = [this.flatWeights, this.slots, this.modelState];
-    const loss = withBufferScope(() => this.stepOn(task, taskIndex, step, lr, batch),
-      () => [this.flatWeights, this.slots, this.modelState]);
+    const before = [this.flatWeights, [...this.slots], this.modelState];
+    const { loss, state } = trainStep(this.stepModel(taskIndex),
+      { flatWeights: this.flatWeights, slots: this.slots[taskIndex], modelState: this.modelState },
+      batch, random.foldIn(this.baseKey, step), task.learningRate(step), step, this.stepFns[taskIndex]);
+    this.flatWeights = state.flatWeights;
+    this.slots[taskIndex] = state.slots;
+    this.modelState = state.modelState;
     // The weights, slots and state the step replaced are handed back.
     disposeReplaced(before, [this.flatWeights, this.slots, this.modelState]);
     return loss;
   }
 
-  private stepOn(task: TrainTaskImpl, taskIndex: number, step: number, lr: number, batch: Tensor[]): number {
-    const rng = random.foldIn(this.baseKey, step);
-    const wl = this.withLoss[taskIndex];
+  private stepModel(ti: number): TrainStepModel {
     const def = this.weightsDef!;
-    const modelState = this.modelState, lossWeights = this.lossWeights[taskIndex], lossState = this.lossStates[taskIndex];
-    const [[loss, newState], grads] = valueAndGrad((flat: Tensor[]) => {
-      const w = treeUnflatten(def, flat) as Weights;
-      const [out, s] = wl.pureFn(batch, [w, lossWeights], [modelState, lossState], rng);
-      return [out as Tensor, s] as [Tensor, State];
-    }, { hasAux: true })(this.flatWeights);
-    const lossValue = loss.item();
-    if (!Number.isFinite(lossValue)) {
-      throw new Error(`Loop: ${task.lossName} became ${lossValue} at step ${step}; lower the learning rate or check the data`);
-    }
-    const { weights, slots } = task.optimizer.treeUpdate(step, grads as Tensor[], this.flatWeights, this.slots[taskIndex], { learning_rate: lr });
-    this.flatWeights = weights;
-    this.slots[taskIndex] = slots;
-    this.modelState = (newState as State[])[0];
-    return lossValue;
+    const task = this.tasks[ti];
+    return {
+      withLoss: this.withLoss[ti], weightsTree: (flat) => treeUnflatten(def, flat) as Weights,
+      lossWeights: this.lossWeights[ti], lossState: this.lossStates[ti], optimizer: task.optimizer,
+      lossLabel: `Loop: ${task.lossName}`,
+    };
   }
 
   private logStep(msg: string): void {
@@ -499,40 +512,25 @@ export class Loop {
   private logSummary(values: Record<string, number>, valuePrefix: string, logPrefix: string, stdout = true): void {
     for (const [name, value] of Object.entries(values)) {
       if (stdout) this.logStep(`${logPrefix.padEnd(5)} ${name.padStart(this.rjustLen)} | ${formatMetric(value)}`);
-      const full = valuePrefix + name;
-      ((this.history[logPrefix] ??= {})[full] ??= []).push([this._step, value]);
-      if (this.outputDir && this.writeMetrics) {
-        fs.appendFileSync(paths.join(this.outputDir, 'metrics.jsonl'), JSON.stringify({ step: this._step, mode: logPrefix, metric: full, value }) + '\n');
-      }
+      this.metricsLog.record(this._step, logPrefix, valuePrefix + name, value);
     }
   }
 
   /** Evaluates every EvalTask with the current weights and logs `eval <metric> | v`. */
-  async runEvals(): Promise<Record<string, number>[]> {
+  async runEvals(signal?: AbortSignal): Promise<Record<string, number>[]> {
     await this.ready;
     const out: Record<string, number>[] = [];
     const w = this.weightsTree();
-    const nIn = this.evalModelLayer.nIn;
     for (const [ti, task] of this.evalTasks.entries()) {
-      const sums = new Array<number>(task.metrics.length).fill(0);
-      for (let b = 0; b < task.nEvalBatches; b++) {
-        const rng = random.foldIn(random.foldIn(this.baseKey, 0x6576616c + ti), this._step * 1024 + b);
-        const batch = await this.nextBatch(task.labeledData, `EvalTask ${ti}'s labeledData`);
-        const x: Value = nIn === 1 ? batch[0] : batch.slice(0, nIn);
-        // Pooled buffers per batch; only the eval model's state is kept.
-        withBufferScope(() => {
-          const [y, s] = this.evalModelLayer.pureFn(x, w, this.evalState, rng);
-          this.evalState = s;
-          const stack = [...(Array.isArray(y) ? y as Tensor[] : [y as Tensor]), ...batch.slice(nIn)];
-          task.metrics.forEach((m, k) => {
-            const args = stack.slice(0, m.nIn);
-            const [v] = m.pureFn(args.length === 1 ? args[0] : args, m.weights, m.state, rng);
-            sums[k] += (v as Tensor).item();
-          });
-        }, () => this.evalState);
-      }
+      const { means, state } = await evaluateMetrics({
+        model: this.evalModelLayer, weights: w, state: this.evalState, metrics: task.metrics, nBatches: task.nEvalBatches,
+        nextBatch: () => this.nextBatch(task.labeledData, `EvalTask ${ti}'s labeledData`),
+        rng: (b) => random.foldIn(random.foldIn(this.baseKey, 0x6576616c + ti), this._step * 1024 + b),
+        carryState: true, signal,
+      });
+      this.evalState = state;
       const avg: Record<string, number> = {};
-      task.metricNames.forEach((name, k) => { avg[name] = sums[k] / task.nEvalBatches; });
+      task.metricNames.forEach((name, k) => { avg[name] = means[k]; });
       this.logSummary(avg, 'metrics/', 'eval');
       out.push(avg);
     }
@@ -569,7 +567,7 @@ export class Loop {
     const [, flatEvalState] = flattenWeightsAndState([], this.evalState);
     const nd = (s: unknown) => (s instanceof Tensor ? tensorToNd(s) : s);
     const history: Record<string, Record<string, unknown[]>> = {};
-    for (const [mode, metrics] of Object.entries(this.history)) {
+    for (const [mode, metrics] of Object.entries(this.metricsLog.history)) {
       history[mode] = {};
       for (const [k, v] of Object.entries(metrics)) history[mode][k] = v.map(([s, x]) => pyTuple([s, pyFloat(x)]));
     }
@@ -596,9 +594,7 @@ export class Loop {
   }
 
   /** Reads outputDir/metrics.jsonl. */
-  static readMetricsHistory(outputDir: string): { step: number; mode: string; metric: string; value: number }[] {
-    const p = paths.join(outputDir, 'metrics.jsonl');
-    if (!fs.existsSync(p)) return [];
-    return fs.readFileSync(p, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  static readMetricsHistory(outputDir: string): MetricRecord[] {
+    return MetricsWriter.read(outputDir);
   }
 }

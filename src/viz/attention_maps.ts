@@ -139,6 +139,11 @@ export interface AttentionSvgOptions {
   cellSize?: number;
   /** A <title> per cell with the exact probability. Default true. */
   cellTitles?: boolean;
+  /**
+   * Widest drawing in pixels: long inputs get smaller cells so a row of
+   * heads fits (labels then mark every n-th token; hover shows the rest).
+   */
+  maxWidth?: number;
   title?: string;
 }
 
@@ -151,7 +156,7 @@ export function attentionMapsSvg(maps: AttentionMap[], opts: AttentionSvgOptions
   const bi = opts.batchIndex ?? 0;
   const cols = Math.max(1, opts.columns ?? 4);
   const lq = Math.max(...maps.map((m) => m.queryLength)), lk = Math.max(...maps.map((m) => m.keyLength));
-  const cell = opts.cellSize ?? Math.max(6, Math.min(22, Math.floor(180 / Math.max(lq, lk))));
+  let cell = opts.cellSize ?? Math.max(6, Math.min(22, Math.floor(180 / Math.max(lq, lk))));
   const labelOf = (m: AttentionMap, i: number): string => {
     if (opts.tokens) return opts.tokens[i] ?? '';
     const id = m.positions?.[bi]?.[i];
@@ -159,12 +164,23 @@ export function attentionMapsSvg(maps: AttentionMap[], opts: AttentionSvgOptions
     return opts.tokenLabel ? opts.tokenLabel(id) : String(id);
   };
   const labelChars = Math.max(2, ...maps.flatMap((m) => Array.from({ length: Math.max(m.queryLength, m.keyLength) }, (_, i) => labelOf(m, i).length)));
-  const fs = Math.min(10, Math.max(7, cell - 4));
-  const axisW = Math.min(60, labelChars * fs * 0.62 + 6);
-  const mapW = axisW + lk * cell, mapH = axisW + lq * cell + 18;
+  let fs = Math.min(10, Math.max(7, cell - 4));
+  let axisW = Math.min(60, labelChars * fs * 0.62 + 6);
   const gapX = 20, gapY = 16, margin = 16;
-  const titleH = opts.title ? 28 : 0;
   const nCols = Math.min(cols, Math.max(...maps.map((m) => m.nHeads)));
+  if (opts.maxWidth !== undefined && opts.cellSize === undefined) {
+    const perMap = (opts.maxWidth - 2 * margin - (nCols - 1) * gapX) / nCols;
+    const fit = Math.floor((perMap - axisW) / lk);
+    if (fit < cell) {
+      cell = Math.max(2, fit);
+      fs = Math.min(10, Math.max(7, cell - 4));
+      axisW = Math.min(60, labelChars * fs * 0.62 + 6);
+    }
+  }
+  // Labels need about a font height each: on small cells, label every n-th position.
+  const tickEvery = Math.max(1, Math.ceil((fs + 1) / cell));
+  const mapW = axisW + lk * cell, mapH = axisW + lq * cell + 18;
+  const titleH = opts.title ? 28 : 0;
   const rowsPerLayer = maps.map((m) => Math.ceil(m.nHeads / cols));
   const legendH = 34;
   const width = margin * 2 + nCols * mapW + (nCols - 1) * gapX;
@@ -191,11 +207,11 @@ export function attentionMapsSvg(maps: AttentionMap[], opts: AttentionSvgOptions
         }
       }
       const ticks: string[] = [];
-      for (let k = 0; k < m.keyLength; k++) {
+      for (let k = 0; k < m.keyLength; k += tickEvery) {
         const tx = gx + k * cell + cell / 2 + fs / 3, ty = gy - 3;
         ticks.push(text(tx, ty, labelOf(m, k), { transform: `rotate(-90 ${tx} ${ty})`, 'font-family': MONO, 'font-size': fs, fill: '#475569' }));
       }
-      for (let q = 0; q < m.queryLength; q++) {
+      for (let q = 0; q < m.queryLength; q += tickEvery) {
         ticks.push(text(gx - 3, gy + q * cell + cell / 2 + fs / 3, labelOf(m, q), { 'text-anchor': 'end', 'font-family': MONO, 'font-size': fs, fill: '#475569' }));
       }
       parts.push(el('g', { class: 'heatmap', 'data-layer': m.index, 'data-head': h },

@@ -44,6 +44,11 @@ export interface ReportOptions {
   /** Sequence for the attention maps; default the first sample's prompt + target (or output). */
   attentionInput?: number[];
   tokenLabel?: (id: number) => string;
+  /**
+   * Turns a token sequence into text (a language model's tokenizer): samples
+   * then show text as text instead of labels joined with spaces.
+   */
+  decodeText?: (ids: number[]) => string;
   /** Metrics history; default outputDir/metrics.jsonl. */
   history?: HistoryInput;
   title?: string;
@@ -65,13 +70,17 @@ pre { font: 12px/1.35 ui-monospace, SFMono-Regular, Menlo, Consolas, 'DejaVu San
 .totals { display: flex; gap: 28px; flex-wrap: wrap; margin-bottom: 8px; }
 .totals div b { display: block; font-size: 20px; }
 table.samples { border-collapse: collapse; font: 13px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
-table.samples th, table.samples td { border-bottom: 1px solid #e2e8f0; padding: 4px 12px; text-align: left; }
+table.samples th, table.samples td { border-bottom: 1px solid #e2e8f0; padding: 4px 12px; text-align: left; vertical-align: top; }
+.text { white-space: pre-wrap; overflow-wrap: anywhere; }
 .ok { color: #15803d; } .bad { color: #b91c1c; }
 .note { color: #64748b; }
 #expand-diagram:checked ~ #diagram-collapsed { display: none; }
 #expand-diagram:not(:checked) ~ #diagram-full { display: none; }
 label { user-select: none; cursor: pointer; }
 `;
+
+/** Width of the page's figures: main's 1400 px less its and the section's padding. */
+const REPORT_FIGURE_WIDTH = 1290;
 
 function isFactory(m: ReportOptions['model']): m is (mode: Mode) => Layer {
   return typeof m === 'function' && !(m instanceof Layer);
@@ -96,6 +105,7 @@ export async function writeReport(outputDir: string, opts: ReportOptions = {}): 
   const checkpoint = opts.checkpoint ?? (fs.existsSync(defaultCkpt) ? defaultCkpt : undefined);
   const samples = (opts.samples ?? []).map(asSample);
   const label = opts.tokenLabel ?? String;
+  const show = (ids: number[]): string => (opts.decodeText ? `<span class="text">${esc(opts.decodeText(ids))}</span>` : esc(ids.map(label).join(' ')));
   const firstLen = samples.length ? samples[0].prompt.length + (samples[0].target?.length ?? 0) : 16;
   const sig = opts.inputSignature ?? new ShapeDtype([1, Math.max(1, firstLen)], 'int32');
   const sections: string[] = [];
@@ -154,8 +164,8 @@ ${spark ? `<pre>${esc(spark)}</pre>` : ''}</section>`);
         s.output = out;
       }
       const ok = out && s.target ? out.length === s.target.length && out.every((v, i) => v === s.target![i]) : null;
-      rows.push(`<tr><td>${esc(s.prompt.map(label).join(' '))}</td><td>${out ? esc(out.map(label).join(' ')) : '<span class="note">not decoded</span>'}</td>` +
-        `<td>${s.target ? esc(s.target.map(label).join(' ')) : ''}</td><td>${ok === null ? '' : ok ? '<span class="ok">✓</span>' : '<span class="bad">✗</span>'}</td></tr>`);
+      rows.push(`<tr><td>${show(s.prompt)}</td><td>${out ? show(out) : '<span class="note">not decoded</span>'}</td>` +
+        `<td>${s.target ? show(s.target) : ''}</td><td>${ok === null ? '' : ok ? '<span class="ok">✓</span>' : '<span class="bad">✗</span>'}</td></tr>`);
     }
     const nOk = samples.filter((s) => s.output && s.target && s.output.length === s.target.length && s.output.every((v, i) => v === s.target![i])).length;
     const nT = samples.filter((s) => s.target).length;
@@ -168,9 +178,10 @@ ${spark ? `<pre>${esc(spark)}</pre>` : ''}</section>`);
   if (model && attInput && isFactory(opts.model)) {
     try {
       const maps = await captureAttention(opts.model, [attInput], { weights: model.weights });
-      sections.push(`<section id="attention"><h2>Attention maps</h2><p class="note">Input: ${esc(attInput.map(label).join(' '))}. ` +
-        'Axes show the tokens each position sees (right-shifted for a language model). Hover a cell for its value.</p>' +
-        `<div class="figure">${inlineSvg(attentionMapsSvg(maps, { tokenLabel: label }))}</div></section>`);
+      sections.push(`<section id="attention"><h2>Attention maps</h2><p class="note">Input: ${show(attInput)}. ` +
+        'Axes show the tokens each position sees (right-shifted for a language model); on long inputs every n-th is labelled. ' +
+        'Hover a cell for its tokens and value.</p>' +
+        `<div class="figure">${inlineSvg(attentionMapsSvg(maps, { tokenLabel: label, maxWidth: REPORT_FIGURE_WIDTH }))}</div></section>`);
     } catch (e) {
       sections.push(`<section id="attention"><h2>Attention maps</h2><p class="note">Not available: ${esc((e as Error).message)}</p></section>`);
     }

@@ -3,15 +3,18 @@
 import { writeFileSync } from 'node:fs';
 import { getTokenizer, type VocabType } from '../../data/tokenize.js';
 import { attentionMapsSvg, captureAttention } from '../../viz/index.js';
+import type { Mode } from '../../layers/base.js';
+import { TransformerLM } from '../../models/transformer_lm.js';
+import { LM_FILE, loadLM } from '../lm/lm.js';
 import { parseIntList, type CommandSpec, type ParsedArgs } from './args.js';
-import { MODELS, MODEL_FLAG_NAMES, QUICKSTART_CONFIG, applyModelFlags, modelFlags, resolveCheckpoint, say } from './common.js';
+import { MODELS, MODEL_FLAG_NAMES, QUICKSTART_CONFIG, applyModelFlags, checkOutputFile, visibleToken, modelFlags, resolveCheckpoint, say } from './common.js';
 
 export const spec: CommandSpec = {
   name: 'attention',
   summary: 'Draw the attention weights of every layer and head for one input, as SVG.',
   usage: 'trax-ts attention --checkpoint PATH --input 0,3,14,15,9,0,3,9,14,15 [--svg FILE]',
   description: 'The model runs in eval mode on the whole input (for a trained toy task, give the prompt and the answer ' +
-    'to see which positions each answer token reads from).',
+    'to see which positions each answer token reads from). For a language-model folder (train --task lm), --input is text.',
   flags: {
     checkpoint: { type: 'string', metavar: 'PATH', help: 'training directory, .pkl.gz or .safetensors file, or a shipped model (sort-transformer)' },
     input: { type: 'string', help: 'token ids (0,3,14,15,9,0) or, with --tokenizer, text' },
@@ -22,12 +25,14 @@ export const spec: CommandSpec = {
     help: { type: 'bool', short: 'h', help: 'show this help' },
   },
   groups: [['Model (when the checkpoint does not say)', MODEL_FLAG_NAMES]],
-  examples: ['trax-ts attention --checkpoint sort-transformer --input 0,3,14,15,9,0,3,9,14,15 --svg sort-attention.svg'],
+  examples: ['trax-ts attention --checkpoint sort-transformer --input 0,3,14,15,9,0,3,9,14,15 --svg sort-attention.svg',
+    'trax-ts attention --checkpoint moby --input "Call me Ishmael. Some years ago" --svg moby-attention.svg'],
 };
 
 export async function run(args: ParsedArgs): Promise<number> {
+  checkOutputFile(args, 'svg', args.str('svg')!);
   const ck = resolveCheckpoint(args.need('checkpoint'), 'attention');
-  if (ck.lmDir) args.fail('attention maps of trainLM directories are not supported yet; give a reverse/sort/copy checkpoint');
+  if (ck.lmDir) return lmAttention(args, ck.lmDir, ck.file);
   const text = args.need('input', '(token ids like 0,3,14,15,9,0, or text with --tokenizer)');
   const type = args.str('tokenizer') ?? ck.run?.tokenizer;
   const tok = type ? getTokenizer({ vocabType: type as VocabType, vocabFile: args.str('vocab-file') ?? ck.run?.vocabFile }) : null;
@@ -45,5 +50,31 @@ export async function run(args: ParsedArgs): Promise<number> {
     ...(tok ? { tokenLabel: (id: number) => tok.decode([id]) } : {}),
   }));
   say(`Wrote ${out}: ${maps.length} attention layers x ${config.nHeads} heads over ${ids.length} tokens`);
+  return 0;
+}
+
+/** A language-model folder: --input is text, read with the folder's own tokenizer. */
+async function lmAttention(args: ParsedArgs, dir: string, file: string): Promise<number> {
+  for (const f of ['tokenizer', 'vocab-file', ...MODEL_FLAG_NAMES]) {
+    if (args.has(f)) args.fail(`--${f} does not apply to a language-model folder (${dir} records its tokenizer and model in ${LM_FILE})`);
+  }
+  const text = args.need('input', '(text for a language model, e.g. --input "Call me Ishmael")');
+  const lm = loadLM(dir);
+  const cfg = lm.config;
+  lm.tokenizer.checkEncodable(text, '--input');
+  const ids = Array.from(lm.tokenizer.encode(text));
+  if (ids.length === 0) args.fail('--input is empty');
+  if (ids.length > cfg.maxLen) args.fail(`--input is ${ids.length} tokens, longer than the model's max length ${cfg.maxLen}`);
+  const build = (mode: Mode) => TransformerLM({
+    vocabSize: cfg.vocabSize, dModel: cfg.dModel, dFF: cfg.dFF, nLayers: cfg.nLayers, nHeads: cfg.nHeads, maxLen: cfg.maxLen, dropout: cfg.dropout, mode,
+  });
+  const maps = await captureAttention(build, [ids], { checkpoint: file });
+  const out = args.str('svg')!;
+  writeFileSync(out, attentionMapsSvg(maps, {
+    title: `TransformerLM attention, language model in ${dir}`,
+    tokenLabel: (id: number) => visibleToken(lm.tokenizer.decode([id])),
+    maxWidth: 1600,
+  }));
+  say(`Wrote ${out}: ${maps.length} attention layers x ${cfg.nHeads} heads over ${ids.length} tokens`);
   return 0;
 }

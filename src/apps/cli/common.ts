@@ -1,6 +1,7 @@
 // What the commands share: the model registry, the run configuration kept
 // beside checkpoints (config.json), and finding a checkpoint and its model.
 import { existsSync, readFileSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { basename, dirname, join } from 'node:path';
 import type { Layer, Mode } from '../../layers/base.js';
 import { TransformerLM, type TransformerLMShape } from '../../models/transformer_lm.js';
@@ -142,7 +143,9 @@ export function resolveCheckpoint(arg: string, command: string): ResolvedCheckpo
   }
   if (isDir(arg)) {
     if (existsSync(join(arg, LM_FILE))) {
-      return { file: join(arg, 'model.pkl.gz'), model: 'TransformerLM', config: undefined, source: `language model in ${arg}`, lmDir: arg };
+      const file = join(arg, 'model.pkl.gz');
+      if (!existsSync(file)) throw new UsageError(`--checkpoint: ${arg} has ${LM_FILE} but no model.pkl.gz yet (train it first)`, command);
+      return { file, model: 'TransformerLM', config: readLMShape(arg), source: `language model in ${arg}`, lmDir: arg };
     }
     const run = readRunConfig(arg);
     const candidates = ['model.pkl.gz', 'model.safetensors'].map((f) => join(arg, f));
@@ -153,13 +156,41 @@ export function resolveCheckpoint(arg: string, command: string): ResolvedCheckpo
   if (arg.endsWith('.safetensors')) {
     const stored = readModelConfig(arg) as { model?: string } | undefined;
     const run = readRunConfig(dirname(arg));
-    return { file: arg, model: stored?.model ?? run?.model ?? 'TransformerLM', config: asLMConfig(stored) ?? run?.config, run, source: arg, answerLength: run?.length };
+    return { file: arg, model: stored?.model ?? run?.model ?? 'TransformerLM', config: asLMConfig(stored) ?? run?.config ?? lmShapeBeside(arg), run, source: arg, answerLength: run?.length };
   }
   if (!/\.pkl(\.gz)?$/.test(arg)) {
     throw new UsageError(`--checkpoint: ${arg} is neither a Trax pickle (.pkl.gz) nor safetensors (.safetensors)`, command);
   }
   const run = readRunConfig(dirname(arg));
-  return { file: arg, model: run?.model ?? 'TransformerLM', config: run?.config, run, source: arg, answerLength: run?.length };
+  return { file: arg, model: run?.model ?? 'TransformerLM', config: run?.config ?? lmShapeBeside(arg), run, source: arg, answerLength: run?.length };
+}
+
+/** The model shape a language-model folder's lm.json records (written by trainLM). */
+export function readLMShape(dir: string): LMConfig {
+  const p = join(dir, LM_FILE);
+  let c: Partial<LMConfig> | undefined;
+  try {
+    c = (JSON.parse(readFileSync(p, 'utf8')) as { config?: Partial<LMConfig> }).config;
+  } catch (e) {
+    throw new Error(`${p} is not valid JSON: ${(e as Error).message}`);
+  }
+  const shape = asLMConfig(c);
+  if (!shape) throw new Error(`${p} has no model configuration ("config" with vocabSize, dModel, ...)`);
+  const { vocabSize, dModel, dFF, nLayers, nHeads, maxLen, dropout } = shape;
+  return { vocabSize, dModel, dFF, nLayers, nHeads, maxLen, dropout };
+}
+
+/** The model shape of a language-model folder a checkpoint file sits in, if it does. */
+function lmShapeBeside(file: string): LMConfig | undefined {
+  return existsSync(join(dirname(file), LM_FILE)) ? readLMShape(dirname(file)) : undefined;
+}
+
+/** What a run folder holds, from its config.json or lm.json: a toy-task model, a language model, or neither. */
+export function runKind(dir: string): { kind: 'lm' } | { kind: 'task'; run: RunConfig | undefined } | { kind: 'none' } {
+  if (existsSync(join(dir, LM_FILE))) return { kind: 'lm' };
+  const run = readRunConfig(dir);
+  if (run) return run.task === 'lm' ? { kind: 'lm' } : { kind: 'task', run };
+  return existsSync(join(dir, 'model.pkl.gz')) ? { kind: 'task', run: undefined } : { kind: 'none' };
 }
 
 /** Prints to stdout without the trailing-newline bookkeeping of console.log. */
@@ -170,4 +201,28 @@ export function say(line = ''): void {
 /** 93088 -> "93,088". */
 export function commas(n: number): string {
   return n.toLocaleString('en-US');
+}
+
+/** Fails with a one-line usage error unless `file` can be created: its folder exists and it is not a folder itself. */
+export function checkOutputFile(args: ParsedArgs, flag: string, file: string): void {
+  const dir = dirname(resolve(file));
+  if (!existsSync(dir)) args.fail(`--${flag} ${file}: folder ${dir} does not exist`);
+  if (!isDir(dir)) args.fail(`--${flag} ${file}: ${dir} is a file, not a folder`);
+  if (isDir(file)) args.fail(`--${flag} ${file} is a folder; give a file name`);
+}
+
+/** Fails with a one-line usage error when `dir` exists but is not a folder (or sits below a file). */
+export function checkOutputDir(args: ParsedArgs, flag: string, dir: string): void {
+  for (let d = resolve(dir); ; d = dirname(d)) {
+    if (existsSync(d)) {
+      if (!isDir(d)) args.fail(d === resolve(dir) ? `--${flag} ${dir} is a file, not a folder` : `--${flag} ${dir}: ${d} is a file, not a folder`);
+      return;
+    }
+    if (dirname(d) === d) return;
+  }
+}
+
+/** A token as an axis label: whitespace made visible (space ␣, newline ↵, tab →). */
+export function visibleToken(text: string): string {
+  return text.replace(/ /g, '␣').replace(/\n/g, '↵').replace(/\t/g, '→').replace(/\r/g, '␍');
 }

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { checkBackendEnv } from '../../backends/env.js';
 import { UsageError, formatHelp, parseArgs, suggest, type CommandSpec, type ParsedArgs } from './args.js';
 
 interface Command {
@@ -72,6 +73,12 @@ function usageError(command: string | null, message: string): number {
 
 export async function main(argv: string[]): Promise<number> {
   const [first, ...rest] = argv;
+  try {
+    checkBackendEnv();
+  } catch (e) {
+    process.stderr.write(`trax-ts: error: ${(e as Error).message}\n`);
+    return 2;
+  }
   if (first === undefined || first === '-h' || first === '--help') { process.stdout.write(mainHelp() + '\n'); return 0; }
   if (first === '--version' || first === '-v') { process.stdout.write(version() + '\n'); return 0; }
   if (first === 'help') {

@@ -13,6 +13,8 @@ export interface ProgressOptions {
   /** Plain mode: a line every this many steps (default: a tenth of the run). */
   every?: number;
   label?: string;
+  /** Tokens per step (batch x sequence length): adds tokens/s to the status. */
+  tokensPerStep?: number;
 }
 
 /** 75 -> "1m15s". */
@@ -32,6 +34,7 @@ export class Progress {
   private readonly start: number;
   private readonly every: number;
   private readonly label: string;
+  private readonly tokensPerStep: number | undefined;
   private readonly t0 = performance.now();
   private step: number;
   private loss = NaN;
@@ -48,6 +51,7 @@ export class Progress {
     this.lastPlainStep = this.start;
     this.every = opts.every ?? Math.max(1, Math.ceil((this.total - this.start) / 10));
     this.label = opts.label ?? 'train';
+    this.tokensPerStep = opts.tokensPerStep;
   }
 
   /** Steps per second over this run so far. */
@@ -77,7 +81,8 @@ export class Progress {
     const eta = rate > 0 ? (this.total - this.step) / rate : NaN;
     const loss = Number.isNaN(this.loss) ? '-' : this.loss.toFixed(4);
     const width = String(this.total).length;
-    return `${this.label} step ${String(this.step).padStart(width)}/${this.total} | ${rate.toFixed(1)} steps/s | ` +
+    const tokens = this.tokensPerStep ? ` | ${Math.round(rate * this.tokensPerStep).toLocaleString('en-US')} tokens/s` : '';
+    return `${this.label} step ${String(this.step).padStart(width)}/${this.total} | ${rate.toFixed(1)} steps/s${tokens} | ` +
       `loss ${loss} | ETA ${this.step >= this.total ? '0s' : formatDuration(eta)}`;
   }
 

@@ -17,7 +17,7 @@ import * as lr from '../../training/lr_schedules.js';
 import { autoregressiveSample } from '../../decoding/decoding.js';
 import { Trainer } from '../../training/trainer.js';
 import type { CommandSpec, ParsedArgs } from './args.js';
-import { commas, say } from './common.js';
+import { commas, say, checkOutputDir } from './common.js';
 import { formatDuration } from './progress.js';
 import { formatWeights, weightRows } from './show.js';
 
@@ -85,6 +85,7 @@ async function act2(args: ParsedArgs): Promise<boolean> {
   heading(2, 'train a model to reverse four numbers');
   let outputDir: string, temp = false;
   if (args.has('output-dir')) {
+    checkOutputDir(args, 'output-dir', args.str('output-dir')!);
     outputDir = resolve(args.str('output-dir')!);
     mkdirSync(outputDir, { recursive: true });
     rmSync(join(outputDir, 'model.pkl.gz'), { force: true }); // the notebook's `rm -f ~/train_dir/model.pkl.gz`

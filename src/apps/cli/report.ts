@@ -7,7 +7,7 @@ import { Rng } from '../../data/rng.js';
 import { loadLM } from '../lm/lm.js';
 import { writeReport, type ReportOptions } from '../../viz/index.js';
 import type { CommandSpec, ParsedArgs } from './args.js';
-import { MODELS, QUICKSTART_CONFIG, readRunConfig, say, type RunConfig } from './common.js';
+import { MODELS, QUICKSTART_CONFIG, checkOutputFile, readRunConfig, say, visibleToken, type RunConfig } from './common.js';
 import { INT_TASKS } from './train.js';
 
 export const spec: CommandSpec = {
@@ -49,13 +49,15 @@ export async function run(args: ParsedArgs): Promise<number> {
   if (!existsSync(join(dir, 'metrics.jsonl')) && !existsSync(join(dir, 'model.pkl.gz'))) {
     args.fail(`--output-dir: ${dir} has no metrics.jsonl or model.pkl.gz; is it a training directory?`);
   }
+  checkOutputFile(args, 'file', join(dir, args.str('file')!));
   const opts: ReportOptions = { fileName: args.str('file')!, ...(args.has('title') ? { title: args.str('title') } : {}) };
   if (existsSync(join(dir, 'lm.json'))) {
     const lm = loadLM(dir);
     const cfg = lm.config;
     const { TransformerLM } = await import('../../models/transformer_lm.js');
     opts.model = (mode) => TransformerLM({ vocabSize: cfg.vocabSize, dModel: cfg.dModel, dFF: cfg.dFF, nLayers: cfg.nLayers, nHeads: cfg.nHeads, maxLen: cfg.maxLen, dropout: cfg.dropout, mode });
-    opts.tokenLabel = (id) => lm.tokenizer.decode([id]);
+    opts.tokenLabel = (id) => visibleToken(lm.tokenizer.decode([id]));
+    opts.decodeText = (ids) => lm.tokenizer.decode(ids);
     if (args.has('prompt')) {
       lm.tokenizer.checkEncodable(args.str('prompt')!, 'The prompt');
       opts.samples = [Array.from(lm.tokenizer.encode(args.str('prompt')!))];

@@ -8,6 +8,10 @@ import { ShapeDtype } from '../../shapes.js';
 import { autoregressiveSample, autoregressiveSampleStream, beamSearch } from '../../decoding/decoding.js';
 import { generateText } from '../lm/lm.js';
 import { initFromFile } from '../../io/model_io.js';
+import { NpyError } from '../../io/npy.js';
+import { PickleError } from '../../io/pickle.js';
+import { SafetensorsError } from '../../io/safetensors.js';
+import { CheckpointError } from '../../io/trax_checkpoint.js';
 import { parseIntList, type CommandSpec, type FlagSpec, type ParsedArgs } from './args.js';
 import { MODELS, MODEL_FLAG_NAMES, QUICKSTART_CONFIG, applyModelFlags, modelFlags, resolveCheckpoint, say, type LMConfig, type ResolvedCheckpoint } from './common.js';
 
@@ -69,7 +73,9 @@ export function loadPredictModel(ck: ResolvedCheckpoint, args: ParsedArgs, batch
   try {
     initFromFile(model, ck.file, { weightsOnly: true, inputSignature: new ShapeDtype([batch, length], 'int32') });
   } catch (e) {
-    const hint = ck.config ? '' : ' (the checkpoint does not record its configuration: give the model flags, e.g. --d-model, --n-layers, --vocab-size)';
+    // The hint is for weights that do not fit the default model, not for unreadable files.
+    const unreadable = [CheckpointError, PickleError, NpyError, SafetensorsError].some((c) => e instanceof c);
+    const hint = ck.config || unreadable ? '' : ' (the checkpoint does not record its configuration: give the model flags, e.g. --d-model, --n-layers, --vocab-size)';
     throw new Error(`${(e as Error).message}${hint}`);
   }
   return { model, config };
@@ -87,6 +93,9 @@ export async function run(args: ParsedArgs): Promise<number> {
   const command = args.command;
   const ckArg = args.need('checkpoint', `(e.g. trax-ts ${command} --checkpoint sort-transformer --prompt 0,3,14,15,9,0)`);
   const ck = resolveCheckpoint(ckArg, command);
+  if (command === 'predict' && !args.has('prompt')) {
+    args.fail('--prompt is required: the tokens to continue (e.g. --prompt 0,3,14,15,9,0, or text for a language model)');
+  }
   const maxLength = args.num('length') ?? args.num('max-length') ?? ck.answerLength ?? 100;
   const temperature = args.num('temperature')!;
   const beams = args.num('beam-size')!;

@@ -7,7 +7,7 @@ import { initFromFile, weightOwners } from '../../io/model_io.js';
 import { readTraxCheckpointSync } from '../../io/trax_checkpoint.js';
 import { formatSummary, modelDiagramSvg } from '../../viz/index.js';
 import type { CommandSpec, ParsedArgs } from './args.js';
-import { MODELS, MODEL_FLAG_NAMES, QUICKSTART_CONFIG, applyModelFlags, commas, modelFlags, resolveCheckpoint, say, type LMConfig } from './common.js';
+import { MODELS, MODEL_FLAG_NAMES, QUICKSTART_CONFIG, applyModelFlags, checkOutputFile, commas, modelFlags, resolveCheckpoint, say, type LMConfig } from './common.js';
 
 export const spec: CommandSpec = {
   name: 'show',
@@ -20,7 +20,8 @@ export const spec: CommandSpec = {
     tree: { type: 'bool', default: true, help: 'print the layer tree (--no-tree to skip)' },
     weights: { type: 'bool', default: true, help: 'print every weight array with its layer and shape (--no-weights to skip)' },
     summary: { type: 'bool', help: 'print a per-layer summary table: output shapes, weights, parameters' },
-    svg: { type: 'string', metavar: 'FILE', help: 'write a diagram of the model as SVG' },
+    svg: { type: 'string', metavar: 'FILE', help: 'write a diagram of the model as SVG (repeated blocks drawn once, "× n")' },
+    expand: { type: 'bool', help: 'with --svg: draw every repeated block' },
     json: { type: 'bool', help: 'print the configuration, shapes and counts as JSON' },
     help: { type: 'bool', short: 'h', help: 'show this help' },
   },
@@ -71,6 +72,9 @@ export function formatWeights(rows: WeightRow[]): string[] {
 }
 
 export async function run(args: ParsedArgs): Promise<number> {
+  const svgPath = args.str('svg');
+  if (svgPath) checkOutputFile(args, 'svg', svgPath);
+  else if (args.has('expand')) args.fail('--expand goes with --svg');
   let config: LMConfig, modelName: string, source = 'fresh initialization', step: number | null = null, file: string | null = null;
   if (args.has('checkpoint')) {
     const ck = resolveCheckpoint(args.str('checkpoint')!, 'show');
@@ -109,9 +113,8 @@ export async function run(args: ParsedArgs): Promise<number> {
     say('');
     say(formatSummary(model, sig));
   }
-  const svgPath = args.str('svg');
   if (svgPath) {
-    writeFileSync(svgPath, modelDiagramSvg(model, { title: modelName, inputSignature: sig, collapseRepeats: config.nLayers > 2 }));
+    writeFileSync(svgPath, modelDiagramSvg(model, { title: modelName, inputSignature: sig, collapseRepeats: !args.bool('expand') }));
     say(`Wrote ${svgPath}`);
   }
   return 0;

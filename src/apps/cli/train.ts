@@ -2,7 +2,7 @@
 // or a text corpus, with Trax's Trainer: its log lines at each evaluation,
 // its checkpoint (resumed when the output directory already has one), plus
 // a progress bar and a loss sparkline.
-import { appendFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { backendName } from '../../backends/index.js';
 import { Inputs } from '../../data/inputs.js';
@@ -13,14 +13,16 @@ import * as optimizers from '../../optimizers/index.js';
 import type { Optimizer } from '../../optimizers/base.js';
 import { ShapeDtype } from '../../shapes.js';
 import { Trainer, stepLine } from '../../training/trainer.js';
+import { MetricsWriter } from '../../training/metrics_writer.js';
 import { readTraxCheckpointSync } from '../../io/trax_checkpoint.js';
-import { trainLM, type LMTrainOptions } from '../lm/lm.js';
+import { LM_FILE, loadLM, trainLM, type LMConfig as LMRunConfig, type LMTrainOptions } from '../lm/lm.js';
 import { sparkline } from '../../viz/index.js';
 import type { CommandSpec, ParsedArgs } from './args.js';
 import {
-  MODELS, MODEL_FLAG_NAMES, QUICKSTART_CONFIG, applyModelFlags, commas, modelFlags, readRunConfig, say,
+  MODELS, MODEL_FLAG_NAMES, QUICKSTART_CONFIG, applyModelFlags, checkOutputDir, commas, runKind, modelFlags, readRunConfig, say,
   type LMConfig, type RunConfig,
 } from './common.js';
+import { INTERRUPTED_EXIT, onInterrupt } from './interrupt.js';
 import { Progress, formatDuration } from './progress.js';
 
 export const INT_TASKS: Record<string, { make: (b: number, o: IntsTaskOptions) => Generator<IntsBatch, never, undefined>; what: string }> = {
@@ -147,14 +149,15 @@ function runConfigFrom(args: ParsedArgs, stored: RunConfig | undefined): RunConf
 export async function run(args: ParsedArgs): Promise<number> {
   if (args.str('task') === 'lm' || args.has('text') || args.has('corpus')) return trainText(args);
   for (const f of ['tokenizer', 'seq-len', 'sample-prompt']) if (args.has(f)) args.fail(`--${f} applies to --task lm only`);
+  checkOutputDir(args, 'output-dir', args.str('output-dir')!);
   const dir = resolve(args.str('output-dir')!);
   const ckpt = join(dir, 'model.pkl.gz');
   if (args.bool('fresh')) {
     for (const f of ['model.pkl.gz', 'model.safetensors', 'metrics.jsonl', 'config.json']) rmSync(join(dir, f), { force: true });
   }
+  if (runKind(dir).kind === 'lm') args.fail(`${dir} holds a language model (--task lm); train it with --task lm or use another --output-dir`);
   const resuming = existsSync(ckpt);
   const stored = resuming ? readRunConfig(dir) : undefined;
-  if (stored && stored.task === 'lm') args.fail(`${dir} holds a language model (--task lm); train it with --task lm or use another --output-dir`);
   const cfg = runConfigFrom(args, stored);
   const steps = args.num('steps')!;
   const evalEvery = args.num('eval-every')!;
@@ -201,12 +204,11 @@ export async function run(args: ParsedArgs): Promise<number> {
   const losses: number[] = [];
   const t0 = performance.now();
   let segStart = performance.now(), segSteps = 0;
-  const metricsFile = join(dir, 'metrics.jsonl');
-  let stopping = false;
-  const onSignal = (): void => { stopping = true; };
-  process.once('SIGINT', onSignal);
+  const metrics = new MetricsWriter(dir);
+  const interrupt = onInterrupt();
+  const stopping = (): boolean => interrupt.signal.aborted;
   try {
-    while (trainer.step < steps && !stopping) {
+    while (trainer.step < steps && !stopping()) {
       const loss = await trainer.trainStep();
       losses.push(loss);
       segSteps++;
@@ -216,20 +218,26 @@ export async function run(args: ParsedArgs): Promise<number> {
         log('');
         log(stepLine(step, `Ran ${segSteps} train steps in ${((performance.now() - segStart) / 1000).toFixed(2)} secs`));
         for (const [metric, value] of [['training/loss', loss], ['training/learning_rate', schedule(step)]] as const) {
-          appendFileSync(metricsFile, JSON.stringify({ step, mode: 'train', metric, value }) + '\n');
+          metrics.record(step, 'train', metric, value);
         }
-        if (evalSteps > 0) await trainer.evaluate(evalSteps);
+        if (evalSteps > 0) {
+          try {
+            await trainer.evaluate(evalSteps, { signal: interrupt.signal });
+          } catch (e) {
+            if (e !== interrupt.signal.reason) throw e;
+          }
+        }
         trainer.saveState();
         segStart = performance.now();
         segSteps = 0;
       }
     }
-    if (stopping) {
+    if (stopping()) {
       trainer.saveState();
       log(`Interrupted: saved step ${trainer.step} to ${ckpt}; run the same command again to resume.`);
     }
   } finally {
-    process.removeListener('SIGINT', onSignal);
+    interrupt.dispose();
     progress?.done();
   }
   const secs = (performance.now() - t0) / 1000;
@@ -244,7 +252,16 @@ export async function run(args: ParsedArgs): Promise<number> {
   if (losses.length > 1) say(`loss ${losses[0].toFixed(3)} ${sparkline(losses, { width: 40 })} ${losses[losses.length - 1].toFixed(3)}`);
   say(`Checkpoint: ${ckpt}${args.bool('safetensors') ? ` (and model.safetensors)` : ''}`);
   say(`Next: trax-ts predict --checkpoint ${dir} --prompt ${examplePrompt(cfg)}`);
-  return stopping ? 130 : 0;
+  return stopping() ? INTERRUPTED_EXIT : 0;
+}
+
+/** The configuration trainLM recorded in dir/lm.json, if any. */
+function readLMConfigFile(dir: string): LMRunConfig | undefined {
+  try {
+    return (JSON.parse(readFileSync(join(dir, LM_FILE), 'utf8')) as { config?: LMRunConfig }).config;
+  } catch {
+    return undefined;
+  }
 }
 
 function examplePrompt(cfg: RunConfig): string {
@@ -265,9 +282,14 @@ async function trainText(args: ParsedArgs): Promise<number> {
   for (const f of ['warmup-steps', 'clip-grad-norm', 'model']) if (args.has(f)) args.fail(`--${f} does not apply to --task lm`);
   const tokenizer = (args.str('tokenizer') ?? 'char') as LMTrainOptions['tokenizer'];
   if (tokenizer === 'char' && args.has('vocab-size')) args.fail('--vocab-size sets subword/bpe vocabularies; a char vocabulary is the text\'s characters');
+  checkOutputDir(args, 'output-dir', args.str('output-dir')!);
   const dir = resolve(args.str('output-dir')!);
+  const kind = runKind(dir);
+  if (kind.kind === 'task' && !args.bool('fresh')) {
+    args.fail(`${dir} holds a ${kind.run?.task ?? 'reverse/sort/copy'}-task model, not a language model; use another --output-dir (or --fresh to replace it)`);
+  }
   if (args.bool('fresh')) {
-    for (const f of ['model.pkl.gz', 'lm.json', 'metrics.jsonl']) rmSync(join(dir, f), { force: true });
+    for (const f of ['model.pkl.gz', 'lm.json', 'metrics.jsonl', 'lm_evals.jsonl', 'model.safetensors', 'config.json']) rmSync(join(dir, f), { force: true });
   }
   const opts: LMTrainOptions = {
     ...(args.has('text') ? { text: args.str('text') } : { corpus: 'moby-dick' as const }),
@@ -286,9 +308,51 @@ async function trainText(args: ParsedArgs): Promise<number> {
   if (args.has('sample-prompt')) opts.samplePrompt = args.str('sample-prompt');
   if (args.bool('quiet')) opts.sampleLength = 0;
   say(`trax-ts train: language model on ${args.has('text') ? args.str('text') : 'the moby-dick corpus'} (${tokenizer} tokens), backend ${backendName()}; output dir ${dir}`);
+  // The bar starts with the first step, once the corpus is tokenized and the
+  // model is built or resumed (evaluation lines print above it).
+  let progress: Progress | null = null;
+  const log = (line: string): void => (progress ? progress.println(line) : say(line));
+  opts.log = log;
+  let firstStep = -1;
+  if (!args.bool('quiet')) {
+    opts.onStep = (step, loss) => {
+      if (!progress) {
+        firstStep = step - 1;
+        const stored = readLMConfigFile(dir);
+        progress = new Progress({
+          total: opts.steps ?? stored?.steps ?? step, start: firstStep, every: args.num('log-every'),
+          tokensPerStep: (stored?.batchSize ?? 1) * (stored?.seqLen ?? 1),
+        });
+      }
+      progress.update(step, loss);
+    };
+  }
+  const interrupt = onInterrupt();
+  opts.signal = interrupt.signal;
   const t0 = performance.now();
-  const result = await trainLM(opts);
+  let result;
+  try {
+    result = await trainLM(opts);
+  } catch (e) {
+    if (e !== interrupt.signal.reason) throw e;
+    (progress as Progress | null)?.done();
+    const saved = existsSync(join(dir, 'model.pkl.gz')) ? readTraxCheckpointSync(join(dir, 'model.pkl.gz')).step : null;
+    say(saved === null ? 'Interrupted before the first step: nothing to save.'
+      : `Interrupted: saved step ${saved} to ${join(dir, 'model.pkl.gz')}; run the same command again to resume.`);
+    return INTERRUPTED_EXIT;
+  } finally {
+    interrupt.dispose();
+  }
+  (progress as Progress | null)?.done();
+  progress = null;
   const secs = (performance.now() - t0) / 1000;
+  if (args.bool('safetensors')) {
+    const { model, config } = loadLM(dir);
+    model.saveToFile(join(dir, 'model.safetensors'), {
+      weightsOnly: true, inputSignature: new ShapeDtype([1, 1], 'int32'),
+      config: { model: 'TransformerLM', vocabSize: config.vocabSize, dModel: config.dModel, dFF: config.dFF, nLayers: config.nLayers, nHeads: config.nHeads, maxLen: config.maxLen, dropout: config.dropout },
+    });
+  }
   say('');
   say(`Done: step ${result.step}, validation loss ${result.valLoss.toFixed(4)} (${result.valBpc.toFixed(3)} bits/char), ` +
     `${commas(result.params)} weights, ${formatDuration(secs)}${result.resumed ? ' (resumed)' : ''}.`);
@@ -296,6 +360,7 @@ async function trainText(args: ParsedArgs): Promise<number> {
     const v = result.evals.map((e) => e.valLoss);
     say(`validation loss ${v[0].toFixed(3)} ${sparkline(v, { width: 40 })} ${v[v.length - 1].toFixed(3)}`);
   }
+  say(`Checkpoint: ${join(dir, 'model.pkl.gz')}${args.bool('safetensors') ? ' (and model.safetensors)' : ''}, vocabulary ${join(dir, 'lm.json')}`);
   say(`Next: trax-ts sample --checkpoint ${dir} --prompt "Call me" --length 500 --temperature 0.8 --top-k 40 --seed 1`);
   return 0;
 }

@@ -62,8 +62,18 @@ export interface LMTrainOptions {
   samplePrompt?: string;
   /** Native backend threads (default: leave as set). */
   threads?: number;
+  /** Replay the training step through fastmath.jit (default true). */
+  jit?: boolean;
   log?: (line: string) => void;
   onEval?: (record: LMEvalRecord) => void;
+  /** Called after every training step with the step reached and its loss (progress displays). */
+  onStep?: (step: number, loss: number) => void;
+  /**
+   * Stops training when aborted: after the step in progress, the checkpoint
+   * is saved (with an outputDir) and trainLM rejects with the signal's reason.
+   * A later call with the same outputDir resumes from that step.
+   */
+  signal?: AbortSignal;
 }
 
 export interface LMEvalRecord {
@@ -396,6 +406,7 @@ export async function trainLM(opts: LMTrainOptions = {}): Promise<LMTrainResult>
     metrics: { loss: CrossEntropyLoss() },
     shouldSaveCheckpoints: outputDir !== null,
     log: () => undefined,
+    jit: opts.jit ?? true,
   });
   log(`lm: TransformerLM d_model ${cfg.dModel}, d_ff ${cfg.dFF}, ${cfg.nLayers} layers, ${cfg.nHeads} heads, dropout ${cfg.dropout}; ` +
     `${cfg.optimizer} lr ${cfg.lr}; batch ${cfg.batchSize} x ${cfg.seqLen}; ${cfg.steps} steps` +
@@ -423,7 +434,7 @@ export async function trainLM(opts: LMTrainOptions = {}): Promise<LMTrainResult>
   let trainS = 0;
   const bpc = (loss: number, c: { targets: number; chars: number }): number => (loss * c.targets) / c.chars / Math.LN2;
   const evaluate = async (): Promise<LMEvalRecord> => {
-    const r = await trainer.evaluate(cfg.evalBatches);
+    const r = await trainer.evaluate(cfg.evalBatches, { signal: opts.signal });
     const stepsDone = evals.length ? trainer.step - startStep : 0;
     const rec: LMEvalRecord = {
       step: trainer.step,
@@ -446,17 +457,32 @@ export async function trainLM(opts: LMTrainOptions = {}): Promise<LMTrainResult>
   };
 
   // The first evaluation (step 0, or the restored step) also waits for the Trainer's init or resume.
+  const signal = opts.signal;
+  signal?.throwIfAborted();
   await evaluate();
   startStep = trainer.step;
   const nParams = trainer.printNWeights();
   log(`lm: ${fmtInt(nParams)} parameters`);
-  while (trainer.step < cfg.steps) {
-    const n = Math.min(cfg.evalEvery - (trainer.step % cfg.evalEvery), cfg.steps - trainer.step);
-    const ts = performance.now();
-    for (let i = 0; i < n; i++) await trainer.trainStep();
-    trainS += (performance.now() - ts) / 1000;
-    await evaluate();
-    if (outputDir) trainer.saveState();
+  try {
+    while (trainer.step < cfg.steps) {
+      const n = Math.min(cfg.evalEvery - (trainer.step % cfg.evalEvery), cfg.steps - trainer.step);
+      const ts = performance.now();
+      try {
+        for (let i = 0; i < n; i++) {
+          signal?.throwIfAborted();
+          const loss = await trainer.trainStep();
+          opts.onStep?.(trainer.step, loss);
+        }
+      } finally {
+        trainS += (performance.now() - ts) / 1000;
+      }
+      await evaluate();
+      if (outputDir) trainer.saveState();
+    }
+  } catch (e) {
+    // Stopped on request: keep the steps trained since the last evaluation.
+    if (signal?.aborted && e === signal.reason && outputDir) trainer.saveState();
+    throw e;
   }
   const last = evals.length ? evals[evals.length - 1] : await evaluate();
   const wallS = (performance.now() - t0) / 1000;

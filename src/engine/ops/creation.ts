@@ -1,18 +1,18 @@
 // Tensors made from a shape and a value: zeros, ones, full, arange, tril.
 import { allocStorage } from '../pool.js';
-import { Tensor, shapeSize, type DType } from '../tensor.js';
+import { Tensor, shapeSize, type DType, fromStorage } from '../tensor.js';
 import { K, checkDtype, checkShape } from './util.js';
 
 export function zeros(shape: readonly number[], dtype: DType = 'float32'): Tensor {
   checkShape(shape, 'zeros'); checkDtype(dtype, 'zeros');
-  return new Tensor(allocStorage(dtype, shapeSize(shape)), shape, dtype);
+  return fromStorage(allocStorage(dtype, shapeSize(shape)), shape, dtype);
 }
 export function ones(shape: readonly number[], dtype: DType = 'float32'): Tensor { return full(shape, 1, dtype); }
 export function full(shape: readonly number[], value: number, dtype: DType = 'float32'): Tensor {
   checkShape(shape, 'full'); checkDtype(dtype, 'full');
   const b = allocStorage(dtype, shapeSize(shape), false);
   K().fill(b as Float32Array, value, dtype === 'int32');
-  const t = new Tensor(b, shape, dtype);
+  const t = fromStorage(b, shape, dtype);
   if (t.size === 1) t._hostValue = dtype === 'int32' ? Math.trunc(value) | 0 : Math.fround(value);
   return t;
 }

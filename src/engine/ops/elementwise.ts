@@ -3,7 +3,7 @@
 import { Binary, Unary } from '../../backends/kernels.js';
 import { allocF32Raw, allocStorage } from '../pool.js';
 import { record, recording } from '../tape.js';
-import { Tensor, shapeSize, toTensor, type DType, type TensorLike } from '../tensor.js';
+import { Tensor, shapeSize, toTensor, type DType, type TensorLike, fromStorage } from '../tensor.js';
 import { K, checkDtype, f32, fmt, i32, s32, sameShape, stridesOf } from './util.js';
 import { reshape } from './shape.js';
 import { sum } from './reduce.js';
@@ -84,7 +84,7 @@ export function flatMeta(n: number): [Int32Array, Int32Array, Int32Array] {
 function castRaw(x: Tensor, dtype: DType): Tensor {
   const out = allocStorage(dtype, x.size, false);
   K().cast(s32(x), out as Float32Array, dtype === 'int32');
-  return new Tensor(out, x.shape, dtype);
+  return fromStorage(out, x.shape, dtype);
 }
 
 export function cast(xl: TensorLike, dtype: DType): Tensor {
@@ -107,7 +107,7 @@ export function binaryRaw(op: Binary, a: Tensor, b: Tensor, name: string, outDty
     const dt: DType = outFloat ? 'float32' : 'int32';
     const out = allocStorage(dt, shapeSize(shape), false);
     K().binaryInt(op, i32(a), i32(b), out as Float32Array, Int32Array.from(shape), bStrides(a.shape, shape), bStrides(b.shape, shape), outFloat);
-    return new Tensor(out, shape, dt);
+    return fromStorage(out, shape, dt);
   }
   const af = a.dtype === 'float32' ? a : castRaw(a, 'float32');
   const bf = b.dtype === 'float32' ? b : castRaw(b, 'float32');
@@ -120,11 +120,17 @@ export function binaryRaw(op: Binary, a: Tensor, b: Tensor, name: string, outDty
     const [sh, sa, sb] = collapseBroadcast(shape, af.shape, bf.shape);
     K().binary(op, f32(af), f32(bf), out, sh, sa, sb);
   }
-  return new Tensor(out, shape, 'float32');
+  return fromStorage(out, shape, 'float32');
+}
+
+/** Names a generated op function, so stack traces (and jit's errors) show the op. */
+function named<T extends (...a: never[]) => unknown>(name: string, f: T): T {
+  Object.defineProperty(f, 'name', { value: name });
+  return f;
 }
 
 function binOp(op: Binary, name: string) {
-  return (al: TensorLike, bl: TensorLike): Tensor => {
+  return named(name, (al: TensorLike, bl: TensorLike): Tensor => {
     const a = toTensor(al, name), b = toTensor(bl, name);
     const out = binaryRaw(op, a, b, name);
     if (!recording([a, b])) return out;
@@ -150,7 +156,7 @@ function binOp(op: Binary, name: string) {
         default: return [null, null];
       }
     });
-  };
+  });
 }
 
 export const add = binOp(Binary.Add, 'add');
@@ -162,7 +168,7 @@ export const minimum = binOp(Binary.Min, 'minimum');
 export const pow = binOp(Binary.Pow, 'pow');
 
 function cmpOp(op: Binary, name: string) {
-  return (al: TensorLike, bl: TensorLike): Tensor => binaryRaw(op, toTensor(al, name), toTensor(bl, name), name, 'float32');
+  return named(name, (al: TensorLike, bl: TensorLike): Tensor => binaryRaw(op, toTensor(al, name), toTensor(bl, name), name, 'float32'));
 }
 /** Comparisons give float32 1/0 masks. */
 export const equal = cmpOp(Binary.Eq, 'equal');
@@ -182,11 +188,11 @@ export function unaryRaw(op: Unary, x: Tensor): Tensor {
   const xf = x.dtype === 'float32' ? x : castRaw(x, 'float32');
   const out = allocF32Raw(xf.size);
   K().unary(op, f32(xf), out);
-  return new Tensor(out, x.shape, 'float32');
+  return fromStorage(out, x.shape, 'float32');
 }
 
 function unOp(op: Unary, name: string, deriv: (x: Tensor, y: Tensor, dy: Tensor) => Tensor) {
-  return (xl: TensorLike): Tensor => {
+  return named(name, (xl: TensorLike): Tensor => {
     const x = toTensor(xl, name);
     if (op === Unary.Neg && x.dtype === 'int32') {
       const zero = new Tensor(new Int32Array(1), [], 'int32');
@@ -195,7 +201,7 @@ function unOp(op: Unary, name: string, deriv: (x: Tensor, y: Tensor, dy: Tensor)
     const y = unaryRaw(op, x);
     if (!recording([x])) return y;
     return record(y, [x], (dy) => [deriv(x, y, dy)]);
-  };
+  });
 }
 
 const SQRT_2_PI = Math.sqrt(2 / Math.PI);
@@ -246,7 +252,7 @@ export function where(condl: TensorLike, al: TensorLike, bl: TensorLike): Tensor
   const out = allocStorage(dt, shapeSize(shape), false);
   K().select(f32(c), s32(a), s32(b), out as Float32Array, Int32Array.from(shape),
     bStrides(c.shape, shape), bStrides(a.shape, shape), bStrides(b.shape, shape));
-  const res = new Tensor(out, shape, dt);
+  const res = fromStorage(out, shape, dt);
   return record(res, [a0, b0], (dy) => {
     const mask = notEqual(c, 0);
     return [sumTo(mul(dy, mask), a0.shape), sumTo(mul(dy, sub(1, mask)), b0.shape)];

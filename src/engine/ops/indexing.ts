@@ -3,7 +3,7 @@
 // backend skips them and its kernels clip out-of-range indices.
 import { allocF32, allocStorage } from '../pool.js';
 import { record } from '../tape.js';
-import { Tensor, shapeSize, toTensor, type TensorLike } from '../tensor.js';
+import { Tensor, shapeSize, toTensor, type TensorLike, fromStorage } from '../tensor.js';
 import { K, around, f32, fmt, hostValues, i32, normAxis, opError, s32 } from './util.js';
 import { cast } from './elementwise.js';
 import { reshape } from './shape.js';
@@ -40,7 +40,7 @@ export function take(xl: TensorLike, indicesl: TensorLike, axis = 0, mode: 'rais
   const out = allocStorage(x.dtype, shapeSize(shape), false);
   if (a === 0 && x.dtype === 'float32') K().gatherRows(f32(x), i32(ids), out as Float32Array, n, inner);
   else K().gather(s32(x), i32(ids), out as Float32Array, outer, n, ids.size, inner);
-  const res = new Tensor(out, shape, x.dtype);
+  const res = fromStorage(out, shape, x.dtype);
   // The backward scatters to the clamped rows, as the forward read them.
   return record(res, [x], (dy) => [scatterAddClipped(zeros(x.shape), ids, dy, a)]);
 }
@@ -52,7 +52,7 @@ function scatterAddClipped(x: Tensor, ids: Tensor, up: Tensor, a: number): Tenso
   const ub = up.dtype === x.dtype ? up : cast(up, x.dtype);
   if (a === 0 && x.dtype === 'float32') K().scatterAddRows(f32(ub), i32(ids), out as Float32Array, n, inner);
   else K().scatterAdd(s32(ub), i32(ids), out as Float32Array, outer, n, ids.size, inner, x.dtype === 'int32');
-  return new Tensor(out, x.shape, x.dtype);
+  return fromStorage(out, x.shape, x.dtype);
 }
 
 /**
@@ -80,11 +80,11 @@ export function takeAlongAxis(xl: TensorLike, indicesl: TensorLike, axis = -1): 
   const ids = checkIndices(idx, n, 'takeAlongAxis', x, false);
   const out = allocStorage(x.dtype, idx.size, false);
   K().gatherAlong(s32(x), i32(ids), out as Float32Array, outer, n, m, inner);
-  const res = new Tensor(out, idx.shape, x.dtype);
+  const res = fromStorage(out, idx.shape, x.dtype);
   return record(res, [x], (dy) => {
     const g = allocF32(x.size);
     K().scatterAlong(f32(dy), i32(ids), g, outer, n, m, inner);
-    return [new Tensor(g, x.shape)];
+    return [fromStorage(g, x.shape, 'float32')];
   });
 }
 
@@ -96,5 +96,5 @@ export function oneHot(indicesl: TensorLike, n: number): Tensor {
   const ids = idx.dtype === 'float32' ? idx : cast(idx, 'float32');
   const out = allocF32(idx.size * n);
   K().oneHot(f32(ids), out, idx.size, n);
-  return new Tensor(out, [...idx.shape, n]);
+  return fromStorage(out, [...idx.shape, n], 'float32');
 }

@@ -3,7 +3,7 @@
 import { Reduce } from '../../backends/kernels.js';
 import { allocF32Raw } from '../pool.js';
 import { record } from '../tape.js';
-import { Tensor, shapeSize, toTensor, type TensorLike } from '../tensor.js';
+import { Tensor, shapeSize, toTensor, type TensorLike, fromStorage } from '../tensor.js';
 import { K, f32, fmt, opError } from './util.js';
 import { broadcastShapes, cast, sumTo } from './elementwise.js';
 import { expandTo, reshape } from './shape.js';
@@ -57,7 +57,7 @@ function matmulND(a: Tensor, b: Tensor, tA: boolean, tB: boolean): Tensor {
     if (!tA && shapeSize(aBatch) === batch) {
       const c = allocF32Raw(batch * m * n);
       kern.matmul(f32(a), f32(b), c, 1, batch * m, n, k, false, tB, 0, 0, false);
-      const out = new Tensor(c, outShape);
+      const out = fromStorage(c, outShape, 'float32');
       return record(out, [a, b], (dy) => matmulGrads(a, b, dy, tA, tB));
     }
   }
@@ -69,7 +69,7 @@ function matmulND(a: Tensor, b: Tensor, tA: boolean, tB: boolean): Tensor {
   const sb = shapeSize(be.shape.slice(0, -2)) === 1 ? 0 : k * n;
   const c = allocF32Raw(batch * m * n);
   kern.matmul(f32(ae), f32(be), c, batch, m, n, k, tA, tB, sa, sb, false);
-  const out = new Tensor(c, outShape);
+  const out = fromStorage(c, outShape, 'float32');
   return record(out, [a, b], (dy) => matmulGrads(a, b, dy, tA, tB));
 }
 
@@ -108,17 +108,17 @@ export function linear(xl: TensorLike, wl: TensorLike, bl?: TensorLike | null): 
   const xb = f32(x.dtype === 'float32' ? x : cast(x, 'float32')), wb = f32(w.dtype === 'float32' ? w : cast(w, 'float32'));
   const out = allocF32Raw(rows * n);
   K().matmul(xb, wb, out, 1, rows, n, k, false, false, 0, 0, false, b ? f32(b.dtype === 'float32' ? b : cast(b, 'float32')) : null);
-  const y = new Tensor(out, [...x.shape.slice(0, -1), n]);
+  const y = fromStorage(out, [...x.shape.slice(0, -1), n], 'float32');
   return record(y, b ? [x, w, b] : [x, w], (dy) => {
     const g = f32(dy);
     const dx = allocF32Raw(x.size), dw = allocF32Raw(w.size);
     K().matmul(g, wb, dx, 1, rows, k, n, false, true, 0, 0, false);
     K().matmul(xb, g, dw, 1, k, n, rows, true, false, 0, 0, false);
-    const grads: (Tensor | null)[] = [new Tensor(dx, x.shape), new Tensor(dw, w.shape)];
+    const grads: (Tensor | null)[] = [fromStorage(dx, x.shape, 'float32'), fromStorage(dw, w.shape, 'float32')];
     if (b) {
       const db = allocF32Raw(n);
       K().reduce(Reduce.Sum, g, db, 1, rows, n);
-      grads.push(new Tensor(db, b.shape));
+      grads.push(fromStorage(db, b.shape, 'float32'));
     }
     return grads;
   });

@@ -6,7 +6,7 @@ import { Binary, Reduce } from '../../backends/kernels.js';
 import { backend as activeBackend } from '../../backends/index.js';
 import { allocBytes, allocF32, allocF32Raw } from '../pool.js';
 import { record } from '../tape.js';
-import { Tensor, toTensor, type TensorLike } from '../tensor.js';
+import { Tensor, toTensor, type TensorLike, fromStorage } from '../tensor.js';
 import { K, f32, hostValues, i32, normAxis, opError } from './util.js';
 import { cast, flatMeta, greater, mul, neg, notEqual } from './elementwise.js';
 import { full, tril } from './creation.js';
@@ -30,11 +30,11 @@ function softmaxOp(xl: TensorLike, axis: number, log: boolean, name: string): Te
   const cols = x.shape[x.rank - 1], rows = x.size / Math.max(cols, 1);
   const out = allocF32Raw(x.size);
   K().softmax(fl(x), out, rows, cols, log);
-  const y = new Tensor(out, x.shape);
+  const y = fromStorage(out, x.shape, 'float32');
   return record(y, [x], (dy) => {
     const dx = allocF32(x.size);
     K().softmaxBackward(out, f32(dy), dx, rows, cols, log);
-    return [new Tensor(dx, x.shape)];
+    return [fromStorage(dx, x.shape, 'float32')];
   });
 }
 
@@ -54,11 +54,11 @@ export function layerNorm(xl: TensorLike, scalel: TensorLike, biasl: TensorLike,
   const out = allocF32Raw(x.size), mu = allocF32Raw(rows), rs = allocF32Raw(rows);
   const xb = fl(x);
   K().layerNorm(xb, fl(scale), fl(bias), out, mu, rs, rows, cols, eps);
-  const y = new Tensor(out, x.shape);
+  const y = fromStorage(out, x.shape, 'float32');
   return record(y, [x, scale, bias], (dy) => {
     const dx = allocF32(x.size), ds = allocF32(cols), db = allocF32(cols);
     K().layerNormBackward(f32(dy), xb, fl(scale), mu, rs, dx, ds, db, rows, cols);
-    return [new Tensor(dx, x.shape), new Tensor(ds, scale.shape), new Tensor(db, bias.shape)];
+    return [fromStorage(dx, x.shape, 'float32'), fromStorage(ds, scale.shape, 'float32'), fromStorage(db, bias.shape, 'float32')];
   });
 }
 
@@ -102,7 +102,7 @@ export function softmaxCrossEntropy(logitsl: TensorLike, targetsl: TensorLike, w
   const w = fl(wT);
   const loss = allocF32(rows), logp = allocF32(logits.size);
   K().crossEntropy(fl(logits), tgt, w, loss, logp, rows, vocab);
-  const y = new Tensor(loss, targets.shape);
+  const y = fromStorage(loss, targets.shape, 'float32');
   // Weights are differentiable too (d loss / d w = -logp[target]), so a
   // computed weighting never silently gets a zero gradient.
   const inputs = weights ? [logits, weights] : [logits];
@@ -110,11 +110,11 @@ export function softmaxCrossEntropy(logitsl: TensorLike, targetsl: TensorLike, w
     const dl = allocF32(logits.size);
     const dyb = f32(dy);
     K().crossEntropyBackward(logp, tgt, w, dyb, dl, rows, vocab);
-    const grads = [new Tensor(dl, logits.shape)];
+    const grads = [fromStorage(dl, logits.shape, 'float32')];
     if (weights) {
       const picked = allocF32Raw(rows);
       K().gatherAlong(logp, tgt, picked, rows, vocab, 1, 1);
-      grads.push(reshape(mul(neg(reshape(dy, [rows])), new Tensor(picked, [rows])), weights.shape));
+      grads.push(reshape(mul(neg(reshape(dy, [rows])), fromStorage(picked, [rows], 'float32')), weights.shape));
     }
     return grads;
   });
@@ -158,8 +158,8 @@ export function dotProductAttention(ql: TensorLike, kl: TensorLike, vl: TensorLi
   const out = allocF32Raw(bh * lq * d), probs = allocF32Raw(bh * lq * lk);
   const qb = fl(q), kb = fl(k), vb = fl(v);
   K().attention(qb, kb, vb, out, probs, bh, lq, lk, d, scale, causal, offset, drop, km);
-  if (opts.probsOut) opts.probsOut.probs = new Tensor(probs, [bh, lq, lk]);
-  const y = new Tensor(out, [bh, lq, d]);
+  if (opts.probsOut) opts.probsOut.probs = fromStorage(probs, [bh, lq, lk], 'float32');
+  const y = fromStorage(out, [bh, lq, d], 'float32');
   // A query row whose keys are all masked gets uniform probabilities over
   // constant scores: its output depends on v only, so it must send no
   // gradient to q or k (the kernel would, as its probabilities are non-zero).
@@ -192,7 +192,7 @@ export function dotProductAttention(ql: TensorLike, kl: TensorLike, vl: TensorLi
       // Second pass with the dead rows' cotangent zeroed gives the right dq and dk.
       K().attentionBackward(dyLive, qb, kb, vb, probs, dq, dk, allocF32(v.size), bh, lq, lk, d, scale, drop);
     }
-    return [new Tensor(dq, q.shape), new Tensor(dk, k.shape), new Tensor(dvv, v.shape)];
+    return [fromStorage(dq, q.shape, 'float32'), fromStorage(dk, k.shape, 'float32'), fromStorage(dvv, v.shape, 'float32')];
   });
 }
 
@@ -211,11 +211,11 @@ export function embeddingLookup(tablel: TensorLike, idsl: TensorLike): Tensor {
   const idb = i32(ids.dtype === 'int32' ? ids : cast(ids, 'int32'));
   const out = allocF32Raw(ids.size * cols);
   K().gatherRows(fl(table), idb, out, rows, cols);
-  const y = new Tensor(out, [...ids.shape, cols]);
+  const y = fromStorage(out, [...ids.shape, cols], 'float32');
   return record(y, [table], (dy) => {
     const g = allocF32(table.size);
     K().scatterAddRows(f32(dy), idb, g, rows, cols);
-    return [new Tensor(g, table.shape)];
+    return [fromStorage(g, table.shape, 'float32')];
   });
 }
 
@@ -229,12 +229,12 @@ export function applyMask(xl: TensorLike, mask: Tensor): Tensor {
   const mb = fl(mask);
   const [sh, s1, s2] = flatMeta(x.size);
   K().binary(Binary.Mul, fl(x), mb, out, sh, s1, s2);
-  const y = new Tensor(out, x.shape);
+  const y = fromStorage(out, x.shape, 'float32');
   return record(y, [x], (dy) => {
     const dx = allocF32Raw(x.size);
     const [shb, t1, t2] = flatMeta(x.size);
     K().binary(Binary.Mul, f32(dy), mb, dx, shb, t1, t2);
-    return [new Tensor(dx, x.shape)];
+    return [fromStorage(dx, x.shape, 'float32')];
   });
 }
 
@@ -250,11 +250,11 @@ export function dropout(xl: TensorLike, key: Uint32Array, keep: number): Tensor 
   const out = allocF32Raw(x.size);
   const kept = allocBytes(x.size);
   K().dropoutMask(key[0], key[1], keep, scale, out, fl(x), kept);
-  const y = new Tensor(out, x.shape);
+  const y = fromStorage(out, x.shape, 'float32');
   return record(y, [x], (dy) => {
     const dx = allocF32Raw(x.size);
     K().dropoutApply(kept, scale, f32(dy), dx);
-    return [new Tensor(dx, x.shape)];
+    return [fromStorage(dx, x.shape, 'float32')];
   });
 }
 
@@ -269,11 +269,11 @@ export function splitHeads(xl: TensorLike, nHeads: number): Tensor {
   const dh = d / nHeads;
   const out = allocF32Raw(x.size);
   headsCopy(fl(x), out, b, l, nHeads, dh, true);
-  const y = new Tensor(out, [b * nHeads, l, dh]);
+  const y = fromStorage(out, [b * nHeads, l, dh], 'float32');
   return record(y, [x], (dy) => {
     const dx = allocF32Raw(x.size);
     headsCopy(f32(dy), dx, b, l, nHeads, dh, false);
-    return [new Tensor(dx, x.shape)];
+    return [fromStorage(dx, x.shape, 'float32')];
   });
 }
 
@@ -286,11 +286,11 @@ export function mergeHeads(xl: TensorLike, nHeads: number): Tensor {
   const b = bh / nHeads;
   const out = allocF32Raw(x.size);
   headsCopy(fl(x), out, b, l, nHeads, dh, false);
-  const y = new Tensor(out, [b, l, nHeads * dh]);
+  const y = fromStorage(out, [b, l, nHeads * dh], 'float32');
   return record(y, [x], (dy) => {
     const dx = allocF32Raw(x.size);
     headsCopy(f32(dy), dx, b, l, nHeads, dh, true);
-    return [new Tensor(dx, x.shape)];
+    return [fromStorage(dx, x.shape, 'float32')];
   });
 }
 
@@ -350,7 +350,7 @@ export function causalSelfAttention(xl: TensorLike, wq: Tensor, bq: Tensor, wk: 
   const view = (s: Float32Array, off: number) => be.subview(s, off, rows * d3 - off) as Float32Array;
   K().attention(qkv, view(qkv, d), view(qkv, 2 * d), out, probs, bh, l, l, dh, scale, true, 0, drop, null,
     nHeads, d3, d3, d3, d);
-  const y = new Tensor(out, [b, l, d]);
+  const y = fromStorage(out, [b, l, d], 'float32');
   return record(y, [x, wq, bq, wk, bk, wv, bv], (dy) => {
     const dqkv = allocF32Raw(rows * d3);
     K().attentionBackward(f32(dy), qkv, view(qkv, d), view(qkv, 2 * d), probs, dqkv, view(dqkv, d), view(dqkv, 2 * d),
@@ -364,12 +364,12 @@ export function causalSelfAttention(xl: TensorLike, wq: Tensor, bq: Tensor, wk: 
     STACK_SHAPE[0] = dIn; STACK_SHAPE[1] = 3; STACK_SHAPE[2] = d;
     const dstack = allocF32Raw(3 * dIn * d);
     K().permute(dwcat, dstack, STACK_SHAPE, SWAP01);
-    const grads: Tensor[] = [new Tensor(dx, x.shape)];
+    const grads: Tensor[] = [fromStorage(dx, x.shape, 'float32')];
     for (let i = 0; i < 3; i++) {
       const dw = allocF32Raw(dIn * d), db = allocF32Raw(d);
       copyAt(dstack, dw, dIn * d, i * dIn * d, 0);
       copyAt(dbcat, db, d, i * d, 0);
-      grads.push(new Tensor(dw, ws[i].shape), new Tensor(db, bs[i].shape));
+      grads.push(fromStorage(dw, ws[i].shape, 'float32'), fromStorage(db, bs[i].shape, 'float32'));
     }
     return grads;
   });
@@ -405,7 +405,7 @@ export function denseReluDense(xl: TensorLike, w1: Tensor, b1: Tensor, w2: Tenso
     h = hd;
   }
   K().matmul(h, w2b, out, 1, rows, dOut, hid, false, false, 0, 0, false, fl(b2));
-  const y = new Tensor(out, [...x.shape.slice(0, -1), dOut]);
+  const y = fromStorage(out, [...x.shape.slice(0, -1), dOut], 'float32');
   const hidden = h;
   return record(y, [x, w1, b1, w2, b2], (dy) => {
     const g = f32(dy);
@@ -417,7 +417,7 @@ export function denseReluDense(xl: TensorLike, w1: Tensor, b1: Tensor, w2: Tenso
     K().matmul(dh, w1b, dx, 1, rows, dIn, hid, false, true, 0, 0, false);
     K().matmul(xb, dh, dw1, 1, dIn, hid, rows, true, false, 0, 0, false);
     K().reduce(Reduce.Sum, dh, db1, 1, rows, hid);
-    return [new Tensor(dx, x.shape), new Tensor(dw1, w1.shape), new Tensor(db1, b1.shape),
-      new Tensor(dw2, w2.shape), new Tensor(db2, b2.shape)];
+    return [fromStorage(dx, x.shape, 'float32'), fromStorage(dw1, w1.shape, 'float32'), fromStorage(db1, b1.shape, 'float32'),
+      fromStorage(dw2, w2.shape, 'float32'), fromStorage(db2, b2.shape, 'float32')];
   });
 }

@@ -3,7 +3,7 @@
 // backend's optimizer kernels. The optimizers (src/optimizers) decide which
 // tensors they may overwrite (fresh copies unless inPlace).
 import { allocF32 } from '../pool.js';
-import { Tensor } from '../tensor.js';
+import { Tensor, fromStorage } from '../tensor.js';
 import { K, f32 } from './util.js';
 import { cast } from './elementwise.js';
 import { clone } from './shape.js';
@@ -19,7 +19,7 @@ const ONE = Int32Array.of(1);
 export function sumSquares(t: Tensor): Tensor {
   const out = allocF32(1);
   K().sumSquares(f32(t.dtype === 'float32' ? t : cast(t, 'float32')), out);
-  return new Tensor(out, []);
+  return fromStorage(out, [], 'float32');
 }
 
 export function sgdUpdate(w: Tensor, g: Tensor, lr: number): void {

@@ -3,12 +3,17 @@
 // are drawn by the active backend's random kernels, which all give the same
 // numbers for the same key.
 import { allocStorage, allocF32Raw } from '../pool.js';
-import { Tensor, shapeSize } from '../tensor.js';
+import { Tensor, shapeSize, fromStorage } from '../tensor.js';
 import { bitsFromWords, threefryPair } from '../threefry.js';
 import { K } from './util.js';
 
 /** A PRNG key: two 32-bit words. */
 export type PRNGKey = Uint32Array;
+
+/** Set while fastmath.jit traces: it follows keys derived from the traced function's key inputs. */
+export const keyWatch: {
+  hook: null | { split(parent: PRNGKey, n: number, out: PRNGKey[]): void; foldIn(parent: PRNGKey, data: number, out: PRNGKey): void };
+} = { hook: null };
 
 /** Threefry-2x32 of (x0, x1) under key (k0, k1); writes both words into out[o], out[o+1]. */
 export function threefry2x32(k0: number, k1: number, x0: number, x1: number, out: Uint32Array, o: number): void {
@@ -39,6 +44,7 @@ export function split(k: PRNGKey, n = 2): PRNGKey[] {
   const flat = bits(k, 2 * n);
   const out: PRNGKey[] = [];
   for (let i = 0; i < n; i++) out.push(new Uint32Array([flat[2 * i], flat[2 * i + 1]]));
+  if (keyWatch.hook) keyWatch.hook.split(k, n, out);
   return out;
 }
 
@@ -48,6 +54,7 @@ export function foldIn(k: PRNGKey, data: number): PRNGKey {
   if (typeof data !== 'number' || !Number.isInteger(data)) throw new TypeError(`random.foldIn: data must be an integer, got ${String(data)}`);
   const out = new Uint32Array(2);
   threefry2x32(k[0], k[1], 0, data >>> 0, out, 0);
+  if (keyWatch.hook) keyWatch.hook.foldIn(k, data, out);
   return out;
 }
 
@@ -72,21 +79,21 @@ function floats(k: PRNGKey, shape: readonly number[], op: string): Float32Array 
 export function uniform(k: PRNGKey, shape: readonly number[], minval = 0, maxval = 1): Tensor {
   const out = floats(k, shape, 'random.uniform');
   K().randomUniform(k[0], k[1], out, minval, maxval);
-  return new Tensor(out, shape);
+  return fromStorage(out, shape, 'float32');
 }
 
 /** Standard normal samples (Box-Muller on pairs of uniforms). */
 export function normal(k: PRNGKey, shape: readonly number[], mean = 0, stddev = 1): Tensor {
   const out = floats(k, shape, 'random.normal');
   K().randomNormal(k[0], k[1], out, mean, stddev);
-  return new Tensor(out, shape);
+  return fromStorage(out, shape, 'float32');
 }
 
 /** Truncated standard normal in [lower, upper] by rejection. */
 export function truncatedNormal(k: PRNGKey, shape: readonly number[], lower = -2, upper = 2): Tensor {
   const out = floats(k, shape, 'random.truncatedNormal');
   K().randomTruncatedNormal(k[0], k[1], out, lower, upper);
-  return new Tensor(out, shape);
+  return fromStorage(out, shape, 'float32');
 }
 
 /** 1.0 with probability p, else 0.0 (float32). */
@@ -96,7 +103,7 @@ export function bernoulli(k: PRNGKey, p: number, shape: readonly number[]): Tens
   }
   const out = floats(k, shape, 'random.bernoulli');
   K().randomBernoulli(k[0], k[1], out, p);
-  return new Tensor(out, shape);
+  return fromStorage(out, shape, 'float32');
 }
 
 /** Uniform integers in [minval, maxval). */
@@ -106,14 +113,14 @@ export function randint(k: PRNGKey, shape: readonly number[], minval: number, ma
   if (!(maxval > minval)) throw new RangeError(`random.randint: need maxval > minval, got [${minval}, ${maxval})`);
   const out = allocStorage('int32', shapeSize(shape), false) as Int32Array;
   K().randomInt(k[0], k[1], out, minval, maxval);
-  return new Tensor(out, shape, 'int32');
+  return fromStorage(out, shape, 'int32');
 }
 
 /** Gumbel noise -log(-log(u)), u in [1e-6, 1-1e-6] as Trax's logsoftmax_sample draws it. */
 export function gumbel(k: PRNGKey, shape: readonly number[]): Tensor {
   const out = floats(k, shape, 'random.uniform');
   K().randomGumbel(k[0], k[1], out);
-  return new Tensor(out, shape);
+  return fromStorage(out, shape, 'float32');
 }
 
 /**
@@ -127,5 +134,5 @@ export function dropoutMask(k: PRNGKey, keep: number, shape: readonly number[]):
   checkShape(shape, 'random.dropoutMask');
   const out = allocF32Raw(shapeSize(shape));
   K().dropoutMask(k[0], k[1], keep, 1 / keep, out);
-  return new Tensor(out, shape);
+  return fromStorage(out, shape, 'float32');
 }

@@ -2,7 +2,7 @@
 import { Reduce } from '../../backends/kernels.js';
 import { allocF32, allocStorage } from '../pool.js';
 import { record } from '../tape.js';
-import { Tensor, toTensor, type TensorLike } from '../tensor.js';
+import { Tensor, toTensor, type TensorLike, fromStorage } from '../tensor.js';
 import { K, around, f32, normAxis, opError, s32 } from './util.js';
 import { add, cast, div, equal, exp, less, abs, log, mul, sub, where } from './elementwise.js';
 import { expandTo, reshape, reverse } from './shape.js';
@@ -24,7 +24,7 @@ function reduceRaw(kind: Reduce, x: Tensor, axes: number[], keepDims: boolean, o
     K().reduce(kind, f32(cur), out, outer, n, inner);
     shape = shape.slice();
     shape[a] = 1;
-    cur = new Tensor(out, shape, 'float32');
+    cur = fromStorage(out, shape, 'float32');
   }
   const finalShape = keepDims ? shape : x.shape.filter((_, i) => !axes.includes(i));
   return new Tensor(cur.storage, finalShape, 'float32', cur.backend);
@@ -72,7 +72,7 @@ export function argmax(xl: TensorLike, axis = -1): Tensor {
   const xf = x.dtype === 'float32' ? x : cast(x, 'float32');
   const out = allocStorage('int32', outer * inner, false) as Int32Array;
   K().argmax(f32(xf), out, outer, n, inner);
-  return new Tensor(out, x.shape.filter((_, i) => i !== a), 'int32');
+  return fromStorage(out, x.shape.filter((_, i) => i !== a), 'int32');
 }
 
 export function logSumExp(xl: TensorLike, axis: number | readonly number[] = -1, keepDims = false): Tensor {
@@ -91,7 +91,7 @@ export function cumsum(xl: TensorLike, axis = -1): Tensor {
   const [outer, n, inner] = around(x.shape, a);
   const out = allocStorage(x.dtype, x.size, false);
   K().cumsum(s32(x), out as Float32Array, outer, n, inner, x.dtype === 'int32');
-  const res = new Tensor(out, x.shape, x.dtype);
+  const res = fromStorage(out, x.shape, x.dtype);
   return record(res, [x], (dy) => [reverse(cumsum(reverse(dy, a), a), a)]);
 }
 

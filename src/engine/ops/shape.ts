@@ -6,7 +6,7 @@ import type { Backend, Storage } from '../../backends/backend.js';
 import { backend as activeBackend } from '../../backends/index.js';
 import { allocF32Raw, allocStorage } from '../pool.js';
 import { record } from '../tape.js';
-import { Tensor, shapeSize, toTensor, type TensorLike } from '../tensor.js';
+import { Tensor, shapeSize, toTensor, type TensorLike, fromStorage } from '../tensor.js';
 import { K, f32, fmt, normAxis, opError, s32, stridesOf } from './util.js';
 import { broadcastShapes, bStrides, cast, collapseBroadcast, sumTo } from './elementwise.js';
 
@@ -88,11 +88,11 @@ export function expandTo(x: Tensor, shape: readonly number[]): Tensor {
     const out = allocF32Raw(shapeSize(shape));
     const [sh, sx, sz] = collapseBroadcast(shape, x.shape, []);
     K().binary(Binary.Add, f32(x), zeroF32(), out, sh, sx, sz);
-    return new Tensor(out, shape, 'float32');
+    return fromStorage(out, shape, 'float32');
   }
   const out = allocStorage(x.dtype, shapeSize(shape), false);
   copyInto(x, out, shape, Array.from(bStrides(x.shape, shape)), 0, stridesOf(shape), 0);
-  return new Tensor(out, shape, x.dtype);
+  return fromStorage(out, shape, x.dtype);
 }
 
 export function broadcastTo(xl: TensorLike, shape: readonly number[]): Tensor {
@@ -107,14 +107,14 @@ export function broadcastTo(xl: TensorLike, shape: readonly number[]): Tensor {
 function transposeRaw(x: Tensor, perm: readonly number[]): Tensor {
   const shape = perm.map((p) => x.shape[p]);
   const out = allocStorage(x.dtype, x.size, false);
-  if (x.size === 0) return new Tensor(out, shape, x.dtype);
+  if (x.size === 0) return fromStorage(out, shape, x.dtype);
   if (x.dtype === 'float32' && x.rank <= 16) {
     K().permute(f32(x), out as Float32Array, Int32Array.from(x.shape), Int32Array.from(perm));
   } else {
     const inStr = stridesOf(x.shape);
     copyInto(x, out, shape, perm.map((p) => inStr[p]), 0, stridesOf(shape), 0);
   }
-  return new Tensor(out, shape, x.dtype);
+  return fromStorage(out, shape, x.dtype);
 }
 
 export function transpose(xl: TensorLike, perm?: readonly number[]): Tensor {
@@ -161,7 +161,7 @@ export function slice(xl: TensorLike, begin: readonly number[], size?: readonly 
   let off = 0;
   for (let i = 0; i < r; i++) off += b[i] * str[i];
   copyInto(x, out, s, str, off, stridesOf(s), 0);
-  const res = new Tensor(out, s, x.dtype);
+  const res = fromStorage(out, s, x.dtype);
   return record(res, [x], (dy) => [pad(dy, x.shape.map((d, i) => [b[i], d - b[i] - s[i]] as [number, number]))]);
 }
 
@@ -194,7 +194,7 @@ export function pad(xl: TensorLike, pads: readonly (readonly [number, number])[]
   let off = 0;
   for (let a = 0; a < x.rank; a++) off += pads[a][0] * ostr[a];
   copyInto(x, out, x.shape, stridesOf(x.shape), 0, ostr, off);
-  const res = new Tensor(out, s, x.dtype);
+  const res = fromStorage(out, s, x.dtype);
   return record(res, [x], (dy) => [slice(dy, pads.map((p) => p[0]), x.shape)]);
 }
 
@@ -219,7 +219,7 @@ export function concat(xsl: readonly TensorLike[], axis = -1): Tensor {
     copyInto(x, out, x.shape, stridesOf(x.shape), 0, ostr, off * ostr[a]);
     off += x.shape[a];
   }
-  const res = new Tensor(out, shape, dt);
+  const res = fromStorage(out, shape, dt);
   return record(res, xs, (dy) => {
     let start = 0;
     return xs.map((x) => { const g = sliceAxis(dy, a, start, start + x.shape[a]); start += x.shape[a]; return g; });
@@ -246,7 +246,7 @@ export function reverse(xl: TensorLike, axis: number): Tensor {
   const xs = str.slice();
   xs[a] = -str[a];
   copyInto(x, out, x.shape, xs, (x.shape[a] - 1) * str[a], str, 0);
-  const res = new Tensor(out, x.shape, x.dtype);
+  const res = fromStorage(out, x.shape, x.dtype);
   return record(res, [x], (dy) => [reverse(dy, a)]);
 }
 
@@ -272,5 +272,5 @@ export function assignInPlace(dst: Tensor, srcl: TensorLike, begin: readonly num
 export function clone(t: Tensor): Tensor {
   const out = allocStorage(t.dtype, t.size, false);
   copyInto(t, out, [t.size], [1], 0, [1], 0);
-  return new Tensor(out, t.shape, t.dtype);
+  return fromStorage(out, t.shape, t.dtype);
 }
