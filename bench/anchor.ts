@@ -8,9 +8,17 @@ import { fileURLToPath } from 'node:url';
 // dist/bench/anchor.js -> repository root is two levels up.
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-/** The PyTorch anchor folder: $TRAX_TORCH_ANCHOR or <repo>/../shared/anchors/torch. */
+/**
+ * The PyTorch anchor folder: $TRAX_TORCH_ANCHOR, else the first of
+ * <repo>/../shared/anchors/torch and <repo>/../../shared/anchors/torch (a
+ * worktree one level deeper) that exists.
+ */
 export function torchAnchorDir(): string {
-  return process.env['TRAX_TORCH_ANCHOR'] ?? resolve(repoRoot, '..', 'shared', 'anchors', 'torch');
+  const env = process.env['TRAX_TORCH_ANCHOR'];
+  if (env) return env;
+  const near = resolve(repoRoot, '..', 'shared', 'anchors', 'torch');
+  const far = resolve(repoRoot, '..', '..', 'shared', 'anchors', 'torch');
+  return existsSync(near) || !existsSync(far) ? near : far;
 }
 
 /** The torch version, or null when neither python3 nor /usr/bin/python3 has torch. */

@@ -509,3 +509,33 @@ test('lmSequentialWindows: consecutive windows in order, each target once', () =
   const exact = [...lmSequentialWindows(new Int32Array(13).map((_, i) => i), { seqLen: 3, batchSize: 4 })];
   assert.deepEqual(rows(exact[0][0]).map((r) => r[0]), [0, 3, 6, 9]);
 });
+
+test('NumpyGenerator reproduces numpy default_rng(seed).integers (values from numpy 1.24)', () => {
+  const { NumpyGenerator } = data;
+  // np.random.default_rng(seed): integers(0, 1071221, 6), then integers(0, 7), then integers(5, 5 + 2**32).
+  const want = {
+    0: [911206, 682326, 547540, 289001, 329753, 43891, 0, 70985659],
+    1000: [218229, 558519, 908846, 646848, 876838, 504482, 1, 872943271],
+    1001: [967736, 656224, 878641, 16818, 544143, 201057, 5, 3684609775],
+    4294967297: [555736, 355508, 387977, 655475, 663536, 543786, 3, 671295560],
+  };
+  for (const [seed, vals] of Object.entries(want)) {
+    const g = new NumpyGenerator(Number(seed));
+    const got = [];
+    for (let i = 0; i < 6; i++) got.push(g.integers(0, 1071221));
+    got.push(g.integers(0, 7), g.integers(5, 5 + 2 ** 32));
+    assert.deepEqual(got, vals, `seed ${seed}`);
+  }
+  // default_rng(0).bit_generator.random_raw()
+  assert.equal(new NumpyGenerator(0).next64(), 11749869230777074271n);
+  assert.throws(() => new NumpyGenerator(0).integers(3, 3), /1 <= high - low/);
+  assert.throws(() => new NumpyGenerator(-1), /non-negative/);
+});
+
+test('lmWindows draws the anchor\'s windows: starts are default_rng(seed).integers(0, len - seqLen, batch)', () => {
+  const ids = new Int32Array(1071221 + 8).map((_, i) => i);
+  const [x] = lmWindows(ids, { seqLen: 8, batchSize: 6, seed: 0 }).next().value;
+  assert.deepEqual(rows(x).map((r) => r[0]), [911206, 682326, 547540, 289001, 329753, 43891]);
+  assert.deepEqual(data.lmFixedStarts(ids.length, { seqLen: 8, batchSize: 3, seed: 1000, nBatches: 2 }), [[218229, 558519, 908846], [646848, 876838, 504482]]);
+  assert.throws(() => lmWindows(ids, { seqLen: 8, batchSize: 1, seed: -3 }), /non-negative integer/);
+});

@@ -600,9 +600,19 @@ test('initializers: limits, moments and determinism', () => {
   assert.ok(ru.every((a) => Math.abs(a) <= 0.25));
   const gn = Array.from(GlorotNormalInitializer()([40, 60], k).dataSync());
   const gsd = Math.sqrt(gn.reduce((a, b) => a + b * b, 0) / gn.length);
-  // Truncated normal rescaled by 1/0.8796 keeps the target std sqrt(2/(in+out)).
+  // Trax's GlorotNormal is ScaledInitializer(fan_avg, 'normal'): std sqrt(2/(in+out)), untruncated.
   assert.ok(Math.abs(gsd / Math.sqrt(2 / 100) - 1) < 0.08, `glorot normal sd ${gsd}`);
-  assert.ok(gn.every((a) => Math.abs(a) <= 2 * Math.sqrt(2 / 100) / 0.87962566103423978 + 1e-6));
+  const beyond = gn.filter((a) => Math.abs(a) > 2 * Math.sqrt(2 / 100)).length / gn.length;
+  assert.ok(beyond > 0.03 && beyond < 0.07, `share beyond 2 sd ${beyond} (normal: 0.046)`);
+  // truncated_normal: rescaled by 1/0.8796 to keep the std, and cut at 2 std of the untruncated draw.
+  const tn = Array.from(ScaledInitializer(-1, -2, 1, 'fan_avg', 'truncated_normal')([40, 60], k).dataSync());
+  const tsd = Math.sqrt(tn.reduce((a, b) => a + b * b, 0) / tn.length);
+  assert.ok(Math.abs(tsd / Math.sqrt(1 / 50) - 1) < 0.08, `truncated normal sd ${tsd}`);
+  assert.ok(tn.every((a) => Math.abs(a) <= 2 * Math.sqrt(1 / 50) / 0.87962566103423978 + 1e-6));
+  // Fans of a 3-d kernel are shape[-2] and shape[-1] alone (Trax's _GetFans ignores the receptive field).
+  const k3 = Array.from(GlorotUniformInitializer()([5, 4, 6], k).dataSync());
+  assert.ok(k3.every((a) => Math.abs(a) <= Math.sqrt(6 / 10) + 1e-6));
+  assert.ok(Math.max(...k3.map(Math.abs)) > 0.8 * Math.sqrt(6 / 10));
 });
 
 test('initializers give the same weights on the js and native backends', (t) => {

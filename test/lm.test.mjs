@@ -132,7 +132,73 @@ test('lm: subword model reports bits per character and streams clean text', asyn
   for await (const p of generateText({ checkpoint: sub, prompt: 'The cat', length: 40, temperature: 0.8, seed: 3 })) pieces.push(p);
   const s = pieces.join('');
   assert.ok(s.length > 0);
-  assert.doesNotMatch(s, /\\\d/, 'newline escapes are decoded, not shown');
+  // A complete escape (\10; for a newline) is decoded; a lone backslash piece followed by digits
+  // without ';' is not an escape and stays as text, as in Trax's _unescape_token.
+  assert.doesNotMatch(s, /\\\d+;/, 'newline escapes are decoded, not shown');
+});
+
+test('lm: word model trains, samples readable text with unknown words marked, and resumes', async () => {
+  const wd = join(dir, 'word');
+  const evals = [];
+  const r = await trainLM({ ...SMALL, tokenizer: 'word', vocabSize: 16, seqLen: 16, steps: 60, evalEvery: 30, sampleLength: 20,
+    outputDir: wd, log: quiet, onEval: (e) => evals.push(e) });
+  assert.equal(r.vocabSize, 16);
+  assert.equal(r.config.tokenizer, 'word');
+  assert.ok(r.valLoss < evals[0].valLoss - 0.5, `loss ${evals[0].valLoss} -> ${r.valLoss}`);
+  // Per character: a word token covers several characters (and the space before it).
+  assert.ok(r.valLossPerChar < r.valLoss / 2, `per char ${r.valLossPerChar} vs per token ${r.valLoss}`);
+  assert.ok(Math.abs(r.valBpc - r.valLossPerChar / Math.LN2) < 1e-9);
+  // The vocabulary comes from the training split: the 15 most frequent tokens plus <unk>.
+  const lm = JSON.parse(readFileSync(join(wd, 'lm.json'), 'utf8'));
+  assert.equal(lm.vocab.tokens[0], '<unk>');
+  assert.equal(lm.vocab.tokens.length, 16);
+  assert.ok(lm.vocab.tokens.includes('the') && lm.vocab.tokens.includes('.'));
+  // Samples are words of the vocabulary and <unk>, separated by spaces.
+  const s = await collect({ checkpoint: wd, prompt: 'The cat sat on the', length: 25, temperature: 1, seed: 2 });
+  const words = s.split(/[\s.!?]+/).filter(Boolean);
+  assert.ok(words.length >= 10, s);
+  for (const w of words) assert.ok(w === '<unk>' || lm.vocab.tokens.includes(w), `${JSON.stringify(w)} in ${JSON.stringify(s)}`);
+  assert.match(s + r.sample, /<unk>/, 'rare words are marked');
+  const again = await collect({ checkpoint: wd, prompt: 'The cat sat on the', length: 25, temperature: 1, seed: 2 });
+  assert.equal(again, s);
+  // Resumes with the stored vocabulary.
+  const r2 = await trainLM({ outputDir: wd, steps: 90, log: quiet });
+  assert.equal(r2.resumed, true);
+  assert.equal(r2.step, 90);
+  assert.ok(Math.abs(r2.evals[0].valLoss - r.valLoss) < 1e-5);
+  await assert.rejects(trainLM({ outputDir: wd, tokenizer: 'word', vocabSize: 20, steps: 100, log: quiet }), /targetVocabSize 16.*targetVocabSize 20/s);
+});
+
+test('lm: one measure across tokenizers: char loss per character equals its loss; per-character values are comparable', async () => {
+  const base = { ...SMALL, steps: 0, sampleLength: 0, log: quiet };
+  const c = await trainLM({ ...base, tokenizer: 'char' });
+  assert.equal(c.valLossPerChar, c.valLoss);
+  // An untrained model predicts about uniformly: per token ~ ln(vocab), and per character that
+  // divided by characters per token, which the word and BPE models each count from their own windows.
+  for (const [kind, vocabSize] of [['word', 30], ['bpe', 300], ['subword', 120]]) {
+    const r = await trainLM({ ...base, tokenizer: kind, vocabSize });
+    assert.ok(r.valLossPerChar < r.valLoss, `${kind}: ${r.valLossPerChar} per char vs ${r.valLoss} per token`);
+    assert.ok(r.valLossPerChar > r.valLoss / 12, `${kind}: a token covers fewer than 12 characters of this text`);
+  }
+  await assert.rejects(trainLM({ ...base, tokenizer: 'word', vocabSize: 1 }), /vocabSize must be an integer >= 2/);
+  await assert.rejects(trainLM({ ...base, embeddingInit: '1.2' }), /embeddingInit must be 'master' or '1.3.4'/);
+});
+
+test('lm: embeddingInit 1.3.4 gives the embedding N(0, 1) and is kept on resume', async () => {
+  const e = join(dir, 'emb134');
+  await trainLM({ ...SMALL, steps: 1, evalEvery: 1, sampleLength: 0, embeddingInit: '1.3.4', outputDir: e, log: quiet });
+  const f = JSON.parse(readFileSync(join(e, 'lm.json'), 'utf8'));
+  assert.equal(f.config.embeddingInit, '1.3.4');
+  // The checkpoint's embedding (after one small step) still has std about 1, not sqrt(1/dModel).
+  const emb = trax.layers.flattenWeightsAndState(trax.supervised.loadLM(e).model.weights, [])[0][0];
+  const std = Math.sqrt(Array.from(emb.dataSync()).reduce((a, v) => a + v * v, 0) / emb.size);
+  assert.ok(Math.abs(std - 1) < 0.15, `embedding std ${std}`);
+  const m = trax.layers.flattenWeightsAndState(trax.supervised.loadLM(out).model.weights, [])[0][0];
+  const mstd = Math.sqrt(Array.from(m.dataSync()).reduce((a, v) => a + v * v, 0) / m.size);
+  assert.ok(mstd < 0.5, `master-initialized embedding std ${mstd} (sqrt(1/32) = 0.18 at the start)`);
+  await assert.rejects(trainLM({ outputDir: e, embeddingInit: 'master', steps: 2, log: quiet }), /embeddingInit "1.3.4".*embeddingInit "master"/s);
+  const r = await trainLM({ outputDir: e, steps: 2, log: quiet });
+  assert.equal(r.config.embeddingInit, '1.3.4');
 });
 
 test('lm: cleanup', () => {

@@ -22,10 +22,11 @@ export {
 export { Inputs, type InputsConstructor, type StreamFn, type BatchSource, type BatchStream, type BatchSignature, validateBatch } from './inputs.js';
 export { reverseIntsTask, sortIntsTask, copyIntsTask, type IntsTaskOptions, type IntsBatch } from './tasks.js';
 export {
-  mobyDickFile, mobyDickPath, loadText, splitText, splitIds, CharVocab, lmWindows, lmFixedBatches,
+  mobyDickFile, mobyDickPath, loadText, splitText, splitIds, CharVocab, lmWindows, lmFixedBatches, lmFixedStarts,
   lmSequentialWindows, lmWindowWeights, type LMBatch, type LMWindowOptions, type LMRandomWindowOptions, type LMSequentialOptions,
 } from './text.js';
 export { Rng } from './rng.js';
+export { NumpyGenerator } from './numpy_rng.js';
 export {
   Tokenize, tokenize, detokenize, vocabSize, getTokenizer, tokenizerFromBytes, loadTokenizer, type TokenizeOptions, type VocabOptions, type VocabType,
 } from './tokenize.js';

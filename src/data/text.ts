@@ -6,7 +6,8 @@
 
 import { brotliDecompressSync, fs, packageRoot, path, pid, tempDir } from '../platform/host.js';
 import { Tensor } from '../engine/tensor.js';
-import { Rng } from './rng.js';
+import { NumpyGenerator } from './numpy_rng.js';
+import { randomSeed } from './rng.js';
 
 /** Moby-Dick (Project Gutenberg's public-domain text, 1.2 MB), brotli-compressed in the package's data/ folder (Node). */
 export function mobyDickFile(): string {
@@ -133,11 +134,11 @@ export interface LMWindowOptions {
 /** A batch of LM windows: inputs, targets (the same Tensor) and loss weights. */
 export type LMBatch = [x: Tensor, y: Tensor, w: Tensor];
 
-function checkWindows(ids: Int32Array, o: LMWindowOptions, op: string): void {
+function checkWindows(ids: Int32Array, o: LMWindowOptions, op: string, length = ids.length): void {
   if (!(ids instanceof Int32Array)) throw new TypeError(`${op}: ids must be an Int32Array`);
   if (!Number.isInteger(o.seqLen) || o.seqLen < 1) throw new RangeError(`${op}: seqLen must be a positive integer, got ${o.seqLen}`);
   if (!Number.isInteger(o.batchSize) || o.batchSize < 1) throw new RangeError(`${op}: batchSize must be a positive integer, got ${o.batchSize}`);
-  if (ids.length < o.seqLen + 1) throw new RangeError(`${op}: ${ids.length} ids are too few for one window of seqLen + 1 = ${o.seqLen + 1}`);
+  if (length < o.seqLen + 1) throw new RangeError(`${op}: ${length} ids are too few for one window of seqLen + 1 = ${o.seqLen + 1}`);
 }
 
 /** Loss weights (batchSize, seqLen + 1): 0 at position 0, 1 elsewhere. */
@@ -156,7 +157,7 @@ function windowsBatch(ids: Int32Array, starts: ArrayLike<number>, seqLen: number
 }
 
 export interface LMRandomWindowOptions extends LMWindowOptions {
-  /** Seed; the same seed gives the same windows. Unseeded draws a random seed. */
+  /** Seed (a non-negative integer); the same seed gives the same windows. Unseeded draws a random seed. */
   seed?: number;
 }
 
@@ -164,17 +165,32 @@ export interface LMRandomWindowOptions extends LMWindowOptions {
  * Endless batches of random windows (nanoGPT's get_batch): each window is
  * ids[s .. s + seqLen] with s uniform in [0, len - seqLen). Batches are
  * [x, x, w], x int32 (batchSize, seqLen + 1), w float32 with 0 in column 0.
+ * The starts are numpy's default_rng(seed).integers(0, len - seqLen, batchSize),
+ * batch after batch: the very windows the PyTorch anchor trains and
+ * evaluates on for the same seed.
  */
 export function lmWindows(ids: Int32Array, opts: LMRandomWindowOptions): Generator<LMBatch, never, undefined> {
   checkWindows(ids, opts, 'lmWindows');
   const { seqLen, batchSize } = opts;
-  const rng = new Rng(opts.seed);
+  const starts = windowStarts(ids.length, opts, 'lmWindows');
   const w = lmWindowWeights(batchSize, seqLen);
-  const starts = new Array<number>(batchSize);
   return (function* gen(): Generator<LMBatch, never, undefined> {
+    for (;;) yield windowsBatch(ids, starts.next().value, seqLen, w);
+  })();
+}
+
+/** Window starts of lmWindows, batch by batch (the array is reused between batches). */
+function windowStarts(length: number, opts: LMRandomWindowOptions, op: string): Generator<number[], never, undefined> {
+  const { seqLen, batchSize } = opts;
+  const seed = opts.seed ?? randomSeed();
+  if (!Number.isSafeInteger(seed) || seed < 0) throw new RangeError(`${op}: seed must be a non-negative integer, got ${seed}`);
+  if (length - seqLen > 4294967296) throw new RangeError(`${op}: ${length} ids are more than 2^32 window starts`);
+  const rng = new NumpyGenerator(seed);
+  const starts = new Array<number>(batchSize);
+  return (function* gen(): Generator<number[], never, undefined> {
     for (;;) {
-      for (let r = 0; r < batchSize; r++) starts[r] = rng.below(ids.length - seqLen);
-      yield windowsBatch(ids, starts, seqLen, w);
+      for (let r = 0; r < batchSize; r++) starts[r] = rng.integers(0, length - seqLen);
+      yield starts;
     }
   })();
 }
@@ -186,6 +202,14 @@ export function lmFixedBatches(ids: Int32Array, opts: LMRandomWindowOptions & { 
   const out: LMBatch[] = [];
   for (let i = 0; i < opts.nBatches; i++) out.push(it.next().value);
   return out;
+}
+
+/** The window starts of lmFixedBatches(ids of this length, opts), batch by batch. */
+export function lmFixedStarts(length: number, opts: LMRandomWindowOptions & { nBatches: number }): number[][] {
+  if (!Number.isInteger(opts.nBatches) || opts.nBatches < 1) throw new RangeError(`lmFixedStarts: nBatches must be a positive integer, got ${opts.nBatches}`);
+  checkWindows(new Int32Array(0), opts, 'lmFixedStarts', length);
+  const starts = windowStarts(length, opts, 'lmFixedStarts');
+  return Array.from({ length: opts.nBatches }, () => [...starts.next().value]);
 }
 
 export interface LMSequentialOptions extends LMWindowOptions {

@@ -7,12 +7,14 @@ import { mul } from '../engine/ops.js';
 
 export type Initializer = (shape: readonly number[], rng: PRNGKey) => Tensor;
 
+// Trax's _GetFans (1.3.4 and master alike): for 2 or more dims the fans are
+// shape[inDim] and shape[outDim] alone; the receptive field it computes only
+// enters for 0-d shapes. A 1-d shape uses shape[0] for both.
 function fans(shape: readonly number[], outDim: number, inDim: number): [number, number] {
   if (shape.length >= 2) {
     const o = outDim < 0 ? shape.length + outDim : outDim;
     const i = inDim < 0 ? shape.length + inDim : inDim;
-    const receptive = shape.reduce((p, d, k) => (k === o || k === i ? p : p * d), 1);
-    return [shape[i] * receptive, shape[o] * receptive];
+    return [shape[i], shape[o]];
   }
   return [shape[0] ?? 1, shape[0] ?? 1];
 }
@@ -35,16 +37,17 @@ export function ScaledInitializer(outDim: number, inDim: number, scale: number,
 
 export const GlorotUniformInitializer = (outDim = -1, inDim = -2, scale = 1.0): Initializer =>
   ScaledInitializer(outDim, inDim, scale, 'fan_avg', 'uniform');
+// Trax's *Normal initializers draw from an untruncated normal (distribution 'normal').
 export const GlorotNormalInitializer = (outDim = -1, inDim = -2, scale = 1.0): Initializer =>
-  ScaledInitializer(outDim, inDim, scale, 'fan_avg', 'truncated_normal');
+  ScaledInitializer(outDim, inDim, scale, 'fan_avg', 'normal');
 export const LeCunUniformInitializer = (outDim = -1, inDim = -2, scale = 1.0): Initializer =>
   ScaledInitializer(outDim, inDim, scale, 'fan_in', 'uniform');
 export const LeCunNormalInitializer = (outDim = -1, inDim = -2, scale = 1.0): Initializer =>
-  ScaledInitializer(outDim, inDim, scale, 'fan_in', 'truncated_normal');
+  ScaledInitializer(outDim, inDim, scale, 'fan_in', 'normal');
 export const KaimingUniformInitializer = (outDim = -1, inDim = -2, param = 0): Initializer =>
   ScaledInitializer(outDim, inDim, 2 / Math.sqrt(1 + param * param), 'fan_in', 'uniform');
 export const KaimingNormalInitializer = (outDim = -1, inDim = -2, param = 0): Initializer =>
-  ScaledInitializer(outDim, inDim, 2 / Math.sqrt(1 + param * param), 'fan_in', 'truncated_normal');
+  ScaledInitializer(outDim, inDim, 2 / Math.sqrt(1 + param * param), 'fan_in', 'normal');
 
 export function RandomNormalInitializer(stddev = 1e-2): Initializer {
   return (shape, rng) => mul(random.normal(rng, shape), stddev);

@@ -9,6 +9,7 @@ import * as random from '../engine/random.js';
 import { Tensor, readScalar } from '../engine/tensor.js';
 import { CausalAttention, PositionalEncoding, ShiftRight } from '../layers/attention.js';
 import { Relu } from '../layers/activations.js';
+import { RandomNormalInitializer, ScaledInitializer, type Initializer } from '../layers/initializers.js';
 
 export type ActivationFactory = () => Layer;
 
@@ -28,6 +29,20 @@ export interface TransformerLMOptions {
    * ends with raw logits. Default true.
    */
   outputLogSoftmax?: boolean;
+  /**
+   * The embedding's initializer. Default: Trax master's U(+-sqrt(3/dModel));
+   * embeddingInitializerFor('1.3.4') gives Trax 1.3.4's N(0, 1).
+   */
+  embeddingInitializer?: Initializer;
+}
+
+/** Which Trax release's Embedding initializer: 'master' (U(+-sqrt(3/d))) or '1.3.4' (N(0, 1)). */
+export type EmbeddingInitVersion = 'master' | '1.3.4';
+
+export function embeddingInitializerFor(version: EmbeddingInitVersion): Initializer {
+  if (version === 'master') return ScaledInitializer(-1, -2, 1.0, 'fan_out', 'uniform');
+  if (version === '1.3.4') return RandomNormalInitializer(1.0);
+  throw new RangeError(`embedding initializer: version must be 'master' or '1.3.4', got ${JSON.stringify(version)}`);
 }
 
 /** The sizes that fix a TransformerLM's weights (what configs and checkpoints record). */
@@ -124,7 +139,7 @@ export function DecoderBlock(dModel: number, dFF: number, nHeads: number, dropou
 export function TransformerLM(opts: TransformerLMOptions): Layer {
   const {
     vocabSize, dModel = 512, dFF = 2048, nLayers = 6, nHeads = 8, maxLen = 2048, dropout = 0.1,
-    dropoutSharedAxes = null, mode = 'train', ffActivation = Relu, outputLogSoftmax = true,
+    dropoutSharedAxes = null, mode = 'train', ffActivation = Relu, outputLogSoftmax = true, embeddingInitializer,
   } = opts;
   checkPositiveInt('vocabSize', vocabSize, 'TransformerLM');
   checkPositiveInt('dModel', dModel, 'TransformerLM');
@@ -138,7 +153,7 @@ export function TransformerLM(opts: TransformerLMOptions): Layer {
   for (let i = 0; i < nLayers; i++) blocks.push(...DecoderBlock(dModel, dFF, nHeads, dropout, dropoutSharedAxes, mode, ffActivation));
   return Serial(
     ShiftRight(1, { mode }),
-    Embedding(vocabSize, dModel),
+    Embedding(vocabSize, dModel, { kernelInitializer: embeddingInitializer }),
     Dropout(dropout, { sharedAxes: dropoutSharedAxes, mode }),
     PositionalEncoding({ maxLen, mode }),
     blocks,

@@ -3,6 +3,7 @@
 // leaves, then a per-leaf update. Hyperparameters live in `optParams` under
 // Trax's snake_case names because checkpoints store them as `opt_params`.
 
+import { tracing } from '../engine/pool.js';
 import { Tensor } from '../engine/tensor.js';
 import { add, less, minimum, mul, div, sqrt, where, scalar } from '../engine/ops.js';
 import { clone, sumSquares } from '../engine/ops/optim.js';
@@ -98,11 +99,12 @@ function totalSquares(ts: readonly Tensor[]): Tensor {
 
 /**
  * A 0-d tensor's value for the returned statistics. Read only where values
- * are on the host; on a device backend the statistics are NaN (reading them
- * would wait for the device on every step).
+ * are on the host and the step is not being traced by fastmath.jit; otherwise
+ * the statistics are NaN (reading them would wait for the device on every
+ * step, or make the step untraceable).
  */
 function statValue(t: Tensor): number {
-  return t.backend.onHost ? t.item() : NaN;
+  return t.backend.onHost && !tracing() ? t.item() : NaN;
 }
 
 export abstract class Optimizer {

@@ -4,7 +4,11 @@
 
 export interface Interrupt {
   readonly signal: AbortSignal;
-  /** Removes the handler (the default Ctrl-C behaviour comes back). */
+  /**
+   * Removes the handler (the default Ctrl-C behaviour comes back), unless a
+   * Ctrl-C has come: then the process is winding down to exit 130, and a
+   * second one during that still exits at once with 130.
+   */
   dispose(): void;
 }
 
@@ -22,7 +26,7 @@ export function onInterrupt(): Interrupt {
     controller.abort(new InterruptedError());
   };
   process.on('SIGINT', handler);
-  return { signal: controller.signal, dispose: () => { process.removeListener('SIGINT', handler); } };
+  return { signal: controller.signal, dispose: () => { if (!controller.signal.aborted) process.removeListener('SIGINT', handler); } };
 }
 
 export class InterruptedError extends Error {

@@ -53,7 +53,8 @@ export const spec: CommandSpec = {
     length: { type: 'int', min: 1, default: 4, help: 'integers per example (reverse/sort/copy)' },
     text: { type: 'string', metavar: 'FILE', help: 'text file (or folder of .txt files) for --task lm' },
     corpus: { type: 'string', choices: ['moby-dick'], help: 'built-in text corpus for --task lm' },
-    tokenizer: { type: 'string', choices: ['char', 'subword', 'bpe'], help: 'tokenizer for --task lm, built from the text (default char; --vocab-size sets the size of subword/bpe vocabularies)' },
+    tokenizer: { type: 'string', choices: ['char', 'subword', 'bpe', 'word'], help: 'tokenizer for --task lm, built from the text (default char; --vocab-size sets the size of subword/bpe/word vocabularies; word: the most frequent words and punctuation plus <unk>)' },
+    'embedding-init': { type: 'string', choices: ['master', '1.3.4'], help: '--task lm: embedding initializer, Trax master\'s U(+-sqrt(3/d_model)) (default) or Trax 1.3.4\'s N(0, 1)' },
     'seq-len': { type: 'int', min: 1, help: 'training window length in tokens for --task lm (default 64)' },
     'sample-prompt': { type: 'string', help: '--task lm: prompt of the sample printed at each evaluation' },
     ...modelFlags(true),
@@ -75,7 +76,7 @@ export const spec: CommandSpec = {
     help: { type: 'bool', short: 'h', help: 'show this help' },
   },
   groups: [
-    ['Task', ['task', 'length', 'text', 'corpus', 'tokenizer', 'seq-len', 'sample-prompt']],
+    ['Task', ['task', 'length', 'text', 'corpus', 'tokenizer', 'seq-len', 'sample-prompt', 'embedding-init']],
     ['Model', MODEL_FLAG_NAMES],
     ['Training', ['steps', 'batch-size', 'eval-every', 'eval-steps', 'optimizer', 'lr', 'schedule', 'warmup-steps', 'clip-grad-norm', 'seed']],
     ['Output', ['output-dir', 'fresh', 'safetensors', 'log-every', 'quiet', 'help']],
@@ -148,7 +149,7 @@ function runConfigFrom(args: ParsedArgs, stored: RunConfig | undefined): RunConf
 
 export async function run(args: ParsedArgs): Promise<number> {
   if (args.str('task') === 'lm' || args.has('text') || args.has('corpus')) return trainText(args);
-  for (const f of ['tokenizer', 'seq-len', 'sample-prompt']) if (args.has(f)) args.fail(`--${f} applies to --task lm only`);
+  for (const f of ['tokenizer', 'seq-len', 'sample-prompt', 'embedding-init']) if (args.has(f)) args.fail(`--${f} applies to --task lm only`);
   checkOutputDir(args, 'output-dir', args.str('output-dir')!);
   const dir = resolve(args.str('output-dir')!);
   const ckpt = join(dir, 'model.pkl.gz');
@@ -281,7 +282,7 @@ async function trainText(args: ParsedArgs): Promise<number> {
   if (args.has('schedule') && args.str('schedule') !== 'constant') args.fail('--task lm uses a constant learning rate (--schedule constant)');
   for (const f of ['warmup-steps', 'clip-grad-norm', 'model']) if (args.has(f)) args.fail(`--${f} does not apply to --task lm`);
   const tokenizer = (args.str('tokenizer') ?? 'char') as LMTrainOptions['tokenizer'];
-  if (tokenizer === 'char' && args.has('vocab-size')) args.fail('--vocab-size sets subword/bpe vocabularies; a char vocabulary is the text\'s characters');
+  if (tokenizer === 'char' && args.has('vocab-size')) args.fail('--vocab-size sets subword/bpe/word vocabularies; a char vocabulary is the text\'s characters');
   checkOutputDir(args, 'output-dir', args.str('output-dir')!);
   const dir = resolve(args.str('output-dir')!);
   const kind = runKind(dir);
@@ -306,6 +307,7 @@ async function trainText(args: ParsedArgs): Promise<number> {
   for (const [flag, key] of numeric) if (args.has(flag)) (opts as Record<string, unknown>)[key] = args.num(flag);
   if (args.has('optimizer')) opts.optimizer = optimizer as LMTrainOptions['optimizer'];
   if (args.has('sample-prompt')) opts.samplePrompt = args.str('sample-prompt');
+  if (args.has('embedding-init')) opts.embeddingInit = args.str('embedding-init') as LMTrainOptions['embeddingInit'];
   if (args.bool('quiet')) opts.sampleLength = 0;
   say(`trax-ts train: language model on ${args.has('text') ? args.str('text') : 'the moby-dick corpus'} (${tokenizer} tokens), backend ${backendName()}; output dir ${dir}`);
   // The bar starts with the first step, once the corpus is tokenized and the
@@ -354,7 +356,8 @@ async function trainText(args: ParsedArgs): Promise<number> {
     });
   }
   say('');
-  say(`Done: step ${result.step}, validation loss ${result.valLoss.toFixed(4)} (${result.valBpc.toFixed(3)} bits/char), ` +
+  const perChar = tokenizer === 'char' ? ' (' : ` nats/token (${result.valLossPerChar.toFixed(4)} nats/char, `;
+  say(`Done: step ${result.step}, validation loss ${result.valLoss.toFixed(4)}${perChar}${result.valBpc.toFixed(3)} bits/char), ` +
     `${commas(result.params)} weights, ${formatDuration(secs)}${result.resumed ? ' (resumed)' : ''}.`);
   if (result.evals.length > 1) {
     const v = result.evals.map((e) => e.valLoss);

@@ -4,12 +4,13 @@
 // needs; generateText streams text from such a checkpoint directory.
 import { setNumThreads, numThreads } from '../../backends/index.js';
 import { Inputs } from '../../data/inputs.js';
-import { CharVocab, loadText, lmFixedBatches, lmWindows, splitIds, splitText, type LMBatch } from '../../data/text.js';
+import { CharVocab, loadText, lmFixedBatches, lmFixedStarts, lmWindows, splitIds, splitText, type LMBatch } from '../../data/text.js';
 import { ByteLevelBPE, type BpeJSON } from '../../data/tokenizers/bpe.js';
 import { SubwordTextEncoder } from '../../data/tokenizers/subword.js';
+import { WordTokenizer, type WordVocabJSON } from '../../data/tokenizers/word.js';
 import type { Layer, Mode, Weights } from '../../layers/base.js';
 import { CrossEntropyLoss } from '../../layers/metrics.js';
-import { TransformerLM, type TransformerLMShape } from '../../models/transformer_lm.js';
+import { TransformerLM, embeddingInitializerFor, type EmbeddingInitVersion, type TransformerLMShape } from '../../models/transformer_lm.js';
 import { AdafactorOptimizer } from '../../optimizers/adafactor.js';
 import { AdamOptimizer } from '../../optimizers/adam.js';
 import type { Optimizer } from '../../optimizers/base.js';
@@ -22,7 +23,7 @@ import { Trainer } from '../../training/trainer.js';
 import { readTraxCheckpointSync, writeFileAtomicSync } from '../../io/trax_checkpoint.js';
 import { digestHex, fetchBytes, fs, path as paths } from '../../platform/host.js';
 
-export type LMTokenizerKind = 'char' | 'subword' | 'bpe';
+export type LMTokenizerKind = 'char' | 'subword' | 'bpe' | 'word';
 export type LMOptimizerKind = 'adam' | 'adafactor';
 
 export interface LMTrainOptions {
@@ -30,10 +31,17 @@ export interface LMTrainOptions {
   text?: string;
   /** The bundled corpus (used when text is not given). */
   corpus?: 'moby-dick';
-  /** Default 'char': the sorted characters of the whole text (the anchor's vocabulary). */
+  /**
+   * Default 'char': the sorted characters of the whole text (the anchor's
+   * vocabulary). 'subword', 'bpe' and 'word' learn their vocabulary from the
+   * training split; 'word' keeps the vocabSize - 1 most frequent words and
+   * punctuation marks plus an unknown token.
+   */
   tokenizer?: LMTokenizerKind;
-  /** Target vocabulary size for 'subword' (default 1024) and 'bpe' (default 1024). */
+  /** Vocabulary size for 'subword' (default 1024), 'bpe' (default 1024) and 'word' (default 4096, the unknown token included). */
   vocabSize?: number;
+  /** The embedding's initializer: Trax master's U(+-sqrt(3/dModel)) (default) or Trax 1.3.4's N(0, 1). */
+  embeddingInit?: EmbeddingInitVersion;
   /** Targets per training window (context length). Default 64. */
   seqLen?: number;
   batchSize?: number;
@@ -80,7 +88,9 @@ export interface LMEvalRecord {
   step: number;
   /** Mean validation loss in nats per token over the fixed validation batches. */
   valLoss: number;
-  /** Validation bits per character. */
+  /** The same loss per character of text covered by the targets (nats/char; equals valLoss for char models). */
+  valLossPerChar: number;
+  /** Validation bits per character (valLossPerChar / ln 2). */
   valBpc: number;
   /** Mean loss over fixed training batches (same number as validation). */
   trainLoss: number;
@@ -95,6 +105,7 @@ export interface LMEvalRecord {
 export interface LMTrainResult {
   step: number;
   valLoss: number;
+  valLossPerChar: number;
   valBpc: number;
   trainLoss: number;
   trainBpc: number;
@@ -117,8 +128,10 @@ export interface LMTrainResult {
 /** Everything lm.json records: the model, the data layout and the training setup. */
 export interface LMConfig extends TransformerLMShape {
   tokenizer: LMTokenizerKind;
-  /** Requested vocabulary size (subword/bpe), null for char. */
+  /** Requested vocabulary size (subword/bpe/word), null for char. */
   targetVocabSize: number | null;
+  /** Embedding initializer (absent in files from before the option: 'master'). */
+  embeddingInit?: EmbeddingInitVersion;
   seqLen: number;
   batchSize: number;
   steps: number;
@@ -133,8 +146,8 @@ interface LMFile {
   format: 'trax-ts-lm';
   version: 1;
   config: LMConfig;
-  /** char: the characters in id order; subword: the vocab file text; bpe: its JSON. */
-  vocab: string[] | string | BpeJSON;
+  /** char: the characters in id order; subword: the vocab file text; bpe, word: their JSON. */
+  vocab: string[] | string | BpeJSON | WordVocabJSON;
   data: { source: string; chars: number; sha256: string; trainTokens: number; validationTokens: number };
 }
 
@@ -194,8 +207,20 @@ class RoundTripTokenizer implements LMTokenizer {
   }
 }
 
+class WordLMTokenizer implements LMTokenizer {
+  readonly kind = 'word' as const;
+  constructor(readonly tok: WordTokenizer) {}
+  get vocabSize(): number { return this.tok.vocabSize; }
+  encode(text: string): Int32Array { return this.tok.encodeWithEnds(text).ids; }
+  decode(ids: ArrayLike<number>): string { return this.tok.decode(ids); }
+  // Words outside the vocabulary become the unknown token: every text encodes.
+  checkEncodable(_text: string, _what: string): void {}
+  vocabData(): WordVocabJSON { return this.tok.toJSON(); }
+}
+
 function buildTokenizer(kind: LMTokenizerKind, text: string, trainText: string, targetSize: number): LMTokenizer {
   if (kind === 'char') return new CharLMTokenizer(CharVocab.fromText(text));
+  if (kind === 'word') return new WordLMTokenizer(WordTokenizer.build(trainText, targetSize));
   if (kind === 'subword') return new RoundTripTokenizer('subword', SubwordTextEncoder.buildFromCorpus(trainText, targetSize));
   const merges = targetSize - 256;
   if (merges < 0) throw new RangeError(`bpe: vocabSize must be at least 256 (the byte alphabet), got ${targetSize}`);
@@ -212,6 +237,8 @@ function tokenizerFromFile(f: LMFile, where: string): LMTokenizer {
       return new RoundTripTokenizer('subword', SubwordTextEncoder.fromVocabText(f.vocab));
     case 'bpe':
       return new RoundTripTokenizer('bpe', ByteLevelBPE.fromJSON(f.vocab as BpeJSON));
+    case 'word':
+      return new WordLMTokenizer(WordTokenizer.fromJSON(f.vocab as WordVocabJSON));
     default:
       throw new Error(`${where}: unknown tokenizer ${JSON.stringify((f.config as { tokenizer: unknown }).tokenizer)}`);
   }
@@ -243,6 +270,7 @@ const DEFAULTS = {
 // Settings that must match a checkpoint being resumed (steps, evalEvery etc. may change).
 const FIXED_ON_RESUME: (keyof LMConfig)[] = [
   'tokenizer', 'targetVocabSize', 'seqLen', 'batchSize', 'dModel', 'dFF', 'nLayers', 'nHeads', 'maxLen', 'dropout', 'optimizer', 'seed',
+  'embeddingInit',
 ];
 
 function checkInt(name: string, v: number, min: number): void {
@@ -251,13 +279,15 @@ function checkInt(name: string, v: number, min: number): void {
 
 function resolveConfig(opts: LMTrainOptions, stored: LMConfig | null, outputDir: string | null): LMConfig {
   const tokenizer = opts.tokenizer ?? stored?.tokenizer ?? DEFAULTS.tokenizer;
-  if (!['char', 'subword', 'bpe'].includes(tokenizer)) throw new RangeError(`trainLM: tokenizer must be 'char', 'subword' or 'bpe', got ${JSON.stringify(tokenizer)}`);
-  const targetVocabSize = tokenizer === 'char' ? null : (opts.vocabSize ?? stored?.targetVocabSize ?? 1024);
-  if (tokenizer === 'char' && opts.vocabSize !== undefined) throw new RangeError('trainLM: vocabSize applies to subword and bpe tokenizers; char uses every character of the text');
+  if (!['char', 'subword', 'bpe', 'word'].includes(tokenizer)) throw new RangeError(`trainLM: tokenizer must be 'char', 'subword', 'bpe' or 'word', got ${JSON.stringify(tokenizer)}`);
+  const targetVocabSize = tokenizer === 'char' ? null : (opts.vocabSize ?? stored?.targetVocabSize ?? (tokenizer === 'word' ? 4096 : 1024));
+  if (tokenizer === 'char' && opts.vocabSize !== undefined) throw new RangeError('trainLM: vocabSize applies to subword, bpe and word tokenizers; char uses every character of the text');
+  const embeddingInit = opts.embeddingInit ?? stored?.embeddingInit ?? 'master';
+  if (embeddingInit !== 'master' && embeddingInit !== '1.3.4') throw new RangeError(`trainLM: embeddingInit must be 'master' or '1.3.4', got ${JSON.stringify(embeddingInit)}`);
   const pick = <K extends keyof typeof DEFAULTS>(k: K): (typeof DEFAULTS)[K] =>
     ((opts as Record<string, unknown>)[k] ?? (stored as Record<string, unknown> | null)?.[k] ?? DEFAULTS[k]) as (typeof DEFAULTS)[K];
   const cfg: LMConfig = {
-    tokenizer, vocabSize: stored?.vocabSize ?? 0, targetVocabSize,
+    tokenizer, vocabSize: stored?.vocabSize ?? 0, targetVocabSize, embeddingInit,
     seqLen: pick('seqLen'), batchSize: pick('batchSize'), dModel: pick('dModel'), dFF: pick('dFF'), nLayers: pick('nLayers'),
     nHeads: pick('nHeads'), maxLen: pick('maxLen'), dropout: pick('dropout'), steps: pick('steps'), lr: pick('lr'),
     optimizer: pick('optimizer'), evalEvery: pick('evalEvery'), evalBatches: pick('evalBatches'), seed: pick('seed'),
@@ -266,16 +296,18 @@ function resolveConfig(opts: LMTrainOptions, stored: LMConfig | null, outputDir:
   checkInt('dFF', cfg.dFF, 1); checkInt('nLayers', cfg.nLayers, 0); checkInt('nHeads', cfg.nHeads, 1);
   checkInt('maxLen', cfg.maxLen, 2); checkInt('steps', cfg.steps, 0); checkInt('evalEvery', cfg.evalEvery, 1);
   checkInt('evalBatches', cfg.evalBatches, 1); checkInt('seed', cfg.seed, 0);
-  if (targetVocabSize !== null) checkInt('vocabSize', targetVocabSize, 3);
+  if (targetVocabSize !== null) checkInt('vocabSize', targetVocabSize, tokenizer === 'word' ? 2 : 3);
   if (cfg.dModel % cfg.nHeads !== 0) throw new RangeError(`trainLM: dModel ${cfg.dModel} must be divisible by nHeads ${cfg.nHeads}`);
   if (cfg.seqLen + 1 > cfg.maxLen) throw new RangeError(`trainLM: windows of seqLen + 1 = ${cfg.seqLen + 1} tokens do not fit maxLen ${cfg.maxLen}`);
   if (!(cfg.lr > 0)) throw new RangeError(`trainLM: lr must be positive, got ${cfg.lr}`);
   if (!(cfg.dropout >= 0 && cfg.dropout < 1)) throw new RangeError(`trainLM: dropout must be in [0, 1), got ${cfg.dropout}`);
   if (!['adam', 'adafactor'].includes(cfg.optimizer)) throw new RangeError(`trainLM: optimizer must be 'adam' or 'adafactor', got ${JSON.stringify(cfg.optimizer)}`);
   if (stored) {
-    const diff = FIXED_ON_RESUME.filter((k) => stored[k] !== cfg[k]);
+    // Files from before embeddingInit existed were trained with master's initializer.
+    const was = (k: keyof LMConfig): unknown => (k === 'embeddingInit' ? stored[k] ?? 'master' : stored[k]);
+    const diff = FIXED_ON_RESUME.filter((k) => was(k) !== cfg[k]);
     if (diff.length) {
-      throw new Error(`trainLM: ${outputDir} holds a model trained with ${diff.map((k) => `${k} ${JSON.stringify(stored[k])}`).join(', ')}, ` +
+      throw new Error(`trainLM: ${outputDir} holds a model trained with ${diff.map((k) => `${k} ${JSON.stringify(was(k))}`).join(', ')}, ` +
         `but this run asks for ${diff.map((k) => `${k} ${JSON.stringify(cfg[k])}`).join(', ')}; use a fresh outputDir or the same settings to resume`);
     }
   }
@@ -296,7 +328,7 @@ function makeOptimizer(cfg: LMConfig): Optimizer {
 function lmModel(cfg: LMConfig, mode: Mode): Layer {
   return TransformerLM({
     vocabSize: cfg.vocabSize, dModel: cfg.dModel, dFF: cfg.dFF, nLayers: cfg.nLayers, nHeads: cfg.nHeads,
-    maxLen: cfg.maxLen, dropout: cfg.dropout, mode,
+    maxLen: cfg.maxLen, dropout: cfg.dropout, mode, embeddingInitializer: embeddingInitializerFor(cfg.embeddingInit ?? 'master'),
   });
 }
 
@@ -304,9 +336,25 @@ function* cycle<T>(xs: readonly T[]): Generator<T, never, undefined> {
   for (;;) for (const x of xs) yield x;
 }
 
-/** Characters covered by the weighted targets (columns 1..) of fixed batches. */
-async function targetChars(batches: LMBatch[], tok: LMTokenizer): Promise<{ targets: number; chars: number }> {
+/**
+ * Characters of text covered by the weighted targets (columns 1..) of fixed
+ * batches. With token ends (word models, whose decoding does not restore the
+ * original spacing) a window starting at token s covers characters
+ * ends[s] .. ends[s + seqLen]: its targets and the spaces before them. Other
+ * tokenizers decode exactly, so the decoded targets are counted.
+ */
+async function targetChars(batches: LMBatch[], tok: LMTokenizer, ends?: { ends: Int32Array; starts: number[][] }): Promise<{ targets: number; chars: number }> {
   let targets = 0, chars = 0;
+  if (ends) {
+    const t = batches[0][0].shape[1] - 1;
+    for (const row of ends.starts) {
+      for (const st of row) {
+        targets += t;
+        chars += ends.ends[st + t] - ends.ends[st];
+      }
+    }
+    return { targets, chars };
+  }
   for (const [x] of batches) {
     const [b, t] = x.shape;
     const ids = await x.data() as Int32Array;
@@ -358,14 +406,20 @@ export async function trainLM(opts: LMTrainOptions = {}): Promise<LMTrainResult>
   const tPrep = performance.now();
   let tok: LMTokenizer;
   let trainIds: Int32Array, valIds: Int32Array;
+  let trainEnds: Int32Array | undefined, valEnds: Int32Array | undefined;
   if (cfg.tokenizer === 'char') {
     tok = storedFile ? tokenizerFromFile(storedFile, paths.join(outputDir!, LM_FILE)) : buildTokenizer('char', text, text, 0);
     ({ train: trainIds, validation: valIds } = splitIds(tok.encode(text)));
   } else {
     const { train, validation } = splitText(text);
     tok = storedFile ? tokenizerFromFile(storedFile, paths.join(outputDir!, LM_FILE)) : buildTokenizer(cfg.tokenizer, text, train, cfg.targetVocabSize!);
-    trainIds = tok.encode(train);
-    valIds = tok.encode(validation);
+    if (tok instanceof WordLMTokenizer) {
+      ({ ids: trainIds, ends: trainEnds } = tok.tok.encodeWithEnds(train));
+      ({ ids: valIds, ends: valEnds } = tok.tok.encodeWithEnds(validation));
+    } else {
+      trainIds = tok.encode(train);
+      valIds = tok.encode(validation);
+    }
   }
   cfg.vocabSize = tok.vocabSize;
   const need = cfg.seqLen + 2;
@@ -390,8 +444,9 @@ export async function trainLM(opts: LMTrainOptions = {}): Promise<LMTrainResult>
   const win = { seqLen: cfg.seqLen, batchSize: cfg.batchSize };
   const valBatches = lmFixedBatches(valIds, { ...win, seed: 1000, nBatches: cfg.evalBatches });
   const trainEvalBatches = lmFixedBatches(trainIds, { ...win, seed: 1001, nBatches: cfg.evalBatches });
-  const valCover = await targetChars(valBatches, tok);
-  const trainCover = await targetChars(trainEvalBatches, tok);
+  const startsOf = (n: number, seed: number): number[][] => lmFixedStarts(n, { ...win, seed, nBatches: cfg.evalBatches });
+  const valCover = await targetChars(valBatches, tok, valEnds && { ends: valEnds, starts: startsOf(valIds.length, 1000) });
+  const trainCover = await targetChars(trainEvalBatches, tok, trainEnds && { ends: trainEnds, starts: startsOf(trainIds.length, 1001) });
   const inputs = Inputs(() => lmWindows(trainIds, { ...win, seed: cfg.seed }), () => cycle(valBatches), () => cycle(trainEvalBatches));
 
   const resumed = outputDir !== null && fs.existsSync(paths.join(outputDir, LM_WEIGHTS));
@@ -432,13 +487,14 @@ export async function trainLM(opts: LMTrainOptions = {}): Promise<LMTrainResult>
   let startStep = 0;
   const t0 = performance.now();
   let trainS = 0;
-  const bpc = (loss: number, c: { targets: number; chars: number }): number => (loss * c.targets) / c.chars / Math.LN2;
+  const perChar = (loss: number, c: { targets: number; chars: number }): number => (loss * c.targets) / c.chars;
+  const bpc = (loss: number, c: { targets: number; chars: number }): number => perChar(loss, c) / Math.LN2;
   const evaluate = async (): Promise<LMEvalRecord> => {
     const r = await trainer.evaluate(cfg.evalBatches, { signal: opts.signal });
     const stepsDone = evals.length ? trainer.step - startStep : 0;
     const rec: LMEvalRecord = {
       step: trainer.step,
-      valLoss: r['eval']['loss'], valBpc: bpc(r['eval']['loss'], valCover),
+      valLoss: r['eval']['loss'], valLossPerChar: perChar(r['eval']['loss'], valCover), valBpc: bpc(r['eval']['loss'], valCover),
       trainLoss: r['train']['loss'], trainBpc: bpc(r['train']['loss'], trainCover),
       elapsedS: (performance.now() - t0) / 1000,
       tokensPerS: stepsDone > 0 ? (stepsDone * cfg.batchSize * cfg.seqLen) / trainS : null,
@@ -447,7 +503,8 @@ export async function trainLM(opts: LMTrainOptions = {}): Promise<LMTrainResult>
     if (sampleLength > 0) rec.sample = sample;
     rec.elapsedS = (performance.now() - t0) / 1000;
     evals.push(rec);
-    log(`step ${String(rec.step).padStart(5)}: val loss ${rec.valLoss.toFixed(4)} (${rec.valBpc.toFixed(3)} bits/char), ` +
+    const perTok = cfg.tokenizer === 'char' ? ' (' : ` nats/token (${rec.valLossPerChar.toFixed(4)} nats/char, `;
+    log(`step ${String(rec.step).padStart(5)}: val loss ${rec.valLoss.toFixed(4)}${perTok}${rec.valBpc.toFixed(3)} bits/char), ` +
       `train loss ${rec.trainLoss.toFixed(4)}; ${rec.elapsedS.toFixed(1)} s` +
       (rec.tokensPerS !== null ? `, ${fmtInt(rec.tokensPerS)} tokens/s` : ''));
     if (rec.sample !== undefined) log(`  sample: ${JSON.stringify((opts.samplePrompt ?? '') + rec.sample).slice(0, 1000)}`);
@@ -488,7 +545,7 @@ export async function trainLM(opts: LMTrainOptions = {}): Promise<LMTrainResult>
   const wallS = (performance.now() - t0) / 1000;
   const stepsDone = trainer.step - startStep;
   return {
-    step: trainer.step, valLoss: last.valLoss, valBpc: last.valBpc, trainLoss: last.trainLoss, trainBpc: last.trainBpc,
+    step: trainer.step, valLoss: last.valLoss, valLossPerChar: last.valLossPerChar, valBpc: last.valBpc, trainLoss: last.trainLoss, trainBpc: last.trainBpc,
     evals, wallS, trainS, tokensPerS: stepsDone > 0 ? (stepsDone * cfg.batchSize * cfg.seqLen) / trainS : 0,
     params: nParams, vocabSize: cfg.vocabSize, resumed, outputDir, config: cfg, sample: last.sample ?? '',
   };
@@ -662,7 +719,7 @@ export async function* generateText(opts: GenerateOptions): AsyncGenerator<strin
   // for a newline) or incomplete UTF-8 sequence (BPE), which later tokens may still change.
   const all = Array.from(promptIds);
   const base = tok.decode(promptIds);
-  const tail = tok.kind === 'subword' ? /\\\d*$/ : /\uFFFD+$/;
+  const tail = tok.kind === 'subword' ? /\\\d*$/ : tok.kind === 'bpe' ? /\uFFFD+$/ : /(?!)/;
   let emitted = '';
   const emit = (text: string): string => {
     if (!text.startsWith(emitted) || text.length === emitted.length) return '';

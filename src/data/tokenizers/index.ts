@@ -11,3 +11,4 @@ export {
 export { BertTokenizer, bertBasicTokenize, type BertTokenizerOptions } from './bert.js';
 export { ByteLevelBPE, GPT2_PATTERN, preTokenize, type BpeJSON, type BpeTrainOptions } from './bpe.js';
 export { wtf8Encode, wtf8Decode, utf8Encode, utf8Decode } from './utf8.js';
+export { WordTokenizer, wordTokenize, WORD_UNK, type WordVocabJSON } from './word.js';
