@@ -2,6 +2,7 @@
 // src/index.ts (ES modules) adds TRAX_BACKEND=webgpu's asynchronous start-up to it;
 // the CommonJS build exports this module as it is.
 import './io/model_io.js';
+export { platformName } from './platform/host.js';
 export { backendName, setBackend, backendInfo, registerBackend, setNumThreads, numThreads, nativeUnavailableReason } from './backends/index.js';
 export type { Backend, Storage } from './backends/backend.js';
 export { Tensor, tensor, type DType, type TensorLike, type NestedArray } from './engine/tensor.js';

@@ -96,7 +96,7 @@ function check(out) {
   const r = JSON.parse(out.trim().split('\n').pop());
   assert.deepEqual(r.shape, [2, 2]);
   assert.equal(r.corpus, 1190317);
-  assert.deepEqual(r.pretrained, ['sort-transformer']);
+  assert.deepEqual(r.pretrained, ['sort-transformer', 'moby-dick-char']);
   assert.ok(r.losses.every(Number.isFinite));
   if (prebuiltHere) assert.equal(r.backend, 'native', `the prebuilt addon did not load: ${r.why}`);
   return r;

@@ -4,7 +4,7 @@
 import type { Backend } from './backend.js';
 import { jsBackend, jsKernels } from './js.js';
 import type { Kernels } from './kernels.js';
-import { loadNativeKernels } from './native.js';
+import { env, loadNative as loadNativeKernels, platformName, warn } from '../platform/host.js';
 import { BackendConfigError, checkBackendEnv } from './env.js';
 import { checkKernels } from '../engine/registry.js';
 
@@ -58,8 +58,8 @@ function use(b: Backend): void {
 
 function choose(): Backend {
   // A malformed TRAX_* setting stops here with one line (other backends come via await setBackend(name)).
-  checkBackendEnv();
-  const forced = (process.env.TRAX_BACKEND ?? '').trim().toLowerCase();
+  checkBackendEnv({ TRAX_BACKEND: env('TRAX_BACKEND'), TRAX_NUM_THREADS: env('TRAX_NUM_THREADS'), TRAX_ISA: env('TRAX_ISA') });
+  const forced = (env('TRAX_BACKEND') ?? '').trim().toLowerCase();
   // TRAX_BACKEND=webgpu: the package's entry awaits the device (see src/index.ts); until then the CPU default.
   if (forced === 'js') return checked(jsBackend);
   const loaded = loadNativeKernels();
@@ -68,10 +68,11 @@ function choose(): Backend {
   if (forced === 'native') {
     throw new BackendConfigError(`TRAX_BACKEND=native but the native addon is unavailable: ${loaded.error}`);
   }
-  process.emitWarning(
+  if (platformName === 'browser') return checked(jsBackend);  // the expected default there, nothing to warn about
+  warn(
     `trax-ts: native CPU addon unavailable (${loaded.error}); using the much slower pure TypeScript backend. ` +
     'Install g++, make and python3, then run `npm rebuild trax-ts` (or `npm run install` in the repo).',
-    { code: 'TRAX_NO_NATIVE' });
+    'TRAX_NO_NATIVE');
   return checked(jsBackend);
 }
 

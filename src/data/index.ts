@@ -23,11 +23,11 @@ export {
 export { Inputs, type InputsConstructor, type StreamFn, type BatchSource, type BatchStream, type BatchSignature, validateBatch } from './inputs.js';
 export { reverseIntsTask, sortIntsTask, copyIntsTask, type IntsTaskOptions, type IntsBatch } from './tasks.js';
 export {
-  MOBY_DICK_FILE, mobyDickPath, loadText, splitText, splitIds, CharVocab, lmWindows, lmFixedBatches, lmFixedStarts,
+  mobyDickFile, mobyDickPath, loadText, splitText, splitIds, CharVocab, lmWindows, lmFixedBatches, lmFixedStarts,
   lmSequentialWindows, lmWindowWeights, type LMBatch, type LMWindowOptions, type LMRandomWindowOptions, type LMSequentialOptions,
 } from './text.js';
 export { Rng } from './rng.js';
 export { NumpyGenerator } from './numpy_rng.js';
 export {
-  Tokenize, tokenize, detokenize, vocabSize, getTokenizer, type TokenizeOptions, type VocabOptions, type VocabType,
+  Tokenize, tokenize, detokenize, vocabSize, getTokenizer, tokenizerFromBytes, loadTokenizer, type TokenizeOptions, type VocabOptions, type VocabType,
 } from './tokenize.js';

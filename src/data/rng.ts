@@ -2,7 +2,7 @@
 // splitmix32). Data streams draw numbers one at a time in long loops, where
 // the engine's counter-based Threefry keys would be needlessly heavy.
 
-import { randomBytes } from 'node:crypto';
+import { randomUint32 } from '../platform/host.js';
 
 function splitmix32(state: { s: number }): number {
   state.s = (state.s + 0x9e3779b9) | 0;
@@ -14,7 +14,7 @@ function splitmix32(state: { s: number }): number {
 
 /** A fresh random seed, for streams built without one (Trax's unseeded np.random). */
 export function randomSeed(): number {
-  return randomBytes(4).readUInt32LE(0);
+  return randomUint32();
 }
 
 export class Rng {

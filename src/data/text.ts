@@ -4,42 +4,41 @@
 // inside; position 0 has loss weight 0, so the loss covers exactly seqLen
 // next-character targets).
 
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { brotliDecompressSync } from 'node:zlib';
+import { brotliDecompressSync, fs, packageRoot, path, pid, tempDir } from '../platform/host.js';
 import { Tensor } from '../engine/tensor.js';
-import { PACKAGE_ROOT } from '../package_root.js';
 import { NumpyGenerator } from './numpy_rng.js';
 import { randomSeed } from './rng.js';
 
-/** Moby-Dick (Project Gutenberg's public-domain text, 1.2 MB), brotli-compressed in the package's data/ folder. */
-export const MOBY_DICK_FILE = join(PACKAGE_ROOT, 'data', 'moby-dick.txt.br');
+/** Moby-Dick (Project Gutenberg's public-domain text, 1.2 MB), brotli-compressed in the package's data/ folder (Node). */
+export function mobyDickFile(): string {
+  return path.join(packageRoot(), 'data', 'moby-dick.txt.br');
+}
 
-function mobyDickBytes(): Buffer {
-  if (!existsSync(MOBY_DICK_FILE)) throw new Error(`The bundled corpus is missing: ${MOBY_DICK_FILE} (reinstall trax-ts)`);
+function mobyDickBytes(): Uint8Array {
+  const file = mobyDickFile();
+  if (!fs.existsSync(file)) throw new Error(`The bundled corpus is missing: ${file} (reinstall trax-ts)`);
   try {
-    return brotliDecompressSync(readFileSync(MOBY_DICK_FILE));
+    return brotliDecompressSync(fs.readFileSync(file));
   } catch (e) {
-    throw new Error(`The bundled corpus ${MOBY_DICK_FILE} is damaged: ${(e as Error).message} (reinstall trax-ts)`);
+    throw new Error(`The bundled corpus ${file} is damaged: ${(e as Error).message} (reinstall trax-ts)`);
   }
 }
 
 /** A plain-text copy of Moby-Dick (for tools that read files), written once to the OS temp folder. */
 export function mobyDickPath(): string {
-  const dir = join(tmpdir(), 'trax-ts');
-  const file = join(dir, `moby-dick-${statSync(MOBY_DICK_FILE).size}.txt`);
-  if (!existsSync(file)) {
-    mkdirSync(dir, { recursive: true });
-    const tmp = `${file}.${process.pid}.tmp`;
-    writeFileSync(tmp, mobyDickBytes());
-    renameSync(tmp, file);
+  const dir = path.join(tempDir(), 'trax-ts');
+  const file = path.join(dir, `moby-dick-${fs.statSync(mobyDickFile()).size}.txt`);
+  if (!fs.existsSync(file)) {
+    fs.mkdirSync(dir, { recursive: true });
+    const tmp = `${file}.${pid()}.tmp`;
+    fs.writeFileSync(tmp, mobyDickBytes());
+    fs.renameSync(tmp, file);
   }
   return file;
 }
 
 function readUtf8(file: string): string {
-  const bytes = readFileSync(file);
+  const bytes = fs.readFileSync(file);
   if (bytes.length === 0) throw new Error(`Text file ${file} is empty`);
   try {
     return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
@@ -54,15 +53,15 @@ function readUtf8(file: string): string {
  * sorted name order and joined with newlines.
  */
 export function loadText(source?: string): string {
-  if (source === undefined || source === 'moby-dick') return mobyDickBytes().toString('utf8');
-  if (!existsSync(source)) throw new Error(`Text corpus not found: no file or folder at ${source}`);
-  const st = statSync(source);
+  if (source === undefined || source === 'moby-dick') return new TextDecoder().decode(mobyDickBytes());
+  if (!fs.existsSync(source)) throw new Error(`Text corpus not found: no file or folder at ${source}`);
+  const st = fs.statSync(source);
   if (st.isFile()) return readUtf8(source);
   if (!st.isDirectory()) throw new Error(`Text corpus ${source} is neither a file nor a folder`);
-  const files = readdirSync(source).filter((f) => f.toLowerCase().endsWith('.txt')).sort()
-    .filter((f) => statSync(join(source, f)).isFile());
+  const files = fs.readdirSync(source).filter((f) => f.toLowerCase().endsWith('.txt')).sort()
+    .filter((f) => fs.statSync(path.join(source, f)).isFile());
   if (files.length === 0) throw new Error(`Text corpus folder ${source} has no .txt files`);
-  return files.map((f) => readUtf8(join(source, f))).join('\n');
+  return files.map((f) => readUtf8(path.join(source, f))).join('\n');
 }
 
 function checkFraction(f: number, op: string): void {

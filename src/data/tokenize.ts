@@ -1,6 +1,5 @@
 // Trax's tokenization pipeline API (trax.data.Tokenize / detokenize / vocab_size).
-import { existsSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { fetchBytes, fs, path as paths } from '../platform/host.js';
 import { BertTokenizer } from './tokenizers/bert.js';
 import { ByteLevelBPE } from './tokenizers/bpe.js';
 import { ByteTextEncoder } from './tokenizers/char.js';
@@ -21,6 +20,33 @@ export interface VocabOptions {
   vocabDir?: string;
   /** Offset added to every id so 0..nReservedIds-1 stay free (e.g. pad and EOS). */
   nReservedIds?: number;
+  /** A tokenizer already loaded (e.g. by tokenizerFromBytes or loadTokenizer, where there are no files); wins over the rest. */
+  tokenizer?: Tokenizer;
+}
+
+/**
+ * A tokenizer from a vocabulary's contents instead of a file: the text of a
+ * subword or BERT vocabulary, a SentencePiece model's bytes, a ByteLevelBPE
+ * JSON. Text formats take a string or UTF-8 bytes.
+ */
+export function tokenizerFromBytes(type: Exclude<VocabType, 'char'>, data: Uint8Array | ArrayBuffer | string): Tokenizer {
+  const bytes = typeof data === 'string' ? null : data instanceof Uint8Array ? data : new Uint8Array(data);
+  const text = () => (bytes === null ? data as string : new TextDecoder('utf-8').decode(bytes));
+  switch (type) {
+    case 'subword': return SubwordTextEncoder.fromVocabText(text());
+    case 'sentencepiece':
+      if (bytes === null) throw new Error('tokenizerFromBytes: a SentencePiece model is binary; pass its bytes, not a string');
+      return SentencePieceProcessor.fromBytes(bytes);
+    case 'bert': return BertTokenizer.fromVocabText(text(), { doLowerCase: false });
+    case 'bert-lowercase': return BertTokenizer.fromVocabText(text(), { doLowerCase: true });
+    case 'bpe': return ByteLevelBPE.fromJSON(text());
+    default: throw new Error(`tokenizerFromBytes: vocabType must be one of ${VOCAB_TYPES.filter((t) => t !== 'char').map((t) => `'${t}'`).join(', ')}; got ${JSON.stringify(type)}`);
+  }
+}
+
+/** Fetches a vocabulary (a URL, or in browsers a path relative to the page) and builds its tokenizer. */
+export async function loadTokenizer(type: Exclude<VocabType, 'char'>, url: string | URL): Promise<Tokenizer> {
+  return tokenizerFromBytes(type, await fetchBytes(url));
 }
 
 export interface TokenizeOptions extends VocabOptions {
@@ -32,6 +58,7 @@ const cache = new Map<string, Tokenizer>();
 
 /** Loads (once per type and resolved path) the tokenizer these options describe. */
 export function getTokenizer(opts: VocabOptions = {}): Tokenizer {
+  if (opts.tokenizer) return opts.tokenizer;
   const type = opts.vocabType ?? 'subword';
   if (!VOCAB_TYPES.includes(type)) {
     throw new Error(`vocabType must be one of ${VOCAB_TYPES.map((t) => `'${t}'`).join(', ')}; got ${JSON.stringify(type)}`);
@@ -43,11 +70,11 @@ export function getTokenizer(opts: VocabOptions = {}): Tokenizer {
     return t;
   }
   if (!opts.vocabFile) throw new Error(`vocabFile is required for vocabType '${type}'`);
-  const path = resolve(opts.vocabDir ? join(opts.vocabDir, opts.vocabFile) : opts.vocabFile);
+  const path = paths.resolve(opts.vocabDir ? paths.join(opts.vocabDir, opts.vocabFile) : opts.vocabFile);
   const key = `${type}\u0000${path}`;
   const hit = cache.get(key);
   if (hit) return hit;
-  if (!existsSync(path) || !statSync(path).isFile()) {
+  if (!fs.existsSync(path) || !fs.statSync(path).isFile()) {
     throw new Error(
       `vocab file not found: ${path} (vocabType '${type}'; Trax's default vocab dir gs://trax-ml/vocabs/ is not available, pass vocabDir)`,
     );

@@ -9,6 +9,8 @@
  * raises the default for every load, e.g. for a checkpoint of mostly zeros.
  */
 
+import { env } from '../platform/host.js';
+
 export interface LoadLimits {
   /** Largest decompressed size and total array bytes a file may produce. */
   maxBytes?: number;
@@ -26,7 +28,7 @@ export const DEFAULT_MAX_DEPTH = 200;
 export const MAX_INT_BYTES = 1024;
 
 function envBytes(): number | undefined {
-  const v = process.env['TRAX_TS_MAX_LOAD_BYTES'];
+  const v = env('TRAX_TS_MAX_LOAD_BYTES');
   if (v === undefined || v === '') return undefined;
   const n = Number(v);
   return Number.isFinite(n) && n > 0 ? n : undefined;

@@ -1,17 +1,17 @@
 // Layer.initFromFile / Layer.saveToFile: real Trax checkpoints (gzip +
 // pickle, trainer_lib and Loop layouts) and safetensors, mapped onto a
-// model's weights tree in Trax's flat depth-first order.
-import { readFileSync, statSync } from 'node:fs';
-import { gzipSync } from 'node:zlib';
+// model's weights tree in Trax's flat depth-first order. Parsing works on
+// bytes (initFromBytes, saveToBytes: browsers); paths are Node's convenience.
+import { fetchBytes, fs, gzip, gzipSync, hasFileSystem } from '../platform/host.js';
 import { Layer, flattenWeightsAndState, unflattenWeightsAndState, isMarker, type State, type Weights } from '../layers/base.js';
 import { ShapeDtype, type Signature } from '../shapes.js';
 import { Tensor } from '../engine/tensor.js';
 import { reshape, sliceAxis } from '../engine/ops.js';
 import { ndarray, toFloat32, toInt32, type NdArray } from './ndarray.js';
-import { PickledShapeDtype, pyTuple } from './pickle.js';
+import { PickledShapeDtype, pyTuple, unpickle } from './pickle.js';
 import { writePickle } from './pickle_writer.js';
 import { parseSafetensors, serializeSafetensors } from './safetensors.js';
-import { readTraxCheckpointSync, writeFileAtomicSync } from './trax_checkpoint.js';
+import { CheckpointError, gunzipCheckedAsync, readTraxCheckpointSync, traxCheckpointFromDict, writeFileAtomicSync } from './trax_checkpoint.js';
 import { type LoadLimits, maxBytesFor } from './limits.js';
 
 export interface InitFromFileOptions {
@@ -120,21 +120,34 @@ function fitShape(t: Tensor, want: Tensor, owner: string, index: number): Tensor
   throw new Error(`weight ${index} (layer ${owner}) has shape [${t.shape.join(', ')}] in the file, but the model expects [${want.shape.join(', ')}]`);
 }
 
-function readFlat(path: string, limits: LoadLimits = {}): { weights: NdArray[]; state: unknown[]; signature: unknown; config?: unknown } {
+interface Flat { weights: NdArray[]; state: unknown[]; signature: unknown; config?: unknown }
+
+function flatFromSafetensors(bytes: Uint8Array, name: string): Flat {
+  let parsed: ReturnType<typeof parseSafetensors>;
+  try { parsed = parseSafetensors(bytes); } catch (e) { throw new Error(`${name}: ${(e as Error).message}`); }
+  const { tensors, metadata } = parsed;
+  const weights: NdArray[] = [], state: NdArray[] = [];
+  for (const [key, a] of tensors) {
+    if (key.startsWith('state.')) state.push(a);
+    else weights.push(a);
+  }
+  const config = metadataJson(metadata, 'config', name);
+  const signature = metadataJson(metadata, 'input_signature', name);
+  return { weights, state, signature, config };
+}
+
+function flatFromPickle(raw: Uint8Array, name: string, maxBytes: number, limits: LoadLimits): Flat {
+  let obj: unknown;
+  try { obj = unpickle(raw, { maxBytes }); } catch (e) { throw new CheckpointError(`${name}: ${(e as Error).message}`); }
+  const ck = traxCheckpointFromDict(obj, name, { ...limits, maxBytes });
+  return { weights: ck.flatWeights, state: ck.flatState, signature: ck.inputSignature };
+}
+
+function readFlat(path: string, limits: LoadLimits = {}): Flat {
   if (path.endsWith('.safetensors')) {
-    let bytes: Buffer;
-    try { bytes = readFileSync(path); } catch (e) { throw new Error(`cannot read ${path}: ${(e as Error).message}`); }
-    let parsed: ReturnType<typeof parseSafetensors>;
-    try { parsed = parseSafetensors(bytes); } catch (e) { throw new Error(`${path}: ${(e as Error).message}`); }
-    const { tensors, metadata } = parsed;
-    const weights: NdArray[] = [], state: NdArray[] = [];
-    for (const [name, a] of tensors) {
-      if (name.startsWith('state.')) state.push(a);
-      else weights.push(a);
-    }
-    const config = metadataJson(metadata, 'config', path);
-    const signature = metadataJson(metadata, 'input_signature', path);
-    return { weights, state, signature, config };
+    let bytes: Uint8Array;
+    try { bytes = fs.readFileSync(path); } catch (e) { throw new Error(`cannot read ${path}: ${(e as Error).message}`); }
+    return flatFromSafetensors(bytes, path);
   }
   const ck = readTraxCheckpointSync(path, limits);
   return { weights: ck.flatWeights, state: ck.flatState, signature: ck.inputSignature };
@@ -147,7 +160,24 @@ export function fileWeightSummary(path: string): { arrays: number; values: numbe
 }
 
 function fileSize(path: string): number {
-  try { return statSync(path).size; } catch { return 0; }
+  try { return fs.statSync(path).size; } catch { return 0; }
+}
+
+export type CheckpointBytesFormat = 'pkl.gz' | 'pkl' | 'safetensors';
+
+/** Which format bytes are in, from their first bytes (gzip magic, pickle PROTO, safetensors' JSON header). */
+export function detectFormat(bytes: Uint8Array, name = 'bytes'): CheckpointBytesFormat {
+  if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) return 'pkl.gz';
+  if (bytes.length >= 2 && bytes[0] === 0x80 && bytes[1] >= 2 && bytes[1] <= 5) return 'pkl';
+  if (bytes.length >= 9 && bytes[8] === 0x7b && bytes[4] === 0 && bytes[5] === 0 && bytes[6] === 0 && bytes[7] === 0) return 'safetensors';
+  throw new Error(`${name} is neither a gzip'd Trax pickle, a pickle, nor safetensors (first bytes ${Array.from(bytes.subarray(0, 4), (b) => b.toString(16).padStart(2, '0')).join(' ')})`);
+}
+
+async function flatFromBytes(bytes: Uint8Array, name: string, limits: LoadLimits): Promise<Flat> {
+  const format = detectFormat(bytes, name);
+  if (format === 'safetensors') return flatFromSafetensors(bytes, name);
+  const maxBytes = maxBytesFor(bytes.length, limits);
+  return flatFromPickle(format === 'pkl.gz' ? await gunzipCheckedAsync(bytes, name, maxBytes) : bytes, name, maxBytes, limits);
 }
 
 /** Reads only the model configuration stored beside safetensors weights, if any. */
@@ -156,6 +186,11 @@ export function readModelConfig(path: string): unknown {
 }
 
 export function initFromFile(model: Layer, path: string, opts: InitFromFileOptions = {}): [Weights, State] {
+  return initFromFlat(model, readFlat(path, loadLimitsFor(model, opts, fileSize(path))), path, opts);
+}
+
+/** Load limits: the caller's maxBytes, else what a model that already has weights can hold. */
+function loadLimitsFor(model: Layer, opts: InitFromFileOptions, size: number): LoadLimits {
   const limits: LoadLimits = {};
   if (opts.maxBytes !== undefined) limits.maxBytes = opts.maxBytes;
   else if (model.weights !== undefined && !isMarker(model.weights)) {
@@ -163,11 +198,28 @@ export function initFromFile(model: Layer, path: string, opts: InitFromFileOptio
     let expected = 0, arrays = 0;
     try { for (const o of weightOwners(model)) { expected += 4 * o.tensor.size; arrays++; } } catch { expected = 0; }
     if (expected > 0) {
-      limits.maxBytes = maxBytesFor(fileSize(path), {}, 4 * expected + 2 ** 20);
+      limits.maxBytes = maxBytesFor(size, {}, 4 * expected + 2 ** 20);
       limits.maxLeaves = Math.max(10_000, 4 * arrays);
     }
   }
-  const { weights: flatNd, state: flatStateRaw, signature } = readFlat(path, limits);
+  return limits;
+}
+
+/** Loads a checkpoint held in memory: Trax `.pkl.gz` or `.pkl`, or safetensors (detected from the bytes). */
+export async function initFromBytes(model: Layer, bytes: Uint8Array | ArrayBuffer, opts: InitFromFileOptions & { name?: string } = {}): Promise<[Weights, State]> {
+  const u8 = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
+  const name = opts.name ?? 'checkpoint bytes';
+  return initFromFlat(model, await flatFromBytes(u8, name, loadLimitsFor(model, opts, u8.length)), name, opts);
+}
+
+/** Fetches a checkpoint (http(s):, blob:, data:, file: or a path relative to the page) and loads it. */
+export async function initFromUrl(model: Layer, url: string | URL, opts: InitFromFileOptions = {}): Promise<[Weights, State]> {
+  const name = typeof url === 'string' ? url : url.href;
+  return initFromBytes(model, await fetchBytes(url), { ...opts, name });
+}
+
+function initFromFlat(model: Layer, flatIn: Flat, path: string, opts: InitFromFileOptions): [Weights, State] {
+  const { weights: flatNd, state: flatStateRaw, signature } = flatIn;
   const values = flatNd.reduce((a, w) => a + w.data.length, 0);
   const sig = opts.inputSignature ?? storedSignature(signature, model.nIn, path, values);
   if (sig === undefined) throw new Error(`${path} stores no input signature; pass inputSignature to initFromFile`);
@@ -217,32 +269,79 @@ function sigToJson(sig: Signature | Signature[] | undefined): unknown {
  * Written to a temporary file and renamed.
  */
 export function saveToFile(model: Layer, path: string, opts: SaveToFileOptions = {}): void {
-  const [fw, fs] = flattenWeightsAndState(model.weights, model.state);
   if (path.endsWith('.safetensors')) {
-    const entries: [string, NdArray][] = fw.map((t, i) => [`weights.${String(i).padStart(4, '0')}`, tensorToNd(t)]);
-    if (!opts.weightsOnly) {
-      fs.forEach((s, i) => { if (s instanceof Tensor) entries.push([`state.${String(i).padStart(4, '0')}`, tensorToNd(s)]); });
-    }
-    const meta: Record<string, string> = { format: 'trax-ts' };
-    const config = opts.config ?? (model as Layer & { config?: unknown }).config;
-    if (config !== undefined) meta['config'] = JSON.stringify(config);
-    if (opts.inputSignature) meta['input_signature'] = JSON.stringify(sigToJson(opts.inputSignature));
-    writeFileAtomicSync(path, serializeSafetensors(entries, meta));
+    writeFileAtomicSync(path, encodeSafetensors(model, opts));
     return;
   }
-  const dict: Record<string, unknown> = { flat_weights: fw.map(tensorToNd) };
-  if (!opts.weightsOnly) dict['flat_state'] = fs.map((s) => (s instanceof Tensor ? tensorToNd(s) : s));
+  writeFileAtomicSync(path, gzipSync(encodePickle(model, opts), 2));
+}
+
+type ToNd = (t: Tensor) => NdArray;
+
+function encodeSafetensors(model: Layer, opts: SaveToFileOptions, toNd: ToNd = tensorToNd): Uint8Array {
+  const [fw, fst] = flattenWeightsAndState(model.weights, model.state);
+  const entries: [string, NdArray][] = fw.map((t, i) => [`weights.${String(i).padStart(4, '0')}`, toNd(t)]);
+  if (!opts.weightsOnly) {
+    fst.forEach((s, i) => { if (s instanceof Tensor) entries.push([`state.${String(i).padStart(4, '0')}`, toNd(s)]); });
+  }
+  const meta: Record<string, string> = { format: 'trax-ts' };
+  const config = opts.config ?? (model as Layer & { config?: unknown }).config;
+  if (config !== undefined) meta['config'] = JSON.stringify(config);
+  if (opts.inputSignature) meta['input_signature'] = JSON.stringify(sigToJson(opts.inputSignature));
+  return serializeSafetensors(entries, meta);
+}
+
+function encodePickle(model: Layer, opts: SaveToFileOptions, toNd: ToNd = tensorToNd): Uint8Array {
+  const [fw, fst] = flattenWeightsAndState(model.weights, model.state);
+  const dict: Record<string, unknown> = { flat_weights: fw.map((t) => toNd(t)) };
+  if (!opts.weightsOnly) dict['flat_state'] = fst.map((s) => (s instanceof Tensor ? toNd(s) : s));
   else dict['flat_state'] = [];
   dict['input_signature'] = sigToPickle(opts.inputSignature);
-  writeFileAtomicSync(path, gzipSync(writePickle(dict), { level: 2 }));
+  return writePickle(dict);
 }
+
+/**
+ * The bytes saveToFile would write, for places without files (a download in
+ * a browser): gzip'd Trax pickle by default, or plain pickle, or safetensors.
+ */
+export async function saveToBytes(model: Layer, opts: SaveToFileOptions & { format?: CheckpointBytesFormat } = {}): Promise<Uint8Array> {
+  const format = opts.format ?? 'pkl.gz';
+  if (format !== 'pkl.gz' && format !== 'pkl' && format !== 'safetensors') {
+    throw new Error(`saveToBytes: format must be 'pkl.gz', 'pkl' or 'safetensors', got ${JSON.stringify(format)}`);
+  }
+  // Read every tensor first (a download from a device backend), then encode.
+  const [fw, fst] = flattenWeightsAndState(model.weights, model.state);
+  const read = new Map<Tensor, NdArray>();
+  for (const t of [...fw, ...fst]) if (t instanceof Tensor && !read.has(t)) read.set(t, await tensorToNdAsync(t));
+  const toNd = (t: Tensor) => read.get(t)!;
+  if (format === 'safetensors') return encodeSafetensors(model, opts, toNd);
+  if (format === 'pkl') return encodePickle(model, opts, toNd);
+  return gzip(encodePickle(model, opts, toNd), 2);
+}
+
+// Strings that name a URL rather than a file path.
+const URL_SCHEME = /^(https?|blob|data|file):/i;
 
 // Trax's layer.init_from_file / layer.save_to_file as methods.
 declare module '../layers/base.js' {
   interface Layer {
+    /**
+     * A file path loads synchronously (Node). A URL (or, in browsers, any
+     * string: it is resolved against the page) is fetched: await the result.
+     */
     initFromFile(path: string, opts?: InitFromFileOptions): [Weights, State];
+    initFromFile(url: URL, opts?: InitFromFileOptions): Promise<[Weights, State]>;
+    /** Trax `.pkl.gz` / `.pkl` or safetensors bytes, detected from their first bytes. */
+    initFromBytes(bytes: Uint8Array | ArrayBuffer, opts?: InitFromFileOptions & { name?: string }): Promise<[Weights, State]>;
     saveToFile(path: string, opts?: SaveToFileOptions): void;
+    /** The checkpoint as bytes: gzip'd Trax pickle (default), 'pkl' or 'safetensors'. */
+    saveToBytes(opts?: SaveToFileOptions & { format?: CheckpointBytesFormat }): Promise<Uint8Array>;
   }
 }
-Layer.prototype.initFromFile = function (this: Layer, path: string, opts?: InitFromFileOptions) { return initFromFile(this, path, opts); };
+Layer.prototype.initFromFile = function (this: Layer, path: string | URL, opts?: InitFromFileOptions) {
+  if (typeof path !== 'string' || !hasFileSystem || URL_SCHEME.test(path)) return initFromUrl(this, path, opts);
+  return initFromFile(this, path, opts);
+} as Layer['initFromFile'];
+Layer.prototype.initFromBytes = function (this: Layer, bytes: Uint8Array | ArrayBuffer, opts?: InitFromFileOptions & { name?: string }) { return initFromBytes(this, bytes, opts); };
+Layer.prototype.saveToBytes = function (this: Layer, opts?: SaveToFileOptions & { format?: CheckpointBytesFormat }) { return saveToBytes(this, opts); };
 Layer.prototype.saveToFile = function (this: Layer, path: string, opts?: SaveToFileOptions) { saveToFile(this, path, opts); };

@@ -6,7 +6,7 @@
  * np.save(f, w) for each flat weight in turn).
  */
 
-import { readFileSync } from 'node:fs';
+import { fs } from '../platform/host.js';
 import {
   type DType, type NdArray, byteswapInPlace, fortranToC, fromBytes, itemSize, shapeSize, toBytes,
 } from './ndarray.js';
@@ -169,7 +169,7 @@ export function readNpyRecord(bytes: Uint8Array, offset = 0): { array: NdArray; 
 /** Reads a .npy file from disk; errors name the file. */
 export function readNpyFile(path: string): NdArray {
   let bytes: Uint8Array;
-  try { bytes = readFileSync(path); } catch (e) { throw new NpyError(`cannot read ${path}: ${(e as Error).message}`); }
+  try { bytes = fs.readFileSync(path); } catch (e) { throw new NpyError(`cannot read ${path}: ${(e as Error).message}`); }
   try {
     return readNpy(bytes);
   } catch (e) {

@@ -9,10 +9,7 @@
  *  - on resume, metrics.jsonl is cut back to the resumed step.
  */
 
-import * as fs from 'node:fs';
-import * as fsp from 'node:fs/promises';
-import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { fs, fsp, hostName, onExit, path as paths, pid, processAlive } from '../platform/host.js';
 
 export const LOCK_FILE = '.lock';
 export const TEMP_SUFFIX = '._tmp_';
@@ -23,7 +20,7 @@ let tempSeq = 0;
 
 /** A temp name beside path, unique to this process and this write: path.<pid>-<n>._tmp_ */
 export function tempPathFor(path: string): string {
-  return `${path}.${process.pid}-${++tempSeq}${TEMP_SUFFIX}`;
+  return `${path}.${pid()}-${++tempSeq}${TEMP_SUFFIX}`;
 }
 
 /** Writes all of data to fd, at most chunkBytes per call. */
@@ -87,13 +84,8 @@ function readLock(p: string): LockInfo | null {
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
+function alive(id: number): boolean {
+  return processAlive(id);
 }
 
 /** Removes temp files left in dir by processes that no longer run. */
@@ -102,15 +94,15 @@ function removeDeadTemps(dir: string): void {
   try { names = fs.readdirSync(dir); } catch { return; }
   for (const n of names) {
     const m = /\.(\d+)-\d+\._tmp_$/.exec(n);
-    if (m && Number(m[1]) !== process.pid && !alive(Number(m[1]))) fs.rmSync(join(dir, n), { force: true });
-    else if (n.endsWith(TEMP_SUFFIX) && !m) fs.rmSync(join(dir, n), { force: true }); // the old shared temp name
+    if (m && Number(m[1]) !== pid() && !alive(Number(m[1]))) fs.rmSync(paths.join(dir, n), { force: true });
+    else if (n.endsWith(TEMP_SUFFIX) && !m) fs.rmSync(paths.join(dir, n), { force: true }); // the old shared temp name
   }
 }
 
 function releaseAll(): void {
   for (const dir of held.keys()) {
-    const p = join(dir, LOCK_FILE);
-    if (readLock(p)?.pid === process.pid) fs.rmSync(p, { force: true });
+    const p = paths.join(dir, LOCK_FILE);
+    if (readLock(p)?.pid === pid()) fs.rmSync(p, { force: true });
   }
   held.clear();
 }
@@ -125,20 +117,20 @@ export function lockRunFolder(dir: string, who = 'trax-ts'): void {
   fs.mkdirSync(dir, { recursive: true });
   const key = fs.realpathSync(dir);
   if (held.has(key)) { held.set(key, held.get(key)! + 1); return; }
-  const p = join(key, LOCK_FILE);
-  const me: LockInfo = { pid: process.pid, host: hostname(), since: new Date().toISOString() };
+  const p = paths.join(key, LOCK_FILE);
+  const me: LockInfo = { pid: pid(), host: hostName(), since: new Date().toISOString() };
   for (let attempt = 0; attempt < 5; attempt++) {
     try {
       fs.writeFileSync(p, JSON.stringify(me) + '\n', { flag: 'wx' });
       held.set(key, 1);
-      if (!exitHook) { exitHook = true; process.once('exit', releaseAll); }
+      if (!exitHook) { exitHook = true; onExit(releaseAll); }
       removeDeadTemps(key);
       return;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new Error(`${who}: cannot lock ${dir}: ${(e as Error).message}`);
     }
     const holder = readLock(p);
-    if (holder && (holder.host !== me.host || alive(holder.pid)) && holder.pid !== process.pid) {
+    if (holder && (holder.host !== me.host || alive(holder.pid)) && holder.pid !== pid()) {
       throw new Error(`${who}: ${dir} is in use by process ${holder.pid}${holder.host !== me.host ? ` on ${holder.host}` : ''} ` +
         `(since ${holder.since}); wait for it to finish, or use another output directory. If that process is gone, delete ${p}`);
     }
@@ -158,7 +150,7 @@ export function lockRunFolder(dir: string, who = 'trax-ts'): void {
  * (another taker's, written in between) puts it back.
  */
 function takeOverStale(p: string, stale: LockInfo | null): void {
-  const aside = `${p}.stale-${process.pid}-${++tempSeq}`;
+  const aside = `${p}.stale-${pid()}-${++tempSeq}`;
   try { fs.renameSync(p, aside); } catch { return; }
   const moved = readLock(aside);
   if (moved && stale && moved.pid !== stale.pid && alive(moved.pid)) {
@@ -184,8 +176,8 @@ export function releaseRunFolder(dir: string): void {
   if (n === undefined) return;
   if (n > 1) { held.set(key, n - 1); return; }
   held.delete(key);
-  const p = join(key, LOCK_FILE);
-  if (readLock(p)?.pid === process.pid) fs.rmSync(p, { force: true });
+  const p = paths.join(key, LOCK_FILE);
+  if (readLock(p)?.pid === pid()) fs.rmSync(p, { force: true });
 }
 
 // --------------------------------------------------------------- metrics
@@ -196,7 +188,7 @@ export function releaseRunFolder(dir: string): void {
  * so a resumed run does not repeat them.
  */
 export function trimMetrics(dir: string, step: number, file = 'metrics.jsonl'): void {
-  const p = join(dir, file);
+  const p = paths.join(dir, file);
   let text: string;
   try { text = fs.readFileSync(p, 'utf8'); } catch { return; }
   const lines = text.split('\n');

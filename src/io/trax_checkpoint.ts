@@ -14,9 +14,7 @@
  * write (`path.<pid>-<n>._tmp_`), fsync'd, then renamed.
  */
 
-import * as fs from 'node:fs';
-import * as fsp from 'node:fs/promises';
-import { gunzipSync, gzipSync } from 'node:zlib';
+import { fs, fsp, gunzip, gunzipSync, gzipSync } from '../platform/host.js';
 
 import { type DType, type NdArray, isNdArray, ndarray } from './ndarray.js';
 import { readNpyRecords, writeNpyRecords } from './npy.js';
@@ -61,22 +59,45 @@ export interface TraxCheckpoint {
   raw: Record<string, unknown>;
 }
 
-function gunzipChecked(data: Uint8Array, path: string, maxBytes: number): Uint8Array {
-  // An uncompressed pickle (protocol 2+ starts with PROTO) is read as it is.
-  if (data.length >= 2 && data[0] === 0x80 && !path.endsWith('.gz')) return data;
+function checkGzipMagic(data: Uint8Array, path: string): void {
   if (data.length < 2 || data[0] !== 0x1f || data[1] !== 0x8b) {
     throw new CheckpointError(`not gzip: ${path} does not start with the gzip magic bytes (expected a gzip-compressed Trax checkpoint)`);
   }
+}
+
+function gzipError(e: unknown, path: string, maxBytes: number): CheckpointError {
+  const msg = (e as Error).message;
+  if ((e as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE' || /too large|maxOutputLength/i.test(msg)) {
+    return new CheckpointError(limitError(path, 'the decompressed data', maxBytes).message);
+  }
+  if (/unexpected end/i.test(msg)) return new CheckpointError(`truncated gzip: ${path} ends before the compressed stream does`);
+  return new CheckpointError(`corrupt gzip data in ${path}: ${msg}`);
+}
+
+/** An uncompressed pickle (protocol 2+ starts with PROTO) is read as it is. */
+function isPlainPickle(data: Uint8Array, path: string): boolean {
+  return data.length >= 2 && data[0] === 0x80 && !path.endsWith('.gz');
+}
+
+function gunzipChecked(data: Uint8Array, path: string, maxBytes: number): Uint8Array {
+  if (isPlainPickle(data, path)) return data;
+  checkGzipMagic(data, path);
   try {
     // Inflation stops at the cap, so a gzip bomb costs at most maxBytes.
-    return gunzipSync(data, { maxOutputLength: Math.min(maxBytes, 2 ** 53 - 1) });
+    return gunzipSync(data, Math.min(maxBytes, 2 ** 53 - 1));
   } catch (e) {
-    const msg = (e as Error).message;
-    if ((e as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE' || /too large|maxOutputLength/i.test(msg)) {
-      throw new CheckpointError(limitError(path, 'the decompressed data', maxBytes).message);
-    }
-    if (/unexpected end/i.test(msg)) throw new CheckpointError(`truncated gzip: ${path} ends before the compressed stream does`);
-    throw new CheckpointError(`corrupt gzip data in ${path}: ${msg}`);
+    throw gzipError(e, path, maxBytes);
+  }
+}
+
+/** gunzipChecked without blocking: the only form browsers have. */
+export async function gunzipCheckedAsync(data: Uint8Array, path: string, maxBytes: number): Promise<Uint8Array> {
+  if (isPlainPickle(data, path)) return data;
+  checkGzipMagic(data, path);
+  try {
+    return await gunzip(data, Math.min(maxBytes, 2 ** 53 - 1));
+  } catch (e) {
+    throw gzipError(e, path, maxBytes);
   }
 }
 
@@ -296,7 +317,7 @@ export interface WriteCheckpointOptions {
 /** Encodes a trainer_lib checkpoint as gzip'd pickle bytes. */
 export function encodeTraxCheckpoint(c: TraxCheckpointInput, opts: WriteCheckpointOptions = {}): Uint8Array {
   if ((opts.format ?? 'trainer_lib') !== 'trainer_lib') throw new CheckpointError(`unsupported checkpoint format ${opts.format}`);
-  return gzipSync(writePickle(trainerLibDict(c)), { level: opts.compressLevel ?? 2 });
+  return gzipSync(writePickle(trainerLibDict(c)), opts.compressLevel ?? 2);
 }
 
 /** Writes a trainer_lib-format `*.pkl.gz` that Trax's init_from_file and Trainer can load. */
@@ -310,7 +331,7 @@ export function writeTraxCheckpointSync(path: string, c: TraxCheckpointInput, op
 
 /** Writes Loop-style `*.weights.npy.gz` (gzip of np.save records), atomically. */
 export async function writeWeightsNpyGz(path: string, arrays: readonly NdArray[], compressLevel = 2): Promise<void> {
-  await writeFileAtomic(path, gzipSync(writeNpyRecords(arrays), { level: compressLevel }));
+  await writeFileAtomic(path, gzipSync(writeNpyRecords(arrays), compressLevel));
 }
 
 export function readWeightsNpyGz(path: string, limits: LoadLimits = {}): NdArray[] {

@@ -2,8 +2,7 @@
 // and metric, kept in the checkpoint as Trax's history._values, and appended
 // as JSON lines to outputDir/metrics.jsonl (cut back to the resumed step on
 // resume, so a killed run never leaves duplicate lines).
-import { appendFileSync, existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { fs, path } from '../platform/host.js';
 import { trimMetrics } from '../io/run_folder.js';
 
 /** mode ('train', 'eval') -> metric name -> [step, value] pairs. */
@@ -24,7 +23,7 @@ export class MetricsWriter {
   record(step: number, mode: string, metric: string, value: number): void {
     ((this.history[mode] ??= {})[metric] ??= []).push([step, value]);
     if (this.outputDir && this.write) {
-      appendFileSync(join(this.outputDir, METRICS_FILE), JSON.stringify({ step, mode, metric, value }) + '\n');
+      fs.appendFileSync(path.join(this.outputDir, METRICS_FILE), JSON.stringify({ step, mode, metric, value }) + '\n');
     }
   }
 
@@ -49,11 +48,11 @@ export class MetricsWriter {
 
   /** The records of outputDir/metrics.jsonl, oldest first ([] when there is none). */
   static read(outputDir: string): MetricRecord[] {
-    const p = join(outputDir, METRICS_FILE);
-    if (!existsSync(p)) return [];
+    const p = path.join(outputDir, METRICS_FILE);
+    if (!fs.existsSync(p)) return [];
     // A line cut short by a kill is skipped (the next resume drops it).
     const out: MetricRecord[] = [];
-    for (const l of readFileSync(p, 'utf8').split('\n')) {
+    for (const l of fs.readFileSync(p, 'utf8').split('\n')) {
       if (!l) continue;
       try { out.push(JSON.parse(l) as MetricRecord); } catch { /* torn line */ }
     }

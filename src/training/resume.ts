@@ -1,7 +1,7 @@
 // Checks on what a resumed checkpoint may hold: its size is bounded by the
 // model being resumed, and what it says about where its data streams stood
 // cannot make a resume replay billions of batches.
-import { statSync } from 'node:fs';
+import { fs } from '../platform/host.js';
 import { type LoadLimits, maxBytesFor } from '../io/limits.js';
 
 /**
@@ -12,7 +12,7 @@ import { type LoadLimits, maxBytesFor } from '../io/limits.js';
 export function expectedLoadLimits(path: string, weights: readonly { size: number }[]): LoadLimits {
   const bytes = weights.reduce((a, w) => a + 4 * w.size, 0);
   let fileSize = 0;
-  try { fileSize = statSync(path).size; } catch { /* reported by the read */ }
+  try { fileSize = fs.statSync(path).size; } catch { /* reported by the read */ }
   return { maxBytes: maxBytesFor(fileSize, {}, 4 * bytes + 2 ** 20) };
 }
 

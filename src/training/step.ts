@@ -8,6 +8,7 @@ import { withBufferScope } from '../engine/pool.js';
 import type { PRNGKey } from '../engine/random.js';
 import { valueAndGrad } from '../engine/tape.js';
 import { jit } from '../engine/jit.js';
+import { warn } from '../platform/host.js';
 import type { Tensor } from '../engine/tensor.js';
 
 /** What a step reads and replaces: the trainable weights, the optimizer's slots and the model's state. */
@@ -60,7 +61,7 @@ export function makeTrainStep(model: () => TrainStepModel, opts: { jit?: boolean
   const pure: PureTrainStep = (...args) => pureTrainStep(model())(...args);
   return opts.jit === false ? pure : jit(pure, {
     name: opts.name,
-    onUntraceable: (e) => process.emitWarning(`${opts.owner}: training without jit: ${e.message}`, { code: 'TRAX_JIT_FALLBACK' }),
+    onUntraceable: (e) => warn(`${opts.owner}: training without jit: ${e.message}`, 'TRAX_JIT_FALLBACK'),
   });
 }
 

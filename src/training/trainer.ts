@@ -1,9 +1,6 @@
 // The quick-start's Trainer (trax/supervised/trainer_lib.py, v1.3.4 surface):
 // model as a function of mode, loss layer, optimizer class, LR schedule,
 // Inputs; trainEpoch prints Trax's log lines and checkpoints atomically.
-import { accessSync, constants, existsSync, mkdirSync, unlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
 import { Layer, flattenWeightsAndState, isMarker, type Mode, type State, type Weights } from '../layers/base.js';
 import { Serial } from '../layers/combinators.js';
 import { Negate } from '../layers/core.js';
@@ -25,6 +22,7 @@ import { isNdArray } from '../io/ndarray.js';
 import { lockRunFolder } from '../io/run_folder.js';
 import { checkDataCounters, expectedLoadLimits } from './resume.js';
 import type { LRSchedule } from './lr_schedules.js';
+import { fs, gzipSync, path as paths } from '../platform/host.js';
 import { evaluateMetrics } from './evaluate.js';
 import { MetricsWriter, type History, type MetricRecord } from './metrics_writer.js';
 import { makeTrainStep, trainStep, type PureTrainStep, type TrainStepModel } from './step.js';
@@ -130,11 +128,11 @@ export function checkBatch(batch: unknown, sig: ShapeDtype[] | null, where: stri
 /** Creates dir if needed and proves it writable, or throws a clear error naming who needs it. */
 export function ensureWritableDir(dir: string, who: string): void {
   try {
-    mkdirSync(dir, { recursive: true });
-    accessSync(dir, constants.W_OK);
-    const probe = join(dir, '.write_probe');
-    writeFileSync(probe, '');
-    unlinkSync(probe);
+    fs.mkdirSync(dir, { recursive: true });
+    fs.accessSync(dir, fs.constants.W_OK);
+    const probe = paths.join(dir, '.write_probe');
+    fs.writeFileSync(probe, '');
+    fs.unlinkSync(probe);
   } catch (e) {
     throw new Error(`${who}: cannot write to output directory ${dir}: ${(e as Error).message}`);
   }
@@ -290,13 +288,13 @@ export class Trainer {
   }
 
   private checkpointPath(name = 'model.pkl.gz'): string | null {
-    return this.outputDir ? join(this.outputDir, name) : null;
+    return this.outputDir ? paths.join(this.outputDir, name) : null;
   }
 
   /** Initializes, or resumes from outputDir/model.pkl.gz when it exists. */
   async reset(): Promise<void> {
     const path = this.checkpointPath();
-    const resume = path !== null && existsSync(path);
+    const resume = path !== null && fs.existsSync(path);
     // The signature comes from one batch, as Trax's Inputs peeks one.
     let first: unknown;
     if (resume) first = await this.peekSignatureBatch();
@@ -539,7 +537,7 @@ export class Trainer {
       inputSignature: this.batchSig!.map((s) => ({ shape: s.shape, dtype: s.dtype })),
     });
     dict['trax_ts'] = { data_counters: { ...this.counters }, seed: this.seed, version: 1, ...(this.runConfig !== undefined ? { run_config: this.runConfig } : {}) };
-    writeFileAtomicSync(path, gzipSync(writePickle(dict), { level: 2 }));
+    writeFileAtomicSync(path, gzipSync(writePickle(dict), 2));
   }
 
   /** Reads the metrics history written beside the checkpoint (metrics.jsonl). */

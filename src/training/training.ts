@@ -3,10 +3,6 @@
 // steps, evaluates and checkpoints at step 1 and every nStepsPerCheckpoint,
 // and writes checkpoints in Loop's split layout (model.pkl.gz holding the
 // gzip level in flat_weights, weights and slots in .npy.gz files beside it).
-import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
 import { Layer, flattenWeightsAndState, type State, type Weights } from '../layers/base.js';
 import { Serial } from '../layers/combinators.js';
 import type { Optimizer, Slot } from '../optimizers/base.js';
@@ -26,6 +22,7 @@ import { checkCounterList, expectedLoadLimits } from './resume.js';
 import { checkBatch, ensureWritableDir, formatMetric, openIterator, stepLine, type AnyIterator } from './trainer.js';
 import type { LRSchedule } from './lr_schedules.js';
 import { callableClass } from '../callable.js';
+import { digestHex, fs, gzipSync, path as paths } from '../platform/host.js';
 import { evaluateMetrics } from './evaluate.js';
 import { MetricsWriter, type History, type MetricRecord } from './metrics_writer.js';
 import { makeTrainStep, trainStep, type PureTrainStep, type TrainStepModel } from './step.js';
@@ -196,7 +193,7 @@ const GZIP_LEVEL = 2;
 const LOOP_VERSION = 'Mar-10-2021';
 
 function sha1(bytes: Uint8Array): string {
-  return createHash('sha1').update(bytes).digest('hex');
+  return digestHex('sha1', bytes);
 }
 
 /**
@@ -321,7 +318,7 @@ export class Loop {
   }
 
   private checkpointPath(basename: string): string {
-    return join(this.outputDir!, `${basename}.pkl.gz`);
+    return paths.join(this.outputDir!, `${basename}.pkl.gz`);
   }
 
   private async initialize(): Promise<void> {
@@ -365,7 +362,7 @@ export class Loop {
     this.evalState = es as State;
     this.slots = this.tasks.map((t) => t.optimizer.treeInit(this.flatWeights));
     const path = this.outputDir ? this.checkpointPath('model') : null;
-    if (path && existsSync(path)) await this.restore(path);
+    if (path && fs.existsSync(path)) await this.restore(path);
   }
 
   /** Loads a Loop checkpoint (model.pkl.gz + model.weights.npy.gz + opt slots) into this loop. */
@@ -381,7 +378,7 @@ export class Loop {
       // The side files are renamed into place one by one; a crash between
       // renames would pair new weights with an old model.pkl.gz.
       const wfile = path.slice(0, -6) + 'weights.npy.gz';
-      if (sha1(readFileSync(wfile)) !== extra.weights_sha1) {
+      if (sha1(fs.readFileSync(wfile)) !== extra.weights_sha1) {
         throw new CheckpointError(`${wfile} does not belong to ${path} (a save was interrupted); restore both from a permanent checkpoint model_<step>.*`);
       }
     }
@@ -554,9 +551,9 @@ export class Loop {
    */
   saveCheckpoint(basename = 'model'): void {
     if (!this.outputDir) throw new Error('Loop.saveCheckpoint: no outputDir was given');
-    const base = join(this.outputDir, basename);
-    const weightsBytes = gzipSync(writeNpyRecords(this.flatWeights.map(tensorToNd)), { level: GZIP_LEVEL });
-    const slotBytes = this.slots.map((s) => gzipSync(writeNpyRecords(treeFlatten<Tensor>(s).leaves.map(tensorToNd)), { level: GZIP_LEVEL }));
+    const base = paths.join(this.outputDir, basename);
+    const weightsBytes = gzipSync(writeNpyRecords(this.flatWeights.map(tensorToNd)), GZIP_LEVEL);
+    const slotBytes = this.slots.map((s) => gzipSync(writeNpyRecords(treeFlatten<Tensor>(s).leaves.map(tensorToNd)), GZIP_LEVEL));
     try {
       writeFileAtomicSync(`${base}.weights.npy.gz`, weightsBytes);
       slotBytes.forEach((b, i) => writeFileAtomicSync(`${base}.opt_slots${i}.npy.gz`, b));
@@ -571,7 +568,7 @@ export class Loop {
 
   /** Writes <basename>.pkl.gz for the weights file saveCheckpoint wrote last. */
   private writeCheckpointPickle(basename: string): void {
-    const base = join(this.outputDir!, basename);
+    const base = paths.join(this.outputDir!, basename);
     const [, flatState] = flattenWeightsAndState([], this.modelState);
     const [, flatEvalState] = flattenWeightsAndState([], this.evalState);
     const nd = (s: unknown) => (s instanceof Tensor ? tensorToNd(s) : s);
@@ -596,7 +593,7 @@ export class Loop {
       },
     };
     try {
-      writeFileAtomicSync(`${base}.pkl.gz`, gzipSync(writePickle(dict), { level: GZIP_LEVEL }));
+      writeFileAtomicSync(`${base}.pkl.gz`, gzipSync(writePickle(dict), GZIP_LEVEL));
     } catch (e) {
       throw new Error(`Loop: saving checkpoint ${base}.pkl.gz at step ${this._step} failed: ${(e as Error).message}`);
     }

@@ -1,8 +1,6 @@
 // One self-contained HTML page about a training run: the model summary and
 // diagram, the training curves, sample decodes and attention maps from the
 // latest checkpoint. Everything is inline (SVG, CSS); the page loads nothing.
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { Layer, type Mode } from '../layers/base.js';
 import { ShapeDtype, type Signature } from '../shapes.js';
 import { initFromFile } from '../io/model_io.js';
@@ -15,6 +13,7 @@ import { modelDiagramSvg } from './diagram.js';
 import { trainingSparklines } from './sparkline.js';
 import { formatSummary, summary } from './summary.js';
 import { esc, formatBytes, inlineSvg, thousands } from './svg.js';
+import { fs, path as paths } from '../platform/host.js';
 
 export interface ReportSample {
   /** Token ids fed to the model before decoding. */
@@ -100,10 +99,10 @@ function hasWeights(w: unknown): boolean {
  * path. Sections without their inputs (no model, no metrics) say so.
  */
 export async function writeReport(outputDir: string, opts: ReportOptions = {}): Promise<string> {
-  mkdirSync(outputDir, { recursive: true });
+  fs.mkdirSync(outputDir, { recursive: true });
   const history = opts.history ?? Trainer.readMetricsHistory(outputDir);
-  const defaultCkpt = join(outputDir, 'model.pkl.gz');
-  const checkpoint = opts.checkpoint ?? (existsSync(defaultCkpt) ? defaultCkpt : undefined);
+  const defaultCkpt = paths.join(outputDir, 'model.pkl.gz');
+  const checkpoint = opts.checkpoint ?? (fs.existsSync(defaultCkpt) ? defaultCkpt : undefined);
   const samples = (opts.samples ?? []).map(asSample);
   const label = opts.tokenLabel ?? String;
   const show = (ids: number[]): string => (opts.decodeText ? `<span class="text">${esc(opts.decodeText(ids))}</span>` : esc(ids.map(label).join(' ')));
@@ -197,7 +196,7 @@ ${spark ? `<pre>${esc(spark)}</pre>` : ''}</section>`);
 <body><header><h1>${esc(title)}</h1><p>${esc(outputDir)} · step ${lastStep}${checkpoint ? ` · ${esc(checkpoint)}` : ''} · generated ${esc(new Date().toISOString())}</p></header>
 <main>${warnings.map((w) => `<p class="note">${esc(w)}</p>`).join('')}${sections.join('\n')}</main></body></html>
 `;
-  const path = join(outputDir, opts.fileName ?? 'report.html');
-  writeFileSync(path, html);
+  const path = paths.join(outputDir, opts.fileName ?? 'report.html');
+  fs.writeFileSync(path, html);
   return path;
 }

@@ -2,9 +2,6 @@
 // (character, subword or byte-level BPE tokens) with the Trainer, reporting
 // validation loss and bits per character and saving everything `sample`
 // needs; generateText streams text from such a checkpoint directory.
-import { existsSync, mkdirSync, readFileSync, appendFileSync } from 'node:fs';
-import { createHash } from 'node:crypto';
-import { join, resolve } from 'node:path';
 import { setNumThreads, numThreads } from '../../backends/index.js';
 import { Inputs } from '../../data/inputs.js';
 import { CharVocab, loadText, lmFixedBatches, lmFixedStarts, lmWindows, splitIds, splitText, type LMBatch } from '../../data/text.js';
@@ -22,10 +19,11 @@ import { ShapeDtype } from '../../shapes.js';
 import * as random from '../../engine/random.js';
 import { Tensor } from '../../engine/tensor.js';
 import { autoregressiveSampleStream } from '../../decoding/decoding.js';
-import { initFromFile } from '../../io/model_io.js';
+import { initFromBytes, initFromFile } from '../../io/model_io.js';
 import { Trainer } from '../../training/trainer.js';
 import { readTraxCheckpointSync, writeFileAtomicSync } from '../../io/trax_checkpoint.js';
 import { lockRunFolder, releaseRunFolder, runFolderHolds } from '../../io/run_folder.js';
+import { digestHex, fetchBytes, fs, path as paths } from '../../platform/host.js';
 
 export type LMTokenizerKind = 'char' | 'subword' | 'bpe' | 'word';
 export type LMOptimizerKind = 'adam' | 'adafactor';
@@ -245,16 +243,20 @@ function tokenizerFromFile(f: LMFile, where: string): LMTokenizer {
 }
 
 function readLMFile(dir: string): LMFile {
-  const path = join(dir, LM_FILE);
-  if (!existsSync(dir)) throw new Error(`Checkpoint directory not found: ${dir}`);
-  if (!existsSync(path)) throw new Error(`${dir} has no ${LM_FILE}: it is not a language-model directory written by trainLM (train --task lm)`);
+  const path = paths.join(dir, LM_FILE);
+  if (!fs.existsSync(dir)) throw new Error(`Checkpoint directory not found: ${dir}`);
+  if (!fs.existsSync(path)) throw new Error(`${dir} has no ${LM_FILE}: it is not a language-model directory written by trainLM (train --task lm)`);
+  return parseLMFile(fs.readFileSync(path, 'utf8'), path);
+}
+
+function parseLMFile(text: string, where: string): LMFile {
   let f: LMFile;
   try {
-    f = JSON.parse(readFileSync(path, 'utf8')) as LMFile;
+    f = JSON.parse(text) as LMFile;
   } catch (e) {
-    throw new Error(`${path} is not valid JSON: ${(e as Error).message}`);
+    throw new Error(`${where} is not valid JSON: ${(e as Error).message}`);
   }
-  if (f?.format !== 'trax-ts-lm' || !f.config) throw new Error(`${path} is not a trax-ts language-model file`);
+  if (f?.format !== 'trax-ts-lm' || !f.config) throw new Error(`${where} is not a trax-ts language-model file`);
   return f;
 }
 
@@ -364,7 +366,7 @@ async function targetChars(batches: LMBatch[], tok: LMTokenizer, ends?: { ends: 
 }
 
 function sha256(text: string): string {
-  return createHash('sha256').update(text, 'utf8').digest('hex');
+  return digestHex('sha256', text);
 }
 
 function fmtInt(n: number): string {
@@ -380,7 +382,7 @@ function fmtInt(n: number): string {
 export async function trainLM(opts: LMTrainOptions = {}): Promise<LMTrainResult> {
   // The run folder is locked while training (by trainLM and its Trainer) and
   // handed back when the call ends, so the same process or another may go on with it.
-  const dir = opts.outputDir ? resolve(opts.outputDir) : null;
+  const dir = opts.outputDir ? paths.resolve(opts.outputDir) : null;
   const held = dir ? runFolderHolds(dir) : 0;
   try {
     return await trainLMLocked(opts);
@@ -391,17 +393,17 @@ export async function trainLM(opts: LMTrainOptions = {}): Promise<LMTrainResult>
 
 async function trainLMLocked(opts: LMTrainOptions): Promise<LMTrainResult> {
   const log = opts.log ?? ((line: string) => console.log(line));
-  const outputDir = opts.outputDir ? resolve(opts.outputDir) : null;
+  const outputDir = opts.outputDir ? paths.resolve(opts.outputDir) : null;
   if (opts.text !== undefined && opts.corpus !== undefined) throw new Error('trainLM: give either text (a file or folder) or corpus, not both');
   if (opts.corpus !== undefined && opts.corpus !== 'moby-dick') throw new Error(`trainLM: unknown corpus ${JSON.stringify(opts.corpus)}; the bundled one is 'moby-dick'`);
   if (opts.threads !== undefined) setNumThreads(opts.threads);
 
-  const storedFile = outputDir && existsSync(join(outputDir, LM_FILE)) ? readLMFile(outputDir) : null;
-  if (outputDir && !storedFile && existsSync(join(outputDir, LM_WEIGHTS))) {
+  const storedFile = outputDir && fs.existsSync(paths.join(outputDir, LM_FILE)) ? readLMFile(outputDir) : null;
+  if (outputDir && !storedFile && fs.existsSync(paths.join(outputDir, LM_WEIGHTS))) {
     throw new Error(`trainLM: ${outputDir} has ${LM_WEIGHTS} but no ${LM_FILE}, so its vocabulary is unknown; use a fresh outputDir`);
   }
   const cfg = resolveConfig(opts, storedFile?.config ?? null, outputDir);
-  const source = opts.text !== undefined ? resolve(opts.text) : opts.corpus ?? (storedFile?.data.source ?? 'moby-dick');
+  const source = opts.text !== undefined ? paths.resolve(opts.text) : opts.corpus ?? (storedFile?.data.source ?? 'moby-dick');
   const text = loadText(source === 'moby-dick' ? undefined : source);
   if (text.length === 0) throw new Error(`Text corpus ${source} is empty`);
   const digest = sha256(text);
@@ -416,11 +418,11 @@ async function trainLMLocked(opts: LMTrainOptions): Promise<LMTrainResult> {
   let trainIds: Int32Array, valIds: Int32Array;
   let trainEnds: Int32Array | undefined, valEnds: Int32Array | undefined;
   if (cfg.tokenizer === 'char') {
-    tok = storedFile ? tokenizerFromFile(storedFile, join(outputDir!, LM_FILE)) : buildTokenizer('char', text, text, 0);
+    tok = storedFile ? tokenizerFromFile(storedFile, paths.join(outputDir!, LM_FILE)) : buildTokenizer('char', text, text, 0);
     ({ train: trainIds, validation: valIds } = splitIds(tok.encode(text)));
   } else {
     const { train, validation } = splitText(text);
-    tok = storedFile ? tokenizerFromFile(storedFile, join(outputDir!, LM_FILE)) : buildTokenizer(cfg.tokenizer, text, train, cfg.targetVocabSize!);
+    tok = storedFile ? tokenizerFromFile(storedFile, paths.join(outputDir!, LM_FILE)) : buildTokenizer(cfg.tokenizer, text, train, cfg.targetVocabSize!);
     if (tok instanceof WordLMTokenizer) {
       ({ ids: trainIds, ends: trainEnds } = tok.tok.encodeWithEnds(train));
       ({ ids: valIds, ends: valEnds } = tok.tok.encodeWithEnds(validation));
@@ -440,13 +442,13 @@ async function trainLMLocked(opts: LMTrainOptions): Promise<LMTrainResult> {
     `(${((performance.now() - tPrep) / 1000).toFixed(1)} s)`);
 
   if (outputDir && !storedFile) {
-    mkdirSync(outputDir, { recursive: true });
+    fs.mkdirSync(outputDir, { recursive: true });
     lockRunFolder(outputDir, 'trainLM');
     const f: LMFile = {
       format: 'trax-ts-lm', version: 1, config: cfg, vocab: tok.vocabData(),
       data: { source, chars: Array.from(text).length, sha256: digest, trainTokens: trainIds.length, validationTokens: valIds.length },
     };
-    writeFileAtomicSync(join(outputDir, LM_FILE), Buffer.from(JSON.stringify(f, null, 1)));
+    writeFileAtomicSync(paths.join(outputDir, LM_FILE), new TextEncoder().encode(JSON.stringify(f, null, 1)));
   }
 
   // Streams: random training windows; fixed validation and training batches as the evaluation sets.
@@ -458,7 +460,7 @@ async function trainLMLocked(opts: LMTrainOptions): Promise<LMTrainResult> {
   const trainCover = await targetChars(trainEvalBatches, tok, trainEnds && { ends: trainEnds, starts: startsOf(trainIds.length, 1001) });
   const inputs = Inputs(() => lmWindows(trainIds, { ...win, seed: cfg.seed }), () => cycle(valBatches), () => cycle(trainEvalBatches));
 
-  const resumed = outputDir !== null && existsSync(join(outputDir, LM_WEIGHTS));
+  const resumed = outputDir !== null && fs.existsSync(paths.join(outputDir, LM_WEIGHTS));
   const trainer = new Trainer({
     model: (mode) => lmModel(cfg, mode),
     lossFn: CrossEntropyLoss(),
@@ -474,7 +476,7 @@ async function trainLMLocked(opts: LMTrainOptions): Promise<LMTrainResult> {
   });
   log(`lm: TransformerLM d_model ${cfg.dModel}, d_ff ${cfg.dFF}, ${cfg.nLayers} layers, ${cfg.nHeads} heads, dropout ${cfg.dropout}; ` +
     `${cfg.optimizer} lr ${cfg.lr}; batch ${cfg.batchSize} x ${cfg.seqLen}; ${cfg.steps} steps` +
-    `${resumed ? ` (resuming from ${join(outputDir!, LM_WEIGHTS)})` : ''}; backend threads ${numThreads()}`);
+    `${resumed ? ` (resuming from ${paths.join(outputDir!, LM_WEIGHTS)})` : ''}; backend threads ${numThreads()}`);
 
   const sampleLength = opts.sampleLength ?? (cfg.tokenizer === 'char' ? 200 : 60);
   let predictModel: Layer | null = null;
@@ -517,7 +519,7 @@ async function trainLMLocked(opts: LMTrainOptions): Promise<LMTrainResult> {
       `train loss ${rec.trainLoss.toFixed(4)}; ${rec.elapsedS.toFixed(1)} s` +
       (rec.tokensPerS !== null ? `, ${fmtInt(rec.tokensPerS)} tokens/s` : ''));
     if (rec.sample !== undefined) log(`  sample: ${JSON.stringify((opts.samplePrompt ?? '') + rec.sample).slice(0, 1000)}`);
-    if (outputDir) appendFileSync(join(outputDir, 'lm_evals.jsonl'), JSON.stringify(rec) + '\n');
+    if (outputDir) fs.appendFileSync(paths.join(outputDir, 'lm_evals.jsonl'), JSON.stringify(rec) + '\n');
     opts.onEval?.(rec);
     return rec;
   };
@@ -607,8 +609,8 @@ async function* sampleIds(model: Layer, prompt: Int32Array, length: number, o: S
 }
 
 export interface GenerateOptions {
-  /** A directory written by trainLM (lm.json + model.pkl.gz). */
-  checkpoint: string;
+  /** A directory written by trainLM (lm.json + model.pkl.gz), or a model loaded by loadLM / loadLMFromBytes / loadLMFromUrl. */
+  checkpoint: string | LoadedLM;
   prompt?: string;
   /** Tokens to generate (characters for a char model). Default 200. */
   length?: number;
@@ -637,16 +639,40 @@ export interface LoadedLM {
 }
 
 /** Loads a trainLM directory for generation, checking that vocabulary, config and weights agree. */
+function lmTokenizer(f: LMFile, where: string): LMTokenizer {
+  const tokenizer = tokenizerFromFile(f, where);
+  if (tokenizer.vocabSize !== f.config.vocabSize) {
+    throw new Error(`Vocabulary mismatch in ${where}: it says vocabSize ${f.config.vocabSize}, but its ${f.config.tokenizer} vocabulary has ${tokenizer.vocabSize} entries`);
+  }
+  return tokenizer;
+}
+
+/**
+ * loadLM without files: the contents of lm.json (text or UTF-8 bytes) and of
+ * the weights (`.pkl.gz`, `.pkl` or safetensors bytes).
+ */
+export async function loadLMFromBytes(lmJson: string | Uint8Array, weights: Uint8Array | ArrayBuffer, names: { lmJson?: string; weights?: string } = {}): Promise<LoadedLM> {
+  const where = names.lmJson ?? LM_FILE;
+  const f = parseLMFile(typeof lmJson === 'string' ? lmJson : new TextDecoder().decode(lmJson), where);
+  const tokenizer = lmTokenizer(f, where);
+  const model = lmModel(f.config, 'predict');
+  await initFromBytes(model, weights, { weightsOnly: true, inputSignature: new ShapeDtype([1, 1], 'int32'), name: names.weights ?? LM_WEIGHTS });
+  return { config: f.config, tokenizer, model, step: null };
+}
+
+/** loadLM from URLs (fetched; in browsers relative to the page): lm.json and the weights. */
+export async function loadLMFromUrl(lmJsonUrl: string | URL, weightsUrl: string | URL): Promise<LoadedLM> {
+  const [j, w] = await Promise.all([fetchBytes(lmJsonUrl), fetchBytes(weightsUrl)]);
+  return loadLMFromBytes(j, w, { lmJson: String(lmJsonUrl), weights: String(weightsUrl) });
+}
+
 export function loadLM(dir: string, weightsFile = LM_WEIGHTS): LoadedLM {
   const f = readLMFile(dir);
-  const where = join(dir, LM_FILE);
-  const tokenizer = tokenizerFromFile(f, where);
+  const where = paths.join(dir, LM_FILE);
+  const tokenizer = lmTokenizer(f, where);
   const cfg = f.config;
-  if (tokenizer.vocabSize !== cfg.vocabSize) {
-    throw new Error(`Vocabulary mismatch in ${dir}: ${LM_FILE} says vocabSize ${cfg.vocabSize}, but its ${cfg.tokenizer} vocabulary has ${tokenizer.vocabSize} entries`);
-  }
-  const wpath = join(dir, weightsFile);
-  if (!existsSync(wpath)) throw new Error(`${dir} has ${LM_FILE} but no weights (${weightsFile}); train first`);
+  const wpath = paths.join(dir, weightsFile);
+  if (!fs.existsSync(wpath)) throw new Error(`${dir} has ${LM_FILE} but no weights (${weightsFile}); train first`);
   const ck = readTraxCheckpointSync(wpath);
   const emb = ck.flatWeights[0];
   if (!emb || emb.shape.length !== 2 || emb.shape[1] !== cfg.dModel) {
@@ -677,7 +703,9 @@ export function loadLM(dir: string, weightsFile = LM_WEIGHTS): LoadedLM {
  * decoded suffix, held back while a multi-byte character is incomplete).
  */
 export async function* generateText(opts: GenerateOptions): AsyncGenerator<string, void, undefined> {
-  if (!opts || typeof opts.checkpoint !== 'string') throw new TypeError('generateText: checkpoint (a trainLM output directory) is required');
+  if (!opts || (typeof opts.checkpoint !== 'string' && !(opts.checkpoint && typeof opts.checkpoint === 'object' && 'model' in opts.checkpoint))) {
+    throw new TypeError('generateText: checkpoint (a trainLM output directory, or a loaded LM) is required');
+  }
   const length = opts.length ?? 200;
   if (!Number.isInteger(length) || length < 0) throw new RangeError(`generateText: length must be a non-negative integer, got ${length}`);
   const temperature = opts.temperature ?? 1;
@@ -687,7 +715,7 @@ export async function* generateText(opts: GenerateOptions): AsyncGenerator<strin
   const context = opts.context ?? 'window';
   if (context !== 'window' && context !== 'full') throw new RangeError(`generateText: context must be 'window' or 'full', got ${JSON.stringify(context)}`);
   if (opts.threads !== undefined) setNumThreads(opts.threads);
-  const { config: cfg, tokenizer: tok, model } = loadLM(opts.checkpoint, opts.weights);
+  const { config: cfg, tokenizer: tok, model } = typeof opts.checkpoint === 'string' ? loadLM(opts.checkpoint, opts.weights) : opts.checkpoint;
   const prompt = opts.prompt ?? '';
   tok.checkEncodable(prompt, 'The prompt');
   const promptIds = tok.encode(prompt);

@@ -37,9 +37,10 @@ async function findGpu(): Promise<{ gpu: GPU; source: string }> {
   if (!isNode) throw new Error('webgpu backend: this browser has no navigator.gpu (WebGPU is disabled or unsupported)');
   let mod: { create: (flags: string[]) => GPU; globals: Record<string, unknown> };
   try {
-    // A variable specifier keeps bundlers and tsc from resolving the optional package eagerly.
-    const name = 'webgpu';
-    mod = await import(name) as typeof mod;
+    // A specifier computed at run time keeps bundlers (Rollup folds constants) and tsc from
+    // resolving the optional Node package into browser builds.
+    const name = ['web', 'gpu'].join('');
+    mod = await import(/* @vite-ignore */ name) as typeof mod;
   } catch (e) {
     throw new Error(`webgpu backend: the package 'webgpu' could not be loaded (${(e as Error).message.split('\n')[0]}); ${INSTALL_HINT}`);
   }

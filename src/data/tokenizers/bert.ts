@@ -1,6 +1,6 @@
 // BERT WordPiece tokenizer with the behaviour of Trax's BertEncoder
 // (basic tokenization, then greedy longest-match-first wordpieces).
-import { readFileSync } from 'node:fs';
+import { fs } from '../../platform/host.js';
 import { checkId, pyStrip, type Tokenizer } from './types.js';
 
 const CONTROL = /[\p{Cc}\p{Cf}]/u;
@@ -97,7 +97,7 @@ export class BertTokenizer implements Tokenizer {
   }
 
   static load(path: string, opts: BertTokenizerOptions = {}): BertTokenizer {
-    return BertTokenizer.fromVocabText(readFileSync(path, 'utf8'), opts);
+    return BertTokenizer.fromVocabText(fs.readFileSync(path, 'utf8'), opts);
   }
 
   get vocabSize(): number {

@@ -1,7 +1,7 @@
 // Byte-level BPE in the GPT-2 style, trainable on a corpus. Text is split by
 // the GPT-2 pre-tokenization regex, each chunk becomes its bytes (lone
 // surrogates included, via generalized UTF-8), and learned merges join bytes.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { fs } from '../../platform/host.js';
 import { checkId, type Tokenizer } from './types.js';
 import { wtf8Decode, wtf8Encode } from './utf8.js';
 
@@ -422,10 +422,10 @@ export class ByteLevelBPE implements Tokenizer {
   }
 
   save(path: string): void {
-    writeFileSync(path, JSON.stringify(this.toJSON()), 'utf8');
+    fs.writeFileSync(path, JSON.stringify(this.toJSON()), 'utf8');
   }
 
   static load(path: string): ByteLevelBPE {
-    return ByteLevelBPE.fromJSON(readFileSync(path, 'utf8'));
+    return ByteLevelBPE.fromJSON(fs.readFileSync(path, 'utf8'));
   }
 }

@@ -3,7 +3,7 @@
 // Covers what trained .model files use: ModelProto pieces/types/scores,
 // TrainerSpec (model type, special ids, unk surface, byte fallback) and
 // NormalizerSpec (precompiled charsmap, dummy prefix, whitespace handling).
-import { readFileSync } from 'node:fs';
+import { fs } from '../../platform/host.js';
 import { ProtoReader, WireType, fieldFloat, fieldInt32, fieldString } from './protobuf.js';
 import { checkId, type Tokenizer } from './types.js';
 import { utf8Decode, utf8Encode } from './utf8.js';
@@ -277,7 +277,7 @@ export class SentencePieceProcessor implements Tokenizer {
 
   static load(path: string): SentencePieceProcessor {
     try {
-      return SentencePieceProcessor.fromBytes(readFileSync(path));
+      return SentencePieceProcessor.fromBytes(fs.readFileSync(path));
     } catch (e) {
       throw new Error(`${path}: ${(e as Error).message}`);
     }

@@ -2,7 +2,7 @@
 // same vocab file format, tokenization, escaping, greedy matching and builder,
 // so vocab files are interchangeable with upstream. Lengths are counted in
 // code points, as Python does.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { fs } from '../../platform/host.js';
 import { checkId, compareCodePoints, pyRstrip, pyStrip, type Tokenizer } from './types.js';
 
 export const PAD = '<pad>';
@@ -95,7 +95,7 @@ export class SubwordTextEncoder implements Tokenizer {
   static load(path: string): SubwordTextEncoder {
     let enc: SubwordTextEncoder;
     try {
-      enc = SubwordTextEncoder.fromVocabText(readFileSync(path, 'utf8'));
+      enc = SubwordTextEncoder.fromVocabText(fs.readFileSync(path, 'utf8'));
     } catch (e) {
       throw new Error(`${path}: ${(e as Error).message}`);
     }
@@ -109,7 +109,7 @@ export class SubwordTextEncoder implements Tokenizer {
   }
 
   store(path: string, addSingleQuotes = true): void {
-    writeFileSync(path, this.toVocabText(addSingleQuotes), 'utf8');
+    fs.writeFileSync(path, this.toVocabText(addSingleQuotes), 'utf8');
   }
 
   get vocabSize(): number {
