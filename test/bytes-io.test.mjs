@@ -18,22 +18,23 @@ const CFG = { vocabSize: 32, dModel: 32, dFF: 128, nLayers: 2 };
 const SIG = trax.shapes.ShapeDtype([1, 6], 'int32');
 const INPUT = [[0, 3, 14, 15, 9, 0]];
 
+/** @param {number} seed */
 function freshModel(seed) {
   const m = trax.models.TransformerLM({ ...CFG, mode: 'eval' });
-  m.init(SIG, trax.random.key(seed));
+  m.init(SIG, { rng: trax.random.key(seed) });
   return m;
 }
 
-for (const format of ['pkl.gz', 'pkl', 'safetensors']) {
+for (const format of /** @type {const} */ (['pkl.gz', 'pkl', 'safetensors'])) {
   test(`saveToBytes / initFromBytes round trip (${format}) gives the same model`, async () => {
     const a = freshModel(1), b = freshModel(2);
-    const before = b.apply(trax.tensor(INPUT, 'int32')).arraySync();
+    const before = /** @type {import('../dist/src/engine/tensor.js').Tensor} */ (b.apply(trax.tensor(INPUT, { dtype: 'int32' }))).arraySync();
     const bytes = await a.saveToBytes({ format, inputSignature: SIG });
     assert.ok(bytes instanceof Uint8Array);
     assert.equal(trax.supervised.detectFormat(bytes), format);
     await b.initFromBytes(bytes);   // the signature stored in the bytes
-    const want = a.apply(trax.tensor(INPUT, 'int32')).arraySync();
-    assert.deepEqual(b.apply(trax.tensor(INPUT, 'int32')).arraySync(), want);
+    const want = /** @type {import('../dist/src/engine/tensor.js').Tensor} */ (a.apply(trax.tensor(INPUT, { dtype: 'int32' }))).arraySync();
+    assert.deepEqual(/** @type {import('../dist/src/engine/tensor.js').Tensor} */ (b.apply(trax.tensor(INPUT, { dtype: 'int32' }))).arraySync(), want);
     assert.notDeepEqual(before, want);
   });
 }
@@ -51,13 +52,13 @@ test('saveToBytes is what saveToFile writes, and a real Trax checkpoint loads fr
   }
   // A checkpoint written by Trax itself: from bytes exactly as from its path.
   const file = join(FIX, 'transformerlm_copy.pkl.gz');
-  const cfg = { vocabSize: 13, dModel: 64, dFF: 128, nHeads: 2, nLayers: 2, maxLen: 256, mode: 'eval' };
+  const cfg = { vocabSize: 13, dModel: 64, dFF: 128, nHeads: 2, nLayers: 2, maxLen: 256, mode: /** @type {const} */ ('eval') };
   const fromPath = trax.models.TransformerLM(cfg), fromBytes = trax.models.TransformerLM(cfg);
   const sig = trax.shapes.ShapeDtype([1, 8], 'int32');
   fromPath.initFromFile(file, { weightsOnly: true, inputSignature: sig });
   await fromBytes.initFromBytes(readFileSync(file), { weightsOnly: true, inputSignature: sig });
-  const x = trax.tensor([[0, 3, 7, 5, 3, 2, 4, 0]], 'int32');
-  assert.deepEqual(fromBytes.apply(x).arraySync(), fromPath.apply(x).arraySync());
+  const x = trax.tensor([[0, 3, 7, 5, 3, 2, 4, 0]], { dtype: 'int32' });
+  assert.deepEqual(/** @type {import('../dist/src/engine/tensor.js').Tensor} */ (fromBytes.apply(x)).arraySync(), /** @type {import('../dist/src/engine/tensor.js').Tensor} */ (fromPath.apply(x)).arraySync());
 });
 
 test('initFromFile with a URL fetches it; bad bytes and truncated gzip give clear errors', async () => {
@@ -70,6 +71,7 @@ test('initFromFile with a URL fetches it; bad bytes and truncated gzip give clea
   await assert.rejects(a.initFromBytes(new TextEncoder().encode('hello world')), /checkpoint bytes is neither a gzip'd Trax pickle, a pickle, nor safetensors \(first bytes 68 65 6c 6c\)/);
   const gz = readFileSync(path);
   await assert.rejects(a.initFromBytes(gz.subarray(0, gz.length >> 1), { name: 'half.pkl.gz' }), /truncated gzip: half.pkl.gz ends before the compressed stream does/);
+  // @ts-expect-error: deliberately an unknown format
   await assert.rejects(a.saveToBytes({ format: 'npz' }), /format must be 'pkl.gz', 'pkl' or 'safetensors', got "npz"/);
 });
 
@@ -87,7 +89,7 @@ test('tokenizers from bytes, strings and URLs equal those loaded from files', as
   assert.throws(() => trax.data.tokenizerFromBytes('sentencepiece', 'abc'), /a SentencePiece model is binary; pass its bytes/);
   // A loaded tokenizer goes straight into the pipeline.
   const [ids] = [...trax.data.tokenize([text], { tokenizer: sp })];
-  assert.deepEqual(Array.from(ids), sp.encode(text));
+  assert.deepEqual(Array.from(/** @type {Iterable<number>} */ (ids)), sp.encode(text));
   const bert = trax.data.tokenizerFromBytes('bert-lowercase', readFileSync(join(FIX, 'bert_uncased_vocab.txt')));
   assert.deepEqual(bert.encode('Hello World'), trax.data.getTokenizer({ vocabType: 'bert-lowercase', vocabFile: join(FIX, 'bert_uncased_vocab.txt') }).encode('Hello World'));
 });
@@ -105,5 +107,5 @@ test('browser host layer: stream gzip agrees with zlib, no file system, clear er
   assert.equal(browserHost.path.join('a/b', '../c', 'd.txt'), 'a/c/d.txt');
   assert.equal(browserHost.path.dirname('/x/y/z.pkl.gz'), '/x/y');
   assert.ok(Number.isInteger(browserHost.randomUint32()));
-  assert.match(browserHost.loadNative().error, /native addon is for Node/);
+  assert.match(/** @type {any} */ (browserHost.loadNative()).error, /native addon is for Node/);
 });

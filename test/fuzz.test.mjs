@@ -67,7 +67,7 @@ function makeBases(format) {
     const layerFile = join(work, 'layer.pkl.gz');
     m.saveToFile(layerFile, { inputSignature: new ShapeDtype([1, 1], 'int32') });
     add('layer', gunzipSync(readFileSync(layerFile)));
-    const flat = m.weights.flat(Infinity).filter((w) => w instanceof trax.Tensor).map((t) => ndarray('float32', t.shape.slice(), t.dataSync()));
+    const flat = /** @type {any[]} */ (m.weights).flat(Infinity).filter((w) => w instanceof trax.Tensor).map((t) => ndarray('float32', t.shape.slice(), t.dataSync()));
     const ck = encodeTraxCheckpoint({
       step: 7, flatWeights: flat, slots: flat.map((w) => [w, w]), optParams: { learning_rate: 0.01 },
       history: { _values: { train: { 'metrics/loss': [[1, 2.5], [7, 1.25]] } } },

@@ -42,6 +42,7 @@ function longPickle(n, fill = 0x5a) {
   return Buffer.from([...PROTO2, 0x8b, ...len, ...Buffer.alloc(n, fill), 0x2e]);
 }
 
+/** @param {import('../dist/src/layers/base.js').Mode} [mode] */
 function tinyModel(mode = 'predict') {
   return trax.models.TransformerLM({ vocabSize: 8, dModel: 4, dFF: 8, nLayers: 1, nHeads: 1, maxLen: 8, mode });
 }
@@ -51,12 +52,12 @@ test('item 1: memo sharing 40 levels deep is refused before anything is expanded
   writeFileSync(p, gzipSync(memoDoubling(40)));
   assert.ok(statSync(p).size < 1000);
   const t0 = performance.now();
-  assert.throws(() => readTraxCheckpointSync(p), (e) => e.message.includes(p) && /flat_weights.*shared references.*limit/.test(e.message));
-  assert.throws(() => tinyModel().initFromFile(p), (e) => e.message.includes(p));
+  assert.throws(() => readTraxCheckpointSync(p), (/** @type {Error} */ e) => e.message.includes(p) && /flat_weights.*shared references.*limit/.test(e.message));
+  assert.throws(() => tinyModel().initFromFile(p), (/** @type {Error} */ e) => e.message.includes(p));
   assert.throws(() => readTraxCheckpointSync(join(HOSTILE, 'memo_doubling_24.pkl.gz')), /memo_doubling_24\.pkl\.gz: flat_weights/);
   assert.ok(performance.now() - t0 < 2000);
   // Shared references stay shared: a small sharing tree within the limits loads as references.
-  const shared = unpickle(memoDoubling(3));
+  const shared = /** @type {any} */ (unpickle(memoDoubling(3)));
   assert.equal(shared.flat_weights[0], shared.flat_weights[1]);
 });
 
@@ -74,32 +75,33 @@ test('item 2: big integers decode in linear time and are capped', () => {
 
 test('item 3: a pickle object that contains itself is refused, naming the file and where', () => {
   const p = join(HOSTILE, 'cycle_flat_weights.pkl.gz');
-  assert.throws(() => readTraxCheckpointSync(p), (e) => e.message.includes(p) && /flat_weights\[0\] contains itself/.test(e.message));
+  assert.throws(() => readTraxCheckpointSync(p), (/** @type {Error} */ e) => e.message.includes(p) && /flat_weights\[0\] contains itself/.test(e.message));
   // A dict that holds itself, elsewhere in the checkpoint.
   const withMark = Buffer.from([...PROTO2, 0x7d, ...binput(0), 0x28, ...str('flat_weights'), 0x5d, ...str('history'), ...binget(0), 0x75, 0x2e]);
   const q = join(work, 'cycle_dict.pkl.gz');
   writeFileSync(q, gzipSync(withMark));
-  assert.throws(() => readTraxCheckpointSync(q), (e) => e.message.includes(q) && /checkpoint\.history contains itself/.test(e.message));
+  assert.throws(() => readTraxCheckpointSync(q), (/** @type {Error} */ e) => e.message.includes(q) && /checkpoint\.history contains itself/.test(e.message));
 });
 
 test('item 4: gzip bombs stop at the decompression cap; maxBytes raises it', () => {
   const p = join(work, 'bomb.pkl.gz');
   writeFileSync(p, gzipSync(Buffer.alloc(200 * 2 ** 20), { level: 9 }));
   assert.ok(statSync(p).size < 1 << 20);
-  assert.throws(() => readTraxCheckpointSync(p), (e) => e.message.includes(p) && /decompressed data exceeds the load limit of 33554432 bytes/.test(e.message));
+  assert.throws(() => readTraxCheckpointSync(p), (/** @type {Error} */ e) => e.message.includes(p) && /decompressed data exceeds the load limit of 33554432 bytes/.test(e.message));
   // A trusted file may be larger: the option lets it through to the next check.
   assert.throws(() => readTraxCheckpointSync(p, { maxBytes: 300 * 2 ** 20 }), /pickle|opcode/);
 });
 
 test('item 5: stored signature and config are checked against the weights before anything is built', () => {
   const sig = join(HOSTILE, 'tiny_input_signature_4096x2048.safetensors');
-  assert.throws(() => tinyModel().initFromFile(sig), (e) => e.message.includes(sig) && /input_signature\.shape \[4096, 2048\]/.test(e.message));
+  assert.throws(() => tinyModel().initFromFile(sig), (/** @type {Error} */ e) => e.message.includes(sig) && /input_signature\.shape \[4096, 2048\]/.test(e.message));
   const bad = join(HOSTILE, 'tiny_bad_config_json.safetensors');
   assert.throws(() => tinyModel().initFromFile(bad, { inputSignature: new ShapeDtype([1, 1], 'int32') }),
-    (e) => e.message.includes(bad) && /metadata field config is not valid JSON/.test(e.message));
+    (/** @type {Error} */ e) => e.message.includes(bad) && /metadata field config is not valid JSON/.test(e.message));
   // The CLI: a config that would build a huge model, a name off the registry, malformed JSON.
   const m = tinyModel();
   m.init(new ShapeDtype([1, 1], 'int32'));
+  /** @type {Array<[Record<string, unknown>, RegExp]>} */
   const cases = [
     [{ model: 'TransformerLM', vocabSize: 8, dModel: 4, dFF: 8, nLayers: 100000, nHeads: 1, maxLen: 8 }, /config\.nLayers is 100000/],
     [{ model: 'TransformerLM', vocabSize: 1000000, dModel: 512, dFF: 8, nLayers: 1, nHeads: 1, maxLen: 8 }, /needs an embedding of 512000000 values/],
@@ -125,9 +127,9 @@ test('item 5: stored signature and config are checked against the weights before
 
 test('item 6: SentencePiece models that would loop are refused at load; encode always ends', () => {
   const p = join(HOSTILE, 'empty_user_defined_piece_22B.model');
-  assert.throws(() => SentencePieceProcessor.load(p), (e) => e.message.includes(p) && /piece 1 is empty/.test(e.message));
+  assert.throws(() => SentencePieceProcessor.load(p), (/** @type {Error} */ e) => e.message.includes(p) && /piece 1 is empty/.test(e.message));
   const tok = trax.data.Tokenize({ vocabType: 'sentencepiece', vocabFile: p });
-  assert.throws(() => [...tok([['a']])], (e) => e.message.includes(p));
+  assert.throws(() => [...tok([['a']])], (/** @type {Error} */ e) => e.message.includes(p));
   // The real model still loads and encodes.
   const real = SentencePieceProcessor.load(new URL('./fixtures/trax/sentencepiece.model', import.meta.url).pathname);
   assert.ok(real.encode('a').length > 0);

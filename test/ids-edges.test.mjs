@@ -28,7 +28,7 @@ describeBackends('ids and edge cases', () => {
   test('item 11: take in raise mode rejects ids beyond int32 instead of wrapping them to row 0', () => {
     const x = T([[1, 2], [3, 4]]);
     for (const id of [2 ** 32, 2 ** 31, 2 ** 40, -(2 ** 32)]) {
-      assert.throws(() => fm.take(x, [id]), (e) => e.message.includes(`index ${id} is out of range [0, 2)`));
+      assert.throws(() => fm.take(x, [id]), (/** @type {Error} */ e) => e.message.includes(`index ${id} is out of range [0, 2)`));
     }
     assert.deepEqual(fm.take(x, [2 ** 32, -(2 ** 40)], 0, 'clip').arraySync(), [[3, 4], [1, 2]]);
     assert.throws(() => fm.softmaxCrossEntropy(T([[0, 0]]), T([2 ** 32])), /target 4294967296 is out of range \[0, 2\)/);
@@ -38,12 +38,12 @@ describeBackends('ids and edge cases', () => {
     const e = trax.layers.Embedding(32, 4);
     e.init(new ShapeDtype([1, 1], 'int32'));
     for (const id of [999, 32, -5, 2 ** 31, 2 ** 40]) {
-      assert.throws(() => e.apply(T([[id]])), (err) => /Embedding_32_4/.test(err.message) && err.message.includes(`id ${id} is out of range [0, 32)`));
+      assert.throws(() => e.apply(T([[id]])), (/** @type {Error} */ err) => /Embedding_32_4/.test(err.message) && err.message.includes(`id ${id} is out of range [0, 32)`));
     }
     const lm = trax.models.TransformerLM({ vocabSize: 32, dModel: 8, dFF: 16, nLayers: 1, nHeads: 2, maxLen: 16, mode: 'predict' });
     lm.init(new ShapeDtype([1, 1], 'int32'));
     await assert.rejects(trax.supervised.autoregressiveSample(lm, [[0, 999]], { maxLength: 2, temperature: 0 }),
-      (err) => /Embedding_32_8/.test(err.message) && /id 999 is out of range/.test(err.message));
+      (/** @type {Error} */ err) => /Embedding_32_8/.test(err.message) && /id 999 is out of range/.test(err.message));
   });
 
   test('item 12: attention over 0 keys gives zeros (and zero gradients)', () => {
@@ -76,11 +76,12 @@ describeBackends('ids and edge cases', () => {
 
   test('item 12: a forged or detached tensor is refused before any kernel reads it', () => {
     const forged = T([1, 2, 3]);
-    forged.shape.push(4);
+    /** @type {number[]} */ (forged.shape).push(4);
     assert.throws(() => fm.take(forged, [0]), /forged or detached tensor/);
     const detached = T([1, 2, 3]);
     // Only a host backend's storage can be detached (transferred away) under a tensor.
-    structuredClone(detached.storage.buffer, { transfer: [detached.storage.buffer] });
+    const storage = /** @type {Float32Array} */ (detached.storage);
+    structuredClone(storage.buffer, { transfer: [storage.buffer] });
     assert.throws(() => fm.layerNorm(detached, T([1, 1, 1]), zeros([3])), /layerNorm: .*forged or detached tensor/);
     assert.throws(() => fm.matmul(detached, T([[1], [1], [1]])), /forged or detached tensor/);
   });
@@ -106,7 +107,7 @@ describe('edge cases [webgpu]', { skip: webgpu.backend ? false : webgpu.reason }
     assert.throws(() => attn(x, x, x, { causal: true, offset: NaN }), /attention: offset must be an integer, got NaN/);
     assert.throws(() => fm.embeddingLookup(zeros([0, 4]), T([0], { dtype: 'int32' }), 'clip'), /embedding: the table has no rows/);
     const forged = T([1, 2, 3]);
-    forged.shape.push(4);
+    /** @type {number[]} */ (forged.shape).push(4);
     assert.throws(() => fm.take(forged, [0]), /forged or detached tensor/);
   });
 });

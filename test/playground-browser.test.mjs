@@ -59,22 +59,22 @@ async function drive(t, { name, args, wantBackend, reverseSteps }) {
     // 2. Training: the loss falls; the page answers while the worker trains; Stop stops it.
     await page.fill('#train-steps', '5000');
     await page.click('#train-run');
-    await page.waitForFunction(() => Number(document.querySelector('#train-progress').dataset.step ?? 0) >= 20, null, { timeout: 120_000 });
+    await page.waitForFunction(() => Number(/** @type {HTMLElement} */ (document.querySelector('#train-progress')).dataset.step ?? 0) >= 20, null, { timeout: 120_000 });
     const lag = await page.evaluate(() => new Promise((r) => { const t0 = performance.now(); setTimeout(() => r(performance.now() - t0), 0); }));
     t.diagnostic(`${name}: main-thread timer lag while training ${lag.toFixed(1)} ms`);
     assert.ok(lag < 250, `the page is blocked while training (${lag} ms)`);
-    await page.waitForFunction((n) => Number(document.querySelector('#train-progress').dataset.step ?? 0) >= n, reverseSteps, { timeout: 420_000 });
+    await page.waitForFunction((n) => Number(/** @type {HTMLElement} */ (document.querySelector('#train-progress')).dataset.step ?? 0) >= n, reverseSteps, { timeout: 420_000 });
     await page.click('#train-stop');
     await page.waitForSelector('#train-progress[data-done]', { timeout: 60_000 });
     const done = Number(await page.getAttribute('#train-progress', 'data-done'));
-    const losses = await page.evaluate(() => window.playground.loss.map((p) => p.y));
+    const losses = await page.evaluate(() => /** @type {any} */ (window).playground.loss.map((p) => p.y));
     const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
     const first = mean(losses.slice(0, 10)), last = mean(losses.slice(-10));
     t.diagnostic(`${name}: stopped at step ${done}; loss ${first.toFixed(3)} -> ${last.toFixed(3)}; ${await page.textContent('#train-progress')}`);
     assert.ok(done >= reverseSteps && done < 5000, `Stop did not stop training (step ${done})`);
     assert.equal(losses.length, done);
     assert.ok(last < first * 0.6, `the loss did not fall: ${first} -> ${last}`);
-    assert.ok(await page.evaluate(() => window.playground.accuracy.length) >= 1, 'no accuracy point was drawn');
+    assert.ok(await page.evaluate(() => /** @type {any} */ (window).playground.accuracy.length) >= 1, 'no accuracy point was drawn');
 
     // Reverse typed numbers with the model just trained, and see its attention.
     await page.fill('#reverse-input', '4, 6, 8, 10');

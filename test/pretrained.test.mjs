@@ -91,7 +91,7 @@ test('moby-dick-char: under 2 MB, loads, and predicts Moby-Dick far better than 
   const cfg = { vocabSize: 83, dModel: 128, dFF: 512, nLayers: 2, nHeads: 4, maxLen: 256 };
   const model = trax.models.TransformerLM({ ...cfg, mode: 'eval' });
   model.initFromFile(join(dir, 'model.pkl.gz'), { weightsOnly: true, inputSignature: new ShapeDtype([1, ids.length], 'int32') });
-  const logp = model.apply(trax.tensor([ids], 'int32')).arraySync()[0];
+  const logp = /** @type {import('../dist/src/engine/tensor.js').Tensor} */ (model.apply(trax.tensor([ids], { dtype: 'int32' }))).arraySync()[0];
   let nll = 0;
   for (let i = 0; i < ids.length; i++) nll -= logp[i][ids[i]];
   nll /= ids.length;

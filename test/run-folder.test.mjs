@@ -100,7 +100,7 @@ test('item 7: resume counters are bounded by the step; a checkpoint claiming 10^
   let r = cli(['train', ...TINY, '--steps', '2', '--eval-every', '2', '--output-dir', dir]);
   assert.equal(r.status, 0, r.stderr);
   const ck = readTraxCheckpointSync(join(dir, 'model.pkl.gz'));
-  ck.raw.trax_ts.data_counters.train = 1e12;
+  /** @type {any} */ (ck.raw).trax_ts.data_counters.train = 1e12;
   writeFileSync(join(dir, 'model.pkl.gz'), gzipSync(writePickle(ck.raw)));
   const t0 = performance.now();
   r = cli(['train', ...TINY, '--steps', '4', '--eval-every', '2', '--output-dir', dir]);
@@ -126,7 +126,9 @@ test('item 8: config.json is written atomically; when it is unreadable the check
 });
 
 function startTrain(dir, steps, extra = []) {
-  const child = spawn(process.execPath, [CLI, 'train', ...TINY, '--steps', String(steps), '--eval-every', '1', '--output-dir', dir, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+  /** @typedef {{ out: string, err: string, done: Promise<{ code: number | null, signal: NodeJS.Signals | null }> }} TrainExtras */
+  const child = /** @type {import('node:child_process').ChildProcessByStdio<null, import('node:stream').Readable, import('node:stream').Readable> & TrainExtras} */ (
+    spawn(process.execPath, [CLI, 'train', ...TINY, '--steps', String(steps), '--eval-every', '1', '--output-dir', dir, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] }));
   child.out = '';
   child.err = '';
   child.stdout.on('data', (d) => { child.out += d; });
@@ -205,7 +207,7 @@ test('item 5: a run folder whose config.json does not fit its checkpoint is refu
   let r = cli(['train', ...TINY, '--steps', '1', '--eval-every', '1', '--output-dir', dir]);
   assert.equal(r.status, 0, r.stderr);
   const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
-  for (const [key, value, re] of [['nLayers', 1000, /needs 16006 weight arrays/], ['dModel', 65536, /needs an embedding of 524288 values/], ['nLayers', 100000, /config\.nLayers is 100000/]]) {
+  for (const [key, value, re] of /** @type {Array<[string, number, RegExp]>} */ ([['nLayers', 1000, /needs 16006 weight arrays/], ['dModel', 65536, /needs an embedding of 524288 values/], ['nLayers', 100000, /config\.nLayers is 100000/]])) {
     writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...cfg, config: { ...cfg.config, [key]: value, nHeads: 1 } }));
     for (const args of [['train', ...TINY.filter((a, i, all) => !['--n-layers', '--d-model', '--n-heads'].includes(a) && !['--n-layers', '--d-model', '--n-heads'].includes(all[i - 1])), '--steps', '2', '--output-dir', dir],
       ['predict', '--checkpoint', dir, '--prompt', '0,1,2,0'], ['report', dir]]) {
@@ -227,7 +229,7 @@ test('item 5: a language-model folder whose lm.json does not fit its weights is 
     '--d-model', '8', '--d-ff', '16', '--n-layers', '1', '--n-heads', '2', '--max-len', '16', '--quiet', '--output-dir', dir]);
   assert.equal(r.status, 0, r.stderr);
   const f = JSON.parse(readFileSync(join(dir, 'lm.json'), 'utf8'));
-  for (const [key, value, re] of [['nLayers', 1000, /config\.nLayers 1000 does not fit/], ['maxLen', 1e9, /config\.maxLen 1000000000 does not fit/]]) {
+  for (const [key, value, re] of /** @type {Array<[string, number, RegExp]>} */ ([['nLayers', 1000, /config\.nLayers 1000 does not fit/], ['maxLen', 1e9, /config\.maxLen 1000000000 does not fit/]])) {
     writeFileSync(join(dir, 'lm.json'), JSON.stringify({ ...f, config: { ...f.config, [key]: value } }));
     const t0 = performance.now();
     r = cli(['sample', '--checkpoint', dir, '--prompt', 'the', '--length', '4', '--seed', '1']);

@@ -47,5 +47,6 @@ test('WordTokenizer JSON round trip and bad vocabularies', () => {
   assert.deepEqual(back.encode('the mat'), tok.encode('the mat'));
   assert.throws(() => new WordTokenizer({ tokens: ['the', 'cat'] }), /first being <unk>/);
   assert.throws(() => new WordTokenizer({ tokens: [WORD_UNK, 'a', 'a'] }), /"a" appears twice/);
+  // @ts-expect-error: deliberately missing tokens
   assert.throws(() => new WordTokenizer({}), /"tokens" must list/);
 });
