@@ -2,6 +2,7 @@
 // The trax-ts command: dispatches to one module per command. Mistakes on the
 // command line exit with code 2 and a message saying what was expected;
 // failures while running exit with code 1.
+import { INTERRUPTED_EXIT } from './interrupt.js';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -123,4 +124,7 @@ export async function main(argv: string[]): Promise<number> {
 process.stdout.on('error', (e: NodeJS.ErrnoException) => { if (e.code === 'EPIPE') process.exit(0); throw e; });
 
 const code = await main(process.argv.slice(2));
+// A run stopped by Ctrl-C has saved what it had: exit now, so that a further
+// Ctrl-C cannot land while Node tears down (when no handler can run any more).
+if (code === INTERRUPTED_EXIT) process.exit(code);
 process.exitCode = code;
