@@ -31,7 +31,7 @@ export function serve({ dir = join(root, 'dist', 'playground'), port = 8080, hos
   return new Promise((resolvePromise, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
-      const { port: p } = server.address();
+      const { port: p } = /** @type {import('node:net').AddressInfo} */ (server.address());
       resolvePromise({ url: `http://${host === '0.0.0.0' ? 'localhost' : host}:${p}/`, close: () => new Promise((r) => server.close(r)) });
     });
   });
