@@ -56,10 +56,10 @@ async function sortAccuracy(weights, { n = 1000, seed: evalSeed = 12345, batch: 
     const rows = [];
     for (let r = 0; r < b; r++) rows.push([0, ...Array.from({ length: 4 }, () => rng.int(1, 31)), 0]);
     model.state = fresh;
-    const out = await trax.supervised.autoregressiveSample(model, rows, { temperature: 0, maxLength: 4 });
+    const out = await (await trax.supervised.autoregressiveSample(model, rows, { temperature: 0, maxLength: 4 })).data();
     for (let r = 0; r < b && done + r < n; r++) {
       const want = rows[r].slice(1, 5).sort((x, y) => x - y);
-      const got = Array.from(out.buf.subarray(r * 4, r * 4 + 4));
+      const got = Array.from(out.subarray(r * 4, r * 4 + 4));
       if (got.every((v, i) => v === want[i])) correct++;
     }
   }

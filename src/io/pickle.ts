@@ -206,7 +206,7 @@ class Unpickler {
   private opStart = 0;
   private opName = '';
 
-  constructor(private readonly buf: Uint8Array, private readonly maxBytes: number) {}
+  constructor(private readonly src: Uint8Array, private readonly maxBytes: number) {}
 
   /** Charges n estimated bytes; fails once the stream has built more than maxBytes. */
   private charge(n: number): void {
@@ -222,28 +222,28 @@ class Unpickler {
   }
 
   private need(n: number, what: string): void {
-    if (n > this.buf.length - this.pos) {
+    if (n > this.src.length - this.pos) {
       throw new PickleError(
         `truncated pickle: ${this.opName} at byte ${this.opStart} needs ${n} bytes of ${what} ` +
-        `but only ${this.buf.length - this.pos} remain`);
+        `but only ${this.src.length - this.pos} remain`);
     }
   }
 
   private u8(): number {
     this.need(1, 'argument');
-    return this.buf[this.pos++]!;
+    return this.src[this.pos++]!;
   }
 
   private u16(): number {
     this.need(2, 'argument');
-    const v = this.buf[this.pos]! | (this.buf[this.pos + 1]! << 8);
+    const v = this.src[this.pos]! | (this.src[this.pos + 1]! << 8);
     this.pos += 2;
     return v;
   }
 
   private u32(): number {
     this.need(4, 'argument');
-    const b = this.buf;
+    const b = this.src;
     const p = this.pos;
     this.pos += 4;
     return (b[p]! | (b[p + 1]! << 8) | (b[p + 2]! << 16)) + b[p + 3]! * 0x1000000;
@@ -264,17 +264,17 @@ class Unpickler {
 
   private take(n: number, what: string): Uint8Array {
     this.need(n, what);
-    const out = this.buf.subarray(this.pos, this.pos + n);
+    const out = this.src.subarray(this.pos, this.pos + n);
     this.pos += n;
     return out;
   }
 
   private line(): string {
-    const end = this.buf.indexOf(0x0a, this.pos);
+    const end = this.src.indexOf(0x0a, this.pos);
     if (end < 0) {
       throw new PickleError(`truncated pickle: ${this.opName} at byte ${this.opStart} has no terminating newline`);
     }
-    const s = this.decodeUtf8(this.buf.subarray(this.pos, end));
+    const s = this.decodeUtf8(this.src.subarray(this.pos, end));
     this.pos = end + 1;
     return s;
   }
@@ -320,7 +320,7 @@ class Unpickler {
   }
 
   run(): unknown {
-    const buf = this.buf;
+    const buf = this.src;
     for (;;) {
       if (this.pos >= buf.length) {
         throw new PickleError(`truncated pickle: reached the end of the data at byte ${this.pos} without a STOP opcode`);

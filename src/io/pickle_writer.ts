@@ -73,48 +73,48 @@ const BATCH = 1000; // CPython's batch size for APPENDS / SETITEMS
 const utf8 = new TextEncoder();
 
 class ByteWriter {
-  private buf = new Uint8Array(1 << 16);
+  private out = new Uint8Array(1 << 16);
   length = 0;
 
   private ensure(n: number): void {
-    if (this.length + n <= this.buf.length) return;
-    let cap = this.buf.length * 2;
+    if (this.length + n <= this.out.length) return;
+    let cap = this.out.length * 2;
     while (cap < this.length + n) cap *= 2;
     const next = new Uint8Array(cap);
-    next.set(this.buf.subarray(0, this.length));
-    this.buf = next;
+    next.set(this.out.subarray(0, this.length));
+    this.out = next;
   }
 
   byte(b: number): void {
     this.ensure(1);
-    this.buf[this.length++] = b;
+    this.out[this.length++] = b;
   }
 
   u16(v: number): void {
     this.ensure(2);
-    this.buf[this.length++] = v & 0xff;
-    this.buf[this.length++] = (v >>> 8) & 0xff;
+    this.out[this.length++] = v & 0xff;
+    this.out[this.length++] = (v >>> 8) & 0xff;
   }
 
   u32(v: number): void {
     this.ensure(4);
-    for (let i = 0; i < 4; i++) this.buf[this.length++] = (v >>> (8 * i)) & 0xff;
+    for (let i = 0; i < 4; i++) this.out[this.length++] = (v >>> (8 * i)) & 0xff;
   }
 
   bytes(b: Uint8Array): void {
     this.ensure(b.length);
-    this.buf.set(b, this.length);
+    this.out.set(b, this.length);
     this.length += b.length;
   }
 
   f64be(v: number): void {
     this.ensure(8);
-    new DataView(this.buf.buffer).setFloat64(this.length, v, false);
+    new DataView(this.out.buffer).setFloat64(this.length, v, false);
     this.length += 8;
   }
 
   result(): Uint8Array {
-    return this.buf.slice(0, this.length);
+    return this.out.slice(0, this.length);
   }
 }
 

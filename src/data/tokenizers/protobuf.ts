@@ -28,12 +28,12 @@ export class ProtoReader {
   private pos = 0;
   private readonly view: DataView;
 
-  constructor(private readonly buf: Uint8Array) {
-    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  constructor(private readonly src: Uint8Array) {
+    this.view = new DataView(src.buffer, src.byteOffset, src.byteLength);
   }
 
   get done(): boolean {
-    return this.pos >= this.buf.length;
+    return this.pos >= this.src.length;
   }
 
   private lastLo32 = 0;
@@ -43,8 +43,8 @@ export class ProtoReader {
     let mul = 1;
     let lo = 0;
     for (let i = 0; i < 10; i++) {
-      if (this.pos >= this.buf.length) throw new Error('protobuf: truncated varint');
-      const b = this.buf[this.pos++];
+      if (this.pos >= this.src.length) throw new Error('protobuf: truncated varint');
+      const b = this.src[this.pos++];
       result += (b & 0x7f) * mul;
       if (i < 5) lo |= (b & 0x7f) << (7 * i);
       if (b < 0x80) {
@@ -60,7 +60,7 @@ export class ProtoReader {
     const key = this.varint();
     const field = Math.floor(key / 8);
     const wire = (key & 7) as WireType;
-    const empty = this.buf.subarray(0, 0);
+    const empty = this.src.subarray(0, 0);
     switch (wire) {
       case WireType.Varint:
         {
@@ -71,20 +71,20 @@ export class ProtoReader {
         this.need(8);
         const offset = this.pos;
         this.pos += 8;
-        return { field, wire, num: this.view.getUint32(offset, true), lo32: 0, bytes: this.buf.subarray(offset, offset + 8), offset };
+        return { field, wire, num: this.view.getUint32(offset, true), lo32: 0, bytes: this.src.subarray(offset, offset + 8), offset };
       }
       case WireType.LengthDelimited: {
         const len = this.varint();
         this.need(len);
         const offset = this.pos;
         this.pos += len;
-        return { field, wire, num: len, lo32: 0, bytes: this.buf.subarray(offset, offset + len), offset };
+        return { field, wire, num: len, lo32: 0, bytes: this.src.subarray(offset, offset + len), offset };
       }
       case WireType.Fixed32: {
         this.need(4);
         const offset = this.pos;
         this.pos += 4;
-        return { field, wire, num: this.view.getUint32(offset, true), lo32: 0, bytes: this.buf.subarray(offset, offset + 4), offset };
+        return { field, wire, num: this.view.getUint32(offset, true), lo32: 0, bytes: this.src.subarray(offset, offset + 4), offset };
       }
       default:
         throw new Error(`protobuf: unsupported wire type ${wire} (field ${field})`);
@@ -92,7 +92,7 @@ export class ProtoReader {
   }
 
   private need(n: number): void {
-    if (this.pos + n > this.buf.length) throw new Error('protobuf: truncated message');
+    if (this.pos + n > this.src.length) throw new Error('protobuf: truncated message');
   }
 }
 
