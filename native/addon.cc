@@ -1,6 +1,7 @@
 // N-API entry points: argument checking, ISA selection, then a straight call
 // into the chosen kernel table. Raw N-API keeps a call at a few hundred ns.
 #include <node_api.h>
+#include "broadcast_axes.h"
 
 #include <cmath>
 #include <cstdarg>
@@ -236,18 +237,8 @@ napi_value Binary(napi_env env, napi_callback_info info) {
   if (lo != total) { A.fail("out has %ld elements, shape needs %ld", lo, total); return nullptr; }
   if (total == 0) return undef(env);
   if (!A.need("a", la, spanA + 1) || !A.need("b", lb, spanB + 1)) return nullptr;
-  // Drop unit axes and merge axes that are contiguous in a, b and out alike.
   long sh[64], sa[64], sb[64];
-  int r = 0;
-  for (long d = 0; d < ls; ++d) {
-    if (shape[d] == 1) continue;
-    if (r > 0 && sa[r - 1] == (long)as[d] * shape[d] && sb[r - 1] == (long)bs[d] * shape[d]) {
-      sh[r - 1] *= shape[d]; sa[r - 1] = as[d]; sb[r - 1] = bs[d];
-      continue;
-    }
-    sh[r] = shape[d]; sa[r] = as[d]; sb[r] = bs[d]; ++r;
-  }
-  if (r == 0) { sh[0] = 1; sa[0] = 0; sb[0] = 0; r = 1; }
+  const int r = merge_binary_axes(shape, as, bs, ls, sh, sa, sb);
   if (r > 16) { A.fail("rank %d after merging axes is too large (max 16)", r); return nullptr; }
   g_table->binary((int)op, a, b, o, r, sh, sa, sb);
   return undef(env);

@@ -8,6 +8,7 @@
 // its checked entry point); a replay checks what depends on the data: input
 // sizes and cross-entropy targets.
 #include "plan.h"
+#include "broadcast_axes.h"
 
 #include <cmath>
 #include <cstdio>
@@ -114,18 +115,8 @@ const char* run_step(const KernelTable* T, int kernel, const Val* v, int n, char
       long ls = v[4].bytes, total = 1;
       for (long d = 0; d < ls; ++d) total *= shape[d];
       if (total == 0) return nullptr;
-      // Unit axes dropped and contiguous axes merged, as addon.cc's binary does.
       long sh[64], sa[64], sb[64];
-      int r = 0;
-      for (long d = 0; d < ls; ++d) {
-        if (shape[d] == 1) continue;
-        if (r > 0 && sa[r - 1] == (long)as[d] * shape[d] && sb[r - 1] == (long)bs[d] * shape[d]) {
-          sh[r - 1] *= shape[d]; sa[r - 1] = as[d]; sb[r - 1] = bs[d];
-          continue;
-        }
-        sh[r] = shape[d]; sa[r] = as[d]; sb[r] = bs[d]; ++r;
-      }
-      if (r == 0) { sh[0] = 1; sa[0] = 0; sb[0] = 0; r = 1; }
+      const int r = merge_binary_axes(shape, as, bs, ls, sh, sa, sb);
       T->binary((int)L(0), F(1), F(2), F(3), r, sh, sa, sb);
       return nullptr;
     }
